@@ -1,0 +1,58 @@
+"""Settings read from the environment (CONTRACT.md section 1), in one place.
+
+Dagster resources and the CLI both read these, so a path or a date means the same thing
+everywhere. Secrets are read here but never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+DEFAULT_START_DATE = "2024-01-01"
+# Used only when FEEDBACK_PSEUDONYM_KEY is unset (demo, tests); ingest logs a warning then.
+DEMO_PSEUDONYM_KEY = "feedback-pipelines-demo-key"
+
+
+def data_dir() -> Path:
+    """The one data directory: FEEDBACK_DATA_DIR, default ./data."""
+    return Path(os.environ.get("FEEDBACK_DATA_DIR") or "data").absolute()
+
+
+def landing_dir() -> Path:
+    """Where input files land: FEEDBACK_LANDING_DIR, default $FEEDBACK_DATA_DIR/landing."""
+    value = os.environ.get("FEEDBACK_LANDING_DIR")
+    return Path(value).absolute() if value else data_dir() / "landing"
+
+
+def warehouse_path() -> Path:
+    """The DuckDB warehouse file."""
+    return data_dir() / "warehouse.duckdb"
+
+
+def start_date() -> str:
+    """First daily partition (FEEDBACK_START_DATE), so old data can be backfilled."""
+    value = os.environ.get("FEEDBACK_START_DATE") or DEFAULT_START_DATE
+    date.fromisoformat(value)  # fail early, with the value in the message
+    return value
+
+
+@dataclass(frozen=True)
+class PseudonymKey:
+    """The secret for hashing user ids, and whether it is the built-in demo key."""
+
+    value: str
+    is_default: bool
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"PseudonymKey(is_default={self.is_default})"
+
+
+def pseudonym_key() -> PseudonymKey:
+    """FEEDBACK_PSEUDONYM_KEY, or the demo key (flagged so callers can warn)."""
+    value = os.environ.get("FEEDBACK_PSEUDONYM_KEY")
+    if value:
+        return PseudonymKey(value, False)
+    return PseudonymKey(DEMO_PSEUDONYM_KEY, True)

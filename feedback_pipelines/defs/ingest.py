@@ -1,0 +1,179 @@
+"""Ingest stage: the landing zone's day -> `traces`, `feedback_events`, `quarantine`."""
+
+import dagster as dg
+
+from feedback_pipelines.defs.partitions import daily_partitions
+from feedback_pipelines.ingest import IngestStats, ingest_day
+from feedback_pipelines.resources.settings import PipelineConfig
+from feedback_pipelines.resources.warehouse import WarehouseResource
+
+GROUP = "ingest"
+
+
+def _spec(key: str, description: str, deps: tuple[str, ...] = ()) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key,
+        description=description,
+        deps=list(deps),
+        group_name=GROUP,
+        kinds={"duckdb"},
+        metadata={"table": key, "partition_expr": "ds"},
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        _spec(
+            "traces",
+            "One row per valid, unique model call of the day: pseudonymized user, PII-redacted "
+            "messages and response, with derived `abandoned` and `regenerations`.",
+        ),
+        _spec(
+            "feedback_events",
+            "One row per valid, unique feedback event of the day (re-deliveries removed), joined "
+            "to its trace (looking back `lookback_days`): versions, the request, `is_negative`.",
+            deps=("traces",),
+        ),
+        _spec(
+            "quarantine",
+            "Every input line that could not be loaded: file, line, a readable reason and the "
+            "raw text (truncated, redacted). The landing file keeps the original.",
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "input_usable",
+            asset="feedback_events",
+            blocking=True,
+            description="Stops the downstream when the day had input but none of it loaded.",
+        ),
+        dg.AssetCheckSpec(
+            "quarantine_rate",
+            asset="quarantine",
+            description="Warns when the share of quarantined lines is over the threshold.",
+        ),
+        dg.AssetCheckSpec(
+            "traces_found",
+            asset="feedback_events",
+            description="Warns when many feedback events point at a trace nobody has seen.",
+        ),
+    ],
+    partitions_def=daily_partitions,
+    can_subset=False,
+)
+def landing_ingest(
+    context: dg.AssetExecutionContext, settings: PipelineConfig, warehouse: WarehouseResource
+):
+    """Parse, validate, dedup, pseudonymize and redact one day of the landing zone."""
+    ds = context.partition_key
+    key = settings.resolved_pseudonym_key()
+    if key.is_default:
+        context.log.warning(
+            "FEEDBACK_PSEUDONYM_KEY is not set: user ids are hashed with the built-in demo key. "
+            "Set a secret key for real data."
+        )
+    with warehouse.get_connection() as conn:
+        stats = ingest_day(conn, settings.landing_path, ds, key.value, settings.lookback_days)
+        previews = {
+            name: conn.execute(
+                f"SELECT * EXCLUDE (ds, file{extra}) FROM {name} WHERE ds = ? LIMIT 5", [ds]
+            ).df()
+            for name, extra in (
+                ("traces", ", messages, metadata"),
+                ("feedback_events", ", messages, metadata, response"),
+                ("quarantine", ""),
+            )
+        }
+    lines = stats.total_lines
+    context.log.info(
+        f"{ds}: read {lines:,} lines from {sum(len(v) for v in stats.files.values())} files; "
+        f"loaded {stats.loaded['traces']:,} traces and {stats.loaded['feedback']:,} feedback "
+        "events, "
+        f"quarantined {stats.total_quarantined:,}, dropped "
+        f"{sum(stats.duplicates.values()):,} re-delivered duplicates in {stats.seconds:.1f}s "
+        f"({lines / max(stats.seconds, 1e-9):,.0f} lines/s)"
+    )
+    yield from _results(stats, previews, settings)
+
+
+def _md(df) -> dg.MetadataValue:
+    return dg.MetadataValue.md(df.to_markdown(index=False) if len(df) else "_no rows_")
+
+
+def _results(stats: IngestStats, previews: dict, config: PipelineConfig):
+    common = {"seconds": round(stats.seconds, 3), "partition": stats.ds}
+    yield dg.MaterializeResult(
+        asset_key="traces",
+        metadata={
+            **common,
+            "dagster/row_count": stats.loaded["traces"],
+            "files": dg.MetadataValue.json(stats.files["traces"]),
+            "duplicates_dropped": stats.duplicates["traces"],
+            "abandoned": stats.abandoned,
+            "preview": _md(previews["traces"]),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="feedback_events",
+        metadata={
+            **common,
+            "dagster/row_count": stats.loaded["feedback"],
+            "files": dg.MetadataValue.json(stats.files["feedback"]),
+            "duplicates_dropped": stats.duplicates["feedback"],
+            "unknown_trace": stats.unknown_trace,
+            "late_feedback": stats.late_feedback,
+            "preview": _md(previews["feedback_events"]),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="quarantine",
+        metadata={
+            **common,
+            "dagster/row_count": stats.total_quarantined,
+            "by_reason": dg.MetadataValue.json(stats.quarantine_reasons),
+            "by_source": dg.MetadataValue.json(stats.quarantined),
+            "preview": _md(previews["quarantine"]),
+        },
+    )
+    yield from evaluate_checks(stats, config)
+
+
+def evaluate_checks(stats: IngestStats, config: PipelineConfig):
+    """The ingest checks, as results for the day's materialization."""
+    unusable = [
+        s
+        for s in ("traces", "feedback")
+        if stats.lines[s] and stats.lines[s] == stats.quarantined[s]
+    ]
+    yield dg.AssetCheckResult(
+        check_name="input_usable",
+        asset_key="feedback_events",
+        passed=not unusable,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"every line of {', '.join(unusable)} was quarantined: see the quarantine table"
+            if unusable
+            else ("no input for this day" if not stats.total_lines else "input loaded")
+        ),
+        metadata={"lines": stats.lines, "quarantined": stats.quarantined},
+    )
+    rate = stats.total_quarantined / stats.total_lines if stats.total_lines else 0.0
+    yield dg.AssetCheckResult(
+        check_name="quarantine_rate",
+        asset_key="quarantine",
+        passed=rate <= config.quarantine_warn_rate,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{rate:.1%} of lines quarantined "
+        f"(threshold {config.quarantine_warn_rate:.0%})",
+        metadata={"rate": rate, "by_reason": dg.MetadataValue.json(stats.quarantine_reasons)},
+    )
+    loaded = stats.loaded["feedback"]
+    unknown = stats.unknown_trace / loaded if loaded else 0.0
+    yield dg.AssetCheckResult(
+        check_name="traces_found",
+        asset_key="feedback_events",
+        passed=unknown <= config.unknown_trace_warn_rate,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{stats.unknown_trace} of {loaded} feedback events point at an unknown trace",
+        metadata={"unknown_trace": stats.unknown_trace, "rate": unknown},
+    )

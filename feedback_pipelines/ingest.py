@@ -1,0 +1,402 @@
+"""Landing zone -> `traces`, `feedback_events` and `quarantine` for one day, in bulk inside DuckDB.
+
+Everything after reading the bytes is set-based SQL (JSON parsing, validation with a reason per
+line, dedup, PII redaction, joins), which is what makes a million events a matter of seconds.
+A day is written by replacing that day in one transaction, so a rerun gives identical rows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from feedback_pipelines import landing, privacy
+from feedback_pipelines.records import (
+    FEEDBACK_FIELDS,
+    FEEDBACK_KINDS,
+    FEEDBACK_REASONS,
+    FEEDBACK_TEXT_FIELDS,
+    MAX_TEXT_CHARS,
+    RAW_KEEP_CHARS,
+    TRACE_FIELDS,
+    TRACE_TEXT_FIELDS,
+    negative_sql,
+    positive_sql,
+    quarantine_category_sql,
+)
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS traces (
+    ds DATE, trace_id VARCHAR, session_id VARCHAR, user_id VARCHAR, timestamp TIMESTAMP,
+    model_version VARCHAR, prompt_version VARCHAR, messages VARCHAR, request VARCHAR,
+    response VARCHAR, latency_ms DOUBLE, input_tokens BIGINT, output_tokens BIGINT,
+    user_role VARCHAR, metadata VARCHAR, turn_index INTEGER, abandoned BOOLEAN,
+    regenerations INTEGER, file VARCHAR
+);
+CREATE TABLE IF NOT EXISTS feedback_events (
+    ds DATE, feedback_id VARCHAR, trace_id VARCHAR, session_id VARCHAR, user_id VARCHAR,
+    timestamp TIMESTAMP, kind VARCHAR, reason VARCHAR, score DOUBLE, comment VARCHAR,
+    correction VARCHAR, user_role VARCHAR, metadata VARCHAR, model_version VARCHAR,
+    prompt_version VARCHAR, request VARCHAR, response VARCHAR, messages VARCHAR,
+    trace_found BOOLEAN, trace_ds DATE, is_negative BOOLEAN, file VARCHAR
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    source VARCHAR, ds DATE, file VARCHAR, line BIGINT, error VARCHAR, raw VARCHAR
+);
+"""
+
+
+@dataclass
+class IngestStats:
+    """What one day's ingest did: the numbers the asset reports and the checks judge."""
+
+    ds: str
+    files: dict[str, list[str]] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
+    loaded: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    unknown_trace: int = 0
+    late_feedback: int = 0
+    abandoned: int = 0
+    seconds: float = 0.0
+
+    @property
+    def total_lines(self) -> int:
+        """All input lines of the day, both sources."""
+        return sum(self.lines.values())
+
+    @property
+    def total_quarantined(self) -> int:
+        """All quarantined lines of the day, both sources."""
+        return sum(self.quarantined.values())
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the ingest tables if they do not exist yet."""
+    conn.execute(SCHEMA_SQL)
+
+
+def ingest_day(
+    conn: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    ds: str,
+    pseudonym_key: str,
+    lookback_days: int = 7,
+) -> IngestStats:
+    """Load one day of the landing zone into the warehouse, replacing that day.
+
+    Args:
+        conn: an open DuckDB connection to the warehouse.
+        landing_dir: the landing zone root (holding `traces/` and `feedback/`).
+        ds: the partition date, `YYYY-MM-DD`.
+        pseudonym_key: the secret for the keyed hash of user ids.
+        lookback_days: how many earlier days of traces a feedback event may join to.
+    """
+    started = time.perf_counter()
+    stats = IngestStats(ds=ds)
+    ensure_schema(conn)
+    _register_udfs(conn)
+    for source in landing.SOURCES:
+        paths = landing.list_files(landing_dir, source, ds)
+        stats.files[source] = [str(p.relative_to(landing_dir)) for p in paths]
+        lines = landing.read_lines(paths, landing_dir)
+        stats.lines[source] = lines.num_rows
+        conn.register(f"raw_{source}", lines)
+        fields = TRACE_FIELDS if source == "traces" else FEEDBACK_FIELDS
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE checked_{source} AS {_check_sql(source, fields)}"
+        )
+        conn.unregister(f"raw_{source}")
+    _pseudonyms(conn, pseudonym_key)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        _write_quarantine(conn, ds)
+        _write_traces(conn, ds)
+        _write_feedback(conn, ds, lookback_days)
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    _collect_stats(conn, stats)
+    for source in landing.SOURCES:
+        conn.execute(f"DROP TABLE IF EXISTS checked_{source}")
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _register_udfs(conn: duckdb.DuckDBPyConnection) -> None:
+    """Define `redact(x)` on the connection: regexes in SQL, then Luhn-checked cards in Python."""
+    try:
+        conn.create_function("redact_cards", privacy.redact_cards, ["VARCHAR"], "VARCHAR")
+    except duckdb.Error:
+        pass  # already registered on this connection
+    conn.execute(f"CREATE OR REPLACE TEMP MACRO redact_regex(x) AS {privacy.sql_redact('x')}")
+    conn.execute(
+        "CREATE OR REPLACE TEMP MACRO redact(x) AS CASE WHEN regexp_matches(x, "
+        f"'{privacy.CARD_CANDIDATE}') THEN redact_cards(redact_regex(x)) ELSE redact_regex(x) END"
+    )
+
+
+def redact_sql(expr: str) -> str:
+    """Full redaction of a VARCHAR expression (needs `_register_udfs` on the connection)."""
+    return f"redact({expr})"
+
+
+def _check_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> str:
+    """SELECT raw lines with `j` (parsed JSON or NULL) and `error` (first problem or NULL)."""
+    checks = [
+        "WHEN error IS NOT NULL THEN error",
+        "WHEN j IS NULL THEN 'not valid JSON'",
+        "WHEN json_type(j) <> 'OBJECT' THEN 'JSON ' || lower(json_type(j)) || ', not an object'",
+    ]
+    for name, (_, required) in fields.items():
+        if required:
+            checks.append(
+                f"WHEN coalesce(json_type(j, '$.{name}'), 'NULL') = 'NULL' "
+                f"THEN 'missing required field \"{name}\"'"
+            )
+    for name, (types, _) in fields.items():
+        allowed = ", ".join(f"'{t}'" for t in (*types, "NULL"))
+        kind = {
+            "VARCHAR": "a string",
+            "BIGINT": "a number",
+            "OBJECT": "an object",
+            "ARRAY": "a list",
+        }[types[0]]
+        checks.append(
+            f"WHEN json_type(j, '$.{name}') NOT IN ({allowed}) "
+            f"THEN 'field \"{name}\" must be {kind}, got ' || lower(json_type(j, '$.{name}'))"
+        )
+    checks.append(
+        "WHEN try_cast(j->>'timestamp' AS TIMESTAMPTZ) IS NULL "
+        "THEN 'unparseable timestamp ' || left(j->>'timestamp', 60)"
+    )
+    if source == "traces":
+        checks.append(
+            "WHEN NOT coalesce(list_bool_and(list_transform(json_extract(j, '$.messages[*]'), "
+            "lambda x: json_type(x, '$.role') = 'VARCHAR' "
+            "AND json_type(x, '$.content') = 'VARCHAR')), "
+            "false) THEN 'messages must be a non-empty list of {role, content} strings'"
+        )
+        checks.append(
+            "WHEN list_max(list_transform(json_extract_string(j, '$.messages[*].content'), "
+            f"lambda c: length(c))) > {MAX_TEXT_CHARS} "
+            f"THEN 'oversize text: a message is over {MAX_TEXT_CHARS:,} characters'"
+        )
+        texts = TRACE_TEXT_FIELDS
+    else:
+        kinds = ", ".join(f"'{k}'" for k in FEEDBACK_KINDS)
+        reasons = ", ".join(f"'{r}'" for r in FEEDBACK_REASONS)
+        checks.append(
+            f"WHEN j->>'kind' NOT IN ({kinds}) "
+            f"THEN 'unknown kind ' || left(j->>'kind', 60) || ' (expected one of "
+            f"{', '.join(FEEDBACK_KINDS)})'"
+        )
+        checks.append(
+            f"WHEN j->>'reason' IS NOT NULL AND j->>'reason' NOT IN ({reasons}) "
+            "THEN 'unknown reason ' || left(j->>'reason', 60)"
+        )
+        checks.append(
+            "WHEN j->>'kind' = 'rating' AND NOT coalesce(TRY_CAST(j->>'score' AS DOUBLE) "
+            "BETWEEN 1 AND 5, false) THEN 'a rating needs a score from 1 to 5, got ' "
+            "|| coalesce(j->>'score', 'none')"
+        )
+        checks.append(
+            "WHEN j->>'kind' = 'correction' AND length(trim(coalesce(j->>'correction', ''))) = 0 "
+            "THEN 'a correction needs the corrected text in \"correction\"'"
+        )
+        texts = FEEDBACK_TEXT_FIELDS
+    for name in texts:
+        checks.append(
+            f"WHEN length(j->>'{name}') > {MAX_TEXT_CHARS} "
+            f"THEN 'oversize text: \"{name}\" has ' || length(j->>'{name}') "
+            f"|| ' characters (max {MAX_TEXT_CHARS:,})'"
+        )
+    case = "CASE " + "\n ".join(checks) + " END"
+    return f"""
+        SELECT file, line, text, {case} AS error, j
+        FROM (
+            SELECT file, line, text, error,
+                   CASE WHEN error IS NULL AND json_valid(text) THEN text::JSON END AS j
+            FROM raw_{source}
+        )
+    """
+
+
+def _pseudonyms(conn: duckdb.DuckDBPyConnection, key: str) -> None:
+    users = conn.execute(
+        "SELECT DISTINCT u FROM (SELECT j->>'user_id' AS u FROM checked_traces WHERE error IS NULL "
+        "UNION ALL SELECT j->>'user_id' FROM checked_feedback WHERE error IS NULL) "
+        "WHERE u IS NOT NULL"
+    ).fetchall()
+    raw = [u for (u,) in users]
+    table = pa.table(
+        {
+            "raw_id": pa.array(raw, pa.string()),
+            "pseudonym": pa.array([privacy.pseudonymize(u, key) for u in raw], pa.string()),
+        }
+    )
+    conn.register("pseudonyms_arrow", table)
+    conn.execute("CREATE OR REPLACE TEMP TABLE pseudonyms AS SELECT * FROM pseudonyms_arrow")
+    conn.unregister("pseudonyms_arrow")
+
+
+def _write_quarantine(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
+    conn.execute("DELETE FROM quarantine WHERE ds = ?", [ds])
+    for source, name in (("traces", "traces"), ("feedback", "feedback")):
+        raw = redact_sql(f"left(text, {RAW_KEEP_CHARS})")
+        conn.execute(
+            f"INSERT INTO quarantine SELECT '{name}', ?::DATE, file, line, error, {raw} "
+            f"FROM checked_{source} WHERE error IS NOT NULL ORDER BY file, line",
+            [ds],
+        )
+
+
+def _write_traces(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
+    conn.execute("DELETE FROM traces WHERE ds = ?", [ds])
+    conn.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE new_traces AS
+        WITH valid AS (
+            SELECT file, line, j->>'trace_id' AS trace_id, j->>'session_id' AS session_id,
+                   j->>'user_id' AS raw_user,
+                   timezone('UTC', CAST(j->>'timestamp' AS TIMESTAMPTZ)) AS timestamp,
+                   j->>'model_version' AS model_version, j->>'prompt_version' AS prompt_version,
+                   json_extract(j, '$.messages')::VARCHAR AS messages,
+                   list_filter(json_extract(j, '$.messages[*]'),
+                               lambda x: x->>'role' = 'user')[-1]->>'content' AS request,
+                   j->>'response' AS response,
+                   TRY_CAST(j->>'latency_ms' AS DOUBLE) AS latency_ms,
+                   TRY_CAST(TRY_CAST(j->>'input_tokens' AS DOUBLE) AS BIGINT) AS input_tokens,
+                   TRY_CAST(TRY_CAST(j->>'output_tokens' AS DOUBLE) AS BIGINT) AS output_tokens,
+                   j->'metadata'->>'user_role' AS user_role,
+                   json_extract(j, '$.metadata')::VARCHAR AS metadata
+            FROM checked_traces WHERE error IS NULL
+            QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY file, line) = 1
+        )
+        SELECT v.* EXCLUDE (raw_user), p.pseudonym AS user_id
+        FROM valid v
+        LEFT JOIN pseudonyms p ON p.raw_id = v.raw_user
+        ANTI JOIN (SELECT trace_id FROM traces WHERE ds <> ?::DATE) old USING (trace_id)
+        """,
+        [ds],
+    )
+    # Today's positive and regenerate signals decide `abandoned` and `regenerations`.
+    positive = positive_sql("j->>'kind'", "TRY_CAST(j->>'score' AS DOUBLE)")
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE trace_signals AS
+        SELECT j->>'trace_id' AS trace_id,
+               bool_or({positive}) AS positive,
+               count(*) FILTER (WHERE j->>'kind' = 'regenerate') AS regenerate_events
+        FROM checked_feedback WHERE error IS NULL
+        GROUP BY 1
+        """
+    )
+    conn.execute(
+        f"""
+        INSERT INTO traces
+        WITH turns AS (
+            SELECT *,
+                   row_number() OVER w - 1 AS turn_index,
+                   count(*) OVER (PARTITION BY session_id) AS turns,
+                   count(*) OVER (PARTITION BY session_id, request ORDER BY timestamp, trace_id
+                                  ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS reasks
+            FROM new_traces
+            WINDOW w AS (PARTITION BY session_id ORDER BY timestamp, trace_id)
+        )
+        SELECT ?::DATE AS ds, t.trace_id, t.session_id, t.user_id, t.timestamp, t.model_version,
+               t.prompt_version, {redact_sql("t.messages")}, {redact_sql("t.request")},
+               {redact_sql("t.response")}, t.latency_ms, t.input_tokens, t.output_tokens,
+               t.user_role, {redact_sql("t.metadata")},
+               CASE WHEN t.session_id IS NULL THEN 0 ELSE t.turn_index END,
+               t.session_id IS NOT NULL AND t.turn_index = t.turns - 1
+                   AND NOT coalesce(s.positive, false) AS abandoned,
+               CAST(coalesce(s.regenerate_events, 0)
+                    + CASE WHEN t.session_id IS NULL THEN 0 ELSE t.reasks END AS INTEGER),
+               t.file
+        FROM turns t LEFT JOIN trace_signals s USING (trace_id)
+        ORDER BY t.timestamp, t.trace_id
+        """,
+        [ds],
+    )
+
+
+def _write_feedback(conn: duckdb.DuckDBPyConnection, ds: str, lookback_days: int) -> None:
+    conn.execute("DELETE FROM feedback_events WHERE ds = ?", [ds])
+    first = (date.fromisoformat(ds) - timedelta(days=lookback_days)).isoformat()
+    conn.execute(
+        f"""
+        INSERT INTO feedback_events
+        WITH valid AS (
+            SELECT file, line, j->>'feedback_id' AS feedback_id, j->>'trace_id' AS trace_id,
+                   j->>'session_id' AS session_id, j->>'user_id' AS raw_user,
+                   timezone('UTC', CAST(j->>'timestamp' AS TIMESTAMPTZ)) AS timestamp,
+                   j->>'kind' AS kind, j->>'reason' AS reason,
+                   TRY_CAST(j->>'score' AS DOUBLE) AS score,
+                   j->>'comment' AS comment, j->>'correction' AS correction,
+                   j->'metadata'->>'user_role' AS user_role,
+                   json_extract(j, '$.metadata')::VARCHAR AS metadata
+            FROM checked_feedback WHERE error IS NULL
+            QUALIFY row_number() OVER (PARTITION BY feedback_id ORDER BY file, line) = 1
+        ),
+        fresh AS (
+            SELECT v.* FROM valid v
+            ANTI JOIN (SELECT feedback_id FROM feedback_events WHERE ds <> ?::DATE) old
+                USING (feedback_id)
+        ),
+        known AS (
+            SELECT * FROM traces WHERE ds BETWEEN ?::DATE AND ?::DATE
+            QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY ds DESC) = 1
+        )
+        SELECT ?::DATE AS ds, f.feedback_id, f.trace_id, coalesce(f.session_id, t.session_id),
+               coalesce(p.pseudonym, t.user_id), f.timestamp, f.kind, f.reason, f.score,
+               {redact_sql("f.comment")}, {redact_sql("f.correction")},
+               coalesce(f.user_role, t.user_role), {redact_sql("f.metadata")},
+               t.model_version, t.prompt_version, t.request, t.response, t.messages,
+               t.trace_id IS NOT NULL AS trace_found, t.ds AS trace_ds,
+               {negative_sql("f.kind", "f.score", "f.reason")} AS is_negative,
+               f.file
+        FROM fresh f
+        LEFT JOIN pseudonyms p ON p.raw_id = f.raw_user
+        LEFT JOIN known t ON t.trace_id = f.trace_id
+        ORDER BY f.timestamp, f.feedback_id
+        """,
+        [ds, first, ds, ds],
+    )
+
+
+def _collect_stats(conn: duckdb.DuckDBPyConnection, stats: IngestStats) -> None:
+    ds = stats.ds
+    q = conn.execute(
+        "SELECT source, count(*) FROM quarantine WHERE ds = ? GROUP BY 1", [ds]
+    ).fetchall()
+    stats.quarantined = {"traces": 0, "feedback": 0} | dict(q)
+    reasons = conn.execute(
+        f"SELECT {quarantine_category_sql()}, count(*) FROM quarantine WHERE ds = ? "
+        "GROUP BY 1 ORDER BY 2 DESC",
+        [ds],
+    ).fetchall()
+    stats.quarantine_reasons = dict(reasons)
+    stats.loaded["traces"] = conn.execute(
+        "SELECT count(*) FROM traces WHERE ds = ?", [ds]
+    ).fetchone()[0]
+    row = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE NOT trace_found), "
+        "count(*) FILTER (WHERE trace_ds < ds) FROM feedback_events WHERE ds = ?",
+        [ds],
+    ).fetchone()
+    stats.loaded["feedback"], stats.unknown_trace, stats.late_feedback = row
+    stats.abandoned = conn.execute(
+        "SELECT count(*) FROM traces WHERE ds = ? AND abandoned", [ds]
+    ).fetchone()[0]
+    for source in landing.SOURCES:
+        valid = stats.lines[source] - stats.quarantined[source]
+        stats.duplicates[source] = valid - stats.loaded[source]

@@ -1,0 +1,1 @@
+"""Dagster ConfigurableResource classes: settings, warehouse, vector store, embedder, sources."""
