@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -48,7 +48,13 @@ CREATE TABLE IF NOT EXISTS feedback_events (
 CREATE TABLE IF NOT EXISTS quarantine (
     source VARCHAR, ds DATE, file VARCHAR, line BIGINT, error VARCHAR, raw VARCHAR
 );
+CREATE TABLE IF NOT EXISTS ingest_files (
+    ds DATE, source VARCHAR, file VARCHAR, bytes BIGINT, modified_at TIMESTAMP, lines BIGINT,
+    quarantined BIGINT, late BOOLEAN
+);
 """
+# A file written after this much of the next day has passed arrived late (after the 02:00 run).
+LATE_AFTER = timedelta(hours=26)
 
 
 @dataclass
@@ -65,6 +71,7 @@ class IngestStats:
     unknown_trace: int = 0
     late_feedback: int = 0
     abandoned: int = 0
+    late_files: int = 0
     seconds: float = 0.0
 
     @property
@@ -103,9 +110,11 @@ def ingest_day(
     stats = IngestStats(ds=ds)
     ensure_schema(conn)
     _register_udfs(conn)
+    files = []
     for source in landing.SOURCES:
         paths = landing.list_files(landing_dir, source, ds)
         stats.files[source] = [str(p.relative_to(landing_dir)) for p in paths]
+        files += [_file_info(source, p, landing_dir, ds) for p in paths]
         lines = landing.read_lines(paths, landing_dir)
         stats.lines[source] = lines.num_rows
         conn.register(f"raw_{source}", lines)
@@ -120,6 +129,7 @@ def ingest_day(
         _write_quarantine(conn, ds)
         _write_traces(conn, ds)
         _write_feedback(conn, ds, lookback_days)
+        _write_files(conn, ds, files)
         conn.execute("COMMIT")
     except Exception:
         conn.execute("ROLLBACK")
@@ -129,6 +139,45 @@ def ingest_day(
         conn.execute(f"DROP TABLE IF EXISTS checked_{source}")
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _file_info(source: str, path: Path, root: Path, ds: str) -> dict:
+    st = path.stat()
+    modified = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
+    day_start = datetime.fromisoformat(ds)
+    return {
+        "source": source,
+        "file": str(path.relative_to(root)),
+        "bytes": st.st_size,
+        "modified_at": modified,
+        "late": modified > day_start + LATE_AFTER,
+    }
+
+
+def _write_files(conn: duckdb.DuckDBPyConnection, ds: str, files: list[dict]) -> None:
+    """One audit row per input file: size, arrival time, lines, quarantined, late or not."""
+    conn.execute("DELETE FROM ingest_files WHERE ds = ?", [ds])
+    if not files:
+        return
+    file_rows = pa.Table.from_pylist(files)  # noqa: F841 (scanned by DuckDB below)
+    conn.execute(
+        """
+        INSERT INTO ingest_files
+        SELECT ?::DATE, f.source, f.file, f.bytes, f.modified_at,
+               coalesce(c.lines, 0), coalesce(c.bad, 0), f.late
+        FROM file_rows AS f
+        LEFT JOIN (
+            SELECT 'traces' AS source, file, count(*) AS lines,
+                   count(*) FILTER (WHERE error IS NOT NULL) AS bad
+            FROM checked_traces GROUP BY file
+            UNION ALL
+            SELECT 'feedback', file, count(*), count(*) FILTER (WHERE error IS NOT NULL)
+            FROM checked_feedback GROUP BY file
+        ) c USING (source, file)
+        ORDER BY f.source, f.file
+        """,
+        [ds],
+    )
 
 
 def _register_udfs(conn: duckdb.DuckDBPyConnection) -> None:
@@ -394,6 +443,9 @@ def _collect_stats(conn: duckdb.DuckDBPyConnection, stats: IngestStats) -> None:
         [ds],
     ).fetchone()
     stats.loaded["feedback"], stats.unknown_trace, stats.late_feedback = row
+    stats.late_files = conn.execute(
+        "SELECT count(*) FROM ingest_files WHERE ds = ? AND late", [ds]
+    ).fetchone()[0]
     stats.abandoned = conn.execute(
         "SELECT count(*) FROM traces WHERE ds = ? AND abandoned", [ds]
     ).fetchone()[0]

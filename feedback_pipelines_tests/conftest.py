@@ -122,7 +122,7 @@ def ingested_week(
     shutil.copytree(landing, env.landing)
     try:
         for ds in week_days():
-            result = run_day(ds, selection="traces,feedback_events,quarantine")
+            result = run_day(ds, selection="traces,feedback_events,quarantine,ingest_files")
             assert result.success, ds
     finally:
         for k, v in saved.items():

@@ -14,7 +14,7 @@ from feedback_pipelines_tests.conftest import PipelineEnv, run_day
 
 DAY = "2026-11-20"
 PREV = "2026-11-19"
-INGEST = "traces,feedback_events,quarantine"
+INGEST = "traces,feedback_events,quarantine,ingest_files"
 
 
 def trace(tid: str, session: str = "s1", ts: str = "2026-11-20T09:00:00Z", **kw) -> dict:
@@ -373,3 +373,22 @@ def load_check_specs():
     from feedback_pipelines.defs.ingest import landing_ingest
 
     return list(landing_ingest.check_specs)
+
+
+def test_every_input_file_is_audited_with_late_arrivals_marked(pipeline_env):
+    import os
+
+    env = pipeline_env
+    on_time = write(env, "traces", DAY, "a.jsonl", [trace("t1"), "bad line"])
+    late = write(env, "feedback", DAY, "late.jsonl", [feedback("f1", "t1")])
+    from datetime import datetime, timezone
+
+    day = datetime(2026, 11, 20, tzinfo=timezone.utc).timestamp()
+    os.utime(on_time, (day + 3600, day + 3600))
+    os.utime(late, (day + 3 * 86400, day + 3 * 86400))
+    assert run_day(DAY, INGEST).success
+    got = rows(env, "SELECT source, file, lines, quarantined, late FROM ingest_files ORDER BY 1")
+    assert got == [
+        ("feedback", "feedback/dt=2026-11-20/late.jsonl", 1, 0, True),
+        ("traces", "traces/dt=2026-11-20/a.jsonl", 2, 1, False),
+    ]

@@ -35,6 +35,11 @@ def _spec(key: str, description: str, deps: tuple[str, ...] = ()) -> dg.AssetSpe
             deps=("traces",),
         ),
         _spec(
+            "ingest_files",
+            "One audit row per input file of the day: size, arrival time, lines, quarantined "
+            "lines, and whether it arrived late (after the day's scheduled run).",
+        ),
+        _spec(
             "quarantine",
             "Every input line that could not be loaded: file, line, a readable reason and the "
             "raw text (truncated, redacted). The landing file keeps the original.",
@@ -82,6 +87,7 @@ def landing_ingest(
                 ("traces", ", messages, metadata"),
                 ("feedback_events", ", messages, metadata, response"),
                 ("quarantine", ""),
+                ("ingest_files", ""),
             )
         }
     lines = stats.total_lines
@@ -123,6 +129,15 @@ def _results(stats: IngestStats, previews: dict, config: PipelineConfig):
             "unknown_trace": stats.unknown_trace,
             "late_feedback": stats.late_feedback,
             "preview": _md(previews["feedback_events"]),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="ingest_files",
+        metadata={
+            **common,
+            "dagster/row_count": sum(len(v) for v in stats.files.values()),
+            "late_files": stats.late_files,
+            "lines": dg.MetadataValue.json(stats.lines),
         },
     )
     yield dg.MaterializeResult(
