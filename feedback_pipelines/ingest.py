@@ -203,7 +203,7 @@ def _check_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> 
     checks = [
         "WHEN error IS NOT NULL THEN error",
         "WHEN j IS NULL THEN 'not valid JSON'",
-        "WHEN json_type(j) <> 'OBJECT' THEN 'JSON ' || lower(json_type(j)) || ', not an object'",
+        f"WHEN json_type(j) <> 'OBJECT' THEN 'line is ' || {_json_kind('j')} || ', not a JSON object'",
     ]
     for name, (_, required) in fields.items():
         if required:
@@ -219,13 +219,14 @@ def _check_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> 
             "OBJECT": "an object",
             "ARRAY": "a list",
         }[types[0]]
+        field_expr = f"j->'{name}'"
         checks.append(
             f"WHEN json_type(j, '$.{name}') NOT IN ({allowed}) "
-            f"THEN 'field \"{name}\" must be {kind}, got ' || lower(json_type(j, '$.{name}'))"
+            f"THEN 'field \"{name}\" must be {kind}, got ' || {_json_kind(field_expr)}"
         )
     checks.append(
         "WHEN try_cast(j->>'timestamp' AS TIMESTAMPTZ) IS NULL "
-        "THEN 'unparseable timestamp ' || left(j->>'timestamp', 60)"
+        "THEN 'unparseable timestamp \"' || left(j->>'timestamp', 60) || '\"'"
     )
     if source == "traces":
         checks.append(
@@ -277,6 +278,15 @@ def _check_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> 
             FROM raw_{source}
         )
     """
+
+
+def _json_kind(expr: str) -> str:
+    """SQL naming the JSON type of expr in words ('a string', 'a number', ...)."""
+    return (
+        f"CASE json_type({expr}) WHEN 'VARCHAR' THEN 'a string' WHEN 'ARRAY' THEN 'a list' "
+        f"WHEN 'OBJECT' THEN 'an object' WHEN 'BOOLEAN' THEN 'a boolean' "
+        f"WHEN 'NULL' THEN 'null' ELSE 'a number' END"
+    )
 
 
 def _pseudonyms(conn: duckdb.DuckDBPyConnection, key: str) -> None:

@@ -90,7 +90,7 @@ QUARANTINE_CATEGORIES = (
     ("invalid UTF-8", "invalid UTF-8%"),
     ("line too long", "line longer than%"),
     ("not JSON", "not valid JSON%"),
-    ("not an object", "JSON %, not an object"),
+    ("not an object", "line is %, not a JSON object"),
     ("missing field", "missing required field%"),
     ("wrong type", "field % must be %"),
     ("unknown kind", "unknown kind%"),

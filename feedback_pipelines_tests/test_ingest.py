@@ -124,15 +124,15 @@ def test_each_bad_line_is_quarantined_with_its_reason_and_valid_lines_load(pipel
     )
     by_line = {(s, line): err for s, line, err in quarantined}
     assert by_line[("traces", 3)] == "not valid JSON"
-    assert by_line[("traces", 4)].startswith('field "messages" must be a list')
+    assert by_line[("traces", 4)] == 'field "messages" must be a list, got a string'
     assert by_line[("traces", 5)] == 'missing required field "model_version"'
     assert by_line[("traces", 6)].startswith("oversize text")
     assert by_line[("feedback", 2)] == "not valid JSON"
-    assert by_line[("feedback", 3)] == "JSON array, not an object"
+    assert by_line[("feedback", 3)] == "line is a list, not a JSON object"
     assert by_line[("feedback", 4)] == 'missing required field "feedback_id"'
-    assert by_line[("feedback", 5)].startswith('field "score" must be a number, got varchar')
+    assert by_line[("feedback", 5)] == 'field "score" must be a number, got a string'
     assert by_line[("feedback", 6)].startswith("unknown kind star")
-    assert by_line[("feedback", 7)] == "unparseable timestamp last tuesday"
+    assert by_line[("feedback", 7)] == 'unparseable timestamp "last tuesday"'
     assert by_line[("feedback", 8)].startswith("invalid UTF-8 bytes")
     assert by_line[("feedback", 9)].startswith('oversize text: "comment" has 100001 characters')
     assert len(quarantined) == 12
