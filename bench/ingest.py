@@ -1,0 +1,106 @@
+"""Ingest throughput and peak memory on generated data (default 1,000,000 feedback events).
+
+Usage: python bench/ingest.py [--events 1000000] [--workdir /tmp/fp-bench-ingest]
+
+Prints, for one day of landing data: lines read, events loaded, seconds, events/s and peak RSS of
+the ingest (run in a child process, so generation does not count), and, as a baseline in the
+same process, a row-at-a-time Python parse + validation of a slice of the same lines, with the
+ratio between the two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+DAY = date(2026, 11, 20)
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+import duckdb
+from feedback_pipelines.ingest import ingest_day
+landing, db, ds = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+conn = duckdb.connect(db)
+t = time.perf_counter()
+stats = ingest_day(conn, landing, ds, "bench-key")
+seconds = time.perf_counter() - t
+conn.close()
+print(json.dumps({"seconds": seconds, "lines": stats.lines, "loaded": stats.loaded,
+                  "quarantined": stats.quarantined, "duplicates": stats.duplicates,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+REQUIRED = {"feedback_id": str, "trace_id": str, "timestamp": str, "kind": str}
+
+
+def python_baseline(paths: list[Path], limit: int) -> tuple[int, float]:
+    """Row-at-a-time: json.loads, type checks, timestamp parse, dedup in a dict."""
+    seen: dict[str, dict] = {}
+    n = 0
+    started = time.perf_counter()
+    for path in paths:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                n += 1
+                try:
+                    rec = json.loads(line)
+                    ok = all(isinstance(rec.get(k), t) for k, t in REQUIRED.items())
+                    if ok:
+                        datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00"))
+                        seen.setdefault(rec["feedback_id"], rec)
+                except ValueError:
+                    pass
+                if n >= limit:
+                    return n, time.perf_counter() - started
+    return n, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/fp-bench-ingest"))
+    args = parser.parse_args()
+
+    from feedback_pipelines.sources.synthetic import generate
+
+    landing = args.workdir / f"landing-{args.events}"
+    if not (landing / "truth.json").exists():
+        started = time.perf_counter()
+        generate(landing, 1, DAY, seed=1, events_per_day=args.events, malformed=False)
+        print(f"generated {args.events:,} events in {time.perf_counter() - started:.1f}s")
+    db = args.workdir / "bench.duckdb"
+    db.unlink(missing_ok=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(landing), str(db), DAY.isoformat()],
+        check=True, capture_output=True, text=True,
+    )
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    lines = sum(r["lines"].values())
+    events = r["loaded"]["feedback"]
+    print(f"lines read:          {lines:>12,} ({r['lines']})")
+    print(f"loaded:              {r['loaded']}  duplicates dropped: {r['duplicates']}")
+    print(f"ingest seconds:      {r['seconds']:>12.2f}")
+    print(f"feedback events/s:   {events / r['seconds']:>12,.0f}   (target >= 100,000)")
+    print(f"lines/s:             {lines / r['seconds']:>12,.0f}")
+    print(f"peak RSS:            {r['peak_rss_mb']:>12,.0f} MB (target < 2,048 MB)")
+
+    feedback_files = sorted((landing / "feedback" / f"dt={DAY}").iterdir())
+    n, seconds = python_baseline(feedback_files, limit=200_000)
+    print(f"baseline (row-at-a-time Python parse+validate only, {n:,} feedback lines): "
+          f"{n / seconds:,.0f} lines/s")
+    print(f"ratio, end-to-end ingest lines/s vs baseline parse-only lines/s: "
+          f"{(lines / r['seconds']) / (n / seconds):.1f}x")
+    print(f"this process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Input adapters onto the landing-zone records, and the synthetic generator."""
