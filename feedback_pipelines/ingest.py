@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS ingest_files (
     quarantined BIGINT, late BOOLEAN
 );
 """
+MEMORY_LIMIT = "1GB"
 # A file written after this much of the next day has passed arrived late (after the 02:00 run).
 LATE_AFTER = timedelta(hours=26)
 
@@ -108,6 +109,8 @@ def ingest_day(
     """
     started = time.perf_counter()
     stats = IngestStats(ds=ds)
+    # Bounded memory whatever the day's volume: DuckDB spills to disk past this.
+    conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     ensure_schema(conn)
     _register_udfs(conn)
     files = []
@@ -115,14 +118,7 @@ def ingest_day(
         paths = landing.list_files(landing_dir, source, ds)
         stats.files[source] = [str(p.relative_to(landing_dir)) for p in paths]
         files += [_file_info(source, p, landing_dir, ds) for p in paths]
-        lines = landing.read_lines(paths, landing_dir)
-        stats.lines[source] = lines.num_rows
-        conn.register(f"raw_{source}", lines)
-        fields = TRACE_FIELDS if source == "traces" else FEEDBACK_FIELDS
-        conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE checked_{source} AS {_check_sql(source, fields)}"
-        )
-        conn.unregister(f"raw_{source}")
+        stats.lines[source] = _check_files(conn, source, paths, landing_dir)
     _pseudonyms(conn, pseudonym_key)
     conn.execute("BEGIN TRANSACTION")
     try:
@@ -139,6 +135,31 @@ def ingest_day(
         conn.execute(f"DROP TABLE IF EXISTS checked_{source}")
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _check_files(
+    conn: duckdb.DuckDBPyConnection, source: str, paths: list[Path], root: Path
+) -> int:
+    """Parse and validate the files batch by batch into `checked_<source>`; return the lines.
+
+    Only the parsed JSON of valid lines and the (truncated) text of bad ones are kept, and
+    DuckDB may spill them to disk, so memory stays bounded whatever the day's volume.
+    """
+    fields = TRACE_FIELDS if source == "traces" else FEEDBACK_FIELDS
+    parse, check = _parse_sql(fields), _check_sql(source, fields)
+    conn.register("raw_lines", landing.LINES_SCHEMA.empty_table())
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {parse}")
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE checked_{source} AS {check}")
+    n = 0
+    for path in paths:
+        for batch in landing.iter_line_batches(path, root):
+            n += batch.num_rows
+            conn.register("raw_lines", batch)
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {parse}")
+            conn.execute(f"INSERT INTO checked_{source} {check}")
+    conn.unregister("raw_lines")
+    conn.execute("DROP TABLE IF EXISTS parsed")
+    return n
 
 
 def _file_info(source: str, path: Path, root: Path, ds: str) -> dict:
@@ -159,7 +180,7 @@ def _write_files(conn: duckdb.DuckDBPyConnection, ds: str, files: list[dict]) ->
     conn.execute("DELETE FROM ingest_files WHERE ds = ?", [ds])
     if not files:
         return
-    file_rows = pa.Table.from_pylist(files)  # noqa: F841 (scanned by DuckDB below)
+    conn.register("file_rows", pa.Table.from_pylist(files))
     conn.execute(
         """
         INSERT INTO ingest_files
@@ -178,6 +199,7 @@ def _write_files(conn: duckdb.DuckDBPyConnection, ds: str, files: list[dict]) ->
         """,
         [ds],
     )
+    conn.unregister("file_rows")
 
 
 def _register_udfs(conn: duckdb.DuckDBPyConnection) -> None:
@@ -186,11 +208,8 @@ def _register_udfs(conn: duckdb.DuckDBPyConnection) -> None:
         conn.create_function("redact_cards", privacy.redact_cards, ["VARCHAR"], "VARCHAR")
     except duckdb.Error:
         pass  # already registered on this connection
-    conn.execute(f"CREATE OR REPLACE TEMP MACRO redact_regex(x) AS {privacy.sql_redact('x')}")
-    conn.execute(
-        "CREATE OR REPLACE TEMP MACRO redact(x) AS CASE WHEN regexp_matches(x, "
-        f"'{privacy.CARD_CANDIDATE}') THEN redact_cards(redact_regex(x)) ELSE redact_regex(x) END"
-    )
+    for sql in privacy.sql_redact_macros("redact_cards"):
+        conn.execute(sql)
 
 
 def redact_sql(expr: str) -> str:
@@ -198,17 +217,37 @@ def redact_sql(expr: str) -> str:
     return f"redact({expr})"
 
 
+def _parse_sql(fields: dict[str, tuple[tuple[str, ...], bool]]) -> str:
+    """Parse each line once into a struct of its fields, each kept as a (small) JSON value."""
+    spec = "{" + ",".join(f'"{name}":"JSON"' for name in fields) + "}"
+    messages = ""
+    if "messages" in fields:
+        messages = ', TRY(json_transform(s.messages, \'[{"role":"JSON","content":"JSON"}]\')) AS m'
+    return f"""
+        SELECT *{messages} FROM (
+            SELECT file, line, text, error AS read_error,
+                   CASE WHEN error IS NULL THEN TRY(json_transform(text, '{spec}')) END AS s
+            FROM raw_lines WHERE error IS NOT NULL OR trim(text) <> ''
+        )
+    """
+
+
 def _check_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> str:
-    """SELECT raw lines with `j` (parsed JSON or NULL) and `error` (first problem or NULL)."""
+    """From `parsed` lines: `error` (the first problem, in words, or NULL) and the fields.
+
+    Valid lines keep their fields as text columns named like the record's fields (objects and
+    lists as JSON text); bad lines keep only their (truncated) raw text for the quarantine.
+    """
     checks = [
-        "WHEN error IS NOT NULL THEN error",
-        "WHEN j IS NULL THEN 'not valid JSON'",
-        f"WHEN json_type(j) <> 'OBJECT' THEN 'line is ' || {_json_kind('j')} || ', not a JSON object'",
+        "WHEN read_error IS NOT NULL THEN read_error",
+        "WHEN s IS NULL THEN 'not valid JSON'",
+        "WHEN NOT regexp_matches(text, '^\\s*\\{') "
+        f"THEN 'line is ' || {_json_kind('text')} || ', not a JSON object'",
     ]
     for name, (_, required) in fields.items():
         if required:
             checks.append(
-                f"WHEN coalesce(json_type(j, '$.{name}'), 'NULL') = 'NULL' "
+                f"WHEN coalesce(json_type(s.{name}), 'NULL') = 'NULL' "
                 f"THEN 'missing required field \"{name}\"'"
             )
     for name, (types, _) in fields.items():
@@ -219,25 +258,22 @@ def _check_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> 
             "OBJECT": "an object",
             "ARRAY": "a list",
         }[types[0]]
-        field_expr = f"j->'{name}'"
         checks.append(
-            f"WHEN json_type(j, '$.{name}') NOT IN ({allowed}) "
-            f"THEN 'field \"{name}\" must be {kind}, got ' || {_json_kind(field_expr)}"
+            f"WHEN json_type(s.{name}) NOT IN ({allowed}) "
+            f"THEN 'field \"{name}\" must be {kind}, got ' || {_json_kind(f's.{name}')}"
         )
     checks.append(
-        "WHEN try_cast(j->>'timestamp' AS TIMESTAMPTZ) IS NULL "
-        "THEN 'unparseable timestamp \"' || left(j->>'timestamp', 60) || '\"'"
+        "WHEN try_cast(s.timestamp->>'$' AS TIMESTAMPTZ) IS NULL "
+        "THEN 'unparseable timestamp \"' || left(s.timestamp->>'$', 60) || '\"'"
     )
     if source == "traces":
         checks.append(
-            "WHEN NOT coalesce(list_bool_and(list_transform(json_extract(j, '$.messages[*]'), "
-            "lambda x: json_type(x, '$.role') = 'VARCHAR' "
-            "AND json_type(x, '$.content') = 'VARCHAR')), "
-            "false) THEN 'messages must be a non-empty list of {role, content} strings'"
+            "WHEN NOT coalesce(list_bool_and(list_transform(m, lambda x: json_type(x.role) = "
+            "'VARCHAR' AND json_type(x.content) = 'VARCHAR')), false) "
+            "THEN 'messages must be a non-empty list of {role, content} strings'"
         )
         checks.append(
-            "WHEN list_max(list_transform(json_extract_string(j, '$.messages[*].content'), "
-            f"lambda c: length(c))) > {MAX_TEXT_CHARS} "
+            f"WHEN list_max(list_transform(m, lambda x: length(x.content))) > {MAX_TEXT_CHARS} "
             f"THEN 'oversize text: a message is over {MAX_TEXT_CHARS:,} characters'"
         )
         texts = TRACE_TEXT_FIELDS
@@ -245,38 +281,44 @@ def _check_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> 
         kinds = ", ".join(f"'{k}'" for k in FEEDBACK_KINDS)
         reasons = ", ".join(f"'{r}'" for r in FEEDBACK_REASONS)
         checks.append(
-            f"WHEN j->>'kind' NOT IN ({kinds}) "
-            f"THEN 'unknown kind ' || left(j->>'kind', 60) || ' (expected one of "
+            f"WHEN s.kind->>'$' NOT IN ({kinds}) "
+            f"THEN 'unknown kind ' || left(s.kind->>'$', 60) || ' (expected one of "
             f"{', '.join(FEEDBACK_KINDS)})'"
         )
         checks.append(
-            f"WHEN j->>'reason' IS NOT NULL AND j->>'reason' NOT IN ({reasons}) "
-            "THEN 'unknown reason ' || left(j->>'reason', 60)"
+            f"WHEN s.reason->>'$' NOT IN ({reasons}) "
+            "THEN 'unknown reason ' || left(s.reason->>'$', 60)"
         )
         checks.append(
-            "WHEN j->>'kind' = 'rating' AND NOT coalesce(TRY_CAST(j->>'score' AS DOUBLE) "
+            "WHEN s.kind->>'$' = 'rating' AND NOT coalesce(TRY_CAST(s.score->>'$' AS DOUBLE) "
             "BETWEEN 1 AND 5, false) THEN 'a rating needs a score from 1 to 5, got ' "
-            "|| coalesce(j->>'score', 'none')"
+            "|| coalesce(s.score->>'$', 'none')"
         )
         checks.append(
-            "WHEN j->>'kind' = 'correction' AND length(trim(coalesce(j->>'correction', ''))) = 0 "
+            "WHEN s.kind->>'$' = 'correction' "
+            "AND length(trim(coalesce(s.correction->>'$', ''))) = 0 "
             "THEN 'a correction needs the corrected text in \"correction\"'"
         )
         texts = FEEDBACK_TEXT_FIELDS
     for name in texts:
         checks.append(
-            f"WHEN length(j->>'{name}') > {MAX_TEXT_CHARS} "
-            f"THEN 'oversize text: \"{name}\" has ' || length(j->>'{name}') "
+            f"WHEN length(s.{name}->>'$') > {MAX_TEXT_CHARS} "
+            f"THEN 'oversize text: \"{name}\" has ' || length(s.{name}->>'$') "
             f"|| ' characters (max {MAX_TEXT_CHARS:,})'"
         )
     case = "CASE " + "\n ".join(checks) + " END"
-    return f"""
-        SELECT file, line, text, {case} AS error, j
-        FROM (
-            SELECT file, line, text, error,
-                   CASE WHEN error IS NULL AND json_valid(text) THEN text::JSON END AS j
-            FROM raw_{source}
+    valid = "error IS NULL"
+    columns = [f"CASE WHEN {valid} THEN s.{name}->>'$' END AS {name}" for name in fields]
+    columns.append(f"CASE WHEN {valid} THEN s.metadata->>'user_role' END AS user_role")
+    if source == "traces":
+        columns.append(
+            f"CASE WHEN {valid} THEN list_filter(m, lambda x: x.role->>'$' = 'user')[-1]"
+            ".content->>'$' END AS request"
         )
+    return f"""
+        SELECT file, line, error, CASE WHEN error IS NOT NULL THEN left(text, {RAW_KEEP_CHARS})
+               END AS text, {", ".join(columns)}
+        FROM (SELECT *, {case} AS error FROM parsed)
     """
 
 
@@ -291,8 +333,8 @@ def _json_kind(expr: str) -> str:
 
 def _pseudonyms(conn: duckdb.DuckDBPyConnection, key: str) -> None:
     users = conn.execute(
-        "SELECT DISTINCT u FROM (SELECT j->>'user_id' AS u FROM checked_traces WHERE error IS NULL "
-        "UNION ALL SELECT j->>'user_id' FROM checked_feedback WHERE error IS NULL) "
+        "SELECT DISTINCT u FROM (SELECT user_id AS u FROM checked_traces WHERE error IS NULL "
+        "UNION ALL SELECT user_id FROM checked_feedback WHERE error IS NULL) "
         "WHERE u IS NOT NULL"
     ).fetchall()
     raw = [u for (u,) in users]
@@ -310,7 +352,7 @@ def _pseudonyms(conn: duckdb.DuckDBPyConnection, key: str) -> None:
 def _write_quarantine(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
     conn.execute("DELETE FROM quarantine WHERE ds = ?", [ds])
     for source, name in (("traces", "traces"), ("feedback", "feedback")):
-        raw = redact_sql(f"left(text, {RAW_KEEP_CHARS})")
+        raw = redact_sql("text")
         conn.execute(
             f"INSERT INTO quarantine SELECT '{name}', ?::DATE, file, line, error, {raw} "
             f"FROM checked_{source} WHERE error IS NOT NULL ORDER BY file, line",
@@ -320,41 +362,14 @@ def _write_quarantine(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
 
 def _write_traces(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
     conn.execute("DELETE FROM traces WHERE ds = ?", [ds])
-    conn.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE new_traces AS
-        WITH valid AS (
-            SELECT file, line, j->>'trace_id' AS trace_id, j->>'session_id' AS session_id,
-                   j->>'user_id' AS raw_user,
-                   timezone('UTC', CAST(j->>'timestamp' AS TIMESTAMPTZ)) AS timestamp,
-                   j->>'model_version' AS model_version, j->>'prompt_version' AS prompt_version,
-                   json_extract(j, '$.messages')::VARCHAR AS messages,
-                   list_filter(json_extract(j, '$.messages[*]'),
-                               lambda x: x->>'role' = 'user')[-1]->>'content' AS request,
-                   j->>'response' AS response,
-                   TRY_CAST(j->>'latency_ms' AS DOUBLE) AS latency_ms,
-                   TRY_CAST(TRY_CAST(j->>'input_tokens' AS DOUBLE) AS BIGINT) AS input_tokens,
-                   TRY_CAST(TRY_CAST(j->>'output_tokens' AS DOUBLE) AS BIGINT) AS output_tokens,
-                   j->'metadata'->>'user_role' AS user_role,
-                   json_extract(j, '$.metadata')::VARCHAR AS metadata
-            FROM checked_traces WHERE error IS NULL
-            QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY file, line) = 1
-        )
-        SELECT v.* EXCLUDE (raw_user), p.pseudonym AS user_id
-        FROM valid v
-        LEFT JOIN pseudonyms p ON p.raw_id = v.raw_user
-        ANTI JOIN (SELECT trace_id FROM traces WHERE ds <> ?::DATE) old USING (trace_id)
-        """,
-        [ds],
-    )
     # Today's positive and regenerate signals decide `abandoned` and `regenerations`.
-    positive = positive_sql("j->>'kind'", "TRY_CAST(j->>'score' AS DOUBLE)")
+    positive = positive_sql("kind", "TRY_CAST(score AS DOUBLE)")
     conn.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE trace_signals AS
-        SELECT j->>'trace_id' AS trace_id,
+        SELECT trace_id,
                bool_or({positive}) AS positive,
-               count(*) FILTER (WHERE j->>'kind' = 'regenerate') AS regenerate_events
+               count(*) FILTER (WHERE kind = 'regenerate') AS regenerate_events
         FROM checked_feedback WHERE error IS NULL
         GROUP BY 1
         """
@@ -362,7 +377,24 @@ def _write_traces(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
     conn.execute(
         f"""
         INSERT INTO traces
-        WITH turns AS (
+        WITH valid AS (
+            SELECT file, line, trace_id, session_id, user_id AS raw_user,
+                   timezone('UTC', CAST(timestamp AS TIMESTAMPTZ)) AS timestamp,
+                   model_version, prompt_version, messages, request, response,
+                   TRY_CAST(latency_ms AS DOUBLE) AS latency_ms,
+                   TRY_CAST(TRY_CAST(input_tokens AS DOUBLE) AS BIGINT) AS input_tokens,
+                   TRY_CAST(TRY_CAST(output_tokens AS DOUBLE) AS BIGINT) AS output_tokens,
+                   user_role, metadata
+            FROM checked_traces WHERE error IS NULL
+            QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY file, line) = 1
+        ),
+        new_traces AS (
+            SELECT v.* EXCLUDE (raw_user), p.pseudonym AS user_id
+            FROM valid v
+            LEFT JOIN pseudonyms p ON p.raw_id = v.raw_user
+            ANTI JOIN (SELECT trace_id FROM traces WHERE ds <> ?::DATE) old USING (trace_id)
+        ),
+        turns AS (
             SELECT *,
                    row_number() OVER w - 1 AS turn_index,
                    count(*) OVER (PARTITION BY session_id) AS turns,
@@ -384,7 +416,7 @@ def _write_traces(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
         FROM turns t LEFT JOIN trace_signals s USING (trace_id)
         ORDER BY t.timestamp, t.trace_id
         """,
-        [ds],
+        [ds, ds],
     )
 
 
@@ -395,14 +427,10 @@ def _write_feedback(conn: duckdb.DuckDBPyConnection, ds: str, lookback_days: int
         f"""
         INSERT INTO feedback_events
         WITH valid AS (
-            SELECT file, line, j->>'feedback_id' AS feedback_id, j->>'trace_id' AS trace_id,
-                   j->>'session_id' AS session_id, j->>'user_id' AS raw_user,
-                   timezone('UTC', CAST(j->>'timestamp' AS TIMESTAMPTZ)) AS timestamp,
-                   j->>'kind' AS kind, j->>'reason' AS reason,
-                   TRY_CAST(j->>'score' AS DOUBLE) AS score,
-                   j->>'comment' AS comment, j->>'correction' AS correction,
-                   j->'metadata'->>'user_role' AS user_role,
-                   json_extract(j, '$.metadata')::VARCHAR AS metadata
+            SELECT file, line, feedback_id, trace_id, session_id, user_id AS raw_user,
+                   timezone('UTC', CAST(timestamp AS TIMESTAMPTZ)) AS timestamp,
+                   kind, reason, TRY_CAST(score AS DOUBLE) AS score, comment, correction,
+                   user_role, metadata
             FROM checked_feedback WHERE error IS NULL
             QUALIFY row_number() OVER (PARTITION BY feedback_id ORDER BY file, line) = 1
         ),
@@ -411,9 +439,10 @@ def _write_feedback(conn: duckdb.DuckDBPyConnection, ds: str, lookback_days: int
             ANTI JOIN (SELECT feedback_id FROM feedback_events WHERE ds <> ?::DATE) old
                 USING (feedback_id)
         ),
-        known AS (
-            SELECT * FROM traces WHERE ds BETWEEN ?::DATE AND ?::DATE
-            QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY ds DESC) = 1
+        known AS (  -- a trace id lives in one partition only (ingest drops re-deliveries)
+            SELECT ds, trace_id, session_id, user_id, user_role, model_version, prompt_version,
+                   request, response, messages
+            FROM traces WHERE ds BETWEEN ?::DATE AND ?::DATE
         )
         SELECT ?::DATE AS ds, f.feedback_id, f.trace_id, coalesce(f.session_id, t.session_id),
                coalesce(p.pseudonym, t.user_id), f.timestamp, f.kind, f.reason, f.score,

@@ -27,6 +27,8 @@ LINES_SCHEMA = pa.schema(
 # A byte that cannot occur in a JSON line (control characters must be escaped in JSON), used
 # as the CSV "delimiter" so each physical line is read as one field.
 _NO_DELIMITER = "\x1f"
+# Bytes read per batch: bounds memory whatever the size of a file.
+BLOCK_SIZE = 16 << 20
 
 
 def partition_dir(landing: Path, source: str, ds: str) -> Path:
@@ -66,64 +68,88 @@ def landed_partitions(landing: Path) -> dict[str, str]:
 
 
 def read_lines(paths: list[Path], root: Path) -> pa.Table:
-    """All lines of the files as (file, line, text, error); blank lines are skipped.
+    """All lines of the files as one table (see `iter_line_batches`)."""
+    batches = [b for p in paths for b in iter_line_batches(p, root)]
+    return pa.concat_tables(batches) if batches else LINES_SCHEMA.empty_table()
 
-    `file` is relative to `root`. A line that cannot be read (bad UTF-8, too long) has its
+
+def iter_line_batches(path: Path, root: Path, block_size: int = BLOCK_SIZE) -> Iterator[pa.Table]:
+    """The lines of one file as (file, line, text, error) tables of bounded size.
+
+    `file` is relative to `root`; blank lines are skipped but counted, so `line` is the line
+    number a person sees in an editor. A line that cannot be read (bad UTF-8, too long) has its
     `error` set and its text decoded with replacement characters; a file that cannot be read at
     all yields one row with line 0.
     """
-    tables = [_read_file(p, str(p.relative_to(root))) for p in paths]
-    return pa.concat_tables(tables) if tables else LINES_SCHEMA.empty_table()
-
-
-def _read_file(path: Path, name: str) -> pa.Table:
+    name = str(path.relative_to(root))
     try:
         if path.name.endswith(".parquet"):
-            return _read_parquet(path, name)
-        return _read_jsonl(path, name)
+            yield _read_parquet(path, name)
+        else:
+            yield from _read_jsonl(path, name, block_size)
     except (OSError, EOFError, pa.ArrowInvalid, duckdb.Error) as exc:
-        return _rows(name, [0], [""], [f"unreadable file: {type(exc).__name__}: {exc}"[:500]])
+        yield _rows(name, [0], [""], [f"unreadable file: {type(exc).__name__}: {exc}"[:500]])
 
 
-def _read_jsonl(path: Path, name: str) -> pa.Table:
-    opts = pacsv.ReadOptions(column_names=["text"], block_size=64 << 20)
+def _read_jsonl(path: Path, name: str, block_size: int) -> Iterator[pa.Table]:
+    opts = pacsv.ReadOptions(column_names=["text"], block_size=block_size, use_threads=True)
     parse = pacsv.ParseOptions(
         delimiter=_NO_DELIMITER, quote_char=False, escape_char=False, ignore_empty_lines=False
     )
     convert = pacsv.ConvertOptions(column_types={"text": pa.binary()})
+    first = 1
     try:
-        raw = pacsv.read_csv(path, read_options=opts, parse_options=parse, convert_options=convert)
-        column = raw.column("text").combine_chunks()
-        text = column.cast(pa.string())  # validates UTF-8 for the whole file at once
+        reader = pacsv.open_csv(
+            path, read_options=opts, parse_options=parse, convert_options=convert
+        )
+        for batch in reader:
+            column = batch.column(0)
+            yield _lines_table(name, column, first)
+            first += len(column)
     except pa.ArrowInvalid:
-        return _read_jsonl_slow(path, name)
-    n = len(text)
-    line = pa.array(range(1, n + 1), pa.int64())
-    too_long = pc.greater(pc.binary_length(column), MAX_LINE_BYTES)
-    error = pc.if_else(
-        too_long,
-        pa.scalar(f"line longer than {MAX_LINE_BYTES:,} bytes"),
-        pa.scalar(None, pa.string()),
-    )
+        # A line holding the separator byte: read the rest of the file line by line.
+        yield _read_jsonl_slow(path, name, skip=first - 1)
+
+
+def _lines_table(name: str, column: pa.Array, first: int) -> pa.Table:
+    n = len(column)
+    try:
+        text = column.cast(pa.string())  # validates UTF-8 for the whole batch at once
+        error = pc.if_else(
+            pc.greater(pc.binary_length(column), MAX_LINE_BYTES),
+            pa.scalar(f"line longer than {MAX_LINE_BYTES:,} bytes"),
+            pa.scalar(None, pa.string()),
+        )
+    except pa.ArrowInvalid:
+        texts, errors = (
+            zip(*(_decode(v) for v in column.to_pylist()), strict=True) if n else ((), ())
+        )
+        text, error = pa.array(texts, pa.string()), pa.array(errors, pa.string())
+    line = pa.array(range(first, first + n), pa.int64())
     table = pa.table({"file": pa.repeat(name, n), "line": line, "text": text, "error": error})
     keep = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0)
     return table.filter(keep).cast(LINES_SCHEMA)
 
 
-def _read_jsonl_slow(path: Path, name: str) -> pa.Table:
+def _decode(raw: bytes) -> tuple[str, str | None]:
+    try:
+        text, error = raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        text = raw.decode("utf-8", errors="replace")
+        error = f"invalid UTF-8 bytes at byte {exc.start} of the line"
+    if error is None and len(raw) > MAX_LINE_BYTES:
+        error = f"line longer than {MAX_LINE_BYTES:,} bytes"
+    return text, error
+
+
+def _read_jsonl_slow(path: Path, name: str, skip: int = 0) -> pa.Table:
     opener = gzip.open if path.name.endswith(".gz") else open
     lines, texts, errors = [], [], []
     with opener(path, "rb") as fh:
         for number, raw in enumerate(_split_lines(fh.read()), start=1):
-            if not raw.strip():
+            if number <= skip or not raw.strip():
                 continue
-            try:
-                text, error = raw.decode("utf-8"), None
-            except UnicodeDecodeError as exc:
-                text = raw.decode("utf-8", errors="replace")
-                error = f"invalid UTF-8 bytes at byte {exc.start} of the line"
-            if error is None and len(raw) > MAX_LINE_BYTES:
-                error = f"line longer than {MAX_LINE_BYTES:,} bytes"
+            text, error = _decode(raw)
             lines.append(number)
             texts.append(text)
             errors.append(error)

@@ -111,11 +111,26 @@ def find_pii(texts: Iterable[str | None]) -> list[str]:
 
 
 def sql_redact(expr: str) -> str:
-    """A DuckDB SQL expression redacting `expr` (except cards: see `redact_cards`)."""
+    """A DuckDB SQL expression applying every regex of `PII_PATTERNS` to `expr` (not cards)."""
     out = expr
     for placeholder, pattern in PII_PATTERNS:
         out = f"regexp_replace({out}, {_sql_str(pattern)}, '{placeholder}', 'g')"
-    return f"CASE WHEN regexp_matches({expr}, {_sql_str(ANY_PII)}) THEN {out} ELSE {expr} END"
+    return out
+
+
+def sql_redact_macros(card_function: str) -> list[str]:
+    """SQL defining a `redact(x)` macro: one scan for clean text, the full redaction otherwise.
+
+    `card_function` names a scalar function (a Python UDF of `redact_cards`) applied only to
+    texts holding a card-like digit run.
+    """
+    return [
+        f"CREATE OR REPLACE TEMP MACRO redact_regex(x) AS {sql_redact('x')}",
+        "CREATE OR REPLACE TEMP MACRO redact(x) AS CASE "
+        f"WHEN NOT regexp_matches(x, {_sql_str(ANY_PII)}) THEN x "
+        f"WHEN regexp_matches(x, {_sql_str(CARD_CANDIDATE)}) THEN {card_function}(redact_regex(x)) "
+        "ELSE redact_regex(x) END",
+    ]
 
 
 def _sql_str(value: str) -> str:
