@@ -27,12 +27,13 @@ def _spec(key: str, description: str, deps: tuple[str, ...] = ()) -> dg.AssetSpe
             "traces",
             "One row per valid, unique model call of the day: pseudonymized user, PII-redacted "
             "messages and response, with derived `abandoned` and `regenerations`.",
+            deps=("source_pull",),
         ),
         _spec(
             "feedback_events",
             "One row per valid, unique feedback event of the day (re-deliveries removed), joined "
             "to its trace (looking back `lookback_days`): versions, the request, `is_negative`.",
-            deps=("traces",),
+            deps=("traces", "source_pull"),
         ),
         _spec(
             "ingest_files",
