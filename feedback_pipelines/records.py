@@ -70,7 +70,6 @@ TRACE_TEXT_FIELDS = ("response",)
 FEEDBACK_TEXT_FIELDS = ("comment", "correction")
 
 
-
 def negative_sql(kind: str = "kind", score: str = "score", reason: str = "reason") -> str:
     """What counts as a negative signal (`is_negative`), as a SQL predicate."""
     return (
@@ -83,6 +82,7 @@ def negative_sql(kind: str = "kind", score: str = "score", reason: str = "reason
 def positive_sql(kind: str = "kind", score: str = "score") -> str:
     """A positive signal, as a SQL predicate: a session ending on one was not abandoned."""
     return f"({kind} IN ('thumbs_up', 'copy') OR ({kind} = 'rating' AND {score} >= 4))"
+
 
 # Quarantine errors grouped for people: (category, SQL LIKE pattern on the error text).
 QUARANTINE_CATEGORIES = (
