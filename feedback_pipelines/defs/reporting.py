@@ -1,0 +1,180 @@
+"""Reporting stage: the daily review report (and the Monday weekly roll-up) for stakeholders."""
+
+import importlib
+import pkgutil
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from feedback_pipelines.defs.partitions import daily_partitions
+from feedback_pipelines.reporting.load import load_report_inputs
+from feedback_pipelines.reporting.model import ReportSettings, build_report
+from feedback_pipelines.reporting.render import rebuild_index, summary_markdown, write_report
+from feedback_pipelines.resources.settings import PipelineConfig
+from feedback_pipelines.resources.warehouse import WarehouseResource
+
+GROUP = "reporting"
+# Everything the report shows; each is a dependency when some defs module defines it.
+UPSTREAM = (
+    "traces",
+    "feedback_events",
+    "quarantine",
+    "ingest_files",
+    "version_metrics",
+    "version_regressions",
+    "feedback_clusters",
+    "cluster_assignments",
+    "tuning_candidates",
+    "review_queue",
+)
+_REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+
+
+def _defined_asset_keys() -> set[str]:
+    """Asset keys defined by the other modules of this defs folder.
+
+    The report depends on every upstream stage that exists, and stages land one at a time:
+    declaring a dependency on an asset nobody defines would add an unpartitioned external
+    asset to the graph. So the sibling modules are imported (the loader imports them anyway)
+    and their assets' keys collected. Once every stage has landed this is the fixed UPSTREAM.
+    """
+    import feedback_pipelines.defs as package
+
+    keys: set[str] = set()
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name == __name__.rsplit(".", 1)[-1]:
+            continue
+        try:
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+        except Exception:  # a broken sibling is the loader's error to report, not this one's
+            continue
+        for value in vars(module).values():
+            found = list(value.assets or []) if isinstance(value, dg.Definitions) else [value]
+            for item in found:
+                if isinstance(item, dg.AssetsDefinition):
+                    keys.update(k.to_user_string() for k in item.keys)
+                elif isinstance(item, dg.AssetSpec):
+                    keys.add(item.key.to_user_string())
+    return keys
+
+
+def _upstream_deps() -> list[str]:
+    defined = _defined_asset_keys()
+    return [key for key in UPSTREAM if key in defined]
+
+
+def _write(
+    warehouse: WarehouseResource,
+    settings: PipelineConfig,
+    kind: str,
+    start: date,
+    end: date,
+):
+    with warehouse.get_connection() as conn:
+        inputs = load_report_inputs(
+            conn,
+            kind,
+            start,
+            end,
+            trend_days=settings.window_days,
+            data_dir=settings.data_path,
+        )
+    view = build_report(
+        inputs,
+        ReportSettings(
+            min_users_for_quotes=settings.min_users_for_quotes, trend_days=settings.window_days
+        ),
+    )
+    return view, write_report(view, settings.data_path / "reports")
+
+
+def check_report_file(path: Path) -> list[str]:
+    """Problems of a written report page: any script, remote URL, or PII-looking text."""
+    from feedback_pipelines.privacy import find_pii
+
+    html = path.read_text(encoding="utf-8")
+    problems = []
+    if re.search(r"<script\b", html, re.IGNORECASE):
+        problems.append("contains a <script> element")
+    if _REMOTE.search(html):
+        problems.append("links or loads a remote URL")
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<style\b.*?</style>", " ", html, flags=re.S))
+    problems.extend(
+        f"PII-looking text: {kind}" for kind in sorted({_pii_kind(m) for m in find_pii([text])})
+    )
+    return problems
+
+
+def _pii_kind(match: str) -> str:
+    return "email" if "@" in match else "number or key"  # never echo the value itself
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name=GROUP,
+    kinds={"html", "markdown"},
+    deps=_upstream_deps(),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "report_is_inert",
+            asset="review_report",
+            description="The written page runs no script, loads nothing remote, and shows no "
+            "PII-looking text.",
+        )
+    ],
+)
+def review_report(
+    context: dg.AssetExecutionContext, settings: PipelineConfig, warehouse: WarehouseResource
+):
+    """The day's review report for stakeholders: reports/dt=D/report.html (+ report.md).
+
+    One self-contained page: a plain-language summary, per-version scorecards with intervals and
+    a trend, regressions and improvements with their confidence, top topics with redacted
+    quotes (only for topics of at least k people), what was exported and queued for review, and
+    data quality. On Mondays it also writes the weekly roll-up of the previous seven days.
+    reports/index.html lists every report. Stages that have not run yet show as "not computed".
+    """
+    ds = date.fromisoformat(context.partition_key)
+    reports = settings.data_path / "reports"
+    view, written = _write(warehouse, settings, "daily", ds, ds)
+    context.log.info(
+        f"{ds}: report with {len(view.regressions)} regressions, {len(view.improvements)} "
+        f"improvements, {len(view.clusters)} topics ({view.hidden_quote_clusters} with quotes "
+        f"hidden under k={settings.min_users_for_quotes}) -> {written.html}"
+    )
+    metadata = {
+        "path": dg.MetadataValue.path(str(written.html)),
+        "markdown": dg.MetadataValue.path(str(written.markdown)),
+        "summary": dg.MetadataValue.md(summary_markdown(view, str(written.html))),
+        "headline": view.headline,
+        "regressions": len(view.regressions),
+        "improvements": len(view.improvements),
+        "topics_shown": len(view.clusters),
+        "topics_quotes_hidden": view.hidden_quote_clusters,
+        "has_feedback": view.has_data,
+    }
+    pages = [written.html]
+    if ds.weekday() == 0:  # Monday: the previous Monday..Sunday
+        week_end = ds - timedelta(days=1)
+        weekly, weekly_written = _write(
+            warehouse, settings, "weekly", week_end - timedelta(days=6), week_end
+        )
+        pages.append(weekly_written.html)
+        metadata["weekly_path"] = dg.MetadataValue.path(str(weekly_written.html))
+        metadata["weekly_headline"] = weekly.headline
+        context.log.info(f"weekly roll-up {weekly.period} -> {weekly_written.html}")
+    index = rebuild_index(reports)
+    metadata["index"] = dg.MetadataValue.path(str(index))
+    yield dg.MaterializeResult(metadata=metadata)
+    problems = {str(p): check_report_file(p) for p in pages}
+    bad = {p: v for p, v in problems.items() if v}
+    yield dg.AssetCheckResult(
+        check_name="report_is_inert",
+        passed=not bad,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(f"{Path(p).parent.name}: {', '.join(v)}" for p, v in bad.items())
+        or "no script, no remote URL, no PII-looking text",
+        metadata={"pages": dg.MetadataValue.json(problems)},
+    )
