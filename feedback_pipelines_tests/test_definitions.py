@@ -74,3 +74,20 @@ def test_sensor_requests_new_changed_and_late_days_once(pipeline_env):
     # A folder that is not a partition (far future) is left for later, not run.
     write(env, "feedback", "2999-01-01", "a.jsonl", [feedback("f3", "t1")])
     assert tick(cursor2)[0] == []
+
+
+def test_dagster_cli_loads_the_workspace(tmp_path):
+    """What `dagster dev` loads: workspace.yaml -> feedback_pipelines.definitions."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    exe = Path(sys.executable).parent / "dagster"
+    out = subprocess.run(
+        [str(exe), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "passed validation" in out.stdout + out.stderr
