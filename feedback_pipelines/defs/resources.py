@@ -1,6 +1,7 @@
-"""Binds the shared resource keys: `settings` (PipelineConfig) and `warehouse` (DuckDB).
+"""Binds every resource key: `settings`, `warehouse`, `embedder`, `vector_store`.
 
-Stage modules add their own keys with a module-level `defs = dg.Definitions(resources=...)`.
+One place for all of them: a defs module with its own `defs = dg.Definitions(...)` would
+hide its other objects from the loader.
 Paths resolve from the environment at run time, so one set of definitions serves every
 FEEDBACK_DATA_DIR.
 """
@@ -11,16 +12,26 @@ import os
 
 import dagster as dg
 
+from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 
-_key = dg.EnvVar("FEEDBACK_PSEUDONYM_KEY") if os.environ.get("FEEDBACK_PSEUDONYM_KEY") else ""
+
+def _secret(name: str) -> dg.EnvVar | str:
+    """A secret bound through EnvVar (never stored in the definitions); empty when unset."""
+    return dg.EnvVar(name) if os.environ.get(name) else ""
+
 
 defs = dg.Definitions(
     resources={
         "settings": PipelineConfig(
-            pseudonym_key=_key, baseline_version=os.environ.get("FEEDBACK_BASELINE_VERSION", "")
+            pseudonym_key=_secret("FEEDBACK_PSEUDONYM_KEY"),
+            baseline_version=os.environ.get("FEEDBACK_BASELINE_VERSION", ""),
         ),
         "warehouse": WarehouseResource(),
+        "embedder": EmbedderResource(),
+        "vector_store": VectorStoreResource(
+            url=_secret("QDRANT_URL"), api_key=_secret("QDRANT_API_KEY")
+        ),
     }
 )

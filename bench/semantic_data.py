@@ -1,0 +1,83 @@
+"""Real texts for the semantic benchmarks, shaped like what the pipeline embeds.
+
+Built from the public data in ../shared/data/real (never copied into the repo): FeedbackQA
+questions with each rater's explanation, Open Assistant prompts with their replies (the reply
+plays the role of a correction), LAMP instructions with the writers' edits. Each text is an
+`interaction_text(request, comment, correction)`, as the pipeline embeds it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from feedback_pipelines.embedding import interaction_text  # noqa: E402
+
+#: How many of the texts of the last `bench_texts` call are real (the rest are recombined).
+REAL_TEXTS = 0
+
+
+def shared_data_dir() -> Path:
+    """../shared/data/real next to the repo (CI lays it there), or FEEDBACK_SHARED_DATA."""
+    explicit = os.environ.get("FEEDBACK_SHARED_DATA")
+    candidates = [Path(explicit)] if explicit else []
+    candidates += [ROOT.parent / "shared" / "data" / "real", Path("/work/shared/data/real")]
+    for path in candidates:
+        if path.exists():
+            return path
+    raise FileNotFoundError("shared/data/real not found; set FEEDBACK_SHARED_DATA")
+
+
+def bench_texts(n: int = 5000) -> list[str]:
+    """`n` distinct interaction texts from the real public sets, in a fixed order."""
+    real = shared_data_dir()
+    texts: list[str] = []
+    for path in sorted((real / "feedbackqa").glob("*.json")):
+        for item in json.loads(path.read_text()):
+            for comment in item.get("feedback", []):
+                texts.append(interaction_text(item["question"], comment))
+    with (real / "oasst" / "en_100_tree.jsonl").open() as handle:
+        for line in handle:
+            stack = [json.loads(line)["prompt"]]
+            while stack:
+                message = stack.pop()
+                for reply in message.get("replies", []):
+                    if message.get("role") == "prompter":
+                        texts.append(interaction_text(message["text"], None, reply["text"]))
+                    stack.append(reply)
+    for path in sorted((real / "lamp").glob("*_edits.json")):
+        for item in json.loads(path.read_text()):
+            for edit in item.get("fine_grained_edits", []):
+                texts.append(
+                    interaction_text(
+                        item["instruction"], edit.get("categorization"), edit.get("editedText")
+                    )
+                )
+    unique = list(dict.fromkeys(t for t in texts if t))
+    real_count = len(unique)
+    global REAL_TEXTS
+    REAL_TEXTS = real_count
+    seen = set(unique)
+    rng = np.random.default_rng(0)
+    while len(unique) < n:
+        # Not enough distinct texts: pair a request with another text's comment (real words).
+        a, b = rng.integers(0, real_count, size=2)
+        text = unique[a].split("\n")[0] + "\n" + unique[b].split("\n")[-1]
+        if text not in seen:
+            seen.add(text)
+            unique.append(text)
+    return unique[:n]
+
+
+def cache_dir() -> Path:
+    """Where benches keep computed vectors between runs (not in the repo)."""
+    base = Path(os.environ.get("FEEDBACK_BENCH_CACHE", "/tmp/feedback_pipelines_bench"))
+    base.mkdir(parents=True, exist_ok=True)
+    return base

@@ -1,0 +1,249 @@
+"""Vector store backends: upserts/s, filtered top-10 latency and recall against brute force.
+
+Points are real MiniLM embeddings of the public texts (bench/semantic_data.py), and beyond their
+number, real embeddings plus small Gaussian noise (renormalized; cosine ~0.93 to their source),
+which keeps the clustered shape of real text embeddings that HNSW recall depends on. Queries are
+embeddings of texts that are not stored (FeedbackQA questions alone). Payloads look like the
+pipeline's: 14 days, 4 model versions, kinds, reasons, is_negative, cluster ids, redacted text.
+
+    python bench/vectorstore.py                           # 10k, 20k, 100k; local mode <= 20k
+    python bench/vectorstore.py --daily 100000 --days 3   # day-by-day growth (14 x 100k shape)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from semantic_data import bench_texts, cache_dir, shared_data_dir
+
+from feedback_pipelines.embedding import get_embedder
+from feedback_pipelines.vectorstore import open_store, point_id
+
+VERSIONS = ["nimbus-2026-09", "nimbus-2026-10", "nimbus-2026-11", "nimbus-2026-12"]
+KINDS = ["thumbs_up", "thumbs_down", "rating", "correction", "comment", "regenerate", "copy"]
+REASONS = ["factual_error", "incomplete", "irrelevant", "tone", "too_long", None]
+ROLES = ["developer", "analyst", "support", "student"]
+DAYS = [f"2026-11-{d:02d}" for d in range(7, 21)]
+
+
+def real_vectors() -> tuple[np.ndarray, np.ndarray]:
+    """(stored-text vectors, query vectors), embedded once and cached on disk."""
+    import json
+
+    embedder = get_embedder()
+    tag = embedder.model_id.replace("/", "_").replace(":", "_").replace("=", "")
+    path = cache_dir() / f"vectors-{tag}.npz"
+    if path.exists():
+        data = np.load(path)
+        return data["stored"], data["queries"]
+    texts = bench_texts(3367)
+    questions = []
+    for file in sorted((shared_data_dir() / "feedbackqa").glob("*.json")):
+        questions += [item["question"] for item in json.loads(file.read_text())]
+    questions = [q for q in dict.fromkeys(questions) if q not in set(texts)]
+    print(f"embedding {len(texts)} stored texts and {len(questions)} queries once ...")
+    stored, queries = embedder.embed(texts), embedder.embed(questions)
+    np.savez(path, stored=stored, queries=queries)
+    return stored, queries
+
+
+def make_points(base: np.ndarray, n: int, seed: int, offset: int = 0) -> tuple[np.ndarray, list]:
+    """n vectors (real, then real + noise) and pipeline-like payloads."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(offset, offset + n) % len(base)
+    vectors = base[idx].copy()
+    fresh = np.arange(offset, offset + n) >= len(base)
+    noise = rng.standard_normal((int(fresh.sum()), base.shape[1])).astype(np.float32) * 0.02
+    vectors[fresh] += noise
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    payloads = []
+    for i in range(n):
+        kind = KINDS[rng.integers(len(KINDS))]
+        payloads.append(
+            {
+                "feedback_id": f"fb-{offset + i}",
+                "trace_id": f"tr-{offset + i}",
+                "ds": DAYS[(offset + i) % len(DAYS)],
+                "model_version": VERSIONS[rng.integers(len(VERSIONS))],
+                "prompt_version": f"p{rng.integers(3)}",
+                "kind": kind,
+                "reason": REASONS[rng.integers(len(REASONS))],
+                "is_negative": kind in ("thumbs_down", "correction", "regenerate"),
+                "cluster_id": int(rng.integers(-1, 40)),
+                "user_role": ROLES[rng.integers(len(ROLES))],
+                "text": "How do I reset my password? <EMAIL> says it failed twice.",
+            }
+        )
+    return vectors, payloads
+
+
+def matches(payload: dict, flt: dict) -> bool:
+    """Brute-force evaluation of the bench's filters."""
+    for key, value in flt.items():
+        got = payload.get(key)
+        if isinstance(value, dict):
+            if "gte" in value and not got >= value["gte"]:
+                return False
+            if "lte" in value and not got <= value["lte"]:
+                return False
+        elif isinstance(value, list):
+            if got not in value:
+                return False
+        elif got != value:
+            return False
+    return True
+
+
+FILTERS = {
+    "none": {},
+    "version (25%)": {"model_version": "nimbus-2026-11"},
+    "version+negative+7 days (~5%)": {
+        "model_version": "nimbus-2026-11",
+        "is_negative": True,
+        "ds": {"gte": DAYS[7], "lte": DAYS[13]},
+    },
+}
+
+
+def measure_queries(store, vectors, payloads, queries, n_queries: int) -> dict:
+    """Latency (ms) and recall@10 per filter, against exact numpy search."""
+    out = {}
+    for name, flt in FILTERS.items():
+        mask = np.array([matches(p, flt) for p in payloads])
+        candidates = np.flatnonzero(mask)
+        latencies, recalls = [], []
+        for q in queries[:n_queries]:
+            start = time.perf_counter()
+            hits = store.search(q, flt, 10)
+            latencies.append((time.perf_counter() - start) * 1000)
+            exact = candidates[np.argsort(-(vectors[candidates] @ q))[:10]]
+            truth = {payloads[i]["feedback_id"] for i in exact}
+            recalls.append(len(truth & {h.payload["feedback_id"] for h in hits}) / len(truth))
+        out[name] = (statistics.median(latencies), np.percentile(latencies, 95), np.mean(recalls))
+    return out
+
+
+def bench_size(backend: str, size: int, base, queries, n_queries: int, optimize: bool) -> None:
+    """One backend at one size: upsert, (optimize), reopen, queries."""
+    vectors, payloads = make_points(base, size, seed=size)
+    points = [(point_id(p["feedback_id"]), v, p) for v, p in zip(vectors, payloads, strict=True)]
+    folder = Path(tempfile.mkdtemp(prefix=f"vs-{backend}-"))
+    try:
+        store = open_store("bench", vectors.shape[1], path=folder, backend=backend)
+        start = time.perf_counter()
+        store.upsert(points)
+        upsert_s = time.perf_counter() - start
+        opt_s = 0.0
+        if optimize:
+            start = time.perf_counter()
+            store.optimize()
+            opt_s = time.perf_counter() - start
+        assert store.count() == size
+        store.close()
+        start = time.perf_counter()
+        store = open_store("bench", vectors.shape[1], path=folder, backend=backend)
+        reopen_s = time.perf_counter() - start
+        figures = measure_queries(store, vectors, payloads, queries, n_queries)
+        store.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    disk = "-"
+    print(
+        f"{backend:<6} {size:>8} {size / upsert_s:>10.0f} {upsert_s:>8.1f} {opt_s:>8.1f} "
+        f"{reopen_s:>7.2f} {disk:>5}  "
+        + "  ".join(
+            f"{name.split(' ')[0]}: {med:.1f}/{p95:.1f} ms r={rec:.3f}"
+            for name, (med, p95, rec) in figures.items()
+        ),
+        flush=True,
+    )
+
+
+def bench_daily(per_day: int, days: int, base, queries, n_queries: int) -> None:
+    """Day-by-day growth on Qdrant Edge: upsert a day, optimize, query; the 14 x 100k shape."""
+    folder = Path(tempfile.mkdtemp(prefix="vs-daily-"))
+    all_vectors, all_payloads = [], []
+    try:
+        for day in range(days):
+            vectors, payloads = make_points(base, per_day, seed=day, offset=day * per_day)
+            all_vectors.append(vectors)
+            all_payloads += payloads
+            store = open_store("bench", vectors.shape[1], path=folder, backend="edge")
+            points = [
+                (point_id(p["feedback_id"]), v, p) for v, p in zip(vectors, payloads, strict=True)
+            ]
+            start = time.perf_counter()
+            store.upsert(points)
+            upsert_s = time.perf_counter() - start
+            start = time.perf_counter()
+            store.optimize()
+            opt_s = time.perf_counter() - start
+            stacked = np.vstack(all_vectors)
+            figures = measure_queries(store, stacked, all_payloads, queries, n_queries)
+            total = store.count()
+            store.close()
+            du = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+            print(
+                f"day {day + 1}: {total} points, upsert {per_day / upsert_s:.0f}/s "
+                f"({upsert_s:.1f} s), optimize {opt_s:.1f} s, {du:.0f} MiB; "
+                + "  ".join(
+                    f"{name.split(' ')[0]}: {med:.1f}/{p95:.1f} ms r={rec:.3f}"
+                    for name, (med, p95, rec) in figures.items()
+                ),
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,20000,100000")
+    parser.add_argument("--backends", default="edge,local")
+    parser.add_argument("--local-max", type=int, default=20000, help="largest size for local")
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--local-queries", type=int, default=10)
+    parser.add_argument("--no-optimize", action="store_true", help="skip Edge's optimize()")
+    parser.add_argument("--daily", type=int, default=0, help="points per day (growth mode)")
+    parser.add_argument("--days", type=int, default=3)
+    args = parser.parse_args()
+
+    base, queries = real_vectors()
+    print(
+        f"{len(base)} real stored vectors, {len(queries)} real queries; "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    if args.daily:
+        bench_daily(args.daily, args.days, base, queries, args.queries)
+        return
+    print(
+        f"{'store':<6} {'points':>8} {'upserts/s':>10} {'upsert s':>8} {'optim s':>8} "
+        f"{'reopen':>7} {'':>5}  filter: median/p95 latency, recall@10 vs brute force"
+    )
+    for size in [int(s) for s in args.sizes.split(",")]:
+        for backend in args.backends.split(","):
+            if backend == "local" and size > args.local_max:
+                continue
+            bench_size(
+                backend,
+                size,
+                base,
+                queries,
+                args.local_queries if backend == "local" else args.queries,
+                optimize=backend == "edge" and not args.no_optimize,
+            )
+
+
+if __name__ == "__main__":
+    main()

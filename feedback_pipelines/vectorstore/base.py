@@ -1,0 +1,174 @@
+"""The vector store interface: points, filters as plain dicts, hits; no Qdrant types leak out.
+
+Filters are dicts so callers (CLI, clustering, tuning) never import a Qdrant module::
+
+    {"model_version": "v2"}                       # equals
+    {"kind": ["thumbs_down", "correction"]}       # any of
+    {"ds": {"gte": "2026-11-01", "lte": "2026-11-20"}}   # range (dates as YYYY-MM-DD)
+    {"is_negative": True, "cluster_id": 3}        # conditions combine with AND
+
+A value of None means "no condition". Point ids are UUID strings: `point_id(feedback_id)` is
+uuid5 of the feedback id, so a rerun overwrites the same points instead of adding new ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: uuid5 namespace of feedback point ids (fixed forever: changing it orphans every point).
+POINT_NAMESPACE = uuid.UUID("6f1d3c52-7f0e-5d2b-9a51-5c0f6e9d2a10")
+
+#: Payload fields with an index, and their types (the filters users cut feedback by).
+PAYLOAD_INDEXES: dict[str, str] = {
+    "model_version": "keyword",
+    "prompt_version": "keyword",
+    "kind": "keyword",
+    "reason": "keyword",
+    "ds": "datetime",
+    "is_negative": "bool",
+    "cluster_id": "integer",
+    "user_role": "keyword",
+}
+
+Filter = Mapping[str, Any]
+PointTuple = tuple[str, Sequence[float] | np.ndarray, Mapping[str, Any]]
+
+
+def point_id(feedback_id: str) -> str:
+    """The deterministic point id of a feedback event."""
+    return str(uuid.uuid5(POINT_NAMESPACE, str(feedback_id)))
+
+
+def collection_name(model_id: str, prefix: str = "feedback") -> str:
+    """A collection per embedding model: readable slug plus a short hash of the exact id.
+
+    Two model ids never share a collection, so vector spaces never mix; the slug keeps names
+    readable in the Qdrant UI.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", model_id.lower()).strip("-")[:80].strip("-")
+    digest = hashlib.sha256(model_id.encode()).hexdigest()[:8]
+    return f"{prefix}-{slug}-{digest}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the point id, its cosine similarity and its payload."""
+
+    id: str
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def check_filter(filter: Filter | None) -> dict[str, Any]:
+    """The filter without None values, validated; raises ValueError on a malformed condition."""
+    clean: dict[str, Any] = {}
+    for key, value in (filter or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"gte", "gt", "lte", "lt"}
+            if unknown or not value:
+                raise ValueError(f"range on {key!r} takes gte/gt/lte/lt, got {dict(value)}")
+            value = {k: v for k, v in value.items() if v is not None}
+            if not value:
+                continue
+        elif isinstance(value, list | tuple | set | frozenset):
+            value = list(value)
+            if not value:
+                raise ValueError(f"empty list of values for {key!r} matches nothing")
+        clean[key] = value
+    return clean
+
+
+def iso_date(value: Any) -> str:
+    """A date-like value (date, datetime, Timestamp, 'YYYY-MM-DD...') as 'YYYY-MM-DD'."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()[:10]
+    return str(value)[:10]
+
+
+class VectorStore(ABC):
+    """One collection of points (id, vector, payload) with cosine distance.
+
+    Implementations: `EdgeStore` (Qdrant Edge, embedded, the default) and `QdrantClientStore`
+    (a Qdrant server through qdrant-client, or its local mode). Embedded stores allow one
+    process at a time: open, work, `close()` (or use it as a context manager).
+    """
+
+    collection: str
+    dim: int
+
+    @abstractmethod
+    def upsert(self, points: Iterable[PointTuple], batch_size: int = 512) -> int:
+        """Insert or replace points; returns how many were written."""
+
+    @abstractmethod
+    def set_payload(self, ids: Sequence[str], payload: Mapping[str, Any]) -> None:
+        """Set (merge) the same payload fields on many points, e.g. `{"cluster_id": 3}`."""
+
+    def set_payloads(self, payloads: Mapping[str, Mapping[str, Any]]) -> None:
+        """Set per-point payload fields (e.g. each point's cluster id), grouped into few calls."""
+        groups: dict[tuple, list[str]] = {}
+        for pid, values in payloads.items():
+            key = tuple(sorted(values.items()))
+            groups.setdefault(key, []).append(pid)
+        for key, ids in groups.items():
+            self.set_payload(ids, dict(key))
+
+    @abstractmethod
+    def search(
+        self, vector: Sequence[float] | np.ndarray, filter: Filter | None = None, limit: int = 10
+    ) -> list[Hit]:
+        """The `limit` nearest points (cosine) that pass `filter`, best first."""
+
+    @abstractmethod
+    def retrieve_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors of the given points (missing ids are absent from the result)."""
+
+    @abstractmethod
+    def retrieve_payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Payloads of the given points (missing ids are absent from the result)."""
+
+    @abstractmethod
+    def count(self, filter: Filter | None = None) -> int:
+        """Exact number of points passing `filter`."""
+
+    @abstractmethod
+    def ids(self, filter: Filter | None = None) -> list[str]:
+        """Ids of every point passing `filter` (scrolls the whole selection)."""
+
+    @abstractmethod
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove points."""
+
+    def optimize(self) -> None:
+        """Build indexes now (Qdrant Edge has no background optimizer); a no-op elsewhere."""
+
+    def close(self) -> None:
+        """Release files and locks."""
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def batched(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    """Consecutive lists of at most `size` items."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

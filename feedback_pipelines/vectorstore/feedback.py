@@ -1,0 +1,106 @@
+"""Feedback events as vector store points: payloads, and the idempotent sync of one day.
+
+A payload holds only redacted text and metadata (no user id, no response, no raw messages):
+what search shows and filters on. `cluster_id` is not part of it: the clustering stage sets it
+with `set_payloads`, and a rerun of the day keeps the ids already set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from feedback_pipelines.vectorstore.base import PointTuple, VectorStore, iso_date, point_id
+
+#: Payload fields written for every point (cluster_id is added later by clustering).
+PAYLOAD_FIELDS = (
+    "feedback_id", "trace_id", "session_id", "ds", "timestamp", "model_version",
+    "prompt_version", "kind", "reason", "score", "is_negative", "user_role", "text",
+    "embedding_model",
+)  # fmt: skip
+
+
+def _value(value: Any) -> Any:
+    """A JSON-friendly payload value (None for NaN/NA; ISO strings for times)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def feedback_points(events: pd.DataFrame, rows: pd.DataFrame, ds: str) -> list[PointTuple]:
+    """Points for a day: `rows` (feedback_embeddings) joined to `events` (feedback_events).
+
+    Args:
+        events: The day's feedback events (`read_day_events`).
+        rows: The day's embeddings: feedback_id, model_id, text, vector.
+        ds: The day.
+    """
+    if rows.empty:
+        return []
+    day = iso_date(ds)
+    fields = [
+        "trace_id", "session_id", "timestamp", "model_version", "prompt_version", "kind",
+        "reason", "score", "is_negative", "user_role",
+    ]  # fmt: skip
+    meta = events.drop_duplicates("feedback_id").set_index("feedback_id")
+    meta = meta.reindex(columns=fields).reindex(rows["feedback_id"])
+    found = rows["feedback_id"].isin(events["feedback_id"]).to_numpy()
+    columns = {f: meta[f].to_numpy(dtype=object) for f in fields}
+    points: list[PointTuple] = []
+    for i, (fid, model_id, text, vector) in enumerate(
+        zip(rows["feedback_id"], rows["model_id"], rows["text"], rows["vector"], strict=True)
+    ):
+        payload = {"feedback_id": fid, "ds": day, "text": text, "embedding_model": model_id}
+        if found[i]:
+            for f in fields:
+                payload[f] = _value(columns[f][i])
+        points.append((point_id(fid), np.asarray(vector, dtype=np.float32), payload))
+    return points
+
+
+@dataclass
+class SyncResult:
+    """What a day's sync did."""
+
+    upserted: int
+    deleted: int  # points of the day whose event is gone (a corrected re-delivery)
+    kept_cluster_ids: int
+    count: int  # points of the day after the sync
+
+
+def sync_day(
+    store: VectorStore, ds: str, points: Sequence[PointTuple], batch_size: int = 512
+) -> SyncResult:
+    """Make the store's points of `ds` exactly `points`: upsert, drop stale ones, keep clusters."""
+    day = iso_date(ds)
+    new_ids = [pid for pid, _, _ in points]
+    before = set(store.ids({"ds": day}))
+    stale = sorted(before - set(new_ids))
+    if stale:
+        store.delete(stale)
+    previous = store.retrieve_payloads(sorted(before & set(new_ids))) if before else {}
+    kept = 0
+    merged: list[PointTuple] = []
+    for pid, vector, payload in points:
+        cluster = previous.get(pid, {}).get("cluster_id")
+        if cluster is not None and "cluster_id" not in payload:
+            payload = {**payload, "cluster_id": cluster}
+            kept += 1
+        merged.append((pid, vector, payload))
+    upserted = store.upsert(merged, batch_size=batch_size)
+    return SyncResult(upserted, len(stale), kept, store.count({"ds": day}))
