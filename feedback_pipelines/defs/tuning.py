@@ -1,0 +1,273 @@
+"""Routing stage: `tuning_candidates` (exports for ML engineers) and `review_queue` (for people).
+
+One step computes both, because both rest on the same window, vectors and conflict search;
+either can be selected alone (the other's files and table are then left as they were).
+Thin wiring: `feedback_pipelines.tuning.day` does the work.
+"""
+
+import importlib
+import json
+import pkgutil
+from collections import Counter
+
+import dagster as dg
+import pandas as pd
+
+from feedback_pipelines import review
+from feedback_pipelines.defs.partitions import daily_partitions
+from feedback_pipelines.resources.semantic import EmbedderResource
+from feedback_pipelines.resources.settings import PipelineConfig
+from feedback_pipelines.resources.warehouse import WarehouseResource
+from feedback_pipelines.tuning import gates
+from feedback_pipelines.tuning.day import (
+    REVIEW_DDL,
+    TUNING_DDL,
+    DayResult,
+    read_inputs,
+    replace_partition,
+    run_day,
+    tuning_frame,
+)
+from feedback_pipelines.tuning.qdrant_search import qdrant_neighbours
+
+GROUP = "routing"
+# Lineage only: the window actually read is `settings.window_days` (default 14).
+_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-13, end_offset=0)
+# Same-day upstream assets read when they exist (the step degrades without each of them).
+UPSTREAM = (
+    "feedback_embeddings",
+    "qdrant_feedback",
+    "cluster_assignments",
+    "feedback_clusters",
+    "version_regressions",
+)
+# Modules that depend on this one (importing them here would be circular).
+_DOWNSTREAM_MODULES = ("reporting",)
+
+
+def _defined_asset_keys() -> set[str]:
+    """Asset keys defined by the sibling modules of this defs folder.
+
+    A dependency on an asset nobody defines would add an unpartitioned external asset to the
+    graph, and stages land one at a time; so the siblings are imported (the loader imports them
+    anyway) and only the upstream keys that exist are declared.
+    """
+    import feedback_pipelines.defs as package
+
+    keys: set[str] = set()
+    here = __name__.rsplit(".", 1)[-1]
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name in (here, *_DOWNSTREAM_MODULES):
+            continue
+        try:
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+        except Exception:  # a broken sibling is the loader's error to report, not this one's
+            continue
+        values = list(vars(module).values())
+        # Like the loader: a module with a Definitions object contributes only what it holds.
+        holders = [v for v in values if isinstance(v, dg.Definitions)]
+        found = [a for d in holders for a in (d.assets or [])] if holders else values
+        for item in found:
+            if isinstance(item, dg.AssetsDefinition):
+                keys.update(k.to_user_string() for k in item.keys)
+            elif isinstance(item, dg.AssetSpec):
+                keys.add(item.key.to_user_string())
+    return keys
+
+
+def _upstream_deps() -> list:
+    defined = _defined_asset_keys()
+    return [
+        dg.AssetDep("feedback_events", partition_mapping=_WINDOW),
+        *(key for key in UPSTREAM if key in defined),
+    ]
+
+
+_UPSTREAM = _upstream_deps()
+
+
+def _md(df: pd.DataFrame) -> dg.MetadataValue:
+    return dg.MetadataValue.md(df.to_markdown(index=False) if len(df) else "_no rows_")
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "tuning_candidates",
+            description=(
+                "Every exported tuning example with its split and lineage, and the files of "
+                "exports/dt=<day>/: SFT from corrections, preference pairs (correction over "
+                "the original; liked over disliked answers to near-identical requests), "
+                "held-out eval cases of regressed clusters, per-cluster prompt-tuning "
+                "candidates ranked by impact, TRL Parquet and a data card. Window: the "
+                "trailing window_days ending at the partition."
+            ),
+            deps=_UPSTREAM,
+            group_name=GROUP,
+            kinds={"duckdb", "parquet", "qdrant"},
+            metadata={"table": "tuning_candidates", "partition_expr": "ds"},
+        ),
+        dg.AssetSpec(
+            "review_queue",
+            description=(
+                "Feedback for people rather than automation, written to review/dt=<day>/"
+                "queue.jsonl and queue.csv: unsafe feedback, corrections that disagree in one "
+                "cluster, negative feedback the clustering left as noise, and a sample of each "
+                "newly regressed cluster; each item with its reason, priority and ids."
+            ),
+            deps=_UPSTREAM,
+            group_name=GROUP,
+            kinds={"duckdb", "csv"},
+            metadata={"table": "review_queue", "partition_expr": "ds"},
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "exports_consistent",
+            asset="tuning_candidates",
+            blocking=True,
+            description=(
+                "Reads the written files back: row counts equal the data card's, no feedback "
+                "id twice in a file, no PII-looking text, no group on both sides of a split."
+            ),
+        ),
+    ],
+    partitions_def=daily_partitions,
+    can_subset=True,
+)
+def routing(
+    context: dg.AssetExecutionContext,
+    settings: PipelineConfig,
+    warehouse: WarehouseResource,
+    embedder: EmbedderResource,
+):
+    """Build the day's tuning exports and review queue from the trailing window of feedback."""
+    ds = context.partition_key
+    model = embedder.get()
+    selected = {k.to_user_string() for k in context.selected_asset_keys}
+    with warehouse.get_connection() as conn:
+        inputs = read_inputs(conn, ds, settings.window_days, model.model_id)
+    context.log.info(
+        f"{ds}: {len(inputs.events):,} feedback events over {settings.window_days} days, "
+        f"{len(inputs.cached):,} vectors reused from feedback_embeddings"
+    )
+    for note in inputs.notes:
+        context.log.warning(note)
+    result = run_day(
+        inputs,
+        ds,
+        settings.data_path,
+        embed=model.embed,
+        model_id=model.model_id,
+        neighbours=qdrant_neighbours(),
+        window_days=settings.window_days,
+        write_exports="tuning_candidates" in selected,
+        write_queue="review_queue" in selected,
+    )
+    with warehouse.get_connection() as conn:
+        if "tuning_candidates" in selected:
+            replace_partition(
+                conn, "tuning_candidates", TUNING_DDL, tuning_frame(result.export), ds
+            )
+        if "review_queue" in selected:
+            replace_partition(
+                conn, "review_queue", REVIEW_DDL, review.table_frame(result.queue), ds
+            )
+    sets = result.sets
+    context.log.info(
+        f"{ds}: {len(sets.of('sft'))} SFT, {len(sets.of('preference'))} preference, "
+        f"{len(sets.of('unpaired'))} unpaired, {len(sets.of('eval'))} eval examples, "
+        f"{len(sets.candidates)} candidate cases; {sets.log.total()} removed by gates; "
+        f"{len(result.queue)} items for review; {sets.embedding['texts_embedded']} texts "
+        f"embedded in {result.seconds:.1f}s"
+    )
+    if "tuning_candidates" in selected:
+        yield _tuning_result(result)
+        yield check_exports(result)
+    if "review_queue" in selected:
+        yield _review_result(result)
+
+
+def _tuning_result(result: DayResult) -> dg.MaterializeResult:
+    sets, export = result.sets, result.export
+    counts = {f.path: f.rows for f in export.files}
+    filters = {r["filter"]: r["removed"] for r in sets.log.as_records() if r["total"]}
+    ranking = pd.DataFrame(sets.ranking[:10])
+    return dg.MaterializeResult(
+        asset_key="tuning_candidates",
+        metadata={
+            "dagster/row_count": len(export.table),
+            "partition": sets.ds,
+            "path": dg.MetadataValue.path(str(export.folder)),
+            "files": dg.MetadataValue.json(counts),
+            "filters": dg.MetadataValue.json(filters),
+            "conflicting_corrections": len(sets.conflicts),
+            "regressed_clusters": dg.MetadataValue.json(sets.regressed),
+            "embedding": dg.MetadataValue.json(sets.embedding),
+            "notes": dg.MetadataValue.json(result.notes),
+            "seconds": round(result.seconds, 2),
+            "top_clusters": _md(
+                ranking[["rank", "cluster_id", "label", "impact", "basis"]]
+                if len(ranking)
+                else ranking
+            ),
+        },
+    )
+
+
+def _review_result(result: DayResult) -> dg.MaterializeResult:
+    queue = result.queue
+    preview = queue[["priority", "routing_reason", "feedback_id", "kind", "reason", "detail"]]
+    return dg.MaterializeResult(
+        asset_key="review_queue",
+        metadata={
+            "dagster/row_count": len(queue),
+            "partition": result.sets.ds,
+            "path": dg.MetadataValue.path(str(result.review_folder / "queue.jsonl")),
+            "by_reason": dg.MetadataValue.json(
+                dict(sorted(Counter(queue["routing_reason"]).items()))
+            ),
+            "newly_regressed_clusters": dg.MetadataValue.json(result.new_regressions),
+            "preview": _md(preview.head(10)),
+        },
+    )
+
+
+def check_exports(result: DayResult) -> dg.AssetCheckResult:
+    """Verify the files on disk against the data card and the export rules."""
+    import pyarrow.parquet as pq
+
+    folder = result.export.folder
+    problems: list[str] = []
+    card = json.loads((folder / "datacard.json").read_text(encoding="utf-8"))
+    for entry in card["files"]:
+        path = folder / entry["path"]
+        if entry["format"] == "jsonl":
+            lines = path.read_text(encoding="utf-8").splitlines()
+            n = len(lines)
+            texts = (t for line in lines for t in gates.json_texts(json.loads(line)))
+            if gates.has_pii(texts):
+                problems.append(f"{entry['path']}: PII-looking text")
+        else:
+            n = pq.read_metadata(path).num_rows
+        if n != entry["rows"]:
+            problems.append(f"{entry['path']}: {n} rows, the data card says {entry['rows']}")
+        name = entry["path"].removesuffix(".jsonl")
+        if name in card["counts"] and card["counts"][name] != n:
+            problems.append(f"{entry['path']}: {n} rows, counts.{name} says {card['counts'][name]}")
+    table = pd.DataFrame(result.export.table)
+    if len(table):
+        twice = table.groupby("file")["feedback_id"].apply(lambda s: s.duplicated().sum())
+        for file, n in twice[twice > 0].items():
+            problems.append(f"{file}: {n} feedback ids twice")
+        splits = table[table["split"].notna()].groupby("group_id")["split"].nunique()
+        if (splits > 1).any():
+            problems.append(f"{int((splits > 1).sum())} groups on both sides of a split")
+    return dg.AssetCheckResult(
+        check_name="exports_consistent",
+        asset_key="tuning_candidates",
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(problems[:10]) if problems else "files match the data card",
+        metadata={"files": len(card["files"]), "problems": len(problems)},
+    )

@@ -1,0 +1,12 @@
+"""Tuning sets from feedback: SFT, preference, unpaired and eval examples, prompt candidates.
+
+Pure core (no Dagster): `build_tuning_sets` turns a window of `feedback_events` (with cluster
+ids, clusters and regressions when available) into examples that passed every quality gate;
+`write_export` writes them as OpenAI JSONL, TRL Parquet, candidate files and a data card.
+"""
+
+from feedback_pipelines.tuning.pipeline import TuningSets, build_tuning_sets
+from feedback_pipelines.tuning.settings import TuningSettings
+from feedback_pipelines.tuning.writer import Export, write_export
+
+__all__ = ["Export", "TuningSets", "TuningSettings", "build_tuning_sets", "write_export"]

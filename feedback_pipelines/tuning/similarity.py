@@ -1,0 +1,166 @@
+"""Which texts are near-identical: vectors for texts, and pairs of neighbours over a threshold.
+
+The tuning core asks two questions of similarity: "which of these vectors are at least t
+similar to each other?" (`Neighbours`) and "what is the vector of this text?" (`TextVectors`).
+Both are injected, so the core runs the same on a numpy matrix in a test and on the
+project's Qdrant store in the pipeline; `exact_neighbours` is the reference that any other
+implementation must agree with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+#: (vectors, threshold) -> every pair (i, j), i < j, with cosine >= threshold, and the cosine.
+Neighbours = Callable[[np.ndarray, float], list[tuple[int, int, float]]]
+#: texts -> L2-normalized float32 rows, one per text.
+TextVectors = Callable[[Sequence[str]], np.ndarray]
+
+
+def exact_neighbours(
+    vectors: np.ndarray, threshold: float, block: int = 2048
+) -> list[tuple[int, int, float]]:
+    """All pairs at or above a cosine threshold, by blocked matrix products (exact).
+
+    Memory stays at `block` x n floats, so a few hundred thousand vectors fit.
+
+    Args:
+        vectors: L2-normalized rows.
+        threshold: The cosine a pair must reach.
+        block: Rows multiplied at a time.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    n = len(vectors)
+    pairs: list[tuple[int, int, float]] = []
+    for lo in range(0, n, block):
+        sims = vectors[lo : lo + block] @ vectors.T
+        rows, cols = np.nonzero(sims >= threshold - 1e-6)
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+            i = lo + r
+            if c > i:
+                pairs.append((i, c, float(sims[r, c])))
+    pairs.sort()
+    return pairs
+
+
+class TextVectorCache:
+    """Vectors of texts, each distinct text embedded once, with an optional warm cache.
+
+    Args:
+        embed: The embedder's `embed` (texts -> normalized rows).
+        known: Vectors already computed for some texts (e.g. from `feedback_embeddings`,
+            whose text for a plain thumbs event is exactly the request).
+    """
+
+    def __init__(self, embed: TextVectors, known: dict[str, np.ndarray] | None = None) -> None:
+        self._embed = embed
+        self._cache: dict[str, np.ndarray] = dict(known or {})
+        self.embedded = 0
+        self.reused = 0
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """Rows for texts, in order; only texts never seen are sent to the embedder."""
+        texts = [t or "" for t in texts]
+        missing = sorted({t for t in texts if t not in self._cache})
+        self.reused += len({t for t in texts}) - len(missing)
+        if missing:
+            rows = np.asarray(self._embed(missing), dtype=np.float32)
+            self.embedded += len(missing)
+            self._cache.update(zip(missing, rows, strict=True))
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts]).astype(np.float32, copy=False)
+
+
+def similar_texts(
+    texts: Iterable[str],
+    vectors: TextVectors,
+    neighbours: Neighbours,
+    threshold: float,
+) -> tuple[list[str], list[tuple[int, int, float]]]:
+    """The distinct texts, and the pairs of them (by position in that list) over a threshold.
+
+    Each distinct text is embedded and searched once, so a request asked a thousand times
+    costs one vector; callers expand pairs of texts to the events holding them.
+    """
+    distinct = sorted(set(texts))
+    if len(distinct) < 2:
+        return distinct, []
+    return distinct, neighbours(vectors(distinct), threshold)
+
+
+class UnionFind:
+    """Disjoint sets over hashable items (path halving, union by size)."""
+
+    def __init__(self, items: Iterable) -> None:
+        self.parent = {x: x for x in items}
+        self.size = dict.fromkeys(self.parent, 1)
+
+    def add(self, x) -> None:
+        """Add x as a set of its own, unless it is known."""
+        if x not in self.parent:
+            self.parent[x] = x
+            self.size[x] = 1
+
+    def find(self, x):
+        """The representative of x's set."""
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a, b) -> None:
+        """Merge the sets of a and b."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+
+    def groups(self) -> dict:
+        """Map each item to its representative."""
+        return {x: self.find(x) for x in self.parent}
+
+
+def request_pairs(
+    requests: Sequence[str],
+    keys: Sequence[object],
+    vectors: TextVectors,
+    neighbours: Neighbours,
+    threshold: float,
+) -> list[tuple[int, int, float]]:
+    """Pairs of positions whose requests reach the threshold and whose keys are equal.
+
+    Args:
+        requests: One request text per position.
+        keys: One comparable key per position (conversation context, cluster, ...); only
+            positions with equal keys pair.
+        vectors: Text -> vector function.
+        neighbours: The similarity search.
+        threshold: Cosine the requests must reach (equal texts count as 1.0).
+
+    Returns:
+        Sorted (i, j, similarity) with i < j.
+    """
+    distinct, pairs = similar_texts(requests, vectors, neighbours, threshold)
+    index = {t: k for k, t in enumerate(distinct)}
+    buckets: dict[int, list[int]] = {}
+    for pos, text in enumerate(requests):
+        buckets.setdefault(index[text], []).append(pos)
+    out: dict[tuple[int, int], float] = {}
+    for members in buckets.values():
+        for a, p in enumerate(members):
+            for q in members[a + 1 :]:
+                if keys[p] == keys[q]:
+                    out[(p, q)] = 1.0
+    for i, j, sim in pairs:
+        for p in buckets[i]:
+            for q in buckets[j]:
+                if keys[p] == keys[q]:
+                    out[(min(p, q), max(p, q))] = sim
+    return sorted((p, q, s) for (p, q), s in out.items())
