@@ -1,0 +1,319 @@
+"""Readable cluster labels: c-TF-IDF keyphrases and representative quotes.
+
+A cluster id means nothing to a person; what they need is the few words that set a cluster apart
+from the others and a handful of things users actually wrote. Keyphrases come from class-based
+TF-IDF (BERTopic's c-TF-IDF): all texts of a cluster are one document, a term scores high when it
+is frequent in that cluster and rare across clusters. Quotes are the members nearest the
+cluster's centre in the embedding space, so they show what is typical, not what is extreme.
+
+Redaction placeholders (``<EMAIL>``, ``<PHONE>``...) and English stop words never become
+keyphrases: a label made of ``email`` or ``the`` says nothing about the complaint.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+NOISE = -1
+#: Redaction placeholders as privacy.py writes them: removed before counting words.
+PLACEHOLDER_RE = re.compile(r"<[A-Z][A-Z_]*>")
+#: Words of two or more letters (digits allowed after the first letter): no bare numbers.
+TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"
+#: Words that are everywhere in feedback about answers and say nothing about which answer, and
+#: the contractions and fillers scikit-learn's English list lacks.
+FEEDBACK_STOP_WORDS = frozenset(
+    {
+        "answer", "answers", "question", "questions", "response", "please", "thanks", "thank",
+        "hi", "hello", "does", "did", "doing", "just", "really", "ok", "okay", "yes", "don't",
+        "doesn't", "didn't", "isn't", "wasn't", "aren't", "can't", "won't", "couldn't",
+        "wouldn't", "shouldn't", "it's", "i'm", "i've", "i'd", "i'll", "that's", "there's",
+        "what's", "you're", "they're", "let's", "dont", "doesnt", "didnt", "isnt", "cant",
+        "wont", "im", "ive",
+    }
+)  # fmt: skip
+STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | FEEDBACK_STOP_WORDS
+_WORD_RE = re.compile(TOKEN_PATTERN)
+#: Phrases never span these: a keyphrase is words that were next to each other in one clause.
+_CLAUSE_RE = re.compile(r"[.!?;:,()\[\]{}\"\n\r\t]+|\s[-–—]\s")
+
+
+def phrases(text: str, ngram_range: tuple[int, int] = (1, 2)) -> list[str]:
+    """The candidate keyphrases of a text: n-grams of adjacent words within one clause.
+
+    Unlike scikit-learn's default (which drops stop words and then joins what is left), an
+    n-gram here never contains a stop word and never jumps over one, so "How long should I
+    bake" gives "bake", not the false phrase "long bake". Placeholders are removed first.
+
+    Args:
+        text: One redacted text.
+        ngram_range: Smallest and largest n.
+    """
+    lo, hi = ngram_range
+    out: list[str] = []
+    clean = strip_placeholders(text).replace("\u2019", "'").lower()
+    for clause in _CLAUSE_RE.split(clean):
+        tokens = _WORD_RE.findall(clause)
+        keep = [t not in STOP_WORDS for t in tokens]
+        for n in range(lo, hi + 1):
+            for i in range(len(tokens) - n + 1):
+                if all(keep[i : i + n]):
+                    out.append(" ".join(tokens[i : i + n]))
+    return out
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Knobs of the labels.
+
+    Attributes:
+        n_keyphrases: Keyphrases kept per cluster.
+        n_label_terms: Keyphrases joined into the one-line label.
+        n_quotes: Representative quotes per cluster (3 to 5 reads well).
+        max_docs_per_cluster: Texts per cluster fed to the vectorizer; a bounded sample keeps
+            labelling linear in the number of clusters, not in the window's volume.
+        max_quote_chars: Quotes are cut to this length (with an ellipsis).
+        ngram_range: Word n-grams considered as keyphrases.
+        seed: For the per-cluster sample.
+    """
+
+    n_keyphrases: int = 8
+    n_label_terms: int = 3
+    n_quotes: int = 5
+    max_docs_per_cluster: int = 2000
+    max_quote_chars: int = 280
+    ngram_range: tuple[int, int] = (1, 2)
+    seed: int = 0
+
+
+def strip_placeholders(text: str) -> str:
+    """The text without redaction placeholders, so they are never counted as words."""
+    return PLACEHOLDER_RE.sub(" ", text or "")
+
+
+def _sample_per_cluster(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Indices of at most `cap` members of each cluster (noise included), in input order."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) > cap:
+            idx = np.sort(rng.choice(idx, size=cap, replace=False))
+        keep.append(idx)
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=int)
+
+
+def class_tfidf(
+    texts: Sequence[str], labels: np.ndarray, config: LabelConfig = LabelConfig()
+) -> tuple[list[int], sparse.csr_matrix, np.ndarray]:
+    """The c-TF-IDF matrix of the clusters: one row per class (noise included), one column a term.
+
+    tf is each class's term counts divided by its total; idf is ``log(1 + A / f_t)`` with A the
+    average number of words per class and f_t the term's count over all classes (BERTopic's
+    formula), so a term common to every cluster scores near zero.
+
+    Args:
+        texts: Member texts (redacted), aligned with labels.
+        labels: Cluster of each text (-1 = noise, kept as its own class for the idf).
+        config: Label settings.
+
+    Returns:
+        (classes, matrix, terms): the class of each row, the scores, the term of each column.
+    """
+    labels = np.asarray(labels)
+    idx = _sample_per_cluster(labels, config.max_docs_per_cluster, config.seed)
+    docs = [str(texts[i] or "") for i in idx]
+    sub = labels[idx]
+    classes = sorted(int(c) for c in np.unique(sub))
+    if not classes:
+        return [], sparse.csr_matrix((0, 0)), np.array([], dtype=object)
+    vectorizer = CountVectorizer(analyzer=partial(phrases, ngram_range=config.ngram_range))
+    try:
+        counts = vectorizer.fit_transform(docs)
+    except ValueError:  # nothing but stop words and placeholders
+        return classes, sparse.csr_matrix((len(classes), 0)), np.array([], dtype=object)
+    row = np.searchsorted(classes, sub)
+    onehot = sparse.csr_matrix(
+        (np.ones(len(sub)), (row, np.arange(len(sub)))), shape=(len(classes), len(sub))
+    )
+    per_class = (onehot @ counts).tocsr().astype(np.float64)
+    totals = np.asarray(per_class.sum(axis=1)).ravel()
+    tf = sparse.diags(1.0 / np.maximum(totals, 1.0)) @ per_class
+    freq = np.asarray(per_class.sum(axis=0)).ravel()
+    avg_words = totals.mean() if len(totals) else 0.0
+    idf = np.log(1.0 + avg_words / np.maximum(freq, 1.0))
+    return classes, (tf @ sparse.diags(idf)).tocsr(), vectorizer.get_feature_names_out()
+
+
+def top_keyphrases(
+    scores: np.ndarray, terms: np.ndarray, n: int, replace_ratio: float = 0.6
+) -> list[str]:
+    """The n best terms of one class, without repeating what a chosen term already says.
+
+    A term whose words are all shown already is skipped ("refund, refund policy, policy" says
+    "policy" twice). A phrase that contains a chosen shorter term takes its place when it
+    scores at least `replace_ratio` of it (it accounts for most of that term's uses: "physical"
+    becomes "physical activities"), and is skipped otherwise ("invoice" does not become the
+    rarer "invoice shows").
+
+    Args:
+        scores: c-TF-IDF scores of the class over all terms.
+        terms: The term of each column.
+        n: How many to return.
+        replace_ratio: Score share from which a longer phrase replaces a term it contains.
+    """
+    chosen: list[tuple[str, float]] = []
+    covered: set[str] = set()
+    for j in np.argsort(-scores, kind="stable"):
+        score = float(scores[j])
+        if score <= 0 or len(chosen) >= n:
+            break
+        term = str(terms[j])
+        words = set(term.split())
+        if words <= covered:
+            continue
+        inside = [k for k, (c, _) in enumerate(chosen) if set(c.split()) < words]
+        if inside:
+            if any(score < replace_ratio * chosen[k][1] for k in inside):
+                continue
+            keep = inside[0]
+            chosen[keep] = (term, chosen[keep][1])
+            chosen = [c for k, c in enumerate(chosen) if k not in inside[1:]]
+        else:
+            chosen.append((term, score))
+        covered |= words
+    return [c for c, _ in chosen[:n]]
+
+
+def keyphrases_by_cluster(
+    texts: Sequence[str], labels: np.ndarray, config: LabelConfig = LabelConfig()
+) -> dict[int, list[str]]:
+    """Keyphrases of every cluster (noise excluded), best first.
+
+    Args:
+        texts: Member texts (redacted), aligned with labels.
+        labels: Cluster of each text (-1 = noise).
+        config: Label settings.
+
+    Returns:
+        Cluster id -> list of keyphrases (possibly empty for a cluster of stop words only).
+    """
+    classes, matrix, terms = class_tfidf(texts, labels, config)
+    out: dict[int, list[str]] = {}
+    for r, c in enumerate(classes):
+        if c == NOISE:
+            continue
+        scores = matrix[r].toarray().ravel() if matrix.shape[1] else np.zeros(0)
+        out[c] = top_keyphrases(scores, terms, config.n_keyphrases)
+    return out
+
+
+def label_from_keyphrases(keyphrases: Sequence[str], n_terms: int = 3) -> str:
+    """One line a person can read in a table: the first few keyphrases."""
+    return ", ".join(keyphrases[:n_terms]) if keyphrases else "(no distinctive words)"
+
+
+def shorten(text: str, max_chars: int) -> str:
+    """Whitespace collapsed and cut at a word boundary to max_chars (with an ellipsis)."""
+    flat = " ".join((text or "").split())
+    if len(flat) <= max_chars:
+        return flat
+    cut = flat[: max_chars - 1].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def centroids(vectors: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
+    """Unit-length mean vector of each cluster (noise excluded), in the embedding space.
+
+    Centroids live in the full embedding space, not the day's reduced space, because the
+    reduction is refitted every day and only the embedding space is the same from day to day.
+    """
+    out: dict[int, np.ndarray] = {}
+    for c in np.unique(labels):
+        if c == NOISE:
+            continue
+        mean = vectors[labels == c].astype(np.float64).mean(axis=0)
+        out[int(c)] = (mean / max(np.linalg.norm(mean), 1e-12)).astype(np.float32)
+    return out
+
+
+def representative_quotes(
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    centres: dict[int, np.ndarray],
+    n: int = 5,
+    max_chars: int = 280,
+) -> dict[int, list[str]]:
+    """The n distinct member texts nearest each cluster's centre (cosine), nearest first.
+
+    Duplicates (same text up to case and spacing) count once, so a complaint pasted 50 times
+    does not fill all the quotes.
+
+    Args:
+        texts: Member texts (redacted), aligned with vectors and labels.
+        vectors: Unit-length embeddings.
+        labels: Cluster of each row (-1 = noise, skipped).
+        centres: Cluster id -> unit centroid (see `centroids`).
+        n: Quotes per cluster.
+        max_chars: Each quote is shortened to this length.
+    """
+    out: dict[int, list[str]] = {}
+    for c, centre in centres.items():
+        idx = np.flatnonzero(labels == c)
+        sims = vectors[idx] @ centre
+        quotes: list[str] = []
+        seen: set[str] = set()
+        for i in idx[np.argsort(-sims, kind="stable")]:
+            key = " ".join(str(texts[i]).lower().split())
+            if not key or key in seen:
+                continue
+            seen.add(key)
+            quotes.append(shorten(str(texts[i]), max_chars))
+            if len(quotes) >= n:
+                break
+        out[c] = quotes
+    return out
+
+
+def describe_clusters(
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    config: LabelConfig = LabelConfig(),
+) -> pd.DataFrame:
+    """Label, keyphrases, quotes and centroid of every cluster (noise excluded).
+
+    Args:
+        texts: Member texts (redacted), aligned with vectors and labels.
+        vectors: Unit-length embeddings (full space).
+        labels: Cluster of each row (-1 = noise).
+        config: Label settings.
+
+    Returns:
+        One row per cluster: cluster, label, keyphrases (list), quotes (list), centroid (array).
+    """
+    labels = np.asarray(labels)
+    keys = keyphrases_by_cluster(texts, labels, config)
+    centres = centroids(vectors, labels)
+    quotes = representative_quotes(
+        texts, vectors, labels, centres, config.n_quotes, config.max_quote_chars
+    )
+    rows = [
+        {
+            "cluster": c,
+            "label": label_from_keyphrases(keys.get(c, []), config.n_label_terms),
+            "keyphrases": keys.get(c, []),
+            "quotes": quotes[c],
+            "centroid": centres[c],
+        }
+        for c in sorted(centres)
+    ]
+    return pd.DataFrame(rows, columns=["cluster", "label", "keyphrases", "quotes", "centroid"])
