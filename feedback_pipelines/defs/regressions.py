@@ -4,7 +4,6 @@ Thin wiring: read the warehouse, call `feedback_pipelines.regressions`, write th
 and report. The statistics live in `feedback_pipelines.stats` and are documented there.
 """
 
-import importlib.util
 import json
 import math
 from datetime import date, timedelta
@@ -29,14 +28,7 @@ from feedback_pipelines.resources.warehouse import WarehouseResource
 GROUP = "regressions"
 # Lineage only: the window actually read is `settings.window_days` (default 14).
 _LINEAGE_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-13, end_offset=0)
-# cluster_assignments is the clustering stage's asset; until that stage's defs module exists, a
-# dependency on it would add an unpartitioned external asset to the graph, so it is declared
-# only when the module is there (the table itself is read if present either way).
-_CLUSTERING_DEPS = (
-    ["cluster_assignments"]
-    if importlib.util.find_spec("feedback_pipelines.defs.clustering") is not None
-    else []
-)
+_CLUSTERING_DEPS = ["cluster_assignments"]
 
 
 def _md(df: pd.DataFrame) -> dg.MetadataValue:

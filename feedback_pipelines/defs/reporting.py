@@ -1,7 +1,5 @@
 """Reporting stage: the daily review report (and the Monday weekly roll-up) for stakeholders."""
 
-import importlib
-import pkgutil
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,7 +14,7 @@ from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 
 GROUP = "reporting"
-# Everything the report shows; each is a dependency when some defs module defines it.
+# Everything the report shows.
 UPSTREAM = (
     "traces",
     "feedback_events",
@@ -30,39 +28,6 @@ UPSTREAM = (
     "review_queue",
 )
 _REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
-
-
-def _defined_asset_keys() -> set[str]:
-    """Asset keys defined by the other modules of this defs folder.
-
-    The report depends on every upstream stage that exists, and stages land one at a time:
-    declaring a dependency on an asset nobody defines would add an unpartitioned external
-    asset to the graph. So the sibling modules are imported (the loader imports them anyway)
-    and their assets' keys collected. Once every stage has landed this is the fixed UPSTREAM.
-    """
-    import feedback_pipelines.defs as package
-
-    keys: set[str] = set()
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name == __name__.rsplit(".", 1)[-1]:
-            continue
-        try:
-            module = importlib.import_module(f"{package.__name__}.{info.name}")
-        except Exception:  # a broken sibling is the loader's error to report, not this one's
-            continue
-        for value in vars(module).values():
-            found = list(value.assets or []) if isinstance(value, dg.Definitions) else [value]
-            for item in found:
-                if isinstance(item, dg.AssetsDefinition):
-                    keys.update(k.to_user_string() for k in item.keys)
-                elif isinstance(item, dg.AssetSpec):
-                    keys.add(item.key.to_user_string())
-    return keys
-
-
-def _upstream_deps() -> list[str]:
-    defined = _defined_asset_keys()
-    return [key for key in UPSTREAM if key in defined]
 
 
 def _write(
@@ -115,7 +80,7 @@ def _pii_kind(match: str) -> str:
     partitions_def=daily_partitions,
     group_name=GROUP,
     kinds={"html", "markdown"},
-    deps=_upstream_deps(),
+    deps=list(UPSTREAM),
     check_specs=[
         dg.AssetCheckSpec(
             "report_is_inert",

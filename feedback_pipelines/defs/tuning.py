@@ -5,9 +5,7 @@ either can be selected alone (the other's files and table are then left as they 
 Thin wiring: `feedback_pipelines.tuning.day` does the work.
 """
 
-import importlib
 import json
-import pkgutil
 from collections import Counter
 
 import dagster as dg
@@ -33,7 +31,7 @@ from feedback_pipelines.tuning.qdrant_search import qdrant_neighbours
 GROUP = "routing"
 # Lineage only: the window actually read is `settings.window_days` (default 14).
 _WINDOW = dg.TimeWindowPartitionMapping(start_offset=-13, end_offset=0)
-# Same-day upstream assets read when they exist (the step degrades without each of them).
+# Same-day upstream assets (the step degrades, and says so, when one of them has no rows).
 UPSTREAM = (
     "feedback_embeddings",
     "qdrant_feedback",
@@ -41,49 +39,7 @@ UPSTREAM = (
     "feedback_clusters",
     "version_regressions",
 )
-# Modules that depend on this one (importing them here would be circular).
-_DOWNSTREAM_MODULES = ("reporting",)
-
-
-def _defined_asset_keys() -> set[str]:
-    """Asset keys defined by the sibling modules of this defs folder.
-
-    A dependency on an asset nobody defines would add an unpartitioned external asset to the
-    graph, and stages land one at a time; so the siblings are imported (the loader imports them
-    anyway) and only the upstream keys that exist are declared.
-    """
-    import feedback_pipelines.defs as package
-
-    keys: set[str] = set()
-    here = __name__.rsplit(".", 1)[-1]
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name in (here, *_DOWNSTREAM_MODULES):
-            continue
-        try:
-            module = importlib.import_module(f"{package.__name__}.{info.name}")
-        except Exception:  # a broken sibling is the loader's error to report, not this one's
-            continue
-        values = list(vars(module).values())
-        # Like the loader: a module with a Definitions object contributes only what it holds.
-        holders = [v for v in values if isinstance(v, dg.Definitions)]
-        found = [a for d in holders for a in (d.assets or [])] if holders else values
-        for item in found:
-            if isinstance(item, dg.AssetsDefinition):
-                keys.update(k.to_user_string() for k in item.keys)
-            elif isinstance(item, dg.AssetSpec):
-                keys.add(item.key.to_user_string())
-    return keys
-
-
-def _upstream_deps() -> list:
-    defined = _defined_asset_keys()
-    return [
-        dg.AssetDep("feedback_events", partition_mapping=_WINDOW),
-        *(key for key in UPSTREAM if key in defined),
-    ]
-
-
-_UPSTREAM = _upstream_deps()
+_UPSTREAM = [dg.AssetDep("feedback_events", partition_mapping=_WINDOW), *UPSTREAM]
 
 
 def _md(df: pd.DataFrame) -> dg.MetadataValue:
