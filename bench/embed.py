@@ -220,7 +220,8 @@ def main() -> None:
         f"GFLOP/s ({peak_how})"
     )
     header = (
-        f"{'variant':<52} {'texts/s':>8} {'median':>7} {'/cpu-s':>7} {'GFLOP/s':>8} {'%sgemm':>7}"
+        f"{'variant':<52} {'texts/s':>8} {'median':>7} {'/cpu-s':>7} {'GFLOP/s':>8} "
+        f"{'%sgemm':>7} {'%peak':>6}"
     )
     if reference is not None:
         header += f" {'x ST':>5} {'cos mean':>9} {'cos min':>8} {'top10':>6}"
@@ -229,7 +230,7 @@ def main() -> None:
         line = (
             f"{row['variant']:<52} {row['texts_per_s_best']:>8} {row['texts_per_s_median']:>7}"
             f" {row['texts_per_cpu_s']:>7} {row['gflops']:>8} "
-            f"{100 * row['gflops'] / sgemm:>6.0f}%"
+            f"{100 * row['gflops'] / sgemm:>6.0f}% {100 * row['gflops'] / peak:>5.0f}%"
         )
         if reference is not None:
             line += (

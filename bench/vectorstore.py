@@ -156,9 +156,10 @@ def bench_size(backend: str, size: int, base, queries, n_queries: int, optimize:
         reopen_s = time.perf_counter() - start
         figures = measure_queries(store, vectors, payloads, queries, n_queries)
         store.close()
+        mib = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    disk = "-"
+    disk = f"{mib:.0f}M"
     print(
         f"{backend:<6} {size:>8} {size / upsert_s:>10.0f} {upsert_s:>8.1f} {opt_s:>8.1f} "
         f"{reopen_s:>7.2f} {disk:>5}  "
@@ -229,7 +230,7 @@ def main() -> None:
         return
     print(
         f"{'store':<6} {'points':>8} {'upserts/s':>10} {'upsert s':>8} {'optim s':>8} "
-        f"{'reopen':>7} {'':>5}  filter: median/p95 latency, recall@10 vs brute force"
+        f"{'reopen':>7} {'disk':>5}  filter: median/p95 latency, recall@10 vs brute force"
     )
     for size in [int(s) for s in args.sizes.split(",")]:
         for backend in args.backends.split(","):
