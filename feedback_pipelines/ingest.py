@@ -1,15 +1,29 @@
 """Landing zone -> `traces`, `feedback_events` and `quarantine` for one day, in bulk inside DuckDB.
 
 Everything after reading the bytes is set-based SQL (JSON parsing, validation with a reason per
-line, dedup, PII redaction, joins), which is what makes a million events a matter of seconds.
-A day is written by replacing that day in one transaction, so a rerun gives identical rows.
+line, dedup, PII redaction, joins): no Python object per line. A day is written by replacing
+that day in one transaction, so a rerun gives identical rows (in no particular order).
+
+Validation has two paths with one outcome. The fast path streams every file of a source
+through one statement: each line is parsed once into typed values, the JSON type of every
+field comes from one more scan, and a line that passes every rule is stored with its texts
+already redacted, in the same pass. The few lines it does not accept go through the full check,
+which names the first problem in words (or, rarely, finds the line valid after all). Then dedup,
+sessions and signals are worked out on narrow keys, and the wide texts are read once more,
+straight into the tables.
+
+JSON text (messages, metadata, a quarantined line) is redacted string by string in decoded
+form (see `privacy.redact_json`); the fast path takes the shortcut only where it is exact.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -30,23 +44,26 @@ from feedback_pipelines.records import (
     quarantine_category_sql,
 )
 
-SCHEMA_SQL = """
+# Long texts are stored with zstd: on this data half the write CPU of DuckDB's default
+# (dictionary + FSST, chosen per segment after trying each) and a third of the file size.
+_TEXT = "VARCHAR USING COMPRESSION zstd"
+SCHEMA_SQL = f"""
 CREATE TABLE IF NOT EXISTS traces (
     ds DATE, trace_id VARCHAR, session_id VARCHAR, user_id VARCHAR, timestamp TIMESTAMP,
-    model_version VARCHAR, prompt_version VARCHAR, messages VARCHAR, request VARCHAR,
-    response VARCHAR, latency_ms DOUBLE, input_tokens BIGINT, output_tokens BIGINT,
-    user_role VARCHAR, metadata VARCHAR, turn_index INTEGER, abandoned BOOLEAN,
+    model_version VARCHAR, prompt_version VARCHAR, messages {_TEXT}, request {_TEXT},
+    response {_TEXT}, latency_ms DOUBLE, input_tokens BIGINT, output_tokens BIGINT,
+    user_role VARCHAR, metadata {_TEXT}, turn_index INTEGER, abandoned BOOLEAN,
     regenerations INTEGER, file VARCHAR
 );
 CREATE TABLE IF NOT EXISTS feedback_events (
     ds DATE, feedback_id VARCHAR, trace_id VARCHAR, session_id VARCHAR, user_id VARCHAR,
-    timestamp TIMESTAMP, kind VARCHAR, reason VARCHAR, score DOUBLE, comment VARCHAR,
-    correction VARCHAR, user_role VARCHAR, metadata VARCHAR, model_version VARCHAR,
-    prompt_version VARCHAR, request VARCHAR, response VARCHAR, messages VARCHAR,
+    timestamp TIMESTAMP, kind VARCHAR, reason VARCHAR, score DOUBLE, comment {_TEXT},
+    correction {_TEXT}, user_role VARCHAR, metadata {_TEXT}, model_version VARCHAR,
+    prompt_version VARCHAR, request {_TEXT}, response {_TEXT}, messages {_TEXT},
     trace_found BOOLEAN, trace_ds DATE, is_negative BOOLEAN, file VARCHAR
 );
 CREATE TABLE IF NOT EXISTS quarantine (
-    source VARCHAR, ds DATE, file VARCHAR, line BIGINT, error VARCHAR, raw VARCHAR
+    source VARCHAR, ds DATE, file VARCHAR, line BIGINT, error VARCHAR, raw {_TEXT}
 );
 CREATE TABLE IF NOT EXISTS ingest_files (
     ds DATE, source VARCHAR, file VARCHAR, bytes BIGINT, modified_at TIMESTAMP, lines BIGINT,
@@ -56,6 +73,19 @@ CREATE TABLE IF NOT EXISTS ingest_files (
 MEMORY_LIMIT = "1GB"
 # A file written after this much of the next day has passed arrived late (after the 02:00 run).
 LATE_AFTER = timedelta(hours=26)
+# Rows per Arrow record batch (DuckDB's unit of parallel work on an Arrow stream), and blocks
+# of input (`landing.BLOCK_SIZE` bytes each) read ahead of DuckDB.
+CHUNK_ROWS = 4096
+READ_AHEAD = 3
+# Columns redacted on the way in; every other stored text is an id, a version or a timestamp.
+REDACTED = {
+    "traces": ("messages", "request", "response", "metadata"),
+    "feedback": ("comment", "correction", "metadata"),
+}
+# Fields holding JSON text, redacted string by string.
+JSON_FIELDS = ("messages", "metadata")
+# Numeric fields stored as integers (rounded); the other numbers stay DOUBLE.
+INTEGER_FIELDS = ("input_tokens", "output_tokens")
 
 
 @dataclass
@@ -108,18 +138,40 @@ def ingest_day(
         lookback_days: how many earlier days of traces a feedback event may join to.
     """
     started = time.perf_counter()
-    stats = IngestStats(ds=ds)
     # Bounded memory whatever the day's volume: DuckDB spills to disk past this.
     conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    # Row order within the day is not kept (every read orders what it needs): inserts then
+    # need neither buffers to restore it nor to wait for each other.
+    (ordered,) = conn.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
+    conn.execute("SET preserve_insertion_order = false")
+    try:
+        stats = _ingest(conn, landing_dir, ds, pseudonym_key, lookback_days)
+    finally:
+        conn.execute(f"SET preserve_insertion_order = {bool(ordered)}")
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _ingest(
+    conn: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    ds: str,
+    pseudonym_key: str,
+    lookback_days: int,
+) -> IngestStats:
+    stats = IngestStats(ds=ds)
     ensure_schema(conn)
     _register_udfs(conn)
-    files = []
+    files, paths = [], {}
     for source in landing.SOURCES:
-        paths = landing.list_files(landing_dir, source, ds)
-        stats.files[source] = [str(p.relative_to(landing_dir)) for p in paths]
-        files += [_file_info(source, p, landing_dir, ds) for p in paths]
-        stats.lines[source] = _check_files(conn, source, paths, landing_dir)
-    _pseudonyms(conn, pseudonym_key)
+        paths[source] = landing.list_files(landing_dir, source, ds)
+        stats.files[source] = [str(p.relative_to(landing_dir)) for p in paths[source]]
+        files += [_file_info(source, p, landing_dir, ds) for p in paths[source]]
+    conn.execute("CREATE OR REPLACE TEMP TABLE pseudonyms (raw_id VARCHAR, pseudonym VARCHAR)")
+    for source in landing.SOURCES:
+        stats.lines[source] = _check_files(conn, source, paths[source], landing_dir)
+        _add_pseudonyms(conn, pseudonym_key, f"checked_{source}")
+    # The day is replaced whole or not at all.
     conn.execute("BEGIN TRANSACTION")
     try:
         _write_quarantine(conn, ds)
@@ -131,40 +183,120 @@ def ingest_day(
         conn.execute("ROLLBACK")
         raise
     _collect_stats(conn, stats)
-    for source in landing.SOURCES:
-        conn.execute(f"DROP TABLE IF EXISTS checked_{source}")
-    stats.seconds = time.perf_counter() - started
+    for table in ("checked_traces", "checked_feedback", "pseudonyms", "trace_signals"):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
     return stats
 
 
 def _check_files(
     conn: duckdb.DuckDBPyConnection, source: str, paths: list[Path], root: Path
 ) -> int:
-    """Parse and validate the files batch by batch into `checked_<source>`; return the lines.
+    """Parse, validate and redact the files into `checked_<source>`; return the lines read.
 
-    Only the parsed JSON of valid lines and the (truncated) text of bad ones are kept, and
-    DuckDB may spill them to disk, so memory stays bounded whatever the day's volume.
+    One statement reads every file as a stream of Arrow batches, which a background thread
+    reads ahead while DuckDB works on the batches before. Valid lines keep their typed,
+    redacted fields; bad lines only their (truncated) text and the reason. DuckDB may spill the
+    table to disk, so memory stays bounded whatever the day's volume.
     """
     fields = TRACE_FIELDS if source == "traces" else FEEDBACK_FIELDS
-    parse, check = _parse_sql(fields), _check_sql(source, fields)
-    conn.register("raw_lines", landing.LINES_SCHEMA.empty_table())
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {parse}")
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE checked_{source} AS {check}")
-    n = 0
+    table = f"checked_{source}"
+    columns = ", ".join(f"{name} {kind}" for name, kind in _checked_columns(source))
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {table} ({columns})")
+    lines = 0
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        nonlocal lines
+        for block in blocks:
+            lines += block.num_rows
+            yield from block.to_batches(max_chunksize=CHUNK_ROWS)
+
+    blocks = _read_ahead(_line_blocks(paths, root, source))
+    stream = batches()
+    conn.register("raw_lines", pa.RecordBatchReader.from_batches(landing.LINES_SCHEMA, stream))
+    try:
+        conn.execute(f"INSERT INTO {table} BY NAME {_fast_sql(source, fields)}")
+    finally:
+        conn.unregister("raw_lines")
+        stream.close()
+        blocks.close()  # stops the reading thread if DuckDB stopped early
+    _check_pending(conn, source, table)
+    return lines
+
+
+def _check_pending(conn: duckdb.DuckDBPyConnection, source: str, table: str) -> None:
+    """Run the full check on the lines of `table` the fast path did not accept, in place."""
+    fields = TRACE_FIELDS if source == "traces" else FEEDBACK_FIELDS
+    (pending,) = conn.execute(f"SELECT count(*) FROM {table} WHERE pending").fetchall()[0]
+    if not pending:
+        return
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE pending_lines AS "
+        f"SELECT file, line, text, error FROM {table} WHERE pending"
+    )
+    conn.execute(f"DELETE FROM {table} WHERE pending")
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {_parse_sql(fields, 'pending_lines')}")
+    conn.execute(f"INSERT INTO {table} BY NAME {_typed_sql(source, _check_sql(source, fields))}")
+    conn.execute("DROP TABLE parsed")
+    conn.execute("DROP TABLE pending_lines")
+
+
+def _line_blocks(paths: list[Path], root: Path, source: str) -> Iterator[pa.Table]:
+    """The files' lines, block by block (see `landing.iter_line_batches`)."""
     for path in paths:
-        for batch in landing.iter_line_batches(path, root):
-            n += batch.num_rows
-            conn.register("raw_lines", batch)
-            conn.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {parse}")
-            conn.execute(f"INSERT INTO checked_{source} {check}")
-    conn.unregister("raw_lines")
-    conn.execute("DROP TABLE IF EXISTS parsed")
-    return n
+        yield from landing.iter_line_batches(path, root, source=source)
+
+
+class _Raised:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _read_ahead(items: Iterator[pa.Table], depth: int = READ_AHEAD) -> Iterator[pa.Table]:
+    """Yield the items of `items`, produced on a background thread `depth` items ahead.
+
+    Reading and decompressing (Arrow, GIL released) then overlaps DuckDB's work on the batches
+    before (GIL released too), and memory holds at most `depth` blocks waiting.
+    """
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(_Raised(exc))
+
+    worker = threading.Thread(target=produce, name="ingest-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _file_info(source: str, path: Path, root: Path, ds: str) -> dict:
     st = path.stat()
-    modified = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
+    modified = datetime.fromtimestamp(st.st_mtime, tz=UTC).replace(tzinfo=None)
     day_start = datetime.fromisoformat(ds)
     return {
         "source": source,
@@ -203,12 +335,20 @@ def _write_files(conn: duckdb.DuckDBPyConnection, ds: str, files: list[dict]) ->
 
 
 def _register_udfs(conn: duckdb.DuckDBPyConnection) -> None:
-    """Define `redact(x)` on the connection: regexes in SQL, then Luhn-checked cards in Python."""
-    try:
-        conn.create_function("redact_cards", privacy.redact_cards, ["VARCHAR"], "VARCHAR")
-    except duckdb.Error:
-        pass  # already registered on this connection
-    for sql in privacy.sql_redact_macros("redact_cards"):
+    """Define `redact(x)` and `redact_json(x)` on the connection.
+
+    Regexes run in SQL; Python only checks card candidates (Luhn) and takes JSON text that holds
+    an escape or a hit (string by string, see `privacy.redact_json`).
+    """
+    for name, function in (
+        ("redact_cards", privacy.redact_cards),
+        ("redact_json_text", privacy.redact_json),
+    ):
+        try:
+            conn.create_function(name, function, ["VARCHAR"], "VARCHAR")
+        except duckdb.Error:
+            pass  # already registered on this connection
+    for sql in privacy.sql_redact_macros("redact_cards", "redact_json_text"):
         conn.execute(sql)
 
 
@@ -217,7 +357,184 @@ def redact_sql(expr: str) -> str:
     return f"redact({expr})"
 
 
-def _parse_sql(fields: dict[str, tuple[tuple[str, ...], bool]]) -> str:
+def redact_json_sql(expr: str) -> str:
+    """Full redaction of a JSON text expression, string by string (see `redact_sql`)."""
+    return f"redact_json({expr})"
+
+
+def _checked_columns(source: str) -> list[tuple[str, str]]:
+    """Columns of `checked_<source>`: the line, its error, then the typed, redacted fields.
+
+    `request_key` (traces) is the raw last user message where redaction changed it (else NULL):
+    sessions count re-asked questions on the text as the user typed it, before redaction could
+    make two questions look alike.
+    """
+    fields = TRACE_FIELDS if source == "traces" else FEEDBACK_FIELDS
+    columns = [
+        ("file", "VARCHAR"),
+        ("line", "BIGINT"),
+        ("error", "VARCHAR"),
+        ("text", "VARCHAR"),
+        ("pending", "BOOLEAN"),
+    ]
+    for name, (types, _) in fields.items():
+        if name == "timestamp":
+            kind = "TIMESTAMP"
+        elif types[0] == "BIGINT":
+            kind = "BIGINT" if name in INTEGER_FIELDS else "DOUBLE"
+        else:
+            kind = "VARCHAR"
+        columns.append((name, kind))
+    columns.append(("user_role", "VARCHAR"))
+    if source == "traces":
+        columns += [("request_key", "VARCHAR"), ("request", "VARCHAR")]
+    return columns
+
+
+def _fast_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> str:
+    """One pass over `raw_lines`: accept the lines that pass every rule, typed and redacted.
+
+    Each line is parsed into typed values (`v`) and, in one more scan, the JSON type of every
+    field (`t`). A line passes when every rule of `_check_sql` holds for it; its fields are then
+    stored, redacted. Any other line is stored whole with `pending` set, for `_check_pending`.
+
+    Messages take this path only in the contract's shape, a list of `{"role", "content"}`
+    strings. Text without an escape holds each string verbatim, so its length proves the shape
+    and it is redacted whole; text with one must re-encode to itself, and each message is then
+    redacted decoded and the list re-encoded. Numbers must be finite here (the full check
+    decides the odd ones), so both paths store the same values.
+    """
+    names = list(fields)
+    spec = {}
+    rules = ["valid"]
+    for i, (name, (types, required)) in enumerate(fields.items(), start=1):
+        spec[name] = {"VARCHAR": "VARCHAR", "BIGINT": "DOUBLE"}.get(types[0], "JSON")
+        allowed = ", ".join(f"'{t}'" for t in types)
+        if required:
+            rules.append(f"t[{i}] IN ({allowed})")
+        else:
+            rules.append(f"(t[{i}] IS NULL OR t[{i}] IN ({allowed}, 'NULL'))")
+        if types[0] == "BIGINT":
+            rules.append(f"(v.{name} IS NULL OR isfinite(v.{name}))")
+    rules.append("ts IS NOT NULL")
+    messages = ""
+    if source == "traces":
+        messages = ', json_transform(v.messages, \'[{"role":"VARCHAR","content":"VARCHAR"}]\') AS m'
+        rules += [
+            "len(m) > 0",
+            "list_bool_and(list_transform(m, lambda x: x.role IS NOT NULL "
+            "AND x.content IS NOT NULL))",
+            # The shape: with an escape, re-encoding must give the text back; without one, the
+            # minified text's length must be exactly that of {"role","content"} objects.
+            "CASE WHEN contains(v.messages::VARCHAR, '\\') "
+            "THEN to_json(m)::VARCHAR = v.messages::VARCHAR "
+            "ELSE strlen(v.messages::VARCHAR) = 25 * len(m) + 1 "
+            "+ list_sum(list_transform(m, lambda x: strlen(x.role) + strlen(x.content))) END",
+            # The full check measures each message as JSON text (quotes and escapes included).
+            f"(strlen(v.messages::VARCHAR) <= {MAX_TEXT_CHARS} OR list_max(list_transform(m, "
+            f"lambda x: length(to_json(x.content)::VARCHAR))) <= {MAX_TEXT_CHARS})",
+        ]
+        texts = TRACE_TEXT_FIELDS
+    else:
+        kinds = ", ".join(f"'{k}'" for k in FEEDBACK_KINDS)
+        reasons = ", ".join(f"'{r}'" for r in FEEDBACK_REASONS)
+        rules += [
+            f"v.kind IN ({kinds})",
+            f"(v.reason IS NULL OR v.reason IN ({reasons}))",
+            "(v.kind <> 'rating' OR v.score BETWEEN 1 AND 5)",
+            "(v.kind <> 'correction' OR length(trim(coalesce(v.correction, ''))) > 0)",
+        ]
+        texts = FEEDBACK_TEXT_FIELDS
+    rules += [
+        f"(v.{name} IS NULL OR strlen(v.{name}) <= {MAX_TEXT_CHARS} "
+        f"OR length(v.{name}) <= {MAX_TEXT_CHARS})"
+        for name in texts
+    ]
+
+    values = {name: f"v.{name}" for name in names}
+    values["timestamp"] = "timezone('UTC', ts)"
+    for name in INTEGER_FIELDS:
+        if name in values:
+            values[name] = f"TRY_CAST(v.{name} AS BIGINT)"
+    values["user_role"] = "v.metadata->>'user_role'"
+    values["metadata"] = redact_json_sql("v.metadata::VARCHAR")
+    for name in REDACTED[source]:
+        if name in fields and name not in JSON_FIELDS:
+            values[name] = redact_sql(f"v.{name}")
+    if source == "traces":
+        # The session key is the raw request, kept only where redaction changed it.
+        values["request"] = "request"
+        values["request_key"] = (
+            "CASE WHEN request IS DISTINCT FROM raw_request THEN raw_request END"
+        )
+        # Without an escape, the text holds every string verbatim between quotes, which no
+        # pattern can match across: redacting it whole is redacting each message. Otherwise
+        # each message is redacted decoded, and the list re-encoded.
+        values["messages"] = (
+            "CASE WHEN NOT contains(v.messages::VARCHAR, '\\') THEN redact(v.messages::VARCHAR) "
+            "WHEN list_bool_or(list_transform(m, lambda x: may_hold_pii(x.role) "
+            "OR may_hold_pii(x.content))) THEN to_json(list_transform(m, lambda x: "
+            "{'role': redact(x.role), 'content': redact(x.content)}))::VARCHAR "
+            "ELSE v.messages::VARCHAR END"
+        )
+    paths = ", ".join(f"'$.{name}'" for name in names)
+    spec_sql = "{" + ",".join(f'"{k}":"{t}"' for k, t in spec.items()) + "}"
+    outputs = ", ".join(f"CASE WHEN ok THEN {expr} END AS {name}" for name, expr in values.items())
+    inner = f"""
+        SELECT *, coalesce({" AND ".join(rules)}, false) AS ok FROM (
+            SELECT *, TRY_CAST(v.timestamp AS TIMESTAMPTZ) AS ts{messages} FROM (
+                SELECT file, line, text, read_error, valid,
+                       CASE WHEN valid THEN json_type(text, [{paths}]) END AS t,
+                       CASE WHEN valid THEN json_transform(text, '{spec_sql}') END AS v
+                FROM (
+                    SELECT file, line, text, error AS read_error,
+                           error IS NULL AND json_valid(text) AS valid
+                    FROM raw_lines
+                )
+            )
+        )
+    """
+    if source == "traces":
+        inner = f"""
+            SELECT *, {redact_sql("raw_request")} AS request FROM (
+                SELECT *, CASE WHEN ok THEN list_filter(m, lambda x: x.role = 'user')[-1].content
+                          END AS raw_request
+                FROM ({inner})
+            )
+        """
+    return f"""
+        SELECT file, line, read_error AS error, CASE WHEN NOT ok THEN text END AS text,
+               NOT ok AS pending, {outputs}
+        FROM ({inner})
+    """
+
+
+def _typed_sql(source: str, checked: str) -> str:
+    """The full check's output (fields as text) typed and redacted like the fast path's."""
+    fields = TRACE_FIELDS if source == "traces" else FEEDBACK_FIELDS
+    values = {}
+    for name, (types, _) in fields.items():
+        if types[0] == "BIGINT":
+            number = f"TRY_CAST({name} AS DOUBLE)"
+            values[name] = f"TRY_CAST({number} AS BIGINT)" if name in INTEGER_FIELDS else number
+        else:
+            values[name] = name
+    values["timestamp"] = "timezone('UTC', CAST(timestamp AS TIMESTAMPTZ))"
+    values["user_role"] = "user_role"
+    if source == "traces":
+        values["request"] = "request"
+    for name in REDACTED[source]:
+        redact = redact_json_sql if name in JSON_FIELDS else redact_sql
+        values[name] = redact(values[name])
+    if source == "traces":
+        values["request_key"] = (
+            f"CASE WHEN {values['request']} IS DISTINCT FROM request THEN request END"
+        )
+    columns = ", ".join(f"{expr} AS {name}" for name, expr in values.items())
+    return f"SELECT file, line, error, text, false AS pending, {columns} FROM ({checked})"
+
+
+def _parse_sql(fields: dict[str, tuple[tuple[str, ...], bool]], lines: str) -> str:
     """Parse each line once into a struct of its fields, each kept as a (small) JSON value."""
     spec = "{" + ",".join(f'"{name}":"JSON"' for name in fields) + "}"
     messages = ""
@@ -227,7 +544,7 @@ def _parse_sql(fields: dict[str, tuple[tuple[str, ...], bool]]) -> str:
         SELECT *{messages} FROM (
             SELECT file, line, text, error AS read_error,
                    CASE WHEN error IS NULL THEN TRY(json_transform(text, '{spec}')) END AS s
-            FROM raw_lines WHERE error IS NOT NULL OR trim(text) <> ''
+            FROM {lines} WHERE error IS NOT NULL OR trim(text) <> ''
         )
     """
 
@@ -331,28 +648,33 @@ def _json_kind(expr: str) -> str:
     )
 
 
-def _pseudonyms(conn: duckdb.DuckDBPyConnection, key: str) -> None:
+def _add_pseudonyms(conn: duckdb.DuckDBPyConnection, key: str, table: str) -> None:
+    """Add the pseudonyms of `table`'s valid user ids not seen yet (HMAC, in Python)."""
     users = conn.execute(
-        "SELECT DISTINCT u FROM (SELECT user_id AS u FROM checked_traces WHERE error IS NULL "
-        "UNION ALL SELECT user_id FROM checked_feedback WHERE error IS NULL) "
-        "WHERE u IS NOT NULL"
+        f"SELECT DISTINCT t.user_id FROM {table} t "
+        "ANTI JOIN pseudonyms p ON p.raw_id = t.user_id "
+        "WHERE t.error IS NULL AND t.user_id IS NOT NULL"
     ).fetchall()
+    if not users:
+        return
     raw = [u for (u,) in users]
-    table = pa.table(
+    new = pa.table(
         {
             "raw_id": pa.array(raw, pa.string()),
             "pseudonym": pa.array([privacy.pseudonymize(u, key) for u in raw], pa.string()),
         }
     )
-    conn.register("pseudonyms_arrow", table)
-    conn.execute("CREATE OR REPLACE TEMP TABLE pseudonyms AS SELECT * FROM pseudonyms_arrow")
-    conn.unregister("pseudonyms_arrow")
+    conn.register("new_pseudonyms", new)
+    try:
+        conn.execute("INSERT INTO pseudonyms SELECT * FROM new_pseudonyms")
+    finally:
+        conn.unregister("new_pseudonyms")
 
 
 def _write_quarantine(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
     conn.execute("DELETE FROM quarantine WHERE ds = ?", [ds])
     for source, name in (("traces", "traces"), ("feedback", "feedback")):
-        raw = redact_sql("text")
+        raw = redact_json_sql("text")
         conn.execute(
             f"INSERT INTO quarantine SELECT '{name}', ?::DATE, file, line, error, {raw} "
             f"FROM checked_{source} WHERE error IS NOT NULL ORDER BY file, line",
@@ -363,7 +685,7 @@ def _write_quarantine(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
 def _write_traces(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
     conn.execute("DELETE FROM traces WHERE ds = ?", [ds])
     # Today's positive and regenerate signals decide `abandoned` and `regenerations`.
-    positive = positive_sql("kind", "TRY_CAST(score AS DOUBLE)")
+    positive = positive_sql("kind", "score")
     conn.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE trace_signals AS
@@ -374,47 +696,53 @@ def _write_traces(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
         GROUP BY 1
         """
     )
+    # Dedup, sessions and signals are worked out on narrow rows (row id and keys); the wide,
+    # already redacted texts are then read once, straight into the table.
     conn.execute(
-        f"""
+        """
         INSERT INTO traces
-        WITH valid AS (
-            SELECT file, line, trace_id, session_id, user_id AS raw_user,
-                   timezone('UTC', CAST(timestamp AS TIMESTAMPTZ)) AS timestamp,
-                   model_version, prompt_version, messages, request, response,
-                   TRY_CAST(latency_ms AS DOUBLE) AS latency_ms,
-                   TRY_CAST(TRY_CAST(input_tokens AS DOUBLE) AS BIGINT) AS input_tokens,
-                   TRY_CAST(TRY_CAST(output_tokens AS DOUBLE) AS BIGINT) AS output_tokens,
-                   user_role, metadata
-            FROM checked_traces WHERE error IS NULL
-            QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY file, line) = 1
+        WITH firsts AS (  -- a re-delivered trace: its first line wins
+            SELECT trace_id, arg_min(rowid, (file, line)) AS rid
+            FROM checked_traces WHERE error IS NULL GROUP BY trace_id
         ),
-        new_traces AS (
-            SELECT v.* EXCLUDE (raw_user), p.pseudonym AS user_id
-            FROM valid v
-            LEFT JOIN pseudonyms p ON p.raw_id = v.raw_user
-            ANTI JOIN (SELECT trace_id FROM traces WHERE ds <> ?::DATE) old USING (trace_id)
+        redelivered AS (  -- only today's ids are looked up among other days'
+            SELECT o.trace_id FROM traces o SEMI JOIN firsts f USING (trace_id)
+            WHERE o.ds <> ?::DATE
+        ),
+        fresh AS (
+            SELECT c.rowid AS rid, c.trace_id, c.session_id, c.timestamp,
+                   coalesce(c.request_key, c.request) AS session_key
+            FROM checked_traces c
+            SEMI JOIN firsts f ON f.rid = c.rowid
+            ANTI JOIN redelivered USING (trace_id)
         ),
         turns AS (
-            SELECT *,
+            SELECT rid, trace_id, session_id,
                    row_number() OVER w - 1 AS turn_index,
                    count(*) OVER (PARTITION BY session_id) AS turns,
-                   count(*) OVER (PARTITION BY session_id, request ORDER BY timestamp, trace_id
+                   count(*) OVER (PARTITION BY session_id, session_key
+                                  ORDER BY timestamp, trace_id
                                   ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS reasks
-            FROM new_traces
+            FROM fresh
             WINDOW w AS (PARTITION BY session_id ORDER BY timestamp, trace_id)
+        ),
+        derived AS (
+            SELECT t.rid,
+                   CASE WHEN t.session_id IS NULL THEN 0 ELSE t.turn_index END AS turn_index,
+                   t.session_id IS NOT NULL AND t.turn_index = t.turns - 1
+                       AND NOT coalesce(s.positive, false) AS abandoned,
+                   CAST(coalesce(s.regenerate_events, 0)
+                        + CASE WHEN t.session_id IS NULL THEN 0 ELSE t.reasks END AS INTEGER)
+                       AS regenerations
+            FROM turns t LEFT JOIN trace_signals s USING (trace_id)
         )
-        SELECT ?::DATE AS ds, t.trace_id, t.session_id, t.user_id, t.timestamp, t.model_version,
-               t.prompt_version, {redact_sql("t.messages")}, {redact_sql("t.request")},
-               {redact_sql("t.response")}, t.latency_ms, t.input_tokens, t.output_tokens,
-               t.user_role, {redact_sql("t.metadata")},
-               CASE WHEN t.session_id IS NULL THEN 0 ELSE t.turn_index END,
-               t.session_id IS NOT NULL AND t.turn_index = t.turns - 1
-                   AND NOT coalesce(s.positive, false) AS abandoned,
-               CAST(coalesce(s.regenerate_events, 0)
-                    + CASE WHEN t.session_id IS NULL THEN 0 ELSE t.reasks END AS INTEGER),
-               t.file
-        FROM turns t LEFT JOIN trace_signals s USING (trace_id)
-        ORDER BY t.timestamp, t.trace_id
+        SELECT ?::DATE AS ds, c.trace_id, c.session_id, p.pseudonym, c.timestamp,
+               c.model_version, c.prompt_version, c.messages, c.request, c.response,
+               c.latency_ms, c.input_tokens, c.output_tokens, c.user_role, c.metadata,
+               d.turn_index, d.abandoned, d.regenerations, c.file
+        FROM checked_traces c
+        JOIN derived d ON d.rid = c.rowid
+        LEFT JOIN pseudonyms p ON p.raw_id = c.user_id
         """,
         [ds, ds],
     )
@@ -426,18 +754,17 @@ def _write_feedback(conn: duckdb.DuckDBPyConnection, ds: str, lookback_days: int
     conn.execute(
         f"""
         INSERT INTO feedback_events
-        WITH valid AS (
-            SELECT file, line, feedback_id, trace_id, session_id, user_id AS raw_user,
-                   timezone('UTC', CAST(timestamp AS TIMESTAMPTZ)) AS timestamp,
-                   kind, reason, TRY_CAST(score AS DOUBLE) AS score, comment, correction,
-                   user_role, metadata
-            FROM checked_feedback WHERE error IS NULL
-            QUALIFY row_number() OVER (PARTITION BY feedback_id ORDER BY file, line) = 1
+        WITH firsts AS (  -- a re-delivered event: its first line wins
+            SELECT feedback_id, arg_min(rowid, (file, line)) AS rid
+            FROM checked_feedback WHERE error IS NULL GROUP BY feedback_id
+        ),
+        redelivered AS (  -- only today's ids are looked up among other days'
+            SELECT o.feedback_id FROM feedback_events o
+            SEMI JOIN firsts f USING (feedback_id)
+            WHERE o.ds <> ?::DATE
         ),
         fresh AS (
-            SELECT v.* FROM valid v
-            ANTI JOIN (SELECT feedback_id FROM feedback_events WHERE ds <> ?::DATE) old
-                USING (feedback_id)
+            SELECT rid FROM firsts ANTI JOIN redelivered USING (feedback_id)
         ),
         known AS (  -- a trace id lives in one partition only (ingest drops re-deliveries)
             SELECT ds, trace_id, session_id, user_id, user_role, model_version, prompt_version,
@@ -446,16 +773,15 @@ def _write_feedback(conn: duckdb.DuckDBPyConnection, ds: str, lookback_days: int
         )
         SELECT ?::DATE AS ds, f.feedback_id, f.trace_id, coalesce(f.session_id, t.session_id),
                coalesce(p.pseudonym, t.user_id), f.timestamp, f.kind, f.reason, f.score,
-               {redact_sql("f.comment")}, {redact_sql("f.correction")},
-               coalesce(f.user_role, t.user_role), {redact_sql("f.metadata")},
+               f.comment, f.correction, coalesce(f.user_role, t.user_role), f.metadata,
                t.model_version, t.prompt_version, t.request, t.response, t.messages,
                t.trace_id IS NOT NULL AS trace_found, t.ds AS trace_ds,
                {negative_sql("f.kind", "f.score", "f.reason")} AS is_negative,
                f.file
-        FROM fresh f
-        LEFT JOIN pseudonyms p ON p.raw_id = f.raw_user
+        FROM checked_feedback f
+        SEMI JOIN fresh k ON k.rid = f.rowid
+        LEFT JOIN pseudonyms p ON p.raw_id = f.user_id
         LEFT JOIN known t ON t.trace_id = f.trace_id
-        ORDER BY f.timestamp, f.feedback_id
         """,
         [ds, first, ds, ds],
     )
@@ -475,19 +801,19 @@ def _collect_stats(conn: duckdb.DuckDBPyConnection, stats: IngestStats) -> None:
     stats.quarantine_reasons = dict(reasons)
     stats.loaded["traces"] = conn.execute(
         "SELECT count(*) FROM traces WHERE ds = ?", [ds]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     row = conn.execute(
         "SELECT count(*), count(*) FILTER (WHERE NOT trace_found), "
         "count(*) FILTER (WHERE trace_ds < ds) FROM feedback_events WHERE ds = ?",
         [ds],
-    ).fetchone()
+    ).fetchall()[0]
     stats.loaded["feedback"], stats.unknown_trace, stats.late_feedback = row
     stats.late_files = conn.execute(
         "SELECT count(*) FROM ingest_files WHERE ds = ? AND late", [ds]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     stats.abandoned = conn.execute(
         "SELECT count(*) FROM traces WHERE ds = ? AND abandoned", [ds]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     for source in landing.SOURCES:
         valid = stats.lines[source] - stats.quarantined[source]
         stats.duplicates[source] = valid - stats.loaded[source]

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -20,7 +21,8 @@ import pyarrow.csv as pacsv
 from feedback_pipelines.records import MAX_LINE_BYTES
 
 SOURCES = ("traces", "feedback")
-SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".parquet", ".otlp.json")
+OTLP_SUFFIX = ".otlp.json"
+SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".parquet", OTLP_SUFFIX)
 LINES_SCHEMA = pa.schema(
     [("file", pa.string()), ("line", pa.int64()), ("text", pa.string()), ("error", pa.string())]
 )
@@ -37,11 +39,23 @@ def partition_dir(landing: Path, source: str, ds: str) -> Path:
 
 
 def list_files(landing: Path, source: str, ds: str) -> list[Path]:
-    """The day's input files of one source, in a stable order."""
-    folder = partition_dir(landing, source, ds)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(SUFFIXES))
+    """The day's input files of one source, in a stable order.
+
+    OpenTelemetry files (`*.otlp.json`) land with the traces but also carry feedback (their
+    `gen_ai.evaluation.result` events), so they are read for both sources.
+    """
+    found = []
+    for folder_source in {source, "traces"} if source == "feedback" else {source}:
+        folder = partition_dir(landing, folder_source, ds)
+        if folder.is_dir():
+            found += [
+                p
+                for p in folder.iterdir()
+                if p.is_file()
+                and p.name.endswith(SUFFIXES)
+                and (folder_source == source or p.name.endswith(OTLP_SUFFIX))
+            ]
+    return sorted(found)
 
 
 def landed_partitions(landing: Path) -> dict[str, str]:
@@ -73,7 +87,9 @@ def read_lines(paths: list[Path], root: Path) -> pa.Table:
     return pa.concat_tables(batches) if batches else LINES_SCHEMA.empty_table()
 
 
-def iter_line_batches(path: Path, root: Path, block_size: int = BLOCK_SIZE) -> Iterator[pa.Table]:
+def iter_line_batches(
+    path: Path, root: Path, block_size: int = BLOCK_SIZE, source: str = "traces"
+) -> Iterator[pa.Table]:
     """The lines of one file as (file, line, text, error) tables of bounded size.
 
     `file` is relative to `root`; blank lines are skipped but counted, so `line` is the line
@@ -85,6 +101,13 @@ def iter_line_batches(path: Path, root: Path, block_size: int = BLOCK_SIZE) -> I
     try:
         if path.name.endswith(".parquet"):
             yield _read_parquet(path, name)
+        elif path.name.endswith(OTLP_SUFFIX):
+            # OTLP JSON (the Collector's file exporter): converted to contract records of this
+            # source, each keeping the line number it came from.
+            from feedback_pipelines.sources.otlp import landing_lines
+
+            rows = landing_lines(path, source)
+            yield _rows(name, [n for n, _ in rows], [t for _, t in rows], [None] * len(rows))
         else:
             yield from _read_jsonl(path, name, block_size)
     except (OSError, EOFError, pa.ArrowInvalid, duckdb.Error) as exc:
@@ -92,7 +115,9 @@ def iter_line_batches(path: Path, root: Path, block_size: int = BLOCK_SIZE) -> I
 
 
 def _read_jsonl(path: Path, name: str, block_size: int) -> Iterator[pa.Table]:
-    opts = pacsv.ReadOptions(column_names=["text"], block_size=block_size, use_threads=True)
+    # One thread: the caller reads ahead on its own thread while DuckDB works, and Arrow's
+    # parallel CSV parsing costs about twice the CPU for this one-column split.
+    opts = pacsv.ReadOptions(column_names=["text"], block_size=block_size, use_threads=False)
     parse = pacsv.ParseOptions(
         delimiter=_NO_DELIMITER, quote_char=False, escape_char=False, ignore_empty_lines=False
     )
@@ -125,10 +150,28 @@ def _lines_table(name: str, column: pa.Array, first: int) -> pa.Table:
             zip(*(_decode(v) for v in column.to_pylist()), strict=True) if n else ((), ())
         )
         text, error = pa.array(texts, pa.string()), pa.array(errors, pa.string())
-    line = pa.array(range(first, first + n), pa.int64())
+    line = pa.array(np.arange(first, first + n, dtype=np.int64))
     table = pa.table({"file": pa.repeat(name, n), "line": line, "text": text, "error": error})
-    keep = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0)
-    return table.filter(keep).cast(LINES_SCHEMA)
+    blank = _blank_lines(text)
+    if len(blank):
+        keep = np.ones(n, dtype=bool)
+        keep[blank] = False
+        table = table.filter(pa.array(keep))
+    return table.cast(LINES_SCHEMA)
+
+
+def _blank_lines(text: pa.Array) -> np.ndarray:
+    """Positions of the lines holding only whitespace.
+
+    Only lines that do not start with `{` can be blank, so the whitespace trim (a copy) runs on
+    those few instead of on every line.
+    """
+    maybe = pc.indices_nonzero(pc.invert(pc.starts_with(text, "{")))
+    if not len(maybe):
+        return np.empty(0, dtype=np.int64)
+    trimmed = pc.utf8_trim_whitespace(text.take(maybe))
+    blank = pc.equal(pc.utf8_length(trimmed), 0)
+    return maybe.filter(blank).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _decode(raw: bytes) -> tuple[str, str | None]:

@@ -479,3 +479,33 @@ def test_example_trace_file_without_genai_spans_yields_nothing(tmp_path: Path):
     result = import_otlp(path, tmp_path / "landing", fallback_day=DAY)
     assert result.read["spans"] == 1 and result.traces == 0
     assert result.skipped["spans without gen_ai attributes"] == 1
+
+
+def test_otlp_file_dropped_in_the_landing_zone_is_ingested_like_an_import(
+    pipeline_env: PipelineEnv, tmp_path: Path
+):
+    """`*.otlp.json` in landing/traces/dt=D is converted in place: the same rows as `import`."""
+    path = write_file(tmp_path)
+    folder = pipeline_env.landing / "traces" / f"dt={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "collector.otlp.json").write_bytes(path.read_bytes())
+    ingest(DAY)
+    con = pipeline_env.connect()
+    try:
+        traces = con.execute("SELECT count(*) FROM traces WHERE ds = ?", [DAY]).fetchone()[0]
+        kinds = con.execute(
+            "SELECT count(*) FROM feedback_events WHERE ds = ?", [DAY]
+        ).fetchone()[0]
+        bad = con.execute(
+            "SELECT source, file, line FROM quarantine WHERE ds = ? ORDER BY source, line", [DAY]
+        ).fetchall()
+    finally:
+        con.close()
+    expected_traces = [n for n, _ in landing_lines(path, "traces")]
+    expected_feedback = [n for n, _ in landing_lines(path, "feedback")]
+    assert traces + sum(1 for s, _, _ in bad if s == "traces") == len(expected_traces)
+    assert kinds + sum(1 for s, _, _ in bad if s == "feedback") == len(expected_feedback)
+    assert traces > 0 and kinds > 0
+    # Quarantined records point at the original OTLP file and its line numbers.
+    assert {f for _, f, _ in bad} == {f"traces/dt={DAY}/collector.otlp.json"}
+    assert {line for _, _, line in bad} <= set(expected_traces) | set(expected_feedback)
