@@ -14,6 +14,7 @@ import pandas as pd
 
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.regressions import (
+    REGRESSION_COLUMNS,
     REGRESSIONS_DDL,
     VERSION_METRICS_DDL,
     RegressionSettings,
@@ -312,30 +313,17 @@ def _clean(value: object) -> object:
     return value
 
 
+# What a finding carries in the check's metadata: the comparison, from dimension to q-value.
+_FINDING_FIELDS = (
+    *REGRESSION_COLUMNS[
+        REGRESSION_COLUMNS.index("dimension") : REGRESSION_COLUMNS.index("q_value") + 1
+    ],
+    "note",
+)
+
+
 def _finding(row: object, labels: dict[int, str]) -> dict:
-    fields = (
-        "dimension",
-        "model_version",
-        "candidate_version",
-        "baseline_version",
-        "metric",
-        "scope",
-        "cluster_id",
-        "n_candidate",
-        "n_baseline",
-        "x_candidate",
-        "x_baseline",
-        "rate_candidate",
-        "rate_baseline",
-        "delta",
-        "ci_low",
-        "ci_high",
-        "test",
-        "p_value",
-        "q_value",
-        "note",
-    )
-    out = {name: _clean(getattr(row, name)) for name in fields}
+    out = {name: _clean(getattr(row, name)) for name in _FINDING_FIELDS}
     cluster = out["cluster_id"]
     out["cluster_label"] = labels.get(int(cluster)) if cluster is not None else None
     return json.loads(json.dumps(out, default=str))
