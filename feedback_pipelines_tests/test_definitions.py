@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -41,7 +41,7 @@ def test_schedule_runs_yesterdays_partition_at_two():
     assert schedule.cron_schedule == "0 2 * * *"
     with dg.DagsterInstance.ephemeral() as instance:
         context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 11, 21, 2, tzinfo=timezone.utc)
+            instance=instance, scheduled_execution_time=datetime(2026, 11, 21, 2, tzinfo=UTC)
         )
         requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [r.partition_key for r in requests] == ["2026-11-20"]

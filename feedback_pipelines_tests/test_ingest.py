@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC
 from pathlib import Path
 
 import dagster as dg
@@ -381,9 +382,9 @@ def test_every_input_file_is_audited_with_late_arrivals_marked(pipeline_env):
     env = pipeline_env
     on_time = write(env, "traces", DAY, "a.jsonl", [trace("t1"), "bad line"])
     late = write(env, "feedback", DAY, "late.jsonl", [feedback("f1", "t1")])
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    day = datetime(2026, 11, 20, tzinfo=timezone.utc).timestamp()
+    day = datetime(2026, 11, 20, tzinfo=UTC).timestamp()
     os.utime(on_time, (day + 3600, day + 3600))
     os.utime(late, (day + 3 * 86400, day + 3 * 86400))
     assert run_day(DAY, INGEST).success
