@@ -215,7 +215,12 @@ def measure(target, base: Path, n: int) -> dict:
     proc = ctx.Process(target=target, args=(str(base), n, queue))
     proc.start()
     out = queue.get()
-    proc.join()
+    # The baseline's HDBSCAN leaves joblib worker processes behind, which the child would
+    # wait for on exit (minutes): the figures are in, so stop it.
+    proc.join(timeout=10)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join()
     return out
 
 

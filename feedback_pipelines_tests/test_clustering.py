@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from feedback_pipelines.clustering import ClusteringConfig, FitConfig, cluster_window
-from feedback_pipelines.clustering.assign import assign_to_clusters, nearest_exemplar_vote
+from feedback_pipelines.clustering.assign import assign_to_clusters, nearest_exemplar
 from feedback_pipelines.clustering.context import session_context
 from feedback_pipelines.clustering.fit import (
     min_cluster_size_for,
@@ -170,15 +170,19 @@ def test_fit_sample_keeps_distinct_texts_bounded_and_deterministic():
     assert len(select_fit_sample(keys, 1000, max_copies=2, seed=0)) == 60
 
 
-def test_nearest_exemplar_vote_keeps_noise_as_noise():
+def test_events_take_their_nearest_exemplar_cluster_and_noise_stays_noise():
     rng = np.random.default_rng(4)
     centres = unit(rng.standard_normal((2, DIM)))
-    ex = blobs(centres, 20, 0.02, rng)
+    sample = blobs(centres, 20, 0.02, rng)
     labels = np.r_[np.zeros(20, int), np.full(20, -1)]  # the second blob is noise
-    queries = blobs(centres, 5, 0.02, rng)
-    got, share = nearest_exemplar_vote(queries, ex, labels, k=5)
-    assert got.tolist() == [0] * 5 + [-1] * 5
-    assert (share > 0.99).all()
+    strength = np.r_[np.full(20, 0.7), np.zeros(20)]
+    others = blobs(centres, 5, 0.02, rng)
+    space = np.vstack([sample, others])
+    got, prob = assign_to_clusters(labels, strength, space, vector_keys(space), np.arange(40))
+    assert got[40:].tolist() == [0] * 5 + [-1] * 5
+    assert prob[40:].tolist() == [0.7] * 5 + [0.0] * 5
+    near = nearest_exemplar(others, sample)
+    assert (near[:5] < 20).all() and (near[5:] >= 20).all()
 
 
 def test_copies_of_a_sampled_text_take_its_cluster():
@@ -323,6 +327,25 @@ def test_window_figures_are_right():
         assert len(row.centroid) == DIM
     assert len(result.assignments) == len(events)
     assert result.assignments["feedback_id"].is_unique
+
+
+def test_a_kept_topic_whose_volume_rises_is_growing():
+    rng = np.random.default_rng(10)
+    centres = unit(rng.standard_normal((3, DIM)))
+    events, vectors = synthetic_window(END, 8, centres, 16, rng)
+    days = pd.to_datetime(events["ds"]).dt.date
+    # topic 2: 4 events a day in the first half of the window, 16 in the second
+    early = events["feedback_id"].str.contains("-2-") & (days <= END - timedelta(days=4))
+    drop = early & (events["feedback_id"].str.rsplit("-", n=1).str[-1].astype(int) >= 4)
+    events, vectors = events[~drop].reset_index(drop=True), vectors[~drop.to_numpy()]
+    first = cluster_window(events, vectors, END, config=FAST)
+    second = cluster_window(events, vectors, END, previous=first.clusters, config=FAST)
+    topic2 = second.assignments[second.assignments["feedback_id"].str.contains("-2-")]
+    row = second.clusters.set_index("cluster_id").loc[topic2["cluster_id"].mode()[0]]
+    assert row["status"] == "growing"
+    assert row["growth"] == pytest.approx(16 * 4 / (4 * 4) - 1, abs=0.1)  # 4x the volume: +300%
+    others = second.clusters[second.clusters["cluster_id"] != row.name]
+    assert set(others["status"]) == {"stable"}
 
 
 def test_a_small_topic_born_in_the_last_days_is_split_out_as_emerging():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import joblib
 import numpy as np
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class FitConfig:
     seed: int = 0
     n_jobs: int = 2
     emerging_days: int = 3
-    emerging_fraction: float = 0.0025
+    emerging_fraction: float = 0.0015
     emerging_share: float = 0.95
     emerging_max_similarity: float = 0.6
 
@@ -148,6 +149,17 @@ class FittedClusters:
         return int(self.labels.max()) + 1 if len(self.labels) else 0
 
 
+def _threads() -> joblib.parallel_config:
+    """HDBSCAN's parallel core distances on threads, not joblib's default worker processes.
+
+    Those processes outlive the call (loky keeps them for reuse), and a process started by
+    `multiprocessing` (a Dagster step, a benchmark child) waits for them on exit: measured, a
+    five-minute stall after the work was done. The fit is on a bounded sample, so threads
+    cost nothing that shows.
+    """
+    return joblib.parallel_config(backend="threading")
+
+
 def fit_clusters(points: np.ndarray, config: FitConfig = FitConfig()) -> FittedClusters:
     """Fit HDBSCAN on reduced sample points; clusters renumbered by size (0 = largest).
 
@@ -170,7 +182,8 @@ def fit_clusters(points: np.ndarray, config: FitConfig = FitConfig()) -> FittedC
         cluster_selection_method=config.cluster_selection_method,
         core_dist_n_jobs=config.n_jobs,
     )
-    raw = model.fit_predict(np.asarray(points, dtype=np.float64))
+    with _threads():
+        raw = model.fit_predict(np.asarray(points, dtype=np.float64))
     ids, counts = np.unique(raw[raw != NOISE], return_counts=True)
     order = ids[np.lexsort((ids, -counts))]
     relabel = {int(old): new for new, old in enumerate(order)}
@@ -221,11 +234,12 @@ def split_emerging(
     size = max(config.min_cluster_floor, round(config.emerging_fraction * n))
     if size >= fitted.min_cluster_size or size >= n // 2:
         return fitted
-    fine = hdbscan.HDBSCAN(
-        min_cluster_size=size,
-        min_samples=None if config.min_samples is None else min(config.min_samples, n - 1),
-        core_dist_n_jobs=config.n_jobs,
-    ).fit_predict(np.asarray(points, dtype=np.float64))
+    with _threads():
+        fine = hdbscan.HDBSCAN(
+            min_cluster_size=size,
+            min_samples=None if config.min_samples is None else min(config.min_samples, n - 1),
+            core_dist_n_jobs=config.n_jobs,
+        ).fit_predict(np.asarray(points, dtype=np.float64))
     labels = fitted.labels.copy()
     coarse_sizes = np.bincount(labels[labels >= 0], minlength=fitted.n_clusters)
     emerging: list[int] = []

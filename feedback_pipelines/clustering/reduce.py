@@ -1,13 +1,18 @@
 """Dimensionality reduction before density clustering, behind one small interface.
 
 HDBSCAN's cost grows about quadratically with the dimension's effect on neighbour search: on
-raw 384-d vectors 20k points take ~110 s, after PCA to 10 dimensions 3.4 s (FACTS.md). Each
-reducer is fitted on the bounded sample and then transforms the whole window in chunks, so the
-window's size only costs a matrix product per row.
+raw 384-d vectors 20k points take ~110 s, after PCA to 10 dimensions 3.4 s (FACTS.md). Reducers
+are fitted on the bounded sample only.
 
-`pca` is the default (measured in bench/cluster.py and the helper note: as accurate as UMAP on
-planted topics here, deterministic, seconds instead of minutes, no numba); `umap` is available
-when installed (`pip install umap-learn`); `none` passes vectors through (small windows, tests).
+`umap` is the default, by measurement (helper note, bench/cluster.py): PCA is linear and keeps
+the few directions along which *all* texts vary most (greetings, length, politeness), not the
+local neighbourhoods topics are made of. On the generated week (15 planted topics, with
+conversation context) PCA-10 + HDBSCAN reached ARI 0.19-0.45 with 11-14 topics under 80% recall
+or purity at every min_cluster_size tried, UMAP-5 ARI 0.98 with all 15 above; on FeedbackQA
+rater comments PCA-10 left 73% of the texts as noise in 3 clusters, UMAP 26% in 21 readable
+ones. UMAP runs on exact neighbours computed here (see `cosine_knn`): 2.7 s instead of 27 s for
+3.7k points. `pca` stays available (no numba, deterministic to the bit, for templated data) and
+`none` passes vectors through.
 """
 
 from __future__ import annotations
