@@ -32,12 +32,13 @@ _cache: dict[str, SemanticWorld] = {}
 
 def resources(world: SemanticWorld) -> dict:
     """The resources the semantic assets need, pointed at the world's files."""
+    from feedback_pipelines.embedding import DEFAULT_EMBEDDER
     from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
     from feedback_pipelines.resources.warehouse import WarehouseResource
 
     return {
         "warehouse": WarehouseResource(database=str(world.warehouse)),
-        "embedder": EmbedderResource(name="onnx"),
+        "embedder": EmbedderResource(name=DEFAULT_EMBEDDER),
         "vector_store": VectorStoreResource(path=str(world.store), backend="edge"),
     }
 

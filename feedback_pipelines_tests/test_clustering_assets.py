@@ -34,6 +34,7 @@ class ClusteredWeek:
     runs: dict[str, dg.ExecuteInProcessResult] = field(default_factory=dict)
 
     def resources(self, **overrides) -> dict:
+        from feedback_pipelines.embedding import DEFAULT_EMBEDDER
         from feedback_pipelines.resources.clustering import ClusterLabellerResource
         from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
         from feedback_pipelines.resources.settings import PipelineConfig
@@ -42,7 +43,7 @@ class ClusteredWeek:
         return {
             "settings": PipelineConfig(data_dir=str(self.data)),
             "warehouse": WarehouseResource(database=str(self.warehouse)),
-            "embedder": EmbedderResource(name="onnx"),
+            "embedder": EmbedderResource(name=DEFAULT_EMBEDDER),
             "vector_store": VectorStoreResource(path=str(self.store), backend="edge"),
             "cluster_labeller": ClusterLabellerResource(),
             **overrides,
@@ -236,14 +237,14 @@ def test_a_rerun_replaces_its_partition_with_the_same_result(week):
 
 
 def test_cluster_ids_are_in_the_qdrant_payloads(week):
-    from feedback_pipelines.embedding import get_embedder
+    from feedback_pipelines.embedding import DEFAULT_EMBEDDER, get_embedder
     from feedback_pipelines.vectorstore import open_store, point_id
 
     day = CLUSTER_DAYS[-1]
     links = week.table(
         "SELECT feedback_id, cluster_id FROM cluster_assignments WHERE ds = ?", [day]
     )
-    model = get_embedder("onnx")
+    model = get_embedder(DEFAULT_EMBEDDER)
     by_point = {point_id(f): int(c) for f, c in zip(links["feedback_id"], links["cluster_id"])}
     with open_store(model.model_id, model.dim, path=week.store, backend="edge") as store:
         payloads = store.retrieve_payloads(list(by_point))

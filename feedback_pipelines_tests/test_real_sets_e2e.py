@@ -59,9 +59,9 @@ def import_and_ingest(kind: str, env: PipelineEnv, path=None):
 
 @pytest.fixture(scope="module")
 def embedder():
-    from feedback_pipelines.embedding import get_embedder
+    from feedback_pipelines.embedding import DEFAULT_EMBEDDER, get_embedder
 
-    return get_embedder("onnx")
+    return get_embedder(DEFAULT_EMBEDDER)
 
 
 def test_oasst(pipeline_env: PipelineEnv):

@@ -6,6 +6,7 @@ from collections import Counter
 import pytest
 
 from feedback_pipelines.cli import main
+from feedback_pipelines.embedding import DEFAULT_EMBEDDER
 from feedback_pipelines.search import build_filter, search_feedback
 from feedback_pipelines_tests.semantic_data import DAYS, semantic_world
 
@@ -26,7 +27,7 @@ def world(ingested_week, tmp_path_factory):
 def env(world, monkeypatch):
     monkeypatch.setenv("FEEDBACK_DATA_DIR", str(world.data))
     monkeypatch.delenv("QDRANT_URL", raising=False)
-    monkeypatch.setenv("FEEDBACK_EMBEDDER", "onnx")
+    monkeypatch.setenv("FEEDBACK_EMBEDDER", DEFAULT_EMBEDDER)
     return world
 
 

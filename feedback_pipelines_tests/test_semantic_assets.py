@@ -4,7 +4,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from feedback_pipelines.embedding import get_embedder, interaction_text, text_hash
+from feedback_pipelines.embedding import DEFAULT_EMBEDDER, get_embedder, interaction_text, text_hash
 from feedback_pipelines.vectorstore import open_store
 from feedback_pipelines_tests.semantic_data import DAYS, materialize_day, semantic_world
 
@@ -31,7 +31,7 @@ def _hashes(events, model_id):
 
 
 def test_every_event_embedded_once_with_the_model_recorded(world):
-    model = get_embedder("onnx")
+    model = get_embedder(DEFAULT_EMBEDDER)
     with duckdb.connect(str(world.warehouse), read_only=True) as conn:
         rows = conn.execute(
             "SELECT ds::VARCHAR AS ds, feedback_id, model_id, text, vector FROM feedback_embeddings"
@@ -60,7 +60,7 @@ def test_every_event_embedded_once_with_the_model_recorded(world):
 
 
 def test_cache_first_day_rerun_embeds_nothing_and_new_day_only_unseen_texts(world):
-    model_id = get_embedder("onnx").model_id
+    model_id = get_embedder(DEFAULT_EMBEDDER).model_id
     first, second = world.runs[0], world.runs[1]
     day1, day2 = (
         _hashes(_events(world, DAYS[0]), model_id),
@@ -77,7 +77,7 @@ def test_cache_first_day_rerun_embeds_nothing_and_new_day_only_unseen_texts(worl
 def test_store_holds_one_point_per_event_after_reruns(world):
     rerun = materialize_day(world, DAYS[1])
     assert all(rerun["checks"].values()), rerun["checks"]
-    model = get_embedder("onnx")
+    model = get_embedder(DEFAULT_EMBEDDER)
     with duckdb.connect(str(world.warehouse), read_only=True) as conn:
         per_day = dict(
             conn.execute(
@@ -92,7 +92,7 @@ def test_store_holds_one_point_per_event_after_reruns(world):
 
 
 def test_filters_work_on_the_real_payloads(world):
-    model = get_embedder("onnx")
+    model = get_embedder(DEFAULT_EMBEDDER)
     with duckdb.connect(str(world.warehouse), read_only=True) as conn:
         events = conn.execute(
             "SELECT e.model_version, e.kind, e.reason, e.is_negative, e.ds::VARCHAR AS ds "
@@ -120,7 +120,7 @@ def test_filters_work_on_the_real_payloads(world):
 def test_no_planted_pii_in_any_payload_or_embedded_text(world):
     planted = [p for p in world.truth["pii"] if len(p) >= 6]
     assert planted
-    model = get_embedder("onnx")
+    model = get_embedder(DEFAULT_EMBEDDER)
     with open_store(model.model_id, model.dim, path=world.store) as store:
         payloads = store.retrieve_payloads(store.ids())
     blob = "\n".join(str(v) for p in payloads.values() for v in p.values())

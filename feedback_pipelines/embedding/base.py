@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +93,10 @@ class Embedder(ABC):
     def _embed_batch(self, items: list[Any]) -> np.ndarray:
         """Embed one batch of prepared items (see `_prepare`); rows need not be normalized."""
 
+    def _embed_batches(self, batches: list[list[Any]]) -> Iterator[np.ndarray]:
+        """The vectors of each batch, in order; backends may run batches concurrently."""
+        return map(self._embed_batch, batches)
+
     def _prepare(self, texts: list[str]) -> tuple[list[Any], list[int]]:
         """Items to embed and a cost per text used to sort batches.
 
@@ -130,11 +134,11 @@ class Embedder(ABC):
         items, lengths = self._prepare(texts)  # may load the model (and learn its dim)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = np.argsort(np.asarray(lengths), kind="stable")
+        batches = [order[lo : lo + batch_size] for lo in range(0, len(texts), batch_size)]
         done = 0
-        for lo in range(0, len(texts), batch_size):
-            idx = order[lo : lo + batch_size]
-            vectors = np.asarray(self._embed_batch([items[i] for i in idx]), dtype=np.float32)
-            out[idx] = l2_normalize(vectors)
+        results = self._embed_batches([[items[i] for i in idx] for idx in batches])
+        for idx, vectors in zip(batches, results, strict=True):
+            out[idx] = l2_normalize(np.asarray(vectors, dtype=np.float32))
             done += len(idx)
             if progress is not None:
                 progress(done, len(texts), time.perf_counter() - start)

@@ -2,7 +2,7 @@
 
 Both resolve at run time, so one set of definitions serves every environment:
 
-- `EmbedderResource.name` empty -> `FEEDBACK_EMBEDDER` -> "onnx" (the packaged MiniLM).
+- `EmbedderResource.name` empty -> `FEEDBACK_EMBEDDER` -> "onnx-int8" (the packaged MiniLM).
 - `VectorStoreResource.url` / `api_key` empty -> `QDRANT_URL` / `QDRANT_API_KEY`; no URL ->
   the embedded store (Qdrant Edge) under `path`, default `$FEEDBACK_DATA_DIR/qdrant`.
   Bind secrets with `dg.EnvVar("QDRANT_API_KEY")`; they are never logged.
