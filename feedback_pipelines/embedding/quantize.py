@@ -66,7 +66,17 @@ def quantized_model(source: Path, target_dir: Path | None = None) -> Path:
     target = folder / f"{source.stem}-{RECIPE}-{key}.onnx"
     if target.exists():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        if target_dir is not None:
+            raise
+        # A read-only home (some CI runners, containers): build where we may write.
+        folder = Path(tempfile.gettempdir()) / "feedback_pipelines-models"
+        target = folder / target.name
+        if target.exists():
+            return target
+        folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         # Fold the stored int8 weights (Cast * scale) into fp32 initializers first, so the
         # quantizer sees constant weights.
