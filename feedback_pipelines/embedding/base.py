@@ -164,7 +164,7 @@ def log_progress(
         log: Where to write, e.g. `context.log.info` in an asset.
         every_seconds: Minimum time between two lines (the last batch always logs).
     """
-    last = [-every_seconds]
+    last = [0.0]  # the first line after every_seconds, not after the first text
 
     def callback(done: int, total: int, seconds: float) -> None:
         if done == total or seconds - last[0] >= every_seconds:
