@@ -178,15 +178,35 @@ def _redact_between_strings(segment: str, quote: bool) -> str:
 
 
 def find_pii(texts: Iterable[str | None]) -> list[str]:
-    """The PII-looking substrings still present in texts (a gate for exports and tests)."""
+    r"""The PII-looking substrings still present in texts (a gate for exports and tests).
+
+    Text holding JSON escapes is also searched string by string, decoded: there an escape
+    such as `\n` hides the word boundary before a card or key (see the module's docstring).
+    """
     found: list[str] = []
     for text in texts:
         if not text:
             continue
-        for _, pattern in _COMPILED:
-            found.extend(m.group(0) for m in pattern.finditer(text))
-        found.extend(m.group(0) for m in _CARD.finditer(text) if _card(m) == CARD_PLACEHOLDER)
+        for piece in _searched_pieces(text):
+            for _, pattern in _COMPILED:
+                found.extend(m.group(0) for m in pattern.finditer(piece))
+            found.extend(
+                m.group(0) for m in _CARD.finditer(piece) if _card(m) == CARD_PLACEHOLDER
+            )
     return found
+
+
+def _searched_pieces(text: str) -> Iterable[str]:
+    yield text
+    if "\\" not in text:
+        return
+    for match in _JSON_STRING.finditer(text):
+        token = match.group(0)
+        if "\\" in token:
+            try:
+                yield json.loads(token)
+            except ValueError:
+                continue
 
 
 def sql_redact(expr: str) -> str:
@@ -219,7 +239,8 @@ def sql_redact_macros(card_function: str, json_function: str | None = None) -> l
         "lambda c: luhn_ok(regexp_replace(c, '[ \\-]', '', 'g'))))",
         "CREATE OR REPLACE TEMP MACRO redact(x) AS CASE "
         f"WHEN NOT regexp_matches(x, {_sql_str(ANY_PII)}) THEN x "
-        f"WHEN has_card(x) THEN {card_function}(redact_regex(x)) "
+        f"WHEN regexp_matches(x, {_sql_str(CARD_CANDIDATE)}) AND has_card(x) "
+        f"THEN {card_function}(redact_regex(x)) "
         "ELSE redact_regex(x) END",
     ]
     if json_function:

@@ -264,3 +264,12 @@ def test_redact_json_decodes_each_string_and_keeps_valid_json():
     assert privacy.redact_json('{"a": "x\\n4111 1111 1111 1111') == '{"a": "x\\n<CARD>'
     assert privacy.redact_json("{broken jane@ex.org") == "{broken <EMAIL>"
     assert privacy.redact_json(None) is None
+
+
+def test_the_pii_gate_sees_pii_right_after_an_escape():
+    # As flat text, "\n4111..." has no word boundary before the card: the gate must decode.
+    doc = json.dumps({"m": "see\n4111 1111 1111 1111", "k": "token\nsk-abcdefghijklmnop1234"})
+    assert "4111 1111 1111 1111" in privacy.find_pii([doc])
+    assert "sk-abcdefghijklmnop1234" in privacy.find_pii([doc])
+    assert privacy.find_pii([privacy.redact_json(doc)]) == []
+    assert privacy.find_pii(['{"m": "a\\nplain line"}', "no json \\ here", None]) == []
