@@ -27,6 +27,7 @@ The baseline needs umap-learn (the clustering default needs it too).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -49,12 +50,15 @@ JITTER = 0.012  # per-dimension noise on unit 384-d vectors: cosine to the origi
 
 def build_base(cache: Path, events_per_day: int, seed: int) -> Path:
     """Generate, ingest and embed the base window once; returns the cached .npz."""
-    out = cache / f"base-{DAYS}d-{events_per_day}-s{seed}.npz"
+    from feedback_pipelines.embedding import get_embedder, interaction_text
+
+    # Vectors of another model are another space: the model id is part of the cache key.
+    model = hashlib.sha1(get_embedder().model_id.encode()).hexdigest()[:10]
+    out = cache / f"base-{DAYS}d-{events_per_day}-s{seed}-{model}.npz"
     if out.exists():
         return out
     import duckdb
 
-    from feedback_pipelines.embedding import get_embedder, interaction_text
     from feedback_pipelines.ingest import ingest_day
     from feedback_pipelines.sources.synthetic import generate
 
