@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -981,44 +980,6 @@ CREATE TABLE IF NOT EXISTS version_regressions (
     q_value_improvement DOUBLE, is_regression BOOLEAN, is_improvement BOOLEAN, note VARCHAR
 )
 """
-
-
-def write_partition(
-    conn: duckdb.DuckDBPyConnection, table: str, ddl: str, frame: pd.DataFrame, ds: str
-) -> int:
-    """Replace one `ds` of `table` with `frame` in one transaction (delete, then insert by name).
-
-    NaN becomes NULL (DuckDB would keep a float NaN, which SQL users do not expect).
-
-    Args:
-        conn: An open DuckDB connection.
-        table: Table name (created with `ddl` if missing).
-        ddl: CREATE TABLE IF NOT EXISTS statement of the table.
-        frame: Rows of the partition; columns matched by name.
-        ds: The partition day (ISO date).
-
-    Returns:
-        Rows written.
-    """
-    rows = frame.copy()
-    for col in rows.columns:
-        if pd.api.types.is_float_dtype(rows[col]):
-            rows[col] = rows[col].astype("Float64")
-        elif rows[col].dtype == object:
-            rows[col] = rows[col].where(rows[col].notna(), None)
-    conn.execute(ddl)
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.execute(f"DELETE FROM {table} WHERE ds = ?", [ds])
-        if len(rows):
-            conn.register("_partition_rows", rows)
-            conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _partition_rows")
-            conn.unregister("_partition_rows")
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
-    return len(rows)
 
 
 def _fmt_value(metric: str, value: float) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from feedback_pipelines.tables import table_exists
+
 
 @dataclass
 class Signal:
@@ -67,14 +69,6 @@ class Session:
         return asdict(self)
 
 
-def _table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(
-        conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchall()[0][0]
-    )
-
-
 def _clean(value: Any) -> Any:
     if value is None or value is pd.NA or value is pd.NaT:
         return None
@@ -89,8 +83,8 @@ def _clean(value: Any) -> Any:
 
 def resolve_session_id(conn: duckdb.DuckDBPyConnection, any_id: str) -> tuple[str, str] | None:
     """(session_id, what `any_id` was) for a session, trace or feedback id; None if unknown."""
-    has_traces = _table_exists(conn, "traces")
-    has_feedback = _table_exists(conn, "feedback_events")
+    has_traces = table_exists(conn, "traces")
+    has_feedback = table_exists(conn, "feedback_events")
     queries = []
     if has_traces:
         queries += [
@@ -123,7 +117,7 @@ def load_session(conn: duckdb.DuckDBPyConnection, any_id: str) -> Session | None
         return None
     session_id, what = resolved
     traces = pd.DataFrame()
-    if _table_exists(conn, "traces"):
+    if table_exists(conn, "traces"):
         traces = conn.execute(
             "SELECT trace_id, any_value(user_id) AS user_id, min(timestamp) AS timestamp, "
             "any_value(model_version) AS model_version, "
@@ -137,9 +131,9 @@ def load_session(conn: duckdb.DuckDBPyConnection, any_id: str) -> Session | None
             [session_id],
         ).df()
     signals = pd.DataFrame()
-    if _table_exists(conn, "feedback_events"):
-        clusters = _table_exists(conn, "cluster_assignments")
-        labels = clusters and _table_exists(conn, "feedback_clusters")
+    if table_exists(conn, "feedback_events"):
+        clusters = table_exists(conn, "cluster_assignments")
+        labels = clusters and table_exists(conn, "feedback_clusters")
         select = (
             "SELECT f.feedback_id, any_value(f.trace_id) AS trace_id, "
             "any_value(f.user_id) AS user_id, min(f.timestamp) AS timestamp, "

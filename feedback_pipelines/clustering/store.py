@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from feedback_pipelines.clustering.pipeline import CLUSTER_COLUMNS
+from feedback_pipelines.tables import table_exists
+
 CLUSTERS = "feedback_clusters"
 ASSIGNMENTS = "cluster_assignments"
 
@@ -50,38 +53,8 @@ CREATE TABLE IF NOT EXISTS {ASSIGNMENTS} (
 )
 """
 WINDOW_COLUMNS = ["ds", "feedback_id", "text", "user_id", "session_id", "timestamp", "is_negative"]
-CLUSTER_TABLE_COLUMNS = [
-    "ds",
-    "cluster_id",
-    "label",
-    "label_source",
-    "keyphrases",
-    "quotes",
-    "size",
-    "distinct_users",
-    "n_negative",
-    "negative_rate",
-    "first_seen",
-    "last_seen",
-    "status",
-    "growth",
-    "previous_size",
-    "match_similarity",
-    "centroid",
-    "window_start",
-    "model_id",
-]
-
-
-def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Whether a table exists in the current schema."""
-    return bool(
-        conn.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_name = ? AND table_schema = current_schema()",
-            [name],
-        ).fetchall()[0][0]
-    )
+# The core's columns, plus what only the warehouse records.
+CLUSTER_TABLE_COLUMNS = [*CLUSTER_COLUMNS, "window_start", "model_id"]
 
 
 def window_start(ds: date | str, window_days: int) -> date:

@@ -21,10 +21,10 @@ from feedback_pipelines.regressions import (
     compute_regressions,
     compute_version_metrics,
     describe_regression,
-    write_partition,
 )
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
+from feedback_pipelines.tables import table_columns, write_partition
 
 GROUP = "regressions"
 # Lineage only: the window actually read is `settings.window_days` (default 14).
@@ -34,17 +34,6 @@ _CLUSTERING_DEPS = ["cluster_assignments"]
 
 def _md(df: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.md(df.to_markdown(index=False) if len(df) else "_no rows_")
-
-
-def _table_columns(conn: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
-    rows = conn.execute(
-        "SELECT table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema = current_schema()"
-    ).fetchall()
-    out: dict[str, set[str]] = {}
-    for table, column in rows:
-        out.setdefault(table, set()).add(column)
-    return out
 
 
 @dg.asset(
@@ -65,7 +54,7 @@ def version_metrics(
     """
     ds = context.partition_key
     with warehouse.get_connection() as conn:
-        tables = _table_columns(conn)
+        tables = table_columns(conn)
         events = (
             conn.execute(
                 "SELECT ds, model_version, prompt_version, kind, is_negative "
@@ -142,7 +131,7 @@ def _read_window(
     pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame, list[str], pd.DataFrame | None
 ]:
     """The window's events and traces, the window end's assignments, version history, labels."""
-    tables = _table_columns(conn)
+    tables = table_columns(conn)
     notes: list[str] = []
     missing = [t for t in ("feedback_events", "traces") if t not in tables]
     if missing:

@@ -16,13 +16,13 @@ from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.resources.semantic import EmbedderResource
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
+from feedback_pipelines.tables import write_partition
 from feedback_pipelines.tuning import gates
 from feedback_pipelines.tuning.day import (
     REVIEW_DDL,
     TUNING_DDL,
     DayResult,
     read_inputs,
-    replace_partition,
     run_day,
     tuning_frame,
 )
@@ -122,13 +122,9 @@ def routing(
     )
     with warehouse.get_connection() as conn:
         if "tuning_candidates" in selected:
-            replace_partition(
-                conn, "tuning_candidates", TUNING_DDL, tuning_frame(result.export), ds
-            )
+            write_partition(conn, "tuning_candidates", TUNING_DDL, tuning_frame(result.export), ds)
         if "review_queue" in selected:
-            replace_partition(
-                conn, "review_queue", REVIEW_DDL, review.table_frame(result.queue), ds
-            )
+            write_partition(conn, "review_queue", REVIEW_DDL, review.table_frame(result.queue), ds)
     sets = result.sets
     context.log.info(
         f"{ds}: {len(sets.of('sft'))} SFT, {len(sets.of('preference'))} preference, "

@@ -19,6 +19,7 @@ import pandas as pd
 
 from feedback_pipelines.embedding.base import Embedder, ProgressCallback, interaction_text
 from feedback_pipelines.embedding.cache import embed_with_cache
+from feedback_pipelines.tables import table_exists
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +42,6 @@ def _redactor():
     except ImportError:  # pragma: no cover - privacy.py is part of the package
         return None
     return redact_pii
-
-
-def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Whether a table (any schema) exists."""
-    return bool(
-        conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchall()[0][0]
-    )
 
 
 def table_dim(conn: duckdb.DuckDBPyConnection) -> int | None:

@@ -19,26 +19,12 @@ import pandas as pd
 
 from feedback_pipelines.records import quarantine_category_sql
 from feedback_pipelines.reporting.model import ReportInputs
+from feedback_pipelines.tables import table_columns
 
 # Tolerated column names of tables whose shape is still settling (first match wins).
 _DATASET_COLUMNS = ("dataset", "kind", "set", "task", "export", "format")
 # review_queue: `routing_reason` is why an item is queued (`reason` is the feedback's own).
 _REASON_COLUMNS = ("routing_reason", "route_reason", "reason", "why")
-
-
-def table_columns(conn: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
-    """Every table or view the connection sees (main schema first), with its column names."""
-    rows = conn.execute(
-        "SELECT table_name, column_name, table_schema FROM information_schema.columns "
-        "ORDER BY table_schema = 'main' DESC, table_schema"
-    ).fetchall()
-    out: dict[str, set[str]] = {}
-    schema_of: dict[str, str] = {}
-    for table, column, schema in rows:
-        if schema_of.setdefault(table, schema) != schema:
-            continue  # the same name in a later schema: main wins
-        out.setdefault(table, set()).add(column)
-    return out
 
 
 def _df(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pd.DataFrame:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from feedback_pipelines import review
+from feedback_pipelines.tables import table_columns
 from feedback_pipelines.tuning.pipeline import TuningSets, build_tuning_sets
 from feedback_pipelines.tuning.settings import TuningSettings
 from feedback_pipelines.tuning.similarity import Neighbours, TextVectorCache
@@ -79,17 +80,6 @@ class DayResult:
     notes: list[str]
 
 
-def _tables(conn: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
-    rows = conn.execute(
-        "SELECT table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema = current_schema()"
-    ).fetchall()
-    out: dict[str, set[str]] = {}
-    for table, column in rows:
-        out.setdefault(table, set()).add(column)
-    return out
-
-
 def window_start(ds: str, window_days: int) -> str:
     """First day of the trailing window ending at ds."""
     return (date.fromisoformat(ds) - timedelta(days=max(window_days, 1) - 1)).isoformat()
@@ -106,7 +96,7 @@ def read_inputs(
         window_days: Length of the trailing window.
         model_id: The embedder's model id; cached vectors of another model are not used.
     """
-    tables = _tables(conn)
+    tables = table_columns(conn)
     start = window_start(ds, window_days)
     if "feedback_events" not in tables:
         raise RuntimeError("feedback_events table not found: run ingest first")
@@ -192,25 +182,6 @@ def _cached_vectors(
     finally:
         conn.unregister("_tuning_hashes")
     return {by_hash[h]: np.asarray(v, dtype=np.float32) for h, v in rows}
-
-
-def replace_partition(
-    conn: duckdb.DuckDBPyConnection, table: str, ddl: str, frame: pd.DataFrame, ds: str
-) -> int:
-    """Replace one `ds` of a table with `frame` in one transaction; returns rows written."""
-    conn.execute(ddl)
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.execute(f"DELETE FROM {table} WHERE ds = ?", [ds])
-        if len(frame):
-            conn.register("_partition_rows", frame)
-            conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _partition_rows")
-            conn.unregister("_partition_rows")
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
-    return len(frame)
 
 
 def tuning_frame(export: Export) -> pd.DataFrame:

@@ -1,0 +1,68 @@
+"""Warehouse tables as every stage sees them: which exist, their columns, replacing a `ds`."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+
+def write_partition(
+    conn: duckdb.DuckDBPyConnection, table: str, ddl: str, frame: pd.DataFrame, ds: str
+) -> int:
+    """Replace one `ds` of `table` with `frame` in one transaction (delete, then insert by name).
+
+    NaN becomes NULL (DuckDB would keep a float NaN, which SQL users do not expect).
+
+    Args:
+        conn: An open DuckDB connection.
+        table: Table name (created with `ddl` if missing).
+        ddl: CREATE TABLE IF NOT EXISTS statement of the table.
+        frame: Rows of the partition; columns matched by name.
+        ds: The partition day (ISO date).
+
+    Returns:
+        Rows written.
+    """
+    rows = frame.copy()
+    for col in rows.columns:
+        if pd.api.types.is_float_dtype(rows[col]):
+            rows[col] = rows[col].astype("Float64")
+        elif rows[col].dtype == object:
+            rows[col] = rows[col].where(rows[col].notna(), None)
+    conn.execute(ddl)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f"DELETE FROM {table} WHERE ds = ?", [ds])
+        if len(rows):
+            conn.register("_partition_rows", rows)
+            conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _partition_rows")
+            conn.unregister("_partition_rows")
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether a table or view of that name exists (any schema)."""
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchall()[0][0]
+    )
+
+
+def table_columns(conn: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """Every table or view the connection sees (main schema first), with its column names."""
+    rows = conn.execute(
+        "SELECT table_name, column_name, table_schema FROM information_schema.columns "
+        "ORDER BY table_schema = 'main' DESC, table_schema"
+    ).fetchall()
+    out: dict[str, set[str]] = {}
+    schema_of: dict[str, str] = {}
+    for table, column, schema in rows:
+        if schema_of.setdefault(table, schema) != schema:
+            continue  # the same name in a later schema: main wins
+        out.setdefault(table, set()).add(column)
+    return out
