@@ -1,12 +1,13 @@
 """Ingest throughput and peak memory on generated data (default 1,000,000 feedback events).
 
-Usage: python bench/ingest.py [--events 1000000] [--workdir /tmp/fp-bench-ingest]
+Usage: python bench/ingest.py [--events 1000000] [--workdir /tmp/fp-bench-ingest] [--floor]
 
 Prints, for one day of landing data: lines read, events loaded, seconds, events/s and peak RSS of
 the ingest (run in a child process, so generation does not count), and, as a baseline in the
 same process, a row-at-a-time Python parse + validation of a slice of the same lines, with the
 ratio between the two. Events/s is also given at CPU seconds / cores: on a shared machine that
-is the figure to compare, since wall time also measures whoever else is running.
+is the figure to compare, since wall time also measures whoever else is running. With
+`--floor`, also what DuckDB needs for the same lines with none of ingest's work (see `FLOOR`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,56 @@ print(json.dumps({"seconds": seconds, "cpu_seconds": ru.ru_utime + ru.ru_stime, 
                   "load": open("/proc/loadavg").read().split()[0]}))
 """
 
+# The floor: what DuckDB needs just to read these lines, parse each once into typed fields and
+# store them (long texts zstd-compressed, as ingest stores them), and to scan the redacted
+# texts for PII once: no validation, dedup, sessions, redaction or joins. Whatever ingest does
+# costs at least this much.
+FLOOR = r"""
+import json, sys, time
+from pathlib import Path
+import duckdb, pyarrow as pa
+from feedback_pipelines import ingest, landing
+from feedback_pipelines.records import FEEDBACK_FIELDS, TRACE_FIELDS
+root, db, ds = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+conn = duckdb.connect(db)
+conn.execute(f"SET memory_limit = '{ingest.MEMORY_LIMIT}'; SET preserve_insertion_order = false")
+ingest._register_udfs(conn)
+out = {}
+for step in ("read", "parse and store", "parse, scan for PII and store"):
+    cpu = 0.0
+    for source, fields in (("traces", TRACE_FIELDS), ("feedback", FEEDBACK_FIELDS)):
+        spec = {n: {"VARCHAR": "VARCHAR", "BIGINT": "DOUBLE"}.get(t[0], "JSON")
+                for n, (t, _) in fields.items()}
+        texts = ingest.REDACTED[source]
+        columns = ", ".join(f"{n} {'VARCHAR USING COMPRESSION zstd' if n in texts else k}"
+                            for n, k in spec.items() if k != "JSON" or n in texts)
+        values = ", ".join(f"v.{n}::{k}" if k == "JSON" else f"v.{n}" for n, k in spec.items()
+                           if k != "JSON" or n in texts)
+        scans = ""
+        if step.startswith("parse, scan"):
+            columns += ", pii BOOLEAN"
+            scans = ", " + " OR ".join(f"may_hold_pii(v.{n}::VARCHAR)" for n in texts)
+        spec_sql = json.dumps(spec, separators=(",", ":"))
+        lines = (b for p in landing.list_files(root, source, ds)
+                 for block in landing.iter_line_batches(p, root, source=source)
+                 for b in block.to_batches(max_chunksize=ingest.CHUNK_ROWS))
+        stream = ingest._read_ahead(lines)
+        conn.register("raw_lines", pa.RecordBatchReader.from_batches(landing.LINES_SCHEMA, stream))
+        conn.execute(f"CREATE OR REPLACE TABLE floor_{source} ({columns})")
+        started = time.process_time()
+        if step == "read":
+            conn.execute("SELECT count(*), sum(strlen(text)) FROM raw_lines").fetchall()
+        else:
+            conn.execute(f"INSERT INTO floor_{source} SELECT {values}{scans} FROM "
+                         f"(SELECT json_transform(text, '{spec_sql}') AS v FROM raw_lines)")
+            conn.execute("CHECKPOINT")
+        cpu += time.process_time() - started
+        stream.close()
+        conn.unregister("raw_lines")
+    out[step] = cpu
+print(json.dumps(out))
+"""
+
 REQUIRED = {"feedback_id": str, "trace_id": str, "timestamp": str, "kind": str}
 
 
@@ -75,6 +126,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/fp-bench-ingest"))
+    parser.add_argument(
+        "--floor", action="store_true", help="also measure the floor (see FLOOR) on the same lines"
+    )
     args = parser.parse_args()
 
     from feedback_pipelines.sources.synthetic import generate
@@ -111,6 +165,21 @@ def main() -> None:
     )
     print(f"lines/s:             {lines / r['seconds']:>12,.0f}")
     print(f"peak RSS:            {r['peak_rss_mb']:>12,.0f} MB (target < 2,048 MB)")
+    if args.floor:
+        db.unlink(missing_ok=True)
+        out = subprocess.run(
+            [sys.executable, "-c", FLOOR, str(landing), str(db), DAY.isoformat()],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        floor = json.loads(out.stdout.strip().splitlines()[-1])
+        print("floor, the same lines with no validation, dedup, redaction or joins:")
+        for step, cpu in floor.items():
+            print(
+                f"  {step + ':':31s} CPU {cpu:5.1f}s = {events / (cpu / CORES):>9,.0f} events/s "
+                f"at CPU-s/{CORES}; ingest costs {r['cpu_ingest'] / cpu:.1f}x this"
+            )
 
     feedback_files = sorted((landing / "feedback" / f"dt={DAY}").iterdir())
     n, seconds = python_baseline(feedback_files, limit=200_000)

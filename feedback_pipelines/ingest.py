@@ -59,8 +59,8 @@ CREATE TABLE IF NOT EXISTS feedback_events (
     ds DATE, feedback_id VARCHAR, trace_id VARCHAR, session_id VARCHAR, user_id VARCHAR,
     timestamp TIMESTAMP, kind VARCHAR, reason VARCHAR, score DOUBLE, comment {_TEXT},
     correction {_TEXT}, user_role VARCHAR, metadata {_TEXT}, model_version VARCHAR,
-    prompt_version VARCHAR, request {_TEXT}, response {_TEXT}, messages {_TEXT},
-    trace_found BOOLEAN, trace_ds DATE, is_negative BOOLEAN, file VARCHAR
+    prompt_version VARCHAR, request {_TEXT}, trace_found BOOLEAN, trace_ds DATE,
+    is_negative BOOLEAN, file VARCHAR
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     source VARCHAR, ds DATE, file VARCHAR, line BIGINT, error VARCHAR, raw {_TEXT}
@@ -70,6 +70,10 @@ CREATE TABLE IF NOT EXISTS ingest_files (
     quarantined BIGINT, late BOOLEAN
 );
 """
+# Columns earlier versions wrote. `feedback_events` held a copy of its trace's response and
+# message list: readers now join `traces` for them (`tuning.day.read_events`), which halves
+# the table and the cost of writing it.
+RETIRED_COLUMNS = (("feedback_events", "response"), ("feedback_events", "messages"))
 MEMORY_LIMIT = "1GB"
 # A file written after this much of the next day has passed arrived late (after the 02:00 run).
 LATE_AFTER = timedelta(hours=26)
@@ -117,8 +121,10 @@ class IngestStats:
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create the ingest tables if they do not exist yet."""
+    """Create the ingest tables if they do not exist yet (and drop retired columns)."""
     conn.execute(SCHEMA_SQL)
+    for table, column in RETIRED_COLUMNS:
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS {column}")
 
 
 def ingest_day(
@@ -395,8 +401,10 @@ def _fast_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> s
     """One pass over `raw_lines`: accept the lines that pass every rule, typed and redacted.
 
     Each line is parsed into typed values (`v`) and, in one more scan, the JSON type of every
-    field (`t`). A line passes when every rule of `_check_sql` holds for it; its fields are then
-    stored, redacted. Any other line is stored whole with `pending` set, for `_check_pending`.
+    field (`t`). That scan is also the JSON check: on text that is not JSON it fails, `TRY`
+    makes it NULL, and the line goes to the full check. A line passes when every rule of
+    `_check_sql` holds for it; its fields are then stored, redacted. Any other line is stored
+    whole with `pending` set, for `_check_pending`.
 
     Messages take this path only in the contract's shape, a list of `{"role", "content"}`
     strings. Text without an escape holds each string verbatim, so its length proves the shape
@@ -483,12 +491,11 @@ def _fast_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> s
     inner = f"""
         SELECT *, coalesce({" AND ".join(rules)}, false) AS ok FROM (
             SELECT *, TRY_CAST(v.timestamp AS TIMESTAMPTZ) AS ts{messages} FROM (
-                SELECT file, line, text, read_error, valid,
-                       CASE WHEN valid THEN json_type(text, [{paths}]) END AS t,
-                       CASE WHEN valid THEN json_transform(text, '{spec_sql}') END AS v
+                SELECT *, t IS NOT NULL AS valid,
+                       CASE WHEN t IS NOT NULL THEN json_transform(text, '{spec_sql}') END AS v
                 FROM (
                     SELECT file, line, text, error AS read_error,
-                           error IS NULL AND json_valid(text) AS valid
+                           CASE WHEN error IS NULL THEN TRY(json_type(text, [{paths}])) END AS t
                     FROM raw_lines
                 )
             )
@@ -711,7 +718,7 @@ def _write_traces(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
         ),
         fresh AS (
             SELECT c.rowid AS rid, c.trace_id, c.session_id, c.timestamp,
-                   coalesce(c.request_key, c.request) AS session_key
+                   hash(coalesce(c.request_key, c.request)) AS session_key
             FROM checked_traces c
             SEMI JOIN firsts f ON f.rid = c.rowid
             ANTI JOIN redelivered USING (trace_id)
@@ -768,13 +775,12 @@ def _write_feedback(conn: duckdb.DuckDBPyConnection, ds: str, lookback_days: int
         ),
         known AS (  -- a trace id lives in one partition only (ingest drops re-deliveries)
             SELECT ds, trace_id, session_id, user_id, user_role, model_version, prompt_version,
-                   request, response, messages
-            FROM traces WHERE ds BETWEEN ?::DATE AND ?::DATE
+                   request FROM traces WHERE ds BETWEEN ?::DATE AND ?::DATE
         )
         SELECT ?::DATE AS ds, f.feedback_id, f.trace_id, coalesce(f.session_id, t.session_id),
                coalesce(p.pseudonym, t.user_id), f.timestamp, f.kind, f.reason, f.score,
                f.comment, f.correction, coalesce(f.user_role, t.user_role), f.metadata,
-               t.model_version, t.prompt_version, t.request, t.response, t.messages,
+               t.model_version, t.prompt_version, t.request,
                t.trace_id IS NOT NULL AS trace_found, t.ds AS trace_ds,
                {negative_sql("f.kind", "f.score", "f.reason")} AS is_negative,
                f.file

@@ -25,6 +25,7 @@ from feedback_pipelines.defs.ingest import landing_ingest
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.sources.public_sets import OASST_HUMAN_VERSION, import_public_set
+from feedback_pipelines.tuning.day import read_events
 from feedback_pipelines_tests.conftest import SHARED, SHARED_DATA, PipelineEnv
 
 REAL = SHARED_DATA / "real"
@@ -50,7 +51,7 @@ def import_and_ingest(kind: str, env: PipelineEnv, path=None):
             "(SELECT count(*) FROM quarantine WHERE ds = ?)",
             [DS] * 4,
         ).fetchone()
-        events = con.execute("SELECT * FROM feedback_events WHERE ds = ?", [DS]).df()
+        events = read_events(con, DS, DS)
     finally:
         con.close()
     assert counts == (result.traces, result.feedback, 0, 0), kind

@@ -24,6 +24,7 @@ from feedback_pipelines.resources.semantic import EmbedderResource
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.tuning import gates
+from feedback_pipelines.tuning.day import read_events
 from feedback_pipelines.tuning.messages import normalize_text
 from feedback_pipelines_tests.conftest import SHARED, WEEK_END, make_env
 
@@ -175,9 +176,7 @@ def routed(ingested_week, tmp_path_factory):
         second = materialize()
         rerun = digest(exports, queue), tables(env)
     with env.connect() as conn:
-        events = conn.execute(
-            "SELECT * FROM feedback_events WHERE ds BETWEEN ? AND ?", [START, DS]
-        ).df()
+        events = read_events(conn, START, DS)
     return {
         "env": env, "truth": truth, "regressed": regressed, "first": first, "second": second,
         "files": files, "rows": rows, "rerun": rerun, "exports": exports, "queue": queue,

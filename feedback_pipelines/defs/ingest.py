@@ -86,7 +86,7 @@ def landing_ingest(
             ).df()
             for name, extra in (
                 ("traces", ", messages, metadata"),
-                ("feedback_events", ", messages, metadata, response"),
+                ("feedback_events", ", metadata"),
                 ("quarantine", ""),
                 ("ingest_files", ""),
             )

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from feedback_pipelines import review
-from feedback_pipelines.tables import table_columns
+from feedback_pipelines.tables import table_columns, table_exists
 from feedback_pipelines.tuning.pipeline import TuningSets, build_tuning_sets
 from feedback_pipelines.tuning.settings import TuningSettings
 from feedback_pipelines.tuning.similarity import Neighbours, TextVectorCache
@@ -47,11 +47,34 @@ CREATE TABLE IF NOT EXISTS review_queue (
     correction VARCHAR, messages VARCHAR
 )
 """
-EVENT_COLUMNS = (
-    "ds, feedback_id, trace_id, session_id, timestamp, kind, reason, score, comment, "
-    "correction, user_role, model_version, prompt_version, request, response, messages, "
-    "trace_found, is_negative"
-)
+
+
+def read_events(
+    conn: duckdb.DuckDBPyConnection, start: str, ds: str, clusters_of: str | None = None
+) -> pd.DataFrame:
+    """The window's feedback events with their trace's response and message list.
+
+    Those texts live in `traces` only: each event finds its trace in the partition ingest
+    recorded (`trace_ds`). With `clusters_of`, each event also gets its `cluster_id` of that day.
+    """
+    columns, joins, params = "e.*", "", [start, ds]
+    if table_exists(conn, "traces"):
+        columns += ", t.response, t.messages"
+        joins += " LEFT JOIN traces t ON t.trace_id = e.trace_id AND t.ds = e.trace_ds"
+    else:
+        columns += ", NULL::VARCHAR AS response, NULL::VARCHAR AS messages"
+    if clusters_of:
+        columns += ", a.cluster_id"
+        joins += (
+            " LEFT JOIN (SELECT feedback_id, any_value(cluster_id) AS cluster_id "
+            "FROM cluster_assignments WHERE ds = ? GROUP BY feedback_id) a USING (feedback_id)"
+        )
+        params = [clusters_of, *params]
+    return conn.execute(
+        f"SELECT {columns} FROM feedback_events e{joins} WHERE e.ds BETWEEN ? AND ? "
+        "ORDER BY e.ds, e.feedback_id",
+        params,
+    ).df()
 
 
 @dataclass
@@ -110,18 +133,8 @@ def read_inputs(
     ):
         clustered = False
         notes.append(f"cluster_assignments has no rows for {ds}: clustering treated as absent")
-    if clustered:
-        events = conn.execute(
-            f"SELECT e.{EVENT_COLUMNS.replace(', ', ', e.')}, a.cluster_id "
-            "FROM feedback_events e LEFT JOIN (SELECT feedback_id, any_value(cluster_id) AS "
-            "cluster_id FROM cluster_assignments WHERE ds = ? GROUP BY feedback_id) a "
-            "USING (feedback_id) WHERE e.ds BETWEEN ? AND ?",
-            [ds, start, ds],
-        ).df()
-    else:
-        events = conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM feedback_events WHERE ds BETWEEN ? AND ?", [start, ds]
-        ).df()
+    events = read_events(conn, start, ds, clusters_of=ds if clustered else None)
+    if not clustered:
         notes.append(
             "no cluster assignments: pairs by request similarity only, no prompt-tuning "
             "candidates, no noise route"
