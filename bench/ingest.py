@@ -66,7 +66,7 @@ for step in ("read", "parse and store", "parse, scan for PII and store"):
     for source, fields in (("traces", TRACE_FIELDS), ("feedback", FEEDBACK_FIELDS)):
         spec = {n: {"VARCHAR": "VARCHAR", "BIGINT": "DOUBLE"}.get(t[0], "JSON")
                 for n, (t, _) in fields.items()}
-        texts = ingest.REDACTED[source]
+        texts = [n for n in ingest.REDACTED[source] if n in fields]
         columns = ", ".join(f"{n} {'VARCHAR USING COMPRESSION zstd' if n in texts else k}"
                             for n, k in spec.items() if k != "JSON" or n in texts)
         values = ", ".join(f"v.{n}::{k}" if k == "JSON" else f"v.{n}" for n, k in spec.items()

@@ -11,6 +11,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from feedback_pipelines.tuning.day import read_events
 from feedback_pipelines_tests.conftest import PipelineEnv, run_day
 
 DAY = "2026-11-20"
@@ -393,3 +394,44 @@ def test_every_input_file_is_audited_with_late_arrivals_marked(pipeline_env):
         ("feedback", "feedback/dt=2026-11-20/late.jsonl", 1, 0, True),
         ("traces", "traces/dt=2026-11-20/a.jsonl", 2, 1, False),
     ]
+
+
+def test_a_warehouse_of_an_earlier_version_keeps_its_rows_and_loses_the_copied_texts(
+    pipeline_env,
+):
+    # feedback_events once held a copy of its trace's response and messages.
+    env = pipeline_env
+    env.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = env.connect(read_only=False)
+    con.execute(
+        "CREATE TABLE feedback_events (ds DATE, feedback_id VARCHAR, trace_id VARCHAR, "
+        "session_id VARCHAR, user_id VARCHAR, timestamp TIMESTAMP, kind VARCHAR, "
+        "reason VARCHAR, score DOUBLE, comment VARCHAR, correction VARCHAR, "
+        "user_role VARCHAR, metadata VARCHAR, model_version VARCHAR, prompt_version VARCHAR, "
+        "request VARCHAR, response VARCHAR, messages VARCHAR, trace_found BOOLEAN, "
+        "trace_ds DATE, is_negative BOOLEAN, file VARCHAR)"
+    )
+    con.execute(
+        "INSERT INTO feedback_events (ds, feedback_id, kind, response, messages) "
+        "VALUES (?, 'kept', 'thumbs_up', 'old copy', '[]')",
+        [PREV],
+    )
+    con.close()
+    write(env, "traces", DAY, "a.jsonl", [trace("t1")])
+    write(env, "feedback", DAY, "a.jsonl", [feedback("f1", "t1")])
+    assert run_day(DAY, INGEST).success
+    con = env.connect()
+    try:
+        columns = {
+            c
+            for (c,) in con.execute(
+                "SELECT name FROM pragma_table_info('feedback_events')"
+            ).fetchall()
+        }
+        assert not {"response", "messages"} & columns
+        events = read_events(con, PREV, DAY)
+    finally:
+        con.close()
+    assert list(events["feedback_id"]) == ["kept", "f1"]
+    assert events["response"].iloc[1] == "answer t1"
+    assert json.loads(events["messages"].iloc[1])[-1]["content"] == "question for t1"
