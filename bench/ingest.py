@@ -42,6 +42,7 @@ ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": seconds, "cpu_seconds": ru.ru_utime + ru.ru_stime, "cpu_ingest": cpu,
                   "lines": stats.lines, "loaded": stats.loaded,
                   "quarantined": stats.quarantined, "duplicates": stats.duplicates,
+                  "phases": stats.phases,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "load": open("/proc/loadavg").read().split()[0]}))
 """
@@ -165,6 +166,7 @@ def main() -> None:
     )
     print(f"lines/s:             {lines / r['seconds']:>12,.0f}")
     print(f"peak RSS:            {r['peak_rss_mb']:>12,.0f} MB (target < 2,048 MB)")
+    print("wall seconds by step:", ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items()))
     if args.floor:
         db.unlink(missing_ok=True)
         out = subprocess.run(

@@ -21,7 +21,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -108,6 +109,8 @@ class IngestStats:
     abandoned: int = 0
     late_files: int = 0
     seconds: float = 0.0
+    # Wall seconds of each step, in order: where a slow day's time went.
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_lines(self) -> int:
@@ -133,6 +136,7 @@ def ingest_day(
     ds: str,
     pseudonym_key: str,
     lookback_days: int = 7,
+    progress: Callable[[str], None] | None = None,
 ) -> IngestStats:
     """Load one day of the landing zone into the warehouse, replacing that day.
 
@@ -142,6 +146,7 @@ def ingest_day(
         ds: the partition date, `YYYY-MM-DD`.
         pseudonym_key: the secret for the keyed hash of user ids.
         lookback_days: how many earlier days of traces a feedback event may join to.
+        progress: called with a line of progress after each step (counts, seconds, rates).
     """
     started = time.perf_counter()
     # Bounded memory whatever the day's volume: DuckDB spills to disk past this.
@@ -151,7 +156,7 @@ def ingest_day(
     (ordered,) = conn.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
     conn.execute("SET preserve_insertion_order = false")
     try:
-        stats = _ingest(conn, landing_dir, ds, pseudonym_key, lookback_days)
+        stats = _ingest(conn, landing_dir, ds, pseudonym_key, lookback_days, progress)
     finally:
         conn.execute(f"SET preserve_insertion_order = {bool(ordered)}")
     stats.seconds = time.perf_counter() - started
@@ -164,8 +169,10 @@ def _ingest(
     ds: str,
     pseudonym_key: str,
     lookback_days: int,
+    progress: Callable[[str], None] | None,
 ) -> IngestStats:
     stats = IngestStats(ds=ds)
+    step = _Steps(stats, progress)
     ensure_schema(conn)
     _register_udfs(conn)
     files, paths = [], {}
@@ -175,16 +182,20 @@ def _ingest(
         files += [_file_info(source, p, landing_dir, ds) for p in paths[source]]
     conn.execute("CREATE OR REPLACE TEMP TABLE pseudonyms (raw_id VARCHAR, pseudonym VARCHAR)")
     for source in landing.SOURCES:
-        stats.lines[source] = _check_files(conn, source, paths[source], landing_dir)
-        _add_pseudonyms(conn, pseudonym_key, f"checked_{source}")
+        with step(f"check {source}", lambda s=source: (stats.lines[s], f"{s} lines")):
+            stats.lines[source] = _check_files(conn, source, paths[source], landing_dir)
+            _add_pseudonyms(conn, pseudonym_key, f"checked_{source}")
     # The day is replaced whole or not at all.
     conn.execute("BEGIN TRANSACTION")
     try:
         _write_quarantine(conn, ds)
-        _write_traces(conn, ds)
-        _write_feedback(conn, ds, lookback_days)
+        with step("write traces", lambda: (_count(conn, "traces", ds), "traces")):
+            _write_traces(conn, ds)
+        with step("write feedback", lambda: (_count(conn, "feedback_events", ds), "events")):
+            _write_feedback(conn, ds, lookback_days)
         _write_files(conn, ds, files)
-        conn.execute("COMMIT")
+        with step("commit"):
+            conn.execute("COMMIT")
     except Exception:
         conn.execute("ROLLBACK")
         raise
@@ -192,6 +203,31 @@ def _ingest(
     for table in ("checked_traces", "checked_feedback", "pseudonyms", "trace_signals"):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     return stats
+
+
+class _Steps:
+    """Times each step into `stats.phases` and reports it, with its count and rate if given."""
+
+    def __init__(self, stats: IngestStats, progress: Callable[[str], None] | None) -> None:
+        self.stats, self.progress = stats, progress
+
+    @contextmanager
+    def __call__(self, name: str, counted: Callable[[], tuple[int, str]] | None = None):
+        started = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - started
+        self.stats.phases[name] = round(seconds, 3)
+        if self.progress is None:
+            return
+        line = f"{self.stats.ds}: {name} took {seconds:.1f}s"
+        if counted is not None:
+            n, what = counted()
+            line += f": {n:,} {what}, {n / max(seconds, 1e-9):,.0f}/s"
+        self.progress(line)
+
+
+def _count(conn: duckdb.DuckDBPyConnection, table: str, ds: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {table} WHERE ds = ?", [ds]).fetchall()[0][0]
 
 
 def _check_files(

@@ -8,9 +8,11 @@ from datetime import UTC
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from feedback_pipelines.ingest import ingest_day
 from feedback_pipelines.tuning.day import read_events
 from feedback_pipelines_tests.conftest import PipelineEnv, run_day
 
@@ -435,3 +437,19 @@ def test_a_warehouse_of_an_earlier_version_keeps_its_rows_and_loses_the_copied_t
     assert list(events["feedback_id"]) == ["kept", "f1"]
     assert events["response"].iloc[1] == "answer t1"
     assert json.loads(events["messages"].iloc[1])[-1]["content"] == "question for t1"
+
+
+def test_each_step_is_timed_and_reported_with_its_count(pipeline_env):
+    env = pipeline_env
+    write(env, "traces", DAY, "a.jsonl", [trace("t1"), trace("t2"), "not json"])
+    write(env, "feedback", DAY, "a.jsonl", [feedback("f1", "t1")])
+    env.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    with duckdb.connect(str(env.warehouse)) as con:
+        stats = ingest_day(con, env.landing, DAY, "key", progress=lines.append)
+    steps = ["check traces", "check feedback", "write traces", "write feedback", "commit"]
+    assert list(stats.phases) == steps
+    assert all(seconds >= 0 for seconds in stats.phases.values())
+    assert [line.split(" took ")[0] for line in lines] == [f"{DAY}: {s}" for s in steps]
+    assert ": 3 traces lines, " in lines[0] and ": 1 feedback lines, " in lines[1]
+    assert ": 2 traces, " in lines[2] and ": 1 events, " in lines[3]

@@ -79,7 +79,14 @@ def landing_ingest(
             "Set a secret key for real data."
         )
     with warehouse.get_connection() as conn:
-        stats = ingest_day(conn, settings.landing_path, ds, key.value, settings.lookback_days)
+        stats = ingest_day(
+            conn,
+            settings.landing_path,
+            ds,
+            key.value,
+            settings.lookback_days,
+            progress=context.log.info,
+        )
         previews = {
             name: conn.execute(
                 f"SELECT * EXCLUDE (ds, file{extra}) FROM {name} WHERE ds = ? LIMIT 5", [ds]
@@ -117,6 +124,7 @@ def _results(stats: IngestStats, previews: dict, config: PipelineConfig):
             "files": dg.MetadataValue.json(stats.files["traces"]),
             "duplicates_dropped": stats.duplicates["traces"],
             "abandoned": stats.abandoned,
+            "phase_seconds": dg.MetadataValue.json(stats.phases),
             "preview": _md(previews["traces"]),
         },
     )
