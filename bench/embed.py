@@ -94,9 +94,7 @@ def build_variants(names: list[str], threads: int) -> list[Variant]:
     for name in names:
         if name == "onnx":
             e = OnnxEmbedder(threads=threads)
-            variants.append(
-                Variant("onnx (fp32 compute, sorted, bs 8)", e.embed, e.model_id)
-            )
+            variants.append(Variant("onnx (fp32 compute, sorted, bs 8)", e.embed, e.model_id))
         elif name == "onnx-unsorted":
             e = OnnxEmbedder(threads=threads)
 
@@ -117,9 +115,7 @@ def build_variants(names: list[str], threads: int) -> list[Variant]:
             except ImportError as exc:
                 print(f"skip onnx-int8: {exc}")
                 continue
-            variants.append(
-                Variant("onnx-int8 (default: dynamic int8, bs 1)", e.embed, e.model_id)
-            )
+            variants.append(Variant("onnx-int8 (default: dynamic int8, bs 1)", e.embed, e.model_id))
         elif name == "st":
             try:
                 import torch

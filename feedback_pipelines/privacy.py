@@ -190,9 +190,7 @@ def find_pii(texts: Iterable[str | None]) -> list[str]:
         for piece in _searched_pieces(text):
             for _, pattern in _COMPILED:
                 found.extend(m.group(0) for m in pattern.finditer(piece))
-            found.extend(
-                m.group(0) for m in _CARD.finditer(piece) if _card(m) == CARD_PLACEHOLDER
-            )
+            found.extend(m.group(0) for m in _CARD.finditer(piece) if _card(m) == CARD_PLACEHOLDER)
     return found
 
 

@@ -87,7 +87,11 @@ def test_dagster_cli_loads_the_workspace(tmp_path):
     exe = Path(sys.executable).parent / "dagster"
     out = subprocess.run(
         [str(exe), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "passed validation" in out.stdout + out.stderr

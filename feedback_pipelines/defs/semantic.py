@@ -213,4 +213,3 @@ def qdrant_feedback(
         description=f"{len(found)} PII-looking strings" if found else "no PII found",
         metadata={"count": len(found)},
     )
-

@@ -114,8 +114,6 @@ def quantized_model(source: Path, target_dir: Path | None = None) -> Path:
             reduce_range=True,
             nodes_to_exclude=ffn_out[:1],
         )
-        (Path(tmp) / "recipe.json").write_text(
-            json.dumps({"recipe": RECIPE, "fp32": ffn_out[:1]})
-        )
+        (Path(tmp) / "recipe.json").write_text(json.dumps({"recipe": RECIPE, "fp32": ffn_out[:1]}))
         os.replace(built, target)  # atomic: concurrent builders race harmlessly
     return target
