@@ -130,6 +130,18 @@ def python_baseline(paths: list[Path], limit: int) -> tuple[int, float]:
     return n, time.perf_counter() - started
 
 
+def in_child(script: str, landing: Path, db: Path) -> dict:
+    """Run a measuring script in a fresh process on a fresh database; its last line, parsed."""
+    db.unlink(missing_ok=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(landing), str(db), DAY.isoformat()],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -147,14 +159,7 @@ def main() -> None:
         generate(landing, 1, DAY, seed=1, events_per_day=args.events, malformed=False)
         print(f"generated {args.events:,} events in {time.perf_counter() - started:.1f}s")
     db = args.workdir / "bench.duckdb"
-    db.unlink(missing_ok=True)
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(landing), str(db), DAY.isoformat()],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = in_child(CHILD, landing, db)
     lines = sum(r["lines"].values())
     events = r["loaded"]["feedback"]
     # On a shared machine wall time measures the neighbours too; process CPU time over the
@@ -175,14 +180,7 @@ def main() -> None:
     print(f"peak RSS:            {r['peak_rss_mb']:>12,.0f} MB (target < 2,048 MB)")
     print("wall seconds by step:", ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items()))
     if args.floor:
-        db.unlink(missing_ok=True)
-        out = subprocess.run(
-            [sys.executable, "-c", FLOOR, str(landing), str(db), DAY.isoformat()],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        floor = json.loads(out.stdout.strip().splitlines()[-1])
+        floor = in_child(FLOOR, landing, db)
         print("floor, the same lines with no validation, dedup, redaction or joins:")
         for step, cpu in floor.items():
             print(
