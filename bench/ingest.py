@@ -67,8 +67,7 @@ READ_JSON = "read_json, scan for PII and store"
 for step in ("read", "parse and store", "parse, scan for PII and store", READ_JSON):
     cpu = 0.0
     for source, fields in (("traces", TRACE_FIELDS), ("feedback", FEEDBACK_FIELDS)):
-        spec = {n: {"VARCHAR": "VARCHAR", "BIGINT": "DOUBLE"}.get(t[0], "JSON")
-                for n, (t, _) in fields.items()}
+        spec = ingest.parse_spec(fields)
         texts = [n for n in ingest.REDACTED[source] if n in fields]
         columns = ", ".join(f"{n} {'VARCHAR USING COMPRESSION zstd' if n in texts else k}"
                             for n, k in spec.items() if k != "JSON" or n in texts)
@@ -79,11 +78,13 @@ for step in ("read", "parse and store", "parse, scan for PII and store", READ_JS
             columns += ", pii BOOLEAN"
             scans = ", " + " OR ".join(f"may_hold_pii(v.{n}::VARCHAR)" for n in texts)
         spec_sql = json.dumps(spec, separators=(",", ":"))
-        lines = (b for p in landing.list_files(root, source, ds)
-                 for block in landing.iter_line_batches(p, root, source=source)
-                 for b in block.to_batches(max_chunksize=ingest.CHUNK_ROWS))
-        stream = ingest._read_ahead(lines)
-        conn.register("raw_lines", pa.RecordBatchReader.from_batches(landing.LINES_SCHEMA, stream))
+        if step != READ_JSON:
+            lines = (b for p in landing.list_files(root, source, ds)
+                     for block in landing.iter_line_batches(p, root, source=source)
+                     for b in block.to_batches(max_chunksize=ingest.CHUNK_ROWS))
+            stream = ingest._read_ahead(lines)
+            conn.register("raw_lines", pa.RecordBatchReader.from_batches(landing.LINES_SCHEMA,
+                                                                          stream))
         conn.execute(f"CREATE OR REPLACE TABLE floor_{source} ({columns})")
         started = time.process_time()
         if step == "read":
@@ -98,8 +99,9 @@ for step in ("read", "parse and store", "parse, scan for PII and store", READ_JS
                          f"(SELECT json_transform(text, '{spec_sql}') AS v FROM raw_lines)")
             conn.execute("CHECKPOINT")
         cpu += time.process_time() - started
-        stream.close()
-        conn.unregister("raw_lines")
+        if step != READ_JSON:
+            stream.close()
+            conn.unregister("raw_lines")
     out[step] = cpu
 print(json.dumps(out))
 """

@@ -172,62 +172,55 @@ def _ingest(
     progress: Callable[[str], None] | None,
 ) -> IngestStats:
     stats = IngestStats(ds=ds)
-    step = _Steps(stats, progress)
-    ensure_schema(conn)
-    _register_udfs(conn)
-    files, paths = [], {}
+    with _step(stats, "prepare", progress):
+        ensure_schema(conn)
+        _register_udfs(conn)
+        files, paths = [], {}
+        for source in landing.SOURCES:
+            paths[source] = landing.list_files(landing_dir, source, ds)
+            stats.files[source] = [str(p.relative_to(landing_dir)) for p in paths[source]]
+            files += [_file_info(source, p, landing_dir, ds) for p in paths[source]]
+        conn.execute("CREATE OR REPLACE TEMP TABLE pseudonyms (raw_id VARCHAR, pseudonym VARCHAR)")
     for source in landing.SOURCES:
-        paths[source] = landing.list_files(landing_dir, source, ds)
-        stats.files[source] = [str(p.relative_to(landing_dir)) for p in paths[source]]
-        files += [_file_info(source, p, landing_dir, ds) for p in paths[source]]
-    conn.execute("CREATE OR REPLACE TEMP TABLE pseudonyms (raw_id VARCHAR, pseudonym VARCHAR)")
-    for source in landing.SOURCES:
-        with step(f"check {source}", lambda s=source: (stats.lines[s], f"{s} lines")):
+        with _step(stats, f"check {source}", progress) as counted:
             stats.lines[source] = _check_files(conn, source, paths[source], landing_dir)
             _add_pseudonyms(conn, pseudonym_key, f"checked_{source}")
+            counted.append(stats.lines[source])
     # The day is replaced whole or not at all.
     conn.execute("BEGIN TRANSACTION")
     try:
-        _write_quarantine(conn, ds)
-        with step("write traces", lambda: (_count(conn, "traces", ds), "traces")):
+        with _step(stats, "write quarantine", progress):
+            _write_quarantine(conn, ds)
+        with _step(stats, "write traces", progress):
             _write_traces(conn, ds)
-        with step("write feedback", lambda: (_count(conn, "feedback_events", ds), "events")):
+        with _step(stats, "write feedback", progress):
             _write_feedback(conn, ds, lookback_days)
-        _write_files(conn, ds, files)
-        with step("commit"):
+        with _step(stats, "audit files and commit", progress):
+            _write_files(conn, ds, files)
             conn.execute("COMMIT")
     except Exception:
         conn.execute("ROLLBACK")
         raise
-    _collect_stats(conn, stats)
-    for table in ("checked_traces", "checked_feedback", "pseudonyms", "trace_signals"):
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    with _step(stats, "count", progress):
+        _collect_stats(conn, stats)
+        for table in ("checked_traces", "checked_feedback", "pseudonyms", "trace_signals"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
     return stats
 
 
-class _Steps:
-    """Times each step into `stats.phases` and reports it, with its count and rate if given."""
-
-    def __init__(self, stats: IngestStats, progress: Callable[[str], None] | None) -> None:
-        self.stats, self.progress = stats, progress
-
-    @contextmanager
-    def __call__(self, name: str, counted: Callable[[], tuple[int, str]] | None = None):
-        started = time.perf_counter()
-        yield
-        seconds = time.perf_counter() - started
-        self.stats.phases[name] = round(seconds, 3)
-        if self.progress is None:
-            return
-        line = f"{self.stats.ds}: {name} took {seconds:.1f}s"
-        if counted is not None:
-            n, what = counted()
-            line += f": {n:,} {what}, {n / max(seconds, 1e-9):,.0f}/s"
-        self.progress(line)
-
-
-def _count(conn: duckdb.DuckDBPyConnection, table: str, ds: str) -> int:
-    return conn.execute(f"SELECT count(*) FROM {table} WHERE ds = ?", [ds]).fetchall()[0][0]
+@contextmanager
+def _step(stats: IngestStats, name: str, progress: Callable[[str], None] | None):
+    """Time a step into `stats.phases` and report it, with the lines it read if it says so."""
+    counted: list[int] = []
+    started = time.perf_counter()
+    yield counted
+    seconds = time.perf_counter() - started
+    stats.phases[name] = round(seconds, 3)
+    if progress is not None:
+        rate = (
+            f": {counted[0]:,} lines, {counted[0] / max(seconds, 1e-9):,.0f}/s" if counted else ""
+        )
+        progress(f"{stats.ds}: {name} took {seconds:.1f}s{rate}")
 
 
 def _check_files(
@@ -433,14 +426,22 @@ def _checked_columns(source: str) -> list[tuple[str, str]]:
     return columns
 
 
+def parse_spec(fields: dict[str, tuple[tuple[str, ...], bool]]) -> dict[str, str]:
+    """The DuckDB type each field is parsed into: objects and lists stay JSON text."""
+    return {
+        name: {"VARCHAR": "VARCHAR", "BIGINT": "DOUBLE"}.get(types[0], "JSON")
+        for name, (types, _) in fields.items()
+    }
+
+
 def _fast_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> str:
     """One pass over `raw_lines`: accept the lines that pass every rule, typed and redacted.
 
     Each line is parsed into typed values (`v`) and, in one more scan, the JSON type of every
-    field (`t`). That scan is also the JSON check: on text that is not JSON it fails, `TRY`
-    makes it NULL, and the line goes to the full check. A line passes when every rule of
-    `_check_sql` holds for it; its fields are then stored, redacted. Any other line is stored
-    whole with `pending` set, for `_check_pending`.
+    field (`t`). A line passes when every rule of `_check_sql` holds for it; its fields are then
+    stored, redacted. Any other line is stored whole with `pending` set, for `_check_pending`.
+    (`json_valid` costs a scan, but `TRY(json_type(...))` instead re-runs a whole vector row by
+    row when one line in it is not JSON: slower past about one bad line in 7,000.)
 
     Messages take this path only in the contract's shape, a list of `{"role", "content"}`
     strings. Text without an escape holds each string verbatim, so its length proves the shape
@@ -449,10 +450,9 @@ def _fast_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> s
     decides the odd ones), so both paths store the same values.
     """
     names = list(fields)
-    spec = {}
+    spec = parse_spec(fields)
     rules = ["valid"]
     for i, (name, (types, required)) in enumerate(fields.items(), start=1):
-        spec[name] = {"VARCHAR": "VARCHAR", "BIGINT": "DOUBLE"}.get(types[0], "JSON")
         allowed = ", ".join(f"'{t}'" for t in types)
         if required:
             rules.append(f"t[{i}] IN ({allowed})")
@@ -527,11 +527,12 @@ def _fast_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> s
     inner = f"""
         SELECT *, coalesce({" AND ".join(rules)}, false) AS ok FROM (
             SELECT *, TRY_CAST(v.timestamp AS TIMESTAMPTZ) AS ts{messages} FROM (
-                SELECT *, t IS NOT NULL AS valid,
-                       CASE WHEN t IS NOT NULL THEN json_transform(text, '{spec_sql}') END AS v
+                SELECT file, line, text, read_error, valid,
+                       CASE WHEN valid THEN json_type(text, [{paths}]) END AS t,
+                       CASE WHEN valid THEN json_transform(text, '{spec_sql}') END AS v
                 FROM (
                     SELECT file, line, text, error AS read_error,
-                           CASE WHEN error IS NULL THEN TRY(json_type(text, [{paths}])) END AS t
+                           error IS NULL AND json_valid(text) AS valid
                     FROM raw_lines
                 )
             )

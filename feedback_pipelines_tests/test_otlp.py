@@ -493,9 +493,9 @@ def test_otlp_file_dropped_in_the_landing_zone_is_ingested_like_an_import(
     con = pipeline_env.connect()
     try:
         traces = con.execute("SELECT count(*) FROM traces WHERE ds = ?", [DAY]).fetchone()[0]
-        kinds = con.execute("SELECT count(*) FROM feedback_events WHERE ds = ?", [DAY]).fetchone()[
-            0
-        ]
+        (kinds,) = con.execute(
+            "SELECT count(*) FROM feedback_events WHERE ds = ?", [DAY]
+        ).fetchone()
         bad = con.execute(
             "SELECT source, file, line FROM quarantine WHERE ds = ? ORDER BY source, line", [DAY]
         ).fetchall()

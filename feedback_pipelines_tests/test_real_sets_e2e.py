@@ -51,7 +51,7 @@ def import_and_ingest(kind: str, env: PipelineEnv, path=None):
             "(SELECT count(*) FROM quarantine WHERE ds = ?)",
             [DS] * 4,
         ).fetchone()
-        events = read_events(con, DS, DS)
+        events = read_events(con, DS, DS, columns="*")
     finally:
         con.close()
     assert counts == (result.traces, result.feedback, 0, 0), kind

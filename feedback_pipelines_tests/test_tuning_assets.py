@@ -176,7 +176,7 @@ def routed(ingested_week, tmp_path_factory):
         second = materialize()
         rerun = digest(exports, queue), tables(env)
     with env.connect() as conn:
-        events = read_events(conn, START, DS)
+        events = read_events(conn, START, DS, columns="*")
     return {
         "env": env, "truth": truth, "regressed": regressed, "first": first, "second": second,
         "files": files, "rows": rows, "rerun": rerun, "exports": exports, "queue": queue,

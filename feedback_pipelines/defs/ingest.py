@@ -115,7 +115,11 @@ def _md(df) -> dg.MetadataValue:
 
 
 def _results(stats: IngestStats, previews: dict, config: PipelineConfig):
-    common = {"seconds": round(stats.seconds, 3), "partition": stats.ds}
+    common = {
+        "seconds": round(stats.seconds, 3),
+        "partition": stats.ds,
+        "phase_seconds": dg.MetadataValue.json(stats.phases),
+    }
     yield dg.MaterializeResult(
         asset_key="traces",
         metadata={
@@ -124,7 +128,6 @@ def _results(stats: IngestStats, previews: dict, config: PipelineConfig):
             "files": dg.MetadataValue.json(stats.files["traces"]),
             "duplicates_dropped": stats.duplicates["traces"],
             "abandoned": stats.abandoned,
-            "phase_seconds": dg.MetadataValue.json(stats.phases),
             "preview": _md(previews["traces"]),
         },
     )

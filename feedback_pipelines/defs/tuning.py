@@ -39,7 +39,12 @@ UPSTREAM = (
     "feedback_clusters",
     "version_regressions",
 )
-_UPSTREAM = [dg.AssetDep("feedback_events", partition_mapping=_WINDOW), *UPSTREAM]
+# Events are read with their trace's texts (`read_events`), from `traces`.
+_UPSTREAM = [
+    dg.AssetDep("feedback_events", partition_mapping=_WINDOW),
+    dg.AssetDep("traces", partition_mapping=_WINDOW),
+    *UPSTREAM,
+]
 
 
 def _md(df: pd.DataFrame) -> dg.MetadataValue:

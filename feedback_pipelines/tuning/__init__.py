@@ -1,8 +1,9 @@
 """Tuning sets from feedback: SFT, preference, unpaired and eval examples, prompt candidates.
 
-Pure core (no Dagster): `build_tuning_sets` turns a window of `feedback_events` (with cluster
-ids, clusters and regressions when available) into examples that passed every quality gate;
-`write_export` writes them as OpenAI JSONL, TRL Parquet, candidate files and a data card.
+Pure core (no Dagster): `build_tuning_sets` turns a window of feedback events (with their
+trace's texts, cluster ids, clusters and regressions when available) into examples that passed
+every quality gate; `write_export` writes them as OpenAI JSONL, TRL Parquet, candidate files
+and a data card.
 """
 
 from feedback_pipelines.tuning.pipeline import TuningSets, build_tuning_sets

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from feedback_pipelines import review
-from feedback_pipelines.tables import table_columns, table_exists
+from feedback_pipelines.tables import table_columns
 from feedback_pipelines.tuning.pipeline import TuningSets, build_tuning_sets
 from feedback_pipelines.tuning.settings import TuningSettings
 from feedback_pipelines.tuning.similarity import Neighbours, TextVectorCache
@@ -49,30 +49,46 @@ CREATE TABLE IF NOT EXISTS review_queue (
 """
 
 
+# The event columns tuning and routing read (`read_events` adds the trace's texts).
+EVENT_COLUMNS = (
+    "ds, feedback_id, trace_id, session_id, timestamp, kind, reason, score, comment, "
+    "correction, user_role, model_version, prompt_version, request, trace_found, is_negative"
+)
+
+
 def read_events(
-    conn: duckdb.DuckDBPyConnection, start: str, ds: str, clusters_of: str | None = None
+    conn: duckdb.DuckDBPyConnection,
+    start: str,
+    ds: str,
+    clusters_of: str | None = None,
+    columns: str = EVENT_COLUMNS,
 ) -> pd.DataFrame:
-    """The window's feedback events with their trace's response and message list.
+    """The window's feedback events with their trace's `response` and `messages`.
 
     Those texts live in `traces` only: each event finds its trace in the partition ingest
-    recorded (`trace_ds`). With `clusters_of`, each event also gets its `cluster_id` of that day.
+    recorded (`trace_ds`), so they follow a re-run of that day, while the fields ingest copied
+    (`request`, versions, `trace_found`) keep the values of the event's own ingest.
+
+    Args:
+        conn: An open warehouse connection (read only is enough).
+        start: First day of the window.
+        ds: Last day of the window.
+        clusters_of: Also each event's `cluster_id` of that day (from `cluster_assignments`).
+        columns: `feedback_events` columns, comma-separated, or `*`.
     """
-    columns, joins, params = "e.*", "", [start, ds]
-    if table_exists(conn, "traces"):
-        columns += ", t.response, t.messages"
-        joins += " LEFT JOIN traces t ON t.trace_id = e.trace_id AND t.ds = e.trace_ds"
-    else:
-        columns += ", NULL::VARCHAR AS response, NULL::VARCHAR AS messages"
+    select = ", ".join(f"e.{c.strip()}" for c in columns.split(","))
+    joins, params = "", [start, ds]
     if clusters_of:
-        columns += ", a.cluster_id"
-        joins += (
+        select += ", a.cluster_id"
+        joins = (
             " LEFT JOIN (SELECT feedback_id, any_value(cluster_id) AS cluster_id "
             "FROM cluster_assignments WHERE ds = ? GROUP BY feedback_id) a USING (feedback_id)"
         )
         params = [clusters_of, *params]
     return conn.execute(
-        f"SELECT {columns} FROM feedback_events e{joins} WHERE e.ds BETWEEN ? AND ? "
-        "ORDER BY e.ds, e.feedback_id",
+        f"SELECT {select}, t.response, t.messages FROM feedback_events e "
+        "LEFT JOIN traces t ON t.trace_id = e.trace_id AND t.ds = e.trace_ds"
+        f"{joins} WHERE e.ds BETWEEN ? AND ?",
         params,
     ).df()
 

@@ -91,8 +91,9 @@ def prepare_events(events: pd.DataFrame) -> list[Event]:
     """Events of the window as `Event`s, earliest first.
 
     Args:
-        events: `feedback_events` rows (any subset of days), optionally with a `cluster_id`
-            column joined from `cluster_assignments` (missing column: clustering unknown).
+        events: feedback events with their trace's `response` and `messages`, as
+            `tuning.day.read_events` reads them (any subset of days), optionally with a
+            `cluster_id` column (missing column: clustering unknown).
     """
     has_cluster = "cluster_id" in events.columns
     out = []

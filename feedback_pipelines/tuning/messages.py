@@ -46,7 +46,7 @@ def parse_messages(value: Any) -> list[dict[str, str]]:
     """The usable messages of a trace, each exactly `{"role", "content"}`.
 
     Args:
-        value: A JSON string or a list of message dicts (as `feedback_events.messages` holds).
+        value: A JSON string or a list of message dicts (as `traces.messages` holds).
 
     Returns:
         Messages with a known role and non-empty text, in order; tool calls, images and
