@@ -601,9 +601,11 @@ def _check_sql(source: str, fields: dict[str, tuple[tuple[str, ...], bool]]) -> 
     """
     checks = [
         "WHEN read_error IS NOT NULL THEN read_error",
-        "WHEN s IS NULL THEN 'not valid JSON'",
+        # `s` is also NULL for valid JSON that is `null`, so validity is asked first.
+        "WHEN NOT json_valid(text) THEN 'not valid JSON'",
         "WHEN NOT regexp_matches(text, '^\\s*\\{') "
         f"THEN 'line is ' || {_json_kind('text')} || ', not a JSON object'",
+        "WHEN s IS NULL THEN 'not valid JSON'",
     ]
     for name, (_, required) in fields.items():
         if required:

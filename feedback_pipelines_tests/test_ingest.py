@@ -119,6 +119,8 @@ def test_each_bad_line_is_quarantined_with_its_reason_and_valid_lines_load(pipel
             b'"kind": "comment", "comment": "caf\xe9 bad bytes"}',
             json.dumps(feedback("f7", "t1", kind="comment", comment="y" * 100_001)),
             json.dumps(feedback("f8", "t2", kind="thumbs_up")),
+            "null",
+            "42",
         ],
     )
     result = run_day(DAY, INGEST)
@@ -139,7 +141,9 @@ def test_each_bad_line_is_quarantined_with_its_reason_and_valid_lines_load(pipel
     assert by_line[("feedback", 7)] == 'unparseable timestamp "last tuesday"'
     assert by_line[("feedback", 8)].startswith("invalid UTF-8 bytes")
     assert by_line[("feedback", 9)].startswith('oversize text: "comment" has 100001 characters')
-    assert len(quarantined) == 12
+    assert by_line[("feedback", 11)] == "line is null, not a JSON object"
+    assert by_line[("feedback", 12)] == "line is a number, not a JSON object"
+    assert len(quarantined) == 14
     assert rows(env, "SELECT trace_id FROM traces ORDER BY 1") == [("t1",), ("t2",)]
     assert rows(env, "SELECT feedback_id FROM feedback_events ORDER BY 1") == [("f1",), ("f8",)]
     # The raw text is kept (truncated) so a person can see what was wrong.
@@ -148,7 +152,7 @@ def test_each_bad_line_is_quarantined_with_its_reason_and_valid_lines_load(pipel
     by_reason = result.asset_materializations_for_node("landing_ingest")
     quarantine_md = next(m for m in by_reason if m.asset_key.path == ["quarantine"]).metadata
     assert quarantine_md["by_reason"].data["bad timestamp"] == 1
-    assert quarantine_md["dagster/row_count"].value == 12
+    assert quarantine_md["dagster/row_count"].value == 14
 
 
 def test_gzip_and_parquet_inputs_load(pipeline_env):
