@@ -19,7 +19,7 @@ import pandas as pd
 
 from feedback_pipelines.embedding.base import Embedder, ProgressCallback, interaction_text
 from feedback_pipelines.embedding.cache import embed_with_cache
-from feedback_pipelines.tables import table_exists
+from feedback_pipelines.tables import table_exists, write_partition
 
 logger = logging.getLogger(__name__)
 
@@ -177,24 +177,9 @@ def write_day(conn: duckdb.DuckDBPyConnection, ds: str, frame: pd.DataFrame, dim
             f"{TABLE} holds {existing}-d vectors but the embedder makes {dim}-d ones; "
             f"rename or drop {TABLE} to re-embed with the new model"
         )
-    conn.execute(embeddings_ddl(dim))
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.execute(f"DELETE FROM {TABLE} WHERE ds = ?", [ds])
-        if len(frame):
-            rows = frame.copy()
-            rows["vector"] = [np.asarray(v, dtype=np.float32).tolist() for v in rows["vector"]]
-            conn.register("_embedding_rows", rows[COLUMNS])
-            conn.execute(
-                f"INSERT INTO {TABLE} SELECT ds, feedback_id, model_id, text_hash, text, "
-                f"vector::FLOAT[{dim}] FROM _embedding_rows"
-            )
-            conn.unregister("_embedding_rows")
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
-    return len(frame)
+    rows = frame[COLUMNS].copy()
+    rows["vector"] = [np.asarray(v, dtype=np.float32).tolist() for v in rows["vector"]]
+    return write_partition(conn, TABLE, embeddings_ddl(dim), rows, ds)
 
 
 def read_day_vectors(
