@@ -20,10 +20,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-if not SHARED.is_dir():  # CI: a clone with shared/ beside it
-    SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SHARED_DATA = SHARED / "data"
+# Copies of the real public files the tests read, with their licenses (see data/README.md).
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 # The generated week the shared fixture builds (small, so the suite stays fast).
 WEEK_END = date(2026, 11, 20)

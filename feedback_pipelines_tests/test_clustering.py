@@ -35,7 +35,7 @@ from feedback_pipelines.clustering.labels import (
 from feedback_pipelines.clustering.lineage import assign_stable_ids, match_clusters
 from feedback_pipelines.clustering.pipeline import window_growth, window_halves
 from feedback_pipelines.clustering.reduce import cosine_knn, select_reducer
-from feedback_pipelines_tests.conftest import SHARED_DATA
+from feedback_pipelines_tests.conftest import TEST_DATA
 
 DIM = 384
 END = date(2026, 11, 20)
@@ -416,7 +416,7 @@ def feedbackqa_complaints():
     from feedback_pipelines.embedding import get_embedder
 
     rows = []
-    for path in sorted((SHARED_DATA / "real" / "feedbackqa").glob("*_feedback_valid.json")):
+    for path in sorted((TEST_DATA / "real" / "feedbackqa").glob("*_feedback_valid.json")):
         for item in json.loads(path.read_text()):
             for text, rating in zip(item["feedback"], item["rating"], strict=True):
                 if rating in ("Bad", "Could be Improved"):

@@ -3,14 +3,12 @@
 LAMP (salesforce/creativity_eval, BSD-3-Clause) holds professional writers' edits of GPT-4o,
 Claude 3.5 Sonnet and Llama-3-70B paragraphs (../shared/data/real/lamp/). The sources
 importer writes them to the landing zone (one trace per paragraph, one correction per edit);
-the real job ingests them and runs `tuning_candidates`; the independent checker validates.
+the real job ingests them and runs `tuning_candidates`; the export rules are checked.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date
 
 import dagster as dg
@@ -18,9 +16,10 @@ import pandas as pd
 import pytest
 
 from feedback_pipelines.sources.public_sets import import_public_set
-from feedback_pipelines_tests.conftest import SHARED, SHARED_DATA, load_defs, make_env
+from feedback_pipelines.tuning.validate import validate_export
+from feedback_pipelines_tests.conftest import TEST_DATA, load_defs, make_env
 
-LAMP = SHARED_DATA / "real" / "lamp"
+LAMP = TEST_DATA / "real" / "lamp"
 DS = "2026-11-20"
 
 
@@ -94,12 +93,8 @@ def test_lamp_exports_pass_the_independent_checker_and_load(lamp_run):
     import datasets
 
     *_, table, _, folder, result = lamp_run
-    run = subprocess.run(
-        [sys.executable, str(SHARED / "tools" / "validate_exports.py"), str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout
+    _, problems = validate_export(folder)
+    assert problems == []
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks["exports_consistent"]
     card = json.loads((folder / "datacard.json").read_text())

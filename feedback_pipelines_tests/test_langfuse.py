@@ -26,9 +26,9 @@ from feedback_pipelines.sources.langfuse import (
     import_langfuse,
     score_to_feedback,
 )
-from feedback_pipelines_tests.conftest import SHARED_DATA, PipelineEnv
+from feedback_pipelines_tests.conftest import TEST_DATA, PipelineEnv
 
-FORMATS = SHARED_DATA / "formats" / "langfuse"
+FORMATS = TEST_DATA / "formats" / "langfuse"
 DAY = "2026-11-20"
 
 

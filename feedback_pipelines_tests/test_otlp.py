@@ -27,9 +27,9 @@ from feedback_pipelines.sources.otlp import (
     import_otlp,
     landing_lines,
 )
-from feedback_pipelines_tests.conftest import SHARED_DATA, PipelineEnv
+from feedback_pipelines_tests.conftest import TEST_DATA, PipelineEnv
 
-OTEL = SHARED_DATA / "formats" / "otel"
+OTEL = TEST_DATA / "formats" / "otel"
 DAY = "2026-11-20"
 T0 = 1_795_154_400_000_000_000  # 2026-11-20T06:00:00Z in ns
 TRACE_A = "5B8EFFF798038103D269B633813FC60C"  # the example's trace id (upper case, as there)

@@ -22,9 +22,9 @@ from feedback_pipelines.sources.public_sets import (
     lamp_reason,
     rank_preferences,
 )
-from feedback_pipelines_tests.conftest import SHARED_DATA
+from feedback_pipelines_tests.conftest import TEST_DATA
 
-REAL = SHARED_DATA / "real"
+REAL = TEST_DATA / "real"
 END = date(2026, 11, 20)
 
 

@@ -4,7 +4,7 @@ What can be known about real data is asserted, not what we wish: the warehouse h
 what the importer read, nothing is quarantined, OpenAssistant's thumbs give each model version
 that has any a negative rate equal to the one counted in the file, FeedbackQA's explanations
 form clusters with readable labels, LAMP's edits become SFT and preference examples that pass
-the independent export checker, and llmfao's models each get a loss rate from the votes.
+the export rules, and llmfao's models each get a loss rate from the votes.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
 from datetime import date, timedelta
 
@@ -26,9 +24,10 @@ from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.sources.public_sets import OASST_HUMAN_VERSION, import_public_set
 from feedback_pipelines.tuning.day import read_events
-from feedback_pipelines_tests.conftest import SHARED, SHARED_DATA, PipelineEnv
+from feedback_pipelines.tuning.validate import validate_export
+from feedback_pipelines_tests.conftest import TEST_DATA, PipelineEnv
 
-REAL = SHARED_DATA / "real"
+REAL = TEST_DATA / "real"
 END = date(2026, 11, 20)
 DS = END.isoformat()
 
@@ -162,11 +161,8 @@ def test_lamp_yields_valid_sft_and_preference_examples(
     assert all(x.completion.strip() in postedits for x in sft)
     folder = tmp_path / "exports" / f"dt={DS}"
     write_export(sets, folder)
-    checker = SHARED / "tools" / "validate_exports.py"
-    proc = subprocess.run(
-        [sys.executable, str(checker), str(folder)], capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _, problems = validate_export(folder)
+    assert problems == []
     card = json.loads((folder / "datacard.json").read_text())
     assert card["counts"]["sft"] > 0 and card["counts"]["preference"] > 0
 

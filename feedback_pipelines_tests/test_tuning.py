@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -19,10 +17,8 @@ from feedback_pipelines.tuning import TuningSettings, build_tuning_sets, gates, 
 from feedback_pipelines.tuning.messages import last_request, normalize_text, parse_messages
 from feedback_pipelines.tuning.qdrant_search import ClientNeighbours, EdgeNeighbours
 from feedback_pipelines.tuning.similarity import TextVectorCache, exact_neighbours
+from feedback_pipelines.tuning.validate import validate_export
 from feedback_pipelines_tests import tuning_data as td
-from feedback_pipelines_tests.conftest import SHARED
-
-VALIDATOR = SHARED / "tools" / "validate_exports.py"
 
 
 @pytest.fixture(scope="module")
@@ -257,10 +253,8 @@ def test_export_files_validate_load_and_rewrite_identically(vectors, tmp_path):
     first = digest(folder)
     write_export(build(window, vectors, **options), folder)
     assert digest(folder) == first  # a rerun writes the same bytes, and nothing else
-    run = subprocess.run(
-        [sys.executable, str(VALIDATOR), str(folder)], capture_output=True, text=True
-    )
-    assert run.returncode == 0, run.stdout
+    _, problems = validate_export(folder)
+    assert problems == []
     card = json.loads((folder / "datacard.json").read_text())
     for entry in card["files"]:
         path = folder / entry["path"]

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 from datetime import date, timedelta
 
 import dagster as dg
@@ -26,7 +24,8 @@ from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.tuning import gates
 from feedback_pipelines.tuning.day import read_events
 from feedback_pipelines.tuning.messages import normalize_text
-from feedback_pipelines_tests.conftest import SHARED, WEEK_END, make_env
+from feedback_pipelines.tuning.validate import validate_export
+from feedback_pipelines_tests.conftest import WEEK_END, make_env
 
 DS = WEEK_END.isoformat()
 WINDOW_DAYS = 2
@@ -185,12 +184,8 @@ def routed(ingested_week, tmp_path_factory):
 
 
 def test_exports_pass_the_checker_and_hold_no_planted_pii(routed):
-    run = subprocess.run(
-        [sys.executable, str(SHARED / "tools" / "validate_exports.py"), str(routed["exports"])],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout
+    _, problems = validate_export(routed["exports"])
+    assert problems == []
     checks = {c.check_name: c.passed for c in routed["first"].get_asset_check_evaluations()}
     assert checks == {"exports_consistent": True}
     planted = routed["truth"]["pii"]
@@ -325,12 +320,8 @@ def test_missing_upstream_tables_degrade_gracefully(ingested_week, tmp_path, mon
     assert "no cluster assignments" in notes and "version_regressions" in notes
     assert card["counts"]["eval"] == 0 and card["counts"]["sft"] > 0
     assert not card["clusters"]["clustering_available"]
-    run = subprocess.run(
-        [sys.executable, str(SHARED / "tools" / "validate_exports.py"), str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout
+    _, problems = validate_export(folder)
+    assert problems == []
     with env.connect() as conn:
         reasons = conn.execute(
             "SELECT DISTINCT routing_reason FROM review_queue WHERE ds = ?", [DS]

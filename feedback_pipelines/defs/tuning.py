@@ -5,7 +5,6 @@ either can be selected alone (the other's files and table are then left as they 
 Thin wiring: `feedback_pipelines.tuning.day` does the work.
 """
 
-import json
 from collections import Counter
 
 import dagster as dg
@@ -17,7 +16,6 @@ from feedback_pipelines.resources.semantic import EmbedderResource
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.tables import write_partition
-from feedback_pipelines.tuning import gates
 from feedback_pipelines.tuning.day import (
     REVIEW_DDL,
     TUNING_DDL,
@@ -27,6 +25,7 @@ from feedback_pipelines.tuning.day import (
     tuning_frame,
 )
 from feedback_pipelines.tuning.qdrant_search import qdrant_neighbours
+from feedback_pipelines.tuning.validate import validate_export
 
 GROUP = "routing"
 # Lineage only: the window actually read is `settings.window_days` (default 14).
@@ -192,26 +191,8 @@ def _review_result(result: DayResult) -> dg.MaterializeResult:
 
 def check_exports(result: DayResult) -> dg.AssetCheckResult:
     """Verify the files on disk against the data card and the export rules."""
-    import pyarrow.parquet as pq
-
     folder = result.export.folder
-    problems: list[str] = []
-    card = json.loads((folder / "datacard.json").read_text(encoding="utf-8"))
-    for entry in card["files"]:
-        path = folder / entry["path"]
-        if entry["format"] == "jsonl":
-            lines = path.read_text(encoding="utf-8").splitlines()
-            n = len(lines)
-            texts = (t for line in lines for t in gates.json_texts(json.loads(line)))
-            if gates.has_pii(texts):
-                problems.append(f"{entry['path']}: PII-looking text")
-        else:
-            n = pq.read_metadata(path).num_rows
-        if n != entry["rows"]:
-            problems.append(f"{entry['path']}: {n} rows, the data card says {entry['rows']}")
-        name = entry["path"].removesuffix(".jsonl")
-        if name in card["counts"] and card["counts"][name] != n:
-            problems.append(f"{entry['path']}: {n} rows, counts.{name} says {card['counts'][name]}")
+    counts, problems = validate_export(folder)
     table = pd.DataFrame(result.export.table)
     if len(table):
         twice = table.groupby("file")["feedback_id"].apply(lambda s: s.duplicated().sum())
@@ -226,5 +207,5 @@ def check_exports(result: DayResult) -> dg.AssetCheckResult:
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(problems[:10]) if problems else "files match the data card",
-        metadata={"files": len(card["files"]), "problems": len(problems)},
+        metadata={"files": len(counts), "problems": len(problems)},
     )
