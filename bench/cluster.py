@@ -59,7 +59,7 @@ def build_base(cache: Path, events_per_day: int, seed: int) -> Path:
         return out
     import duckdb
 
-    from feedback_pipelines.ingest import ingest_day
+    from feedback_pipelines.ingest.day import ingest_day
     from feedback_pipelines.sources.synthetic import generate
 
     cache.mkdir(parents=True, exist_ok=True)

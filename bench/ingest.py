@@ -30,7 +30,7 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 import duckdb
-from feedback_pipelines.ingest import ingest_day
+from feedback_pipelines.ingest.day import ingest_day
 landing, db, ds = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 conn = duckdb.connect(db)
 t, c = time.perf_counter(), time.process_time()
@@ -56,8 +56,9 @@ FLOOR = r"""
 import json, sys, time
 from pathlib import Path
 import duckdb, pyarrow as pa
-from feedback_pipelines import ingest, landing
-from feedback_pipelines.records import FEEDBACK_FIELDS, TRACE_FIELDS
+from feedback_pipelines.ingest import day as ingest
+from feedback_pipelines.ingest import landing
+from feedback_pipelines.ingest.records import FEEDBACK_FIELDS, TRACE_FIELDS
 root, db, ds = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 conn = duckdb.connect(db)
 conn.execute(f"SET memory_limit = '{ingest.MEMORY_LIMIT}'; SET preserve_insertion_order = false")

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/regressions.py [--windows 200] [--seed 0]
 
-Prints, for the seeded windows of `feedback_pipelines.calibration`:
+Prints, for the seeded windows of `feedback_pipelines.regressions.calibration`:
 * A/A (production-shaped windows, nothing changed): share of windows with any false
   regression / any false improvement, and tests per window;
 * power: share of windows where a 20% -> 30% rise in one of ten clusters (500 events per
@@ -18,7 +18,7 @@ import math
 import time
 from functools import partial
 
-from feedback_pipelines import calibration as cal
+from feedback_pipelines.regressions import calibration as cal
 
 
 def _ci(share: float, n: int) -> str:

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import duckdb
 import pandas as pd
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Everything in the block commits together or not at all (rolled back on any error)."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def write_partition(
@@ -30,17 +45,12 @@ def write_partition(
         elif rows[col].dtype == object:
             rows[col] = rows[col].where(rows[col].notna(), None)
     conn.execute(ddl)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(f"DELETE FROM {table} WHERE ds = ?", [ds])
         if len(rows):
             conn.register("_partition_rows", rows)
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _partition_rows")
             conn.unregister("_partition_rows")
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return len(rows)
 
 

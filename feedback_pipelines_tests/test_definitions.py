@@ -8,10 +8,11 @@ import time
 from datetime import UTC, datetime
 
 import dagster as dg
+import pytest
 
 from feedback_pipelines.defs.partitions import daily_partitions
-from feedback_pipelines_tests.conftest import load_defs
-from feedback_pipelines_tests.test_ingest import feedback, trace, write
+from feedback_pipelines_tests.fixtures.landing import feedback, trace, write
+from feedback_pipelines_tests.fixtures.pipeline import load_defs
 
 
 def test_definitions_load_and_resolve_everything():
@@ -54,7 +55,9 @@ def test_sensor_requests_new_changed_and_late_days_once(pipeline_env):
 
     def tick(cursor):
         with dg.DagsterInstance.ephemeral() as instance:
-            ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+            ctx = dg.build_sensor_context(
+                instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
+            )
             result = sensor.evaluate_tick(ctx)
         return sorted((r.partition_key, r.run_key) for r in result.run_requests), result.cursor
 
@@ -76,6 +79,7 @@ def test_sensor_requests_new_changed_and_late_days_once(pipeline_env):
     assert tick(cursor2)[0] == []
 
 
+@pytest.mark.slow
 def test_dagster_cli_loads_the_workspace(tmp_path):
     """What `dagster dev` loads: workspace.yaml -> feedback_pipelines.definitions."""
     import subprocess

@@ -20,8 +20,6 @@ from feedback_pipelines.clustering.fit import FitConfig, min_cluster_size_for
 from feedback_pipelines.clustering.labels import LabelConfig, describe_clusters
 from feedback_pipelines.clustering.lineage import assign_stable_ids, match_clusters
 from feedback_pipelines.clustering.pipeline import (
-    ASSIGNMENT_COLUMNS,
-    CLUSTER_COLUMNS,
     ClusteringConfig,
     WindowClusters,
     cluster_window,
@@ -29,6 +27,7 @@ from feedback_pipelines.clustering.pipeline import (
     window_halves,
 )
 from feedback_pipelines.clustering.reduce import select_reducer
+from feedback_pipelines.schema import ASSIGNMENT_COLUMNS, CLUSTER_COLUMNS
 
 __all__ = [
     "ASSIGNMENT_COLUMNS",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from feedback_pipelines.clustering.fit import NOISE
+from feedback_pipelines.schema import NOISE
 
 
 def nearest_exemplar(queries: np.ndarray, exemplars: np.ndarray, chunk: int = 4096) -> np.ndarray:

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import joblib
 import numpy as np
 
-logger = logging.getLogger(__name__)
+from feedback_pipelines.schema import NOISE
 
-NOISE = -1
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ import pandas as pd
 from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-NOISE = -1
+from feedback_pipelines.schema import NOISE
+
 #: Redaction placeholders as privacy.py writes them: removed before counting words.
 PLACEHOLDER_RE = re.compile(r"<[A-Z][A-Z_]*>")
 #: Words of two or more letters (digits allowed after the first letter): no bare numbers.

@@ -22,7 +22,6 @@ import pandas as pd
 from feedback_pipelines.clustering.assign import assign_to_clusters
 from feedback_pipelines.clustering.context import session_context
 from feedback_pipelines.clustering.fit import (
-    NOISE,
     FitConfig,
     fit_clusters,
     select_fit_sample,
@@ -32,30 +31,11 @@ from feedback_pipelines.clustering.fit import (
 from feedback_pipelines.clustering.labels import LabelConfig, describe_clusters
 from feedback_pipelines.clustering.lineage import assign_stable_ids
 from feedback_pipelines.clustering.reduce import PCAReducer, select_reducer
+from feedback_pipelines.schema import ASSIGNMENT_COLUMNS, CLUSTER_COLUMNS, NOISE
 
 logger = logging.getLogger(__name__)
 
 STATUSES = ("new", "growing", "stable", "faded")
-CLUSTER_COLUMNS = [
-    "ds",
-    "cluster_id",
-    "label",
-    "label_source",
-    "keyphrases",
-    "quotes",
-    "size",
-    "distinct_users",
-    "n_negative",
-    "negative_rate",
-    "first_seen",
-    "last_seen",
-    "status",
-    "growth",
-    "previous_size",
-    "match_similarity",
-    "centroid",
-]
-ASSIGNMENT_COLUMNS = ["ds", "feedback_id", "cluster_id", "probability"]
 EVENT_COLUMNS = ("feedback_id", "text", "user_id", "is_negative", "timestamp")
 #: Optional event columns: `session_id` (conversation context), `ds` (the event's day).
 

@@ -198,7 +198,7 @@ class UMAPReducer(Reducer):
 REDUCERS = {"pca": PCAReducer, "umap": UMAPReducer, "none": PassThrough}
 
 
-def select_reducer(name: str = "pca", n_components: int = 10, seed: int = 0) -> Reducer:
+def select_reducer(name: str, n_components: int = 10, seed: int = 0) -> Reducer:
     """The reducer called `name` ('pca', 'umap' or 'none').
 
     Args:

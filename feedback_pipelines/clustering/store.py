@@ -15,46 +15,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from feedback_pipelines.clustering.pipeline import CLUSTER_COLUMNS
-from feedback_pipelines.tables import table_exists
-
-CLUSTERS = "feedback_clusters"
-ASSIGNMENTS = "cluster_assignments"
-
-CLUSTERS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {CLUSTERS} (
-    ds DATE,
-    cluster_id BIGINT,
-    label VARCHAR,
-    label_source VARCHAR,
-    keyphrases VARCHAR[],
-    quotes VARCHAR[],
-    size BIGINT,
-    distinct_users BIGINT,
-    n_negative BIGINT,
-    negative_rate DOUBLE,
-    first_seen TIMESTAMP,
-    last_seen TIMESTAMP,
-    status VARCHAR,
-    growth DOUBLE,
-    previous_size BIGINT,
-    match_similarity DOUBLE,
-    centroid FLOAT[],
-    window_start DATE,
-    model_id VARCHAR
+from feedback_pipelines.schema import (
+    ASSIGNMENTS,
+    ASSIGNMENTS_DDL,
+    CLUSTER_TABLE_COLUMNS,
+    CLUSTERS,
+    CLUSTERS_DDL,
 )
-"""
-ASSIGNMENTS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {ASSIGNMENTS} (
-    ds DATE,
-    feedback_id VARCHAR,
-    cluster_id BIGINT,
-    probability DOUBLE
-)
-"""
+from feedback_pipelines.tables import table_exists, transaction
+
 WINDOW_COLUMNS = ["ds", "feedback_id", "text", "user_id", "session_id", "timestamp", "is_negative"]
-# The core's columns, plus what only the warehouse records.
-CLUSTER_TABLE_COLUMNS = [*CLUSTER_COLUMNS, "window_start", "model_id"]
 
 
 def window_start(ds: date | str, window_days: int) -> date:
@@ -172,8 +142,7 @@ def write_window(
     links["ds"] = end
     conn.execute(CLUSTERS_DDL)
     conn.execute(ASSIGNMENTS_DDL)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(f"DELETE FROM {CLUSTERS} WHERE ds = ?", [end])
         conn.execute(f"DELETE FROM {ASSIGNMENTS} WHERE ds = ?", [end])
         if len(rows):
@@ -189,8 +158,4 @@ def write_window(
                 "SELECT ds, feedback_id, cluster_id, probability FROM _assignment_rows"
             )
             conn.unregister("_assignment_rows")
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return len(rows), len(links)

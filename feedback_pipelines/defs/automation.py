@@ -4,9 +4,9 @@ import json
 
 import dagster as dg
 
-from feedback_pipelines import config
 from feedback_pipelines.defs.partitions import daily_partitions
-from feedback_pipelines.landing import landed_partitions
+from feedback_pipelines.ingest.landing import landed_partitions
+from feedback_pipelines.resources.settings import PipelineConfig
 
 # Every asset and check of a day, in one process: the embedded DuckDB and Qdrant stores take one
 # writer process at a time (dagster.yaml also queues runs one at a time).
@@ -32,7 +32,9 @@ daily_schedule = dg.build_schedule_from_partitioned_job(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests a run of a day when files in its landing folders are new or changed.",
 )
-def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def landing_sensor(
+    context: dg.SensorEvaluationContext, settings: PipelineConfig
+) -> dg.SensorResult:
     """Fingerprints each `dt=` folder (names, sizes, mtimes); a changed fingerprint runs that day.
 
     The cursor holds the fingerprints already run and the run key is the fingerprint, so the
@@ -40,7 +42,7 @@ def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     or before FEEDBACK_START_DATE) is left out of the cursor and reported.
     """
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    current = landed_partitions(config.landing_dir())
+    current = landed_partitions(settings.landing_path)  # the same zone ingest reads
     valid = set(daily_partitions.get_partition_keys())
     requests, skipped = [], []
     for ds, fingerprint in sorted(current.items()):

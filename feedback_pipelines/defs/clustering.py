@@ -22,6 +22,7 @@ from feedback_pipelines.clustering.store import (
     window_start,
     write_window,
 )
+from feedback_pipelines.defs.metadata import markdown_table
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.defs.semantic import STORE_POOL
 from feedback_pipelines.resources.clustering import ClusterLabellerResource
@@ -37,16 +38,19 @@ NOISE_WARN_SHARE = 0.5
 KEPT_WARN_SHARE = 0.8
 
 
-class ClusteringSettings(dg.Config):
-    """Knobs of the window clustering (defaults measured; see the clustering package)."""
+_DEFAULTS = ClusteringConfig()
 
-    reducer: str = "umap"
-    context_weight: float = 0.7
-    max_sample: int = 10_000
-    min_cluster_fraction: float = 0.01
-    min_cluster_floor: int = 10
-    match_threshold: float = 0.8
-    emerging_days: int = 3
+
+class ClusteringSettings(dg.Config):
+    """Knobs of the window clustering shown in the launchpad (defaults: `ClusteringConfig`)."""
+
+    reducer: str = _DEFAULTS.reducer
+    context_weight: float = _DEFAULTS.context_weight
+    max_sample: int = _DEFAULTS.fit.max_sample
+    min_cluster_fraction: float = _DEFAULTS.fit.min_cluster_fraction
+    min_cluster_floor: int = _DEFAULTS.fit.min_cluster_floor
+    match_threshold: float = _DEFAULTS.match_threshold
+    emerging_days: int = _DEFAULTS.fit.emerging_days
     write_payloads: bool = True
 
     def to_config(self) -> ClusteringConfig:
@@ -62,10 +66,6 @@ class ClusteringSettings(dg.Config):
                 emerging_days=self.emerging_days,
             ),
         )
-
-
-def _md(df: pd.DataFrame) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.to_markdown(index=False) if len(df) else "_no rows_")
 
 
 def _spec(key: str, description: str) -> dg.AssetSpec:
@@ -186,7 +186,9 @@ def topic_clusters(
             "min_cluster_size": stats.get("min_cluster_size", 0),
             "ids_kept_share": None if kept is None else round(kept, 4),
             "labels": cluster_labeller.describe(),
-            "preview": _md(clusters[preview_cols].head(10)) if len(clusters) else _md(clusters),
+            "preview": markdown_table(clusters[preview_cols].head(10))
+            if len(clusters)
+            else markdown_table(clusters),
         },
     )
     yield dg.MaterializeResult(

@@ -2,8 +2,9 @@
 
 import dagster as dg
 
+from feedback_pipelines.defs.metadata import markdown_table
 from feedback_pipelines.defs.partitions import daily_partitions
-from feedback_pipelines.ingest import IngestStats, ingest_day
+from feedback_pipelines.ingest.day import IngestStats, ingest_day
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 
@@ -110,10 +111,6 @@ def landing_ingest(
     yield from _results(stats, previews, settings)
 
 
-def _md(df) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.to_markdown(index=False) if len(df) else "_no rows_")
-
-
 def _results(stats: IngestStats, previews: dict, config: PipelineConfig):
     common = {
         "seconds": round(stats.seconds, 3),
@@ -128,7 +125,7 @@ def _results(stats: IngestStats, previews: dict, config: PipelineConfig):
             "files": dg.MetadataValue.json(stats.files["traces"]),
             "duplicates_dropped": stats.duplicates["traces"],
             "abandoned": stats.abandoned,
-            "preview": _md(previews["traces"]),
+            "preview": markdown_table(previews["traces"]),
         },
     )
     yield dg.MaterializeResult(
@@ -140,7 +137,7 @@ def _results(stats: IngestStats, previews: dict, config: PipelineConfig):
             "duplicates_dropped": stats.duplicates["feedback"],
             "unknown_trace": stats.unknown_trace,
             "late_feedback": stats.late_feedback,
-            "preview": _md(previews["feedback_events"]),
+            "preview": markdown_table(previews["feedback_events"]),
         },
     )
     yield dg.MaterializeResult(
@@ -159,7 +156,7 @@ def _results(stats: IngestStats, previews: dict, config: PipelineConfig):
             "dagster/row_count": stats.total_quarantined,
             "by_reason": dg.MetadataValue.json(stats.quarantine_reasons),
             "by_source": dg.MetadataValue.json(stats.quarantined),
-            "preview": _md(previews["quarantine"]),
+            "preview": markdown_table(previews["quarantine"]),
         },
     )
     yield from evaluate_checks(stats, config)

@@ -1,7 +1,7 @@
 """Regressions stage: `version_metrics` (one day) and `version_regressions` (trailing window).
 
-Thin wiring: read the warehouse, call `feedback_pipelines.regressions`, write the partition back
-and report. The statistics live in `feedback_pipelines.stats` and are documented there.
+Thin wiring: read the warehouse, call `feedback_pipelines.regressions`, write the partition
+back and report. The statistics live in `feedback_pipelines.stats` and are documented there.
 """
 
 import json
@@ -9,31 +9,25 @@ import math
 from datetime import date, timedelta
 
 import dagster as dg
-import duckdb
 import pandas as pd
 
+from feedback_pipelines.defs.metadata import markdown_table
 from feedback_pipelines.defs.partitions import daily_partitions
-from feedback_pipelines.regressions import (
-    REGRESSION_COLUMNS,
-    REGRESSIONS_DDL,
-    VERSION_METRICS_DDL,
+from feedback_pipelines.regressions import store
+from feedback_pipelines.regressions.compare import (
     RegressionSettings,
     compute_regressions,
-    compute_version_metrics,
     describe_regression,
 )
+from feedback_pipelines.regressions.metrics import compute_version_metrics
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
-from feedback_pipelines.tables import table_columns, write_partition
+from feedback_pipelines.schema import REGRESSION_COLUMNS
 
 GROUP = "regressions"
 # Lineage only: the window actually read is `settings.window_days` (default 14).
 _LINEAGE_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-13, end_offset=0)
 _CLUSTERING_DEPS = ["cluster_assignments"]
-
-
-def _md(df: pd.DataFrame) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.to_markdown(index=False) if len(df) else "_no rows_")
 
 
 @dg.asset(
@@ -54,42 +48,11 @@ def version_metrics(
     """
     ds = context.partition_key
     with warehouse.get_connection() as conn:
-        tables = table_columns(conn)
-        events = (
-            conn.execute(
-                "SELECT ds, model_version, prompt_version, kind, is_negative "
-                "FROM feedback_events WHERE ds = ?",
-                [ds],
-            ).df()
-            if "feedback_events" in tables
-            else pd.DataFrame(
-                columns=["ds", "model_version", "prompt_version", "kind", "is_negative"]
-            )
-        )
-        traces = (
-            conn.execute(
-                "SELECT ds, model_version, prompt_version, latency_ms, input_tokens, "
-                "output_tokens, abandoned, regenerations FROM traces WHERE ds = ?",
-                [ds],
-            ).df()
-            if "traces" in tables
-            else pd.DataFrame(
-                columns=[
-                    "ds",
-                    "model_version",
-                    "prompt_version",
-                    "latency_ms",
-                    "input_tokens",
-                    "output_tokens",
-                    "abandoned",
-                    "regenerations",
-                ]
-            )
-        )
+        events, traces = store.read_day(conn, ds)
     metrics = compute_version_metrics(events, traces)
     metrics["ds"] = date.fromisoformat(ds)
     with warehouse.get_connection() as conn:
-        write_partition(conn, "version_metrics", VERSION_METRICS_DDL, metrics, ds)
+        store.write_metrics(conn, metrics, ds)
     models = metrics[metrics["dimension"] == "model_version"]
     context.log.info(
         f"{ds}: {len(events):,} feedback events and {len(traces):,} traces over "
@@ -112,7 +75,7 @@ def version_metrics(
             "partition": ds,
             "feedback_events": len(events),
             "traces": len(traces),
-            "preview": _md(preview.round(4)),
+            "preview": markdown_table(preview.round(4)),
         }
     )
 
@@ -123,51 +86,6 @@ def regression_settings(settings: PipelineConfig) -> RegressionSettings:
         window_days=settings.window_days,
         baseline_version=settings.baseline_version or None,
     )
-
-
-def _read_window(
-    conn: duckdb.DuckDBPyConnection, start: date, end: date
-) -> tuple[
-    pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame, list[str], pd.DataFrame | None
-]:
-    """The window's events and traces, the window end's assignments, version history, labels."""
-    tables = table_columns(conn)
-    notes: list[str] = []
-    missing = [t for t in ("feedback_events", "traces") if t not in tables]
-    if missing:
-        raise dg.Failure(f"upstream tables missing: {', '.join(missing)} (run ingest first)")
-    events = conn.execute(
-        "SELECT ds, feedback_id, trace_id, timestamp, kind, is_negative, model_version, "
-        "prompt_version FROM feedback_events WHERE ds BETWEEN ? AND ?",
-        [start, end],
-    ).df()
-    traces = conn.execute(
-        "SELECT ds, trace_id, timestamp, model_version, prompt_version, latency_ms, abandoned "
-        "FROM traces WHERE ds BETWEEN ? AND ?",
-        [start, end],
-    ).df()
-    history = conn.execute(
-        "SELECT model_version, prompt_version, min(timestamp) AS first_seen FROM traces "
-        "WHERE ds <= ? AND model_version IS NOT NULL GROUP BY ALL",
-        [end],
-    ).df()
-    assignments = None
-    if "cluster_assignments" in tables:
-        on_day = "WHERE ds = ?" if "ds" in tables["cluster_assignments"] else ""
-        assignments = conn.execute(
-            f"SELECT feedback_id, cluster_id FROM cluster_assignments {on_day}",
-            [end] if on_day else [],
-        ).df()
-    else:
-        notes.append("cluster_assignments table not found: overall comparisons only")
-    labels = None
-    if "feedback_clusters" in tables and {"cluster_id", "label"} <= tables["feedback_clusters"]:
-        on_day = "WHERE ds = ?" if "ds" in tables["feedback_clusters"] else ""
-        labels = conn.execute(
-            f"SELECT DISTINCT cluster_id, label FROM feedback_clusters {on_day}",
-            [end] if on_day else [],
-        ).df()
-    return events, traces, assignments, history, notes, labels
 
 
 @dg.asset(
@@ -209,21 +127,25 @@ def version_regressions(
     config = regression_settings(settings)
     start = end - timedelta(days=config.window_days - 1)
     with warehouse.get_connection() as conn:
-        events, traces, assignments, history, notes, labels = _read_window(conn, start, end)
-    for note in notes:
+        try:
+            window = store.read_window(conn, start, end)
+        except store.MissingTables as exc:
+            raise dg.Failure(str(exc)) from exc
+    for note in window.notes:
         context.log.warning(note)
+    events, traces, assignments = window.events, window.traces, window.assignments
     result = compute_regressions(
         events,
         traces,
         assignments,
         config,
-        first_seen=history,
+        first_seen=window.first_seen,
         window_start=start,
         window_end=end,
     )
     result.insert(0, "ds", end)
     with warehouse.get_connection() as conn:
-        write_partition(conn, "version_regressions", REGRESSIONS_DDL, result, end.isoformat())
+        store.write_regressions(conn, result, end.isoformat())
     tested = int(result["q_value"].notna().sum())
     flagged = result[result["is_regression"]]
     improved = result[result["is_improvement"]]
@@ -233,11 +155,7 @@ def version_regressions(
         f"{len(result)} rows, {tested} tests, {len(flagged)} regressions, "
         f"{len(improved)} improvements"
     )
-    label_of = (
-        {int(r.cluster_id): str(r.label) for r in labels.itertuples(index=False)}
-        if labels is not None
-        else {}
-    )
+    label_of = window.labels
     findings = [_finding(row, label_of) for row in flagged.itertuples(index=False)]
     description = (
         f"{len(flagged)} regression{'s' if len(flagged) != 1 else ''}: "
@@ -286,7 +204,7 @@ def version_regressions(
             "tests": tested,
             "regressions": len(flagged),
             "improvements": len(improved),
-            "preview": _md(shown[preview_cols].head(20).round(4)),
+            "preview": markdown_table(shown[preview_cols].head(20).round(4)),
         },
         check_results=[check],
     )

@@ -7,9 +7,10 @@ from pathlib import Path
 import dagster as dg
 
 from feedback_pipelines.defs.partitions import daily_partitions
+from feedback_pipelines.reporting.build import build_report
 from feedback_pipelines.reporting.load import load_report_inputs
-from feedback_pipelines.reporting.model import ReportSettings, build_report
 from feedback_pipelines.reporting.render import rebuild_index, summary_markdown, write_report
+from feedback_pipelines.reporting.views import ReportSettings
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 

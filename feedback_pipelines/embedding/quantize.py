@@ -36,8 +36,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from feedback_pipelines.embedding.onnx import file_sha256
-
 #: Bump when the recipe below changes: it is part of the cache key and of the model id.
 RECIPE = "dyn-int8-pc-rr-ffn0out-fp32-v2"
 
@@ -117,3 +115,12 @@ def quantized_model(source: Path, target_dir: Path | None = None) -> Path:
         (Path(tmp) / "recipe.json").write_text(json.dumps({"recipe": RECIPE, "fp32": ffn_out[:1]}))
         os.replace(built, target)  # atomic: concurrent builders race harmlessly
     return target
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -3,8 +3,7 @@
 A day can hold a million feedback events; the report needs a few hundred numbers. So every
 query here aggregates inside DuckDB and returns a small frame. Tables that a stage has not
 produced yet (a fresh install, a stage that failed) are returned as None so the report can say
-"not computed yet"; the column names follow CONTRACT.md section 3, with a few tolerated
-spellings where a stage's table is still settling (noted at each place).
+"not computed yet"; the column names are the schema's (`feedback_pipelines.schema`).
 """
 
 from __future__ import annotations
@@ -17,27 +16,19 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from feedback_pipelines.records import quarantine_category_sql
-from feedback_pipelines.reporting.model import ReportInputs
+from feedback_pipelines.ingest.records import quarantine_category_sql
+from feedback_pipelines.reporting.views import ReportInputs
 from feedback_pipelines.tables import table_columns
-
-# Tolerated column names of tables whose shape is still settling (first match wins).
-_DATASET_COLUMNS = ("dataset", "kind", "set", "task", "export", "format")
-# review_queue: `routing_reason` is why an item is queued (`reason` is the feedback's own).
-_REASON_COLUMNS = ("routing_reason", "route_reason", "reason", "why")
 
 
 def _df(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pd.DataFrame:
     return conn.execute(sql, params).df()
 
 
-def _first(columns: set[str], candidates: tuple[str, ...]) -> str | None:
-    return next((c for c in candidates if c in columns), None)
-
-
 def _events(
-    conn: duckdb.DuckDBPyConnection, cols: set[str], start: date, end: date, trend_start: date
-) -> tuple[dict[str, int], pd.DataFrame, pd.DataFrame]:
+    conn: duckdb.DuckDBPyConnection, cols: set[str], start: date, end: date
+) -> tuple[dict[str, int], pd.DataFrame]:
+    """The period's totals, and per model version over the period (with distinct users)."""
     neg = "coalesce(is_negative, false)"
     unknown = (
         "count(*) FILTER (WHERE NOT coalesce(trace_found, true))" if "trace_found" in cols else "0"
@@ -64,14 +55,7 @@ def _events(
         "FROM feedback_events WHERE ds BETWEEN ? AND ? GROUP BY 1 ORDER BY 2 DESC, 1",
         [start, end],
     )
-    daily = _df(
-        conn,
-        f"SELECT ds, model_version, count(*) AS n_feedback, "
-        f"count(*) FILTER (WHERE {neg}) AS n_negative "
-        "FROM feedback_events WHERE ds BETWEEN ? AND ? GROUP BY 1, 2 ORDER BY 1, 2",
-        [trend_start, end],
-    )
-    return totals, by_version, daily
+    return totals, by_version
 
 
 def _window_rows(
@@ -159,9 +143,7 @@ def load_report_inputs(
     trend_start = min(start, end - timedelta(days=trend_days - 1))
     inputs = ReportInputs(kind=kind, start=start, end=end)
     if "feedback_events" in tables:
-        totals, inputs.by_version, inputs.daily_by_version = _events(
-            conn, tables["feedback_events"], start, end, trend_start
-        )
+        totals, inputs.by_version = _events(conn, tables["feedback_events"], start, end)
         inputs.totals.update(totals)
     if "traces" in tables:
         n_traces, n_sessions = conn.execute(
@@ -174,9 +156,14 @@ def load_report_inputs(
         dim = "AND dimension = 'model_version'" if "dimension" in cols else ""
         inputs.version_metrics = _df(
             conn,
-            f"SELECT * FROM version_metrics WHERE ds BETWEEN ? AND ? {dim}",
+            f"SELECT * FROM version_metrics WHERE ds BETWEEN ? AND ? {dim} ORDER BY ds, 2",
             [trend_start, end],
         )
+        # The trend's daily counts are the stage's own, not counted again here.
+        daily = inputs.version_metrics
+        inputs.daily_by_version = daily.loc[
+            daily["n_feedback"] > 0, ["ds", "model_version", "n_feedback", "n_negative"]
+        ].reset_index(drop=True)
     if "version_regressions" in tables:
         inputs.regressions = _window_rows(
             conn, "version_regressions", tables["version_regressions"], end
@@ -201,12 +188,18 @@ def load_report_inputs(
             cols,
             start,
             end,
-            {"dataset": _first(cols, _DATASET_COLUMNS), "split": _first(cols, ("split",))},
+            {"dataset": "dataset", "split": "split"},
         )
     if "review_queue" in tables:
         cols = tables["review_queue"]
         inputs.review = _counts_by(
-            conn, "review_queue", cols, start, end, {"reason": _first(cols, _REASON_COLUMNS)}
+            # `routing_reason` is why an item is queued (`reason` is the feedback's own).
+            conn,
+            "review_queue",
+            cols,
+            start,
+            end,
+            {"reason": "routing_reason"},
         )
     if "quarantine" in tables:
         inputs.quarantine = _df(

@@ -10,9 +10,7 @@ call home; the page needs nothing from the network (inline CSS, inline SVG, syst
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,7 +19,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from feedback_pipelines.reporting.model import ReportView
+from feedback_pipelines.files import write_atomic
+from feedback_pipelines.reporting.views import ReportView
 
 # No script, no fetch, no frame, no form: the page is inert. Styles and SVG are inline; `img-src
 # data:` would allow inline images only.
@@ -100,26 +99,13 @@ class WrittenReport:
     meta: Path
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(view: ReportView, reports_dir: Path) -> WrittenReport:
     """Write report.html, report.md and report.json (the index entry) under reports_dir/KEY/."""
     folder = reports_dir / view.key
     out = WrittenReport(folder / "report.html", folder / "report.md", folder / "report.json")
-    _write_atomic(out.html, render_html(view))
-    _write_atomic(out.markdown, render_markdown(view))
-    _write_atomic(out.meta, json.dumps(view.index_entry(), indent=2, sort_keys=True) + "\n")
+    write_atomic(out.html, render_html(view))
+    write_atomic(out.markdown, render_markdown(view))
+    write_atomic(out.meta, json.dumps(view.index_entry(), indent=2, sort_keys=True) + "\n")
     return out
 
 
@@ -165,5 +151,5 @@ def render_index(entries: list[dict[str, Any]], updated: date | None = None) -> 
 def rebuild_index(reports_dir: Path) -> Path:
     """Rewrite reports/index.html from the reports on disk (so it never drifts from them)."""
     path = reports_dir / "index.html"
-    _write_atomic(path, render_index(read_index_entries(reports_dir)))
+    write_atomic(path, render_index(read_index_entries(reports_dir)))
     return path

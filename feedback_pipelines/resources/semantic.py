@@ -10,6 +10,7 @@ Both resolve at run time, so one set of definitions serves every environment:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,11 @@ import dagster as dg
 
 from feedback_pipelines.embedding import Embedder, get_embedder
 from feedback_pipelines.vectorstore import VectorStore, default_store_path, open_store
+from feedback_pipelines.vectorstore.neighbours import (
+    ClientNeighbours,
+    EdgeNeighbours,
+    qdrant_neighbours,
+)
 
 
 class EmbedderResource(dg.ConfigurableResource):
@@ -52,12 +58,19 @@ class VectorStoreResource(dg.ConfigurableResource):
         """The embedded store's folder."""
         return Path(self.path) if self.path else default_store_path()
 
+    def server(self) -> tuple[str | None, str | None]:
+        """The Qdrant server's URL and key (`url`/`api_key`, else QDRANT_URL/QDRANT_API_KEY)."""
+        url = self.url or os.environ.get("QDRANT_URL") or None
+        return url, (self.api_key or os.environ.get("QDRANT_API_KEY") or None) if url else None
+
     def describe(self) -> str:
         """Where the store is, for logs (never the key)."""
-        import os
-
-        url = self.url or os.environ.get("QDRANT_URL", "")
+        url, _ = self.server()
         return f"Qdrant server {url}" if url else f"embedded store {self.store_path}"
+
+    def neighbours(self) -> EdgeNeighbours | ClientNeighbours:
+        """Exact near-duplicate search on the same kind of store (a scratch collection)."""
+        return qdrant_neighbours(*self.server())
 
     def should_optimize(self, points: int) -> bool:
         """Whether to build the index now, for a collection of `points` points."""
@@ -66,11 +79,12 @@ class VectorStoreResource(dg.ConfigurableResource):
     @contextmanager
     def open(self, model_id: str, dim: int) -> Iterator[VectorStore]:
         """The collection for `model_id`, closed when the block ends."""
+        url, api_key = self.server()
         store = open_store(
             model_id,
             dim,
-            url=self.url or None,
-            api_key=self.api_key or None,
+            url=url or "",
+            api_key=api_key,
             path=self.store_path,
             backend=self.backend or None,
         )

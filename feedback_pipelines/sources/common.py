@@ -10,8 +10,6 @@ and ingest quarantines it with a reason a person can read.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -19,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from feedback_pipelines.files import write_atomic
 
 # Namespace of every id an adapter derives: uuid5(NAMESPACE, "<format>:<source id>").
 NAMESPACE = uuid.UUID("5d0b7c3e-4f57-4d1b-9a57-62a1f1b2c0de")
@@ -243,15 +243,7 @@ def replace_file(path: Path, data: bytes) -> bool:
     """
     if path.exists() and path.read_bytes() == data:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
     return True
 
 

@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from feedback_pipelines.records import FEEDBACK_FIELDS, TRACE_FIELDS
+from feedback_pipelines.ingest.records import FEEDBACK_FIELDS, TRACE_FIELDS
 from feedback_pipelines.sources.common import replace_file, rfc3339
 
 FORMAT = "postgres"

@@ -1,0 +1,167 @@
+"""`feedback-pipelines search` and `feedback-pipelines session`: argparse wiring and printing.
+
+The logic is in `feedback_pipelines.recall.search` and `.recall.sessions`; this module only
+parses options, opens the stores read-side and prints (a table for people, `--json` for scripts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from feedback_pipelines import config
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add both subcommands (the hook `feedback_pipelines.cli.main` calls)."""
+    add_search_parser(subparsers)
+    add_session_parser(subparsers)
+
+
+def add_search_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add `search "text" [filters] [--limit N] [--json]`."""
+    parser = subparsers.add_parser(
+        "search",
+        help="find feedback by meaning, with metadata filters",
+        description=(
+            "Semantic recall of feedback: the events nearest in meaning to TEXT, from the "
+            "vector store (QDRANT_URL, else the embedded store in $FEEDBACK_DATA_DIR/qdrant). "
+            "Repeat a filter or separate values by commas to allow several values."
+        ),
+    )
+    parser.add_argument("text", help="what the feedback should be about, in your own words")
+    parser.add_argument("--version", action="append", help="model version(s)")
+    parser.add_argument("--prompt-version", action="append", help="prompt version(s)")
+    parser.add_argument("--kind", action="append", help="kind(s): thumbs_down, correction, ...")
+    parser.add_argument("--reason", action="append", help="reason(s): factual_error, tone, ...")
+    parser.add_argument("--since", type=date.fromisoformat, help="first day, YYYY-MM-DD")
+    parser.add_argument("--until", type=date.fromisoformat, help="last day, YYYY-MM-DD")
+    parser.add_argument("--cluster", type=int, action="append", help="cluster id(s)")
+    parser.add_argument("--role", action="append", help="user role(s)")
+    polarity = parser.add_mutually_exclusive_group()
+    polarity.add_argument("--negative", dest="negative", action="store_const", const=True)
+    polarity.add_argument("--positive", dest="negative", action="store_const", const=False,
+                          help="only feedback that is not negative")  # fmt: skip
+    parser.add_argument("--limit", type=int, default=10, help="number of hits (default 10)")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument("--embedder", default=None, help="embedder name (FEEDBACK_EMBEDDER)")
+    parser.add_argument("--store-path", type=Path, default=None, help="embedded store folder")
+    parser.set_defaults(func=run_search)
+    return parser
+
+
+def add_session_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add `session ID [--json] [--full]`."""
+    parser = subparsers.add_parser(
+        "session",
+        help="show a whole conversation with its feedback",
+        description=(
+            "The whole session that ID belongs to (a session, trace or feedback id), turn by "
+            "turn from the warehouse: model and prompt versions, latencies, tokens, "
+            "regenerations, abandonment and every feedback signal."
+        ),
+    )
+    parser.add_argument("id", help="a session id, trace id or feedback id")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument("--full", action="store_true", help="print texts in full")
+    parser.add_argument("--warehouse", type=Path, default=None, help="DuckDB file")
+    parser.set_defaults(func=run_session)
+    return parser
+
+
+def _error(message: str) -> int:
+    print(f"feedback-pipelines: {message}", file=sys.stderr)
+    return 2
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """Handler of `search`."""
+    import os
+
+    from feedback_pipelines.embedding import get_embedder
+    from feedback_pipelines.recall.search import search_feedback
+    from feedback_pipelines.vectorstore import collection_name
+
+    try:
+        embedder = get_embedder(args.embedder)
+    except (ValueError, ImportError) as exc:
+        return _error(str(exc))
+    path = args.store_path or (config.data_dir() / "qdrant")
+    if not os.environ.get("QDRANT_URL"):
+        shard = path / collection_name(embedder.model_id)
+        if not shard.exists():
+            return _error(
+                f"no feedback indexed for {embedder.model_id} under {path}: run the pipeline "
+                "first (feedback-pipelines run ...), or set QDRANT_URL"
+            )
+    try:
+        hits = search_feedback(
+            args.text,
+            version=args.version,
+            prompt_version=args.prompt_version,
+            kind=args.kind,
+            reason=args.reason,
+            since=args.since,
+            until=args.until,
+            cluster=args.cluster,
+            negative=args.negative,
+            user_role=args.role,
+            limit=args.limit,
+            embedder=embedder,
+            path=path,
+        )
+    except ValueError as exc:
+        return _error(str(exc))
+    except RuntimeError as exc:  # the embedded store is open in another process
+        if "WouldBlock" in str(exc) or "already accessed" in str(exc):
+            return _error(
+                "the embedded vector store is in use by another process (a pipeline run?); "
+                "try again when it finishes"
+            )
+        raise
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no matching feedback")
+        return 0
+    for h in hits:
+        flags = " ".join(
+            x for x in (h.kind, f"({h.reason})" if h.reason else "",
+                        f"cluster {h.cluster_id}" if h.cluster_id is not None else "") if x
+        )  # fmt: skip
+        print(
+            f"{h.rank:>2}. {h.score:.3f}  {h.ds}  {h.model_version} / {h.prompt_version}  {flags}"
+        )
+        text = " | ".join(line.strip() for line in h.text.splitlines() if line.strip())
+        print(f"    {text[:300]}{'…' if len(text) > 300 else ''}")
+        print(f"    feedback {h.feedback_id}  trace {h.trace_id}  session {h.session_id}")
+    return 0
+
+
+def run_session(args: argparse.Namespace) -> int:
+    """Handler of `session`."""
+    import duckdb
+
+    from feedback_pipelines.recall.sessions import load_session, render_session, session_json
+
+    path = args.warehouse or config.warehouse_path()
+    if not Path(path).exists():
+        return _error(f"no warehouse at {path}: run the pipeline first")
+    try:
+        conn = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        return _error(f"cannot open the warehouse ({exc}); is a pipeline run writing to it?")
+    try:
+        session = load_session(conn, args.id)
+    finally:
+        conn.close()
+    if session is None:
+        return _error(f"no session, trace or feedback with id {args.id!r}")
+    print(
+        session_json(session) if args.json else render_session(session, None if args.full else 160)
+    )
+    return 0

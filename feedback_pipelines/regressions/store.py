@@ -1,0 +1,106 @@
+"""The regressions stage's warehouse reads and writes (the statistics never see a connection)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from feedback_pipelines.schema import REGRESSIONS_DDL, VERSION_METRICS_DDL
+from feedback_pipelines.tables import table_columns, write_partition
+
+_DAY_EVENT_COLUMNS = ["ds", "model_version", "prompt_version", "kind", "is_negative"]
+_DAY_TRACE_COLUMNS = [
+    "ds",
+    "model_version",
+    "prompt_version",
+    "latency_ms",
+    "input_tokens",
+    "output_tokens",
+    "abandoned",
+    "regenerations",
+]
+
+
+class MissingTables(LookupError):
+    """An upstream table the regressions need does not exist yet."""
+
+
+@dataclass
+class RegressionWindow:
+    """What `compute_regressions` reads for one window, and what was missing."""
+
+    events: pd.DataFrame
+    traces: pd.DataFrame
+    assignments: pd.DataFrame | None
+    first_seen: pd.DataFrame
+    labels: dict[int, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def read_day(conn: duckdb.DuckDBPyConnection, ds: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One day's feedback events and traces, as `compute_version_metrics` wants them."""
+    tables = table_columns(conn)
+    frames = []
+    for table, columns in (
+        ("feedback_events", _DAY_EVENT_COLUMNS),
+        ("traces", _DAY_TRACE_COLUMNS),
+    ):
+        if table in tables:
+            sql = f"SELECT {', '.join(columns)} FROM {table} WHERE ds = ?"
+            frames.append(conn.execute(sql, [ds]).df())
+        else:
+            frames.append(pd.DataFrame(columns=columns))
+    return frames[0], frames[1]
+
+
+def read_window(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> RegressionWindow:
+    """The window's events and traces, the window end's assignments, version history, labels."""
+    tables = table_columns(conn)
+    missing = [t for t in ("feedback_events", "traces") if t not in tables]
+    if missing:
+        raise MissingTables(f"upstream tables missing: {', '.join(missing)} (run ingest first)")
+    events = conn.execute(
+        "SELECT ds, feedback_id, trace_id, timestamp, kind, is_negative, model_version, "
+        "prompt_version FROM feedback_events WHERE ds BETWEEN ? AND ?",
+        [start, end],
+    ).df()
+    traces = conn.execute(
+        "SELECT ds, trace_id, timestamp, model_version, prompt_version, latency_ms, abandoned "
+        "FROM traces WHERE ds BETWEEN ? AND ?",
+        [start, end],
+    ).df()
+    history = conn.execute(
+        "SELECT model_version, prompt_version, min(timestamp) AS first_seen FROM traces "
+        "WHERE ds <= ? AND model_version IS NOT NULL GROUP BY ALL",
+        [end],
+    ).df()
+    window = RegressionWindow(events, traces, None, history)
+    if "cluster_assignments" in tables:
+        on_day = "WHERE ds = ?" if "ds" in tables["cluster_assignments"] else ""
+        window.assignments = conn.execute(
+            f"SELECT feedback_id, cluster_id FROM cluster_assignments {on_day}",
+            [end] if on_day else [],
+        ).df()
+    else:
+        window.notes.append("cluster_assignments table not found: overall comparisons only")
+    if "feedback_clusters" in tables and {"cluster_id", "label"} <= tables["feedback_clusters"]:
+        on_day = "WHERE ds = ?" if "ds" in tables["feedback_clusters"] else ""
+        labels = conn.execute(
+            f"SELECT DISTINCT cluster_id, label FROM feedback_clusters {on_day}",
+            [end] if on_day else [],
+        ).fetchall()
+        window.labels = {int(c): str(label) for c, label in labels}
+    return window
+
+
+def write_metrics(conn: duckdb.DuckDBPyConnection, metrics: pd.DataFrame, ds: str) -> None:
+    """Replace the day's `version_metrics` rows."""
+    write_partition(conn, "version_metrics", VERSION_METRICS_DDL, metrics, ds)
+
+
+def write_regressions(conn: duckdb.DuckDBPyConnection, result: pd.DataFrame, ds: str) -> None:
+    """Replace the day's `version_regressions` rows."""
+    write_partition(conn, "version_regressions", REGRESSIONS_DDL, result, ds)

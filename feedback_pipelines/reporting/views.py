@@ -1,0 +1,304 @@
+"""What the report shows, as data: settings, the inputs read from the warehouse, and the views.
+
+The builders (`reporting.build`) fill these from warehouse facts; the templates only lay them
+out, so everything a reader sees can be tested without a browser or Dagster.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from markupsafe import Markup
+
+NOT_COMPUTED = "not computed yet"
+UNKNOWN_VERSION = "(unknown version)"
+
+METRIC_LABELS = {
+    "negative_rate": "negative feedback",
+    "correction_rate": "corrections",
+    "abandonment_rate": "abandoned conversations",
+    "latency_p95": "p95 latency",
+    "slow_share": "slow answers (over the shared p95)",
+}
+STATUS_TEXT = {"new": "New", "growing": "Growing", "stable": "Stable", "faded": "Faded"}
+DATASET_LABELS = {
+    "sft": "SFT examples (corrected answers)",
+    "preference": "preference pairs",
+    "eval": "eval cases",
+    "unpaired": "unpaired examples (liked or disliked answers)",
+    "candidates": "prompt-tuning candidates",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Settings and inputs
+# --------------------------------------------------------------------------------------------
+
+
+def report_key(kind: str, end: date) -> str:
+    """Folder name of a report: dt=YYYY-MM-DD for a day, week=YYYY-Www for a week."""
+    if kind == "weekly":
+        iso = end.isocalendar()
+        return f"week={iso.year}-W{iso.week:02d}"
+    return f"dt={end.isoformat()}"
+
+
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Knobs of the report; defaults are the documented product defaults.
+
+    Attributes:
+        min_users_for_quotes: k: a cluster's quotes show only with at least k distinct users.
+        alpha: The false-discovery rate the regression stage used (for the wording).
+        max_clusters: Top clusters shown in full.
+        max_quotes: Quotes per cluster (2–3 read well).
+        max_quote_chars: Longer quotes are cut with an ellipsis.
+        max_summary_findings: Regressions named in the summary before "and N more".
+        trend_days: Days of the trend charts, ending at the report's last day.
+        max_trend_versions: Versions drawn in the trend chart (the busiest ones).
+    """
+
+    min_users_for_quotes: int = 5
+    alpha: float = 0.05
+    max_clusters: int = 8
+    max_quotes: int = 3
+    max_quote_chars: int = 240
+    max_summary_findings: int = 3
+    trend_days: int = 14
+    max_trend_versions: int = 6
+
+
+@dataclass
+class ReportInputs:
+    """The warehouse's facts for one report, as small, already-aggregated DataFrames.
+
+    None means "the stage that produces this has not run / its table does not exist" (the
+    section then says so); an empty frame means "computed, nothing to show".
+
+    Attributes:
+        kind: "daily" or "weekly".
+        start: First day covered (inclusive).
+        end: Last day covered (inclusive).
+        totals: Period totals: n_feedback, n_negative, n_users, n_traces, n_sessions,
+            n_unknown_trace, n_late_feedback (missing keys count as 0).
+        by_version: Period per model_version: n_feedback, n_negative, n_corrections, n_users.
+        daily_by_version: Trend window per (ds, model_version): n_feedback, n_negative.
+        version_metrics: version_metrics rows of the trend window (dimension model_version).
+        regressions: version_regressions rows of the window that ends at `end`.
+        clusters: feedback_clusters rows of `end`.
+        cluster_daily: Trend window per (cluster_id, ds): n (events assigned that day).
+        tuning: tuning_candidates counts per (dataset, split): n.
+        datacard: The day's exports/dt=D/datacard.json, if any.
+        review: review_queue counts per reason: n.
+        quarantine: quarantine counts per (source, reason): n.
+        files: Landing files of the period: source, file, late (bool).
+        links: Relative links from the report to its exports and review folders.
+    """
+
+    kind: str
+    start: date
+    end: date
+    totals: dict[str, int] = field(default_factory=dict)
+    by_version: pd.DataFrame | None = None
+    daily_by_version: pd.DataFrame | None = None
+    version_metrics: pd.DataFrame | None = None
+    regressions: pd.DataFrame | None = None
+    clusters: pd.DataFrame | None = None
+    cluster_daily: pd.DataFrame | None = None
+    tuning: pd.DataFrame | None = None
+    datacard: dict[str, Any] | None = None
+    review: pd.DataFrame | None = None
+    quarantine: pd.DataFrame | None = None
+    files: pd.DataFrame | None = None
+    links: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# View-model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tile:
+    """A headline number: "Feedback events — 1,234 — from 456 people"."""
+
+    label: str
+    value: str
+    detail: str = ""
+
+
+@dataclass
+class Finding:
+    """One regression or improvement, ready to read."""
+
+    direction: str  # "worse" | "better"
+    dimension: str  # "model_version" | "prompt_version"
+    subject: str  # "assistant-v7" or "prompt p3 (on assistant-v7)"
+    candidate: str
+    baseline: str
+    scope: str  # "overall" | "topic"
+    topic: str  # the cluster label, or "" for overall
+    cluster_id: int | None
+    metric: str
+    metric_label: str
+    candidate_value: str
+    baseline_value: str
+    effect: str
+    interval: str
+    q: float
+    q_text: str
+    confidence: str
+    n_candidate: int
+    n_baseline: int
+    sentence: str
+    plot: Markup
+    note: str = ""
+
+
+@dataclass
+class Scorecard:
+    """One model version's numbers for the period."""
+
+    version: str
+    feedback: str
+    users: str
+    share: str
+    negative: str
+    negative_meter: Markup
+    corrections: str
+    abandonment: str
+    latency: str
+    traces: str
+    verdict: str  # "worse" | "better" | "same" | "baseline" | "untested"
+    verdict_text: str
+    spark: Markup | None
+    colour: str
+
+
+@dataclass
+class ClusterView:
+    """One topic (cluster) as the report shows it."""
+
+    cluster_id: int
+    label: str
+    keyphrases: list[str]
+    size: int
+    users: int | None
+    negative_rate: str
+    status: str
+    status_text: str
+    first_seen: str
+    spark: Markup | None
+    quotes: list[str]
+    quotes_hidden: str  # why quotes are hidden ("" when shown)
+    regressed_on: list[str]
+
+
+@dataclass
+class Section:
+    """Computed or not, and the sentence to show when not."""
+
+    computed: bool
+    message: str = ""
+
+
+@dataclass
+class ExportsView:
+    """What went to the tuning sets."""
+
+    section: Section
+    rows: list[tuple[str, str, str]] = field(default_factory=list)  # (what, count, splits)
+    total: int = 0
+    sentence: str = ""
+    link: str = ""
+
+
+@dataclass
+class ReviewView:
+    """What was routed to people, and why."""
+
+    section: Section
+    total: int = 0
+    reasons: list[tuple[str, int]] = field(default_factory=list)
+    chart: Markup | None = None
+    sentence: str = ""
+    link: str = ""
+
+
+@dataclass
+class QualityView:
+    """Whether the input can be trusted: loaded, quarantined by reason, late."""
+
+    tiles: list[Tile]
+    quarantined: int
+    quarantine_reasons: list[tuple[str, str, int]]  # (source, reason, n)
+    chart: Markup | None
+    files: int
+    late_files: list[str]
+    sentence: str
+    section: Section
+
+
+@dataclass
+class ReportView:
+    """Everything one report page shows, in reading order."""
+
+    kind: str
+    title: str
+    period: str
+    start: date
+    end: date
+    generated_at: str
+    has_data: bool
+    headline: str
+    summary: list[str]
+    tiles: list[Tile]
+    scorecards: list[Scorecard]
+    scorecards_section: Section
+    trend: Markup | None
+    trend_legend: list[tuple[str, str, str]]  # (version, colour, dash)
+    regressions: list[Finding]
+    improvements: list[Finding]
+    regressions_section: Section
+    comparisons: str  # "41 comparisons over Nov 7 – Nov 20, false discoveries held at 5%"
+    clusters: list[ClusterView]
+    faded: list[ClusterView]
+    clusters_section: Section
+    hidden_quote_clusters: int
+    exports: ExportsView
+    review: ReviewView
+    quality: QualityView
+    settings: ReportSettings
+
+    @property
+    def key(self) -> str:
+        """The folder name of the report: dt=YYYY-MM-DD or week=YYYY-Www."""
+        return report_key(self.kind, self.end)
+
+    def index_entry(self) -> dict[str, Any]:
+        """What the index page lists for this report (written beside it as report.json)."""
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "title": self.title,
+            "period": self.period,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "headline": self.headline,
+            "has_data": self.has_data,
+            "regressions": len(self.regressions),
+            "improvements": len(self.improvements),
+            "generated_at": self.generated_at,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting: one place, so every number reads the same
+# --------------------------------------------------------------------------------------------

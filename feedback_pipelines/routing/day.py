@@ -1,0 +1,289 @@
+"""One day of tuning and routing against the warehouse: read, build, write files and tables.
+
+The Dagster asset (`defs/tuning.py`) only calls `run_day` and reports. Reading holds the
+warehouse connection briefly, the work runs with it closed, and each table is written by
+replacing its day in one transaction, so a rerun of a day leaves the same rows and files.
+
+Upstream tables are optional: without `cluster_assignments` there are no clusters (pairs
+need only similar requests, no candidates or noise route); without `version_regressions`
+there are no eval cases; without `feedback_embeddings` every text is embedded here. Each
+missing table is named in the data card's notes and in the returned `notes`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from feedback_pipelines.routing import review
+from feedback_pipelines.routing.tuning.exportfiles import Export
+from feedback_pipelines.routing.tuning.pipeline import TuningSets, build_tuning_sets
+from feedback_pipelines.routing.tuning.settings import TuningSettings
+from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectorCache
+from feedback_pipelines.routing.tuning.writer import write_export
+from feedback_pipelines.schema import TUNING_COLUMNS
+from feedback_pipelines.tables import table_columns
+
+# The event columns tuning and routing read (`read_events` adds the trace's texts).
+EVENT_COLUMNS = (
+    "ds, feedback_id, trace_id, session_id, timestamp, kind, reason, score, comment, "
+    "correction, user_role, model_version, prompt_version, request, trace_found, is_negative"
+)
+
+
+def read_events(
+    conn: duckdb.DuckDBPyConnection,
+    start: str,
+    ds: str,
+    clusters_of: str | None = None,
+    columns: str = EVENT_COLUMNS,
+) -> pd.DataFrame:
+    """The window's feedback events with their trace's `response` and `messages`.
+
+    Those texts live in `traces` only: each event finds its trace in the partition ingest
+    recorded (`trace_ds`), so they follow a re-run of that day, while the fields ingest copied
+    (`request`, versions, `trace_found`) keep the values of the event's own ingest.
+
+    Args:
+        conn: An open warehouse connection (read only is enough).
+        start: First day of the window.
+        ds: Last day of the window.
+        clusters_of: Also each event's `cluster_id` of that day (from `cluster_assignments`).
+        columns: `feedback_events` columns, comma-separated, or `*`.
+    """
+    select = ", ".join(f"e.{c.strip()}" for c in columns.split(","))
+    joins, params = "", [start, ds]
+    if clusters_of:
+        select += ", a.cluster_id"
+        joins = (
+            " LEFT JOIN (SELECT feedback_id, any_value(cluster_id) AS cluster_id "
+            "FROM cluster_assignments WHERE ds = ? GROUP BY feedback_id) a USING (feedback_id)"
+        )
+        params = [clusters_of, *params]
+    return conn.execute(
+        f"SELECT {select}, t.response, t.messages FROM feedback_events e "
+        "LEFT JOIN traces t ON t.trace_id = e.trace_id AND t.ds = e.trace_ds"
+        f"{joins} WHERE e.ds BETWEEN ? AND ?",
+        params,
+    ).df()
+
+
+@dataclass
+class Inputs:
+    """What the day reads from the warehouse."""
+
+    events: pd.DataFrame
+    clusters: pd.DataFrame | None = None
+    regressions: pd.DataFrame | None = None
+    regressed_before: list[int] | None = None
+    cached: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DayResult:
+    """What one day wrote, for the asset's metadata and checks."""
+
+    sets: TuningSets
+    export: Export
+    queue: pd.DataFrame
+    review_files: dict[str, int]
+    review_folder: Path
+    new_regressions: list[int]
+    seconds: float
+    notes: list[str]
+
+
+def window_start(ds: str, window_days: int) -> str:
+    """First day of the trailing window ending at ds."""
+    return (date.fromisoformat(ds) - timedelta(days=max(window_days, 1) - 1)).isoformat()
+
+
+def read_inputs(
+    conn: duckdb.DuckDBPyConnection, ds: str, window_days: int, model_id: str | None
+) -> Inputs:
+    """The window's events (with cluster ids when known), clusters, regressions, cached vectors.
+
+    Args:
+        conn: An open warehouse connection (read only is enough).
+        ds: The partition (window end).
+        window_days: Length of the trailing window.
+        model_id: The embedder's model id; cached vectors of another model are not used.
+    """
+    tables = table_columns(conn)
+    start = window_start(ds, window_days)
+    if "feedback_events" not in tables:
+        raise RuntimeError("feedback_events table not found: run ingest first")
+    notes: list[str] = []
+    clustered = {"feedback_id", "cluster_id", "ds"} <= tables.get("cluster_assignments", set())
+    if (
+        clustered
+        and not conn.execute(
+            "SELECT count(*) FROM cluster_assignments WHERE ds = ?", [ds]
+        ).fetchall()[0][0]
+    ):
+        clustered = False
+        notes.append(f"cluster_assignments has no rows for {ds}: clustering treated as absent")
+    events = read_events(conn, start, ds, clusters_of=ds if clustered else None)
+    if not clustered:
+        notes.append(
+            "no cluster assignments: pairs by request similarity only, no prompt-tuning "
+            "candidates, no noise route"
+        )
+    inputs = Inputs(events=events, notes=notes)
+    if {"cluster_id", "label", "ds"} <= tables.get("feedback_clusters", set()):
+        inputs.clusters = conn.execute(
+            "SELECT cluster_id, label FROM feedback_clusters WHERE ds = ?", [ds]
+        ).df()
+    elif "cluster_id" in events.columns:
+        notes.append("feedback_clusters not found: clusters without labels")
+    regression_columns = tables.get("version_regressions", set())
+    if {"cluster_id", "is_regression"} <= regression_columns and (
+        {"ds", "window_end"} & regression_columns
+    ):
+        day = "ds" if "ds" in regression_columns else "window_end"
+        inputs.regressions = conn.execute(
+            f"SELECT * FROM version_regressions WHERE {day} = ?", [ds]
+        ).df()
+        prev = (date.fromisoformat(ds) - timedelta(days=1)).isoformat()
+        before = conn.execute(
+            "SELECT count(*), list(DISTINCT cluster_id) FILTER (WHERE is_regression AND "
+            f"cluster_id IS NOT NULL) FROM version_regressions WHERE {day} = ?",
+            [prev],
+        ).fetchall()[0]
+        inputs.regressed_before = [int(c) for c in before[1] or []] if before[0] else None
+        if before[0] == 0:
+            notes.append(f"no version_regressions for {prev}: every regression counts as new")
+    else:
+        notes.append("version_regressions not found: no eval cases, no regression samples")
+    if model_id and {"text_hash", "vector"} <= tables.get("feedback_embeddings", set()):
+        inputs.cached = _cached_vectors(conn, events, model_id)
+    else:
+        notes.append("feedback_embeddings not found: every text embedded by this step")
+    return inputs
+
+
+def _cached_vectors(
+    conn: duckdb.DuckDBPyConnection, events: pd.DataFrame, model_id: str
+) -> dict[str, np.ndarray]:
+    """Vectors the semantic stage already computed for texts this step needs.
+
+    `feedback_embeddings` holds each event's interaction text, which for a plain thumbs event
+    is exactly its request: most requests are found here by their content hash.
+    """
+    from feedback_pipelines.embedding import text_hash
+
+    texts = {str(t) for column in ("request", "correction") for t in events[column].dropna()}
+    by_hash = {text_hash(t, model_id): t for t in sorted(texts)}
+    if not by_hash:
+        return {}
+    conn.register("_tuning_hashes", pd.DataFrame({"text_hash": list(by_hash)}))
+    try:
+        rows = conn.execute(
+            "SELECT text_hash, any_value(vector) FROM feedback_embeddings "
+            "WHERE text_hash IN (SELECT text_hash FROM _tuning_hashes) GROUP BY text_hash"
+        ).fetchall()
+    finally:
+        conn.unregister("_tuning_hashes")
+    return {by_hash[h]: np.asarray(v, dtype=np.float32) for h, v in rows}
+
+
+def tuning_frame(export: Export) -> pd.DataFrame:
+    """The `tuning_candidates` rows of an export."""
+    frame = pd.DataFrame(export.table, columns=TUNING_COLUMNS)
+    frame["ds"] = pd.to_datetime(frame["ds"]).dt.date
+    frame["line"] = frame["line"].astype("int32")
+    frame["cluster_id"] = pd.array(frame["cluster_id"], dtype="Int64")
+    frame["label"] = pd.array(frame["label"], dtype="boolean")
+    return frame
+
+
+def run_day(
+    inputs: Inputs,
+    ds: str,
+    data_dir: Path,
+    *,
+    embed,
+    model_id: str,
+    neighbours: Neighbours,
+    window_days: int,
+    settings: TuningSettings | None = None,
+    write_exports: bool = True,
+    write_queue: bool = True,
+) -> DayResult:
+    """Build and write one day's exports and review queue (files only; tables by the caller).
+
+    Args:
+        inputs: From `read_inputs`.
+        ds: The partition.
+        data_dir: The data directory (`exports/` and `review/` are written under it).
+        embed: The embedder's `embed` (texts -> normalized rows).
+        model_id: The embedder's model id (for the data card).
+        neighbours: The similarity search (Qdrant in the pipeline).
+        window_days: Length of the window (for the data card).
+        settings: Tuning thresholds.
+        write_exports: Write `exports/dt=<ds>/` (otherwise only `result.export.table` is built).
+        write_queue: Write `review/dt=<ds>/`.
+    """
+    started = time.perf_counter()
+    settings = settings or TuningSettings()
+    vectors = TextVectorCache(embed, inputs.cached)
+    sets = build_tuning_sets(
+        inputs.events,
+        vectors=vectors,
+        neighbours=neighbours,
+        ds=ds,
+        window_start=window_start(ds, window_days),
+        settings=settings,
+        clusters=inputs.clusters,
+        regressions=inputs.regressions,
+        notes=inputs.notes,
+    )
+    sets.embedding = {
+        "model_id": model_id,
+        "search": getattr(neighbours, "backend", getattr(neighbours, "__name__", "custom")),
+        "texts_embedded": vectors.embedded,
+        "texts_reused": vectors.reused,
+        "texts_from_feedback_embeddings": len(inputs.cached),
+        "thresholds": {
+            "near_duplicate": settings.near_duplicate,
+            "same_request": settings.same_request,
+            "group_similarity": settings.group_similarity,
+            "conflict_below": settings.conflict_below,
+        },
+    }
+    export = (
+        write_export(sets, data_dir / "exports" / f"dt={ds}")
+        if write_exports
+        else Export(data_dir / "exports" / f"dt={ds}")
+    )
+    labels = {r["cluster_id"]: r["label"] for r in sets.ranking}
+    new = review.newly_regressed(sets.regressed, inputs.regressed_before)
+    queue = review.route_for_review(
+        sets.events,
+        ds,
+        conflicts=sets.conflicts,
+        clustering=sets.clustering,
+        new_regressions=new,
+        labels=labels,
+        sample_per_cluster=settings.review_sample_per_cluster,
+        seed=settings.seed,
+    )
+    folder = data_dir / "review" / f"dt={ds}"
+    files = review.write_review(queue, folder) if write_queue else {}
+    return DayResult(
+        sets=sets,
+        export=export,
+        queue=queue,
+        review_files=files,
+        review_folder=folder,
+        new_regressions=new,
+        seconds=time.perf_counter() - started,
+        notes=list(inputs.notes),
+    )

@@ -1,0 +1,224 @@
+"""The review queue: feedback people should see rather than automation, each item saying why.
+
+Four routes, by priority (1 = first):
+
+1. `unsafe` — feedback with reason `unsafe` that arrived on the day. Never trained on.
+2. `new_regression_sample` — a deterministic sample of negative events from each cluster that
+   regressed on the day and had not on the day before: a person confirms what broke.
+2. `conflicting_corrections` — corrections of near-identical requests in one cluster that
+   disagree (see `tuning.sft.find_conflicts`), when at least one of them arrived on the day.
+   Both sides are queued, each naming the other; neither is trained on until resolved.
+3. `unclustered_negative` — negative feedback of the day that the clustering left as noise:
+   nothing else will surface it.
+
+An event routed for several reasons is one item with every reason and the highest priority.
+Text fields are the warehouse's redacted text, redacted once more before leaving.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from feedback_pipelines import privacy
+from feedback_pipelines.files import staging_folder, swap_folder
+from feedback_pipelines.routing.tuning.events import Event
+from feedback_pipelines.routing.tuning.sft import Conflict
+from feedback_pipelines.routing.tuning.splits import unit_hash
+from feedback_pipelines.schema import REVIEW_COLUMNS
+
+REVIEW_NAMESPACE = uuid.UUID("0c9b5f3e-7d21-5a4f-b6e8-91c2d3a4f5e6")
+
+PRIORITY = {
+    "unsafe": 1,
+    "new_regression_sample": 2,
+    "conflicting_corrections": 2,
+    "unclustered_negative": 3,
+}
+
+_TEXT = ("request", "response", "comment", "correction", "detail", "cluster_label")
+
+
+class _Items:
+    """Routing decisions per feedback id, merged."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, dict[str, list[str]]] = {}
+        self.related: dict[str, set[str]] = {}
+
+    def add(self, fid: str, reason: str, detail: str, related: Iterable[str] = ()) -> None:
+        self.reasons.setdefault(fid, {}).setdefault(reason, []).append(detail)
+        self.related.setdefault(fid, set()).update(related)
+
+
+def newly_regressed(today: Iterable[int], before: Iterable[int] | None) -> list[int]:
+    """Clusters regressed today that were not regressed on the previous partition."""
+    return sorted(set(today) - set(before or ()))
+
+
+def route_for_review(
+    events: Sequence[Event],
+    ds: str,
+    *,
+    conflicts: Sequence[Conflict] = (),
+    clustering: bool = True,
+    new_regressions: Sequence[int] = (),
+    labels: dict[int, str] | None = None,
+    sample_per_cluster: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The day's review items, highest priority first.
+
+    Args:
+        events: The window's prepared events (with cluster ids when clustering ran).
+        ds: The partition day; day-based routes take only events of this day.
+        conflicts: Conflicting correction pairs found over the window.
+        clustering: Whether cluster ids are known (no noise route otherwise).
+        new_regressions: Clusters newly regressed on `ds`.
+        labels: Cluster labels, for the items.
+        sample_per_cluster: Events sampled from each newly regressed cluster.
+        seed: Seeds the sample.
+
+    Returns:
+        A frame with `REVIEW_COLUMNS`, one row per feedback event.
+    """
+    labels = labels or {}
+    by_id = {e.feedback_id: e for e in events}
+    items = _Items()
+    for e in events:
+        if e.ds != ds:
+            continue
+        if e.reason == "unsafe":
+            items.add(e.feedback_id, "unsafe", "reason `unsafe`: for a person, never trained on")
+        if clustering and e.is_negative and e.cluster_id == -1:
+            items.add(
+                e.feedback_id,
+                "unclustered_negative",
+                "negative feedback the clustering could not place (noise)",
+            )
+    for c in conflicts:
+        a, b = by_id.get(c.a), by_id.get(c.b)
+        if a is None or b is None or ds not in (a.ds, b.ds):
+            continue
+        for this, other in ((a, b), (b, a)):
+            items.add(
+                this.feedback_id,
+                "conflicting_corrections",
+                f"disagrees with correction {other.feedback_id} of a near-identical request "
+                f"(requests {c.request_similarity:.2f} alike, corrections "
+                f"{c.correction_similarity:.2f})",
+                related=[other.feedback_id],
+            )
+    for cluster in new_regressions:
+        negatives = [e for e in events if e.cluster_id == cluster and e.is_negative]
+        negatives.sort(key=lambda e: unit_hash(seed, f"review:{cluster}", e.feedback_id))
+        label = labels.get(cluster, "")
+        for e in negatives[:sample_per_cluster]:
+            items.add(
+                e.feedback_id,
+                "new_regression_sample",
+                f"sample of cluster {cluster} ({label}), regressed since {ds}"
+                if label
+                else f"sample of cluster {cluster}, regressed since {ds}",
+            )
+    rows = [
+        _row(by_id[fid], ds, reasons, items.related[fid], labels)
+        for fid, reasons in items.reasons.items()
+    ]
+    frame = pd.DataFrame(rows, columns=REVIEW_COLUMNS)
+    if len(frame):
+        frame = frame.sort_values(
+            ["priority", "routing_reason", "timestamp", "feedback_id"],
+            ascending=[True, True, False, True],
+            kind="mergesort",
+        ).reset_index(drop=True)
+    return frame
+
+
+def _row(e: Event, ds: str, reasons: dict[str, list[str]], related: set[str], labels: dict) -> dict:
+    ordered = sorted(reasons, key=lambda r: (PRIORITY[r], r))
+    row = {
+        "ds": ds,
+        "review_id": str(uuid.uuid5(REVIEW_NAMESPACE, f"{ds}:{e.feedback_id}")),
+        "priority": PRIORITY[ordered[0]],
+        "routing_reason": ordered[0],
+        "routing_reasons": ordered,
+        "detail": "; ".join(d for r in ordered for d in reasons[r]),
+        "feedback_id": e.feedback_id,
+        "trace_id": e.trace_id,
+        "session_id": e.session_id,
+        "related_feedback_ids": sorted(related),
+        "cluster_id": e.cluster_id,
+        "cluster_label": labels.get(e.cluster_id, "") if e.cluster_id is not None else "",
+        "kind": e.kind,
+        "reason": e.reason,
+        "score": e.score,
+        "model_version": e.model_version,
+        "prompt_version": e.prompt_version,
+        "user_role": e.user_role,
+        "timestamp": e.timestamp,
+        "request": e.request,
+        "response": e.response,
+        "comment": e.comment,
+        "correction": e.correction,
+        "messages": [
+            {"role": m["role"], "content": privacy.redact_pii(m["content"])} for m in e.prompt
+        ],
+    }
+    for key in _TEXT:
+        row[key] = privacy.redact_pii(row[key]) if row[key] else row[key]
+    return row
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value
+
+
+def write_review(queue: pd.DataFrame, folder: Path) -> dict[str, int]:
+    """Write `queue.jsonl` and `queue.csv` into `folder` (replaced whole); rows per file.
+
+    The CSV is for a spreadsheet: lists joined with '; ', the messages as JSON.
+    """
+    folder = Path(folder)
+    staging = staging_folder(folder)
+    records = [{k: _plain(v) for k, v in r.items()} for r in queue.to_dict("records")]
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    (staging / "queue.jsonl").write_bytes(lines.encode("utf-8"))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(REVIEW_COLUMNS)
+    for r in records:
+        writer.writerow([_csv_cell(r[c]) for c in REVIEW_COLUMNS])
+    (staging / "queue.csv").write_bytes(buffer.getvalue().encode("utf-8"))
+    swap_folder(staging, folder)
+    return {"queue.jsonl": len(records), "queue.csv": len(records)}
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        if value and isinstance(value[0], dict):
+            return json.dumps(value, ensure_ascii=False)
+        return "; ".join(str(v) for v in value)
+    return value
+
+
+def table_frame(queue: pd.DataFrame) -> pd.DataFrame:
+    """The queue as the `review_queue` table stores it (lists as JSON text)."""
+    out = queue.copy()
+    for column in ("routing_reasons", "related_feedback_ids", "messages"):
+        out[column] = [json.dumps(v, ensure_ascii=False) for v in out[column]]
+    out["ds"] = pd.to_datetime(out["ds"]).dt.date
+    out["timestamp"] = pd.to_datetime(out["timestamp"], errors="coerce")
+    out["cluster_id"] = pd.array(out["cluster_id"], dtype="Int64")
+    out["priority"] = out["priority"].astype("int32")
+    return out

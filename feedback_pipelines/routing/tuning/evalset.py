@@ -1,0 +1,41 @@
+"""Eval cases: the held-out (test) examples of regressed clusters, each with a reference answer.
+
+A regressed cluster is where a fix must be measured, so its cases are kept out of training
+(see `splits.assign_splits`). The unit held out is a group of near-identical requests, so an
+event the clustering put elsewhere (or left as noise) that asks the same thing is held out
+with it and becomes a case too; `metadata.regressed_cluster` names the cluster it was held
+out for. The reference is the user's correction, or else an answer users liked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from feedback_pipelines.routing.tuning import gates
+from feedback_pipelines.routing.tuning.examples import Example
+from feedback_pipelines.routing.tuning.sft import keep_first
+
+
+def eval_cases(examples: Sequence[Example], log: gates.GateLog) -> list[Example]:
+    """One eval case per held-out correction or liked answer (exact duplicates dropped)."""
+    out = []
+    for x in examples:
+        if x.split != "test":
+            continue
+        if x.dataset == "sft":
+            source = "correction"
+        elif x.dataset == "unpaired" and x.label:
+            source = "liked_response"
+        else:
+            continue
+        out.append(
+            Example("eval", source, x.event, x.prompt, x.completion, split="test", group=x.group)
+        )
+    out.sort(key=lambda x: (x.source != "correction", x.event.timestamp, x.event.feedback_id))
+    kept = keep_first(out, [_case_key(x) for x in out], log, ("eval",))
+    return [out[i] for i in kept]
+
+
+def _case_key(x: Example) -> str:
+    copy = Example("eval", "", x.event, x.prompt, x.completion)
+    return copy.content_key()

@@ -1,0 +1,160 @@
+"""From a window of feedback to every tuning set: the one function the asset and tests call.
+
+Order matters and is fixed: gates per event, SFT (with conflicts and dedup), preference pairs,
+unpaired signals, cluster ranking, group splits over everything (candidates included, so
+nothing of an eval group leaks into a prompt-tuning file), eval cases, candidates, and a
+last PII sweep over every text that would be published.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from feedback_pipelines.routing.tuning import gates
+from feedback_pipelines.routing.tuning.candidates import (
+    build_candidates,
+    failing_events,
+    rank_clusters,
+)
+from feedback_pipelines.routing.tuning.evalset import eval_cases
+from feedback_pipelines.routing.tuning.events import Event, prepare_events
+from feedback_pipelines.routing.tuning.examples import Example
+from feedback_pipelines.routing.tuning.preference import (
+    correction_pairs,
+    liked_disliked_pairs,
+    plain_signals,
+    unpaired_examples,
+)
+from feedback_pipelines.routing.tuning.settings import TuningSettings
+from feedback_pipelines.routing.tuning.sft import Conflict, build_sft
+from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors
+from feedback_pipelines.routing.tuning.splits import SplitResult, assign_splits
+
+
+@dataclass
+class TuningSets:
+    """Everything one export holds, before it is written."""
+
+    ds: str
+    window_start: str
+    window_end: str
+    settings: TuningSettings
+    examples: list[Example]
+    candidates: list[dict]
+    ranking: list[dict]
+    conflicts: list[Conflict]
+    log: gates.GateLog
+    splits: SplitResult
+    regressed: list[int]
+    events: list[Event]
+    clustering: bool
+    notes: list[str] = field(default_factory=list)
+    embedding: dict = field(default_factory=dict)
+    held_out_candidates: int = 0
+
+    def of(self, dataset: str, split: str | None = None) -> list[Example]:
+        """The examples of one dataset (and split), in file order (by example id)."""
+        rows = [
+            x for x in self.examples if x.dataset == dataset and (split is None or x.split == split)
+        ]
+        return sorted(rows, key=lambda x: x.example_id)
+
+    def input_summary(self) -> dict:
+        """What the window held: events by kind, corrections, versions (for the data card)."""
+        kinds = Counter(e.kind for e in self.events)
+        return {
+            "events": len(self.events),
+            "by_kind": dict(sorted(kinds.items())),
+            "corrections": sum(e.is_correction for e in self.events),
+            "negative": sum(e.is_negative for e in self.events),
+            "trace_unknown": sum(not e.prompt for e in self.events),
+        }
+
+
+def regressed_clusters(regressions: pd.DataFrame | None) -> list[int]:
+    """Cluster ids with a regression in these `version_regressions` rows."""
+    if regressions is None or not len(regressions) or "is_regression" not in regressions:
+        return []
+    rows = regressions[regressions["is_regression"].fillna(False).astype(bool)]
+    ids = pd.to_numeric(rows["cluster_id"], errors="coerce").dropna().astype(int)
+    return sorted({int(c) for c in ids if c >= 0})
+
+
+def _final_pii_sweep(examples: Sequence[Example], log: gates.GateLog) -> list[Example]:
+    """Drop anything a gate let through that still looks like PII (belt and braces)."""
+    out = []
+    for x in examples:
+        if gates.has_pii(x.texts):
+            log.drop("pii", x.dataset, x.event.feedback_id)
+            continue
+        out.append(x)
+    return out
+
+
+def build_tuning_sets(
+    events: pd.DataFrame,
+    *,
+    vectors: TextVectors,
+    neighbours: Neighbours,
+    ds: str,
+    window_start: str,
+    settings: TuningSettings | None = None,
+    clusters: pd.DataFrame | None = None,
+    regressions: pd.DataFrame | None = None,
+    notes: Sequence[str] = (),
+) -> TuningSets:
+    """Build SFT, preference, unpaired and eval examples and prompt-tuning candidates.
+
+    Args:
+        events: the window's events with their trace's texts (`tuning.day.read_events`); a
+            `cluster_id` column (from `cluster_assignments`) when clustering ran.
+        vectors: Text -> L2-normalized vector (requests and corrections are embedded).
+        neighbours: Similarity search returning every pair over a threshold.
+        ds: The partition (window end), `YYYY-MM-DD`.
+        window_start: First day of the window.
+        settings: Thresholds; defaults when None.
+        clusters: `feedback_clusters` rows of the partition (labels for ranking).
+        regressions: `version_regressions` rows whose window ends at the partition.
+        notes: Remarks for the data card (e.g. an upstream table that was missing).
+    """
+    settings = settings or TuningSettings()
+    evs = prepare_events(events)
+    regressed = regressed_clusters(regressions)
+    log = gates.GateLog()
+
+    corrections = [e for e in evs if e.is_correction]
+    sft, conflicts, _ = build_sft(corrections, vectors, neighbours, settings, log)
+    preference = correction_pairs(sft, settings, log)
+    liked, disliked = plain_signals(evs, settings, log)
+    preference += liked_disliked_pairs(liked, disliked, vectors, neighbours, settings, log)
+    unpaired = unpaired_examples(liked, disliked, log)
+    examples = _final_pii_sweep([*sft, *preference, *unpaired], log)
+
+    clustering = "cluster_id" in events.columns
+    ranking = rank_clusters(evs, clusters, regressions) if clustering else []
+    failing = failing_events(evs, settings) if clustering else []
+    split = assign_splits(examples, vectors, neighbours, settings, set(regressed), failing)
+    evals = _final_pii_sweep(eval_cases(examples, log), log)
+    candidates = build_candidates(failing, examples, ranking, split.split_of, settings, log)
+    held_out = sum(split.split_of.get(e.feedback_id) == "test" for e in failing)
+    return TuningSets(
+        ds=ds,
+        window_start=window_start,
+        window_end=ds,
+        settings=settings,
+        examples=[*examples, *evals],
+        candidates=candidates,
+        ranking=ranking,
+        conflicts=conflicts,
+        log=log,
+        splits=split,
+        regressed=regressed,
+        events=evs,
+        clustering=clustering,
+        notes=list(notes),
+        held_out_candidates=held_out,
+    )

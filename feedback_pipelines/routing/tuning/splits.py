@@ -1,0 +1,147 @@
+"""Splits by group: near-identical requests, one trace, one pair always land on one side.
+
+Splitting example by example leaks: the same question asked twice ends up in train and in
+eval, and the eval score measures memory. Groups are the connected components of "same
+trace", "same request after folding", "request cosine >= group_similarity" and "the two sides
+of a pair"; a group's side is a hash of the seed and its earliest event, so the same seed
+gives the same split on every run, whatever the input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from feedback_pipelines.routing.tuning.events import Event
+from feedback_pipelines.routing.tuning.examples import Example
+from feedback_pipelines.routing.tuning.messages import normalize_text
+from feedback_pipelines.routing.tuning.settings import TuningSettings
+from feedback_pipelines.routing.tuning.similarity import (
+    Neighbours,
+    TextVectors,
+    UnionFind,
+    similar_texts,
+)
+
+
+def unit_hash(seed: int, salt: str, key: str) -> float:
+    """A deterministic number in [0, 1) for (seed, salt, key)."""
+    digest = hashlib.sha256(f"{seed}:{salt}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@dataclass
+class SplitResult:
+    """Where each event went, and figures for the data card."""
+
+    split_of: dict[str, str] = field(default_factory=dict)  # feedback_id -> split
+    group_of: dict[str, str] = field(default_factory=dict)  # feedback_id -> group id
+    groups: int = 0
+    largest_group: int = 0
+    test_groups_by_cluster: dict[int, int] = field(default_factory=dict)
+    held_out_for: dict[str, int] = field(default_factory=dict)  # feedback_id -> cluster
+
+
+def _events(examples: Iterable[Example], extra: Iterable[Event]) -> dict[str, Event]:
+    out: dict[str, Event] = {}
+    for x in examples:
+        out[x.event.feedback_id] = x.event
+        if x.paired is not None:
+            out[x.paired.feedback_id] = x.paired
+    for e in extra:
+        out.setdefault(e.feedback_id, e)
+    return out
+
+
+def assign_splits(
+    examples: Sequence[Example],
+    vectors: TextVectors,
+    neighbours: Neighbours,
+    settings: TuningSettings,
+    regressed: set[int],
+    extra: Sequence[Event] = (),
+) -> SplitResult:
+    """Group the events behind the examples (and `extra` events), then split the groups.
+
+    Groups of a regressed cluster that hold a reference answer (a correction or a liked
+    answer) are held out as `test` (the eval cases): `eval_fraction` of them, at least one per
+    regressed cluster (none when `eval_fraction` is 0). The rest go to `validation` with
+    probability `validation_fraction`, otherwise `train`. Every example gets its group's
+    split (`example.split`, `.group`).
+
+    Args:
+        examples: Every example of every dataset.
+        vectors: Text -> vector function.
+        neighbours: The similarity search.
+        settings: Thresholds, fractions and seed.
+        regressed: Cluster ids regressed on this partition.
+        extra: Events that are no example but must not leak either (prompt-tuning
+            candidates): they join groups and get a split.
+    """
+    events = _events(examples, extra)
+    uf = UnionFind(list(events))
+    for fid, e in events.items():
+        for node in (("request", normalize_text(e.request)), ("trace", e.trace_id)):
+            if node[1]:
+                uf.add(node)
+                uf.union(fid, node)
+    for x in examples:
+        if x.paired is not None:
+            uf.union(x.event.feedback_id, x.paired.feedback_id)
+    distinct, pairs = similar_texts(
+        [e.request for e in events.values()], vectors, neighbours, settings.group_similarity
+    )
+    for i, j, _ in pairs:
+        uf.union(("request", normalize_text(distinct[i])), ("request", normalize_text(distinct[j])))
+
+    members: dict[object, list[Event]] = {}
+    for fid, e in events.items():
+        members.setdefault(uf.find(fid), []).append(e)
+    result = SplitResult(groups=len(members))
+    result.largest_group = max((len(m) for m in members.values()), default=0)
+    anchors = {root: min((e.timestamp, e.feedback_id) for e in m)[1] for root, m in members.items()}
+
+    referenced, corrected = set(), set()
+    for x in examples:
+        if x.dataset == "sft" or (x.dataset == "unpaired" and x.label):
+            referenced.add(uf.find(x.event.feedback_id))
+        if x.dataset == "sft":
+            corrected.add(uf.find(x.event.feedback_id))
+    test_roots: dict[object, int] = {}
+    by_cluster: dict[int, list[object]] = {}
+    for root in sorted(referenced, key=lambda r: anchors[r]):
+        for c in sorted({e.cluster_id for e in members[root]} & regressed):
+            by_cluster.setdefault(c, []).append(root)
+    for c, roots in sorted(by_cluster.items()):
+        roots = sorted(roots, key=lambda r: unit_hash(settings.seed, "eval", anchors[r]))
+        if settings.eval_fraction <= 0:
+            continue
+        n_test = max(1, round(settings.eval_fraction * len(roots)))
+        chosen = roots[:n_test]
+        fixes = [r for r in roots if r in corrected]
+        if len(fixes) > 1 and not set(chosen) & corrected:
+            # A user's correction is the best reference: hold one out when training keeps one.
+            chosen = [*chosen[:-1], fixes[0]]
+        for root in chosen:
+            test_roots.setdefault(root, c)
+        result.test_groups_by_cluster[c] = n_test
+
+    for root, group in members.items():
+        anchor = anchors[root]
+        if root in test_roots:
+            split = "test"
+        elif unit_hash(settings.seed, "validation", anchor) < settings.validation_fraction:
+            split = "validation"
+        else:
+            split = "train"
+        gid = hashlib.sha256(f"group:{anchor}".encode()).hexdigest()[:16]
+        for e in group:
+            result.split_of[e.feedback_id] = split
+            result.group_of[e.feedback_id] = gid
+            if split == "test":
+                result.held_out_for[e.feedback_id] = test_roots[root]
+    for x in examples:
+        x.split = result.split_of[x.event.feedback_id]
+        x.group = result.group_of[x.event.feedback_id]
+    return result

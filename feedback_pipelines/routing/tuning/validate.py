@@ -1,0 +1,168 @@
+"""The export rules, checked on the files as written: what an upload or `load_dataset` would reject.
+
+The asset check `exports_consistent` and the tests run this over every export folder, so an
+export that breaks OpenAI's chat or preference format, repeats an example, leaks PII, or
+disagrees with its data card fails here before anyone trains on it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from feedback_pipelines.routing.tuning import gates
+
+ROLES = {"system", "developer", "user", "assistant", "tool"}
+MESSAGE_KEYS = {"role", "content", "name", "weight", "tool_calls", "tool_call_id"}
+_CHAT_KEYS = {"messages", "tools", "parallel_tool_calls", "metadata"}
+_PREFERENCE_KEYS = {"input", "preferred_output", "non_preferred_output", "metadata"}
+REQUIRED = ("sft.jsonl", "preference.jsonl", "eval.jsonl", "datacard.json")
+
+
+def _message_problems(messages: object, where: str, need_assistant: bool = True) -> list[str]:
+    if not isinstance(messages, list) or not messages:
+        return [f"{where}: messages must be a non-empty list"]
+    problems = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            problems.append(f"{where}: message {i} is not an object")
+            continue
+        if extra := set(m) - MESSAGE_KEYS:
+            problems.append(f"{where}: message {i} has unrecognized keys {sorted(extra)}")
+        if m.get("role") not in ROLES:
+            problems.append(f"{where}: message {i} has unrecognized role {m.get('role')!r}")
+        content = m.get("content")
+        if "tool_calls" not in m and not (isinstance(content, str) and content.strip()):
+            problems.append(f"{where}: message {i} content must be a non-empty string")
+    if need_assistant and not any(
+        isinstance(m, dict) and m.get("role") == "assistant" for m in messages
+    ):
+        problems.append(f"{where}: no assistant message to learn from")
+    return problems
+
+
+def _chat_problems(obj: dict, where: str) -> list[str]:
+    extra = set(obj) - _CHAT_KEYS
+    problems = [f"{where}: unrecognized keys {sorted(extra)}"] if extra else []
+    return problems + _message_problems(obj.get("messages"), where)
+
+
+def _preference_problems(obj: dict, where: str) -> list[str]:
+    problems = []
+    if extra := set(obj) - _PREFERENCE_KEYS:
+        problems.append(f"{where}: unrecognized keys {sorted(extra)}")
+    prompt = obj.get("input")
+    if not isinstance(prompt, dict):
+        problems.append(f"{where}: input must be an object with messages")
+    else:
+        messages = prompt.get("messages")
+        problems += _message_problems(messages, f"{where} input", need_assistant=False)
+        if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+            if messages[-1].get("role") == "assistant":
+                problems.append(f"{where}: input must not end with an assistant turn")
+    outputs = []
+    for side in ("preferred_output", "non_preferred_output"):
+        out = obj.get(side)
+        ok = (
+            isinstance(out, list)
+            and len(out) == 1
+            and isinstance(out[0], dict)
+            and out[0].get("role") == "assistant"
+            and isinstance(out[0].get("content"), str)
+            and out[0]["content"].strip()
+        )
+        if not ok:
+            problems.append(f"{where}: {side} must be one assistant message with text")
+        outputs.append(out[0]["content"] if ok else None)
+    if outputs[0] is not None and outputs[0] == outputs[1]:
+        problems.append(f"{where}: preferred and non-preferred outputs are identical")
+    return problems
+
+
+def _read_jsonl(path: Path, problems: list[str]) -> list[tuple[int, dict]]:
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        problems.append(f"{path.name}: not valid UTF-8")
+        return rows
+    for n, line in enumerate(lines, 1):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path.name}:{n}: not JSON ({exc.msg})")
+            continue
+        if not isinstance(obj, dict):
+            problems.append(f"{path.name}:{n}: not a JSON object")
+            continue
+        rows.append((n, obj))
+    return rows
+
+
+def validate_export(folder: Path) -> tuple[dict[str, int], list[str]]:
+    """Rows per JSONL file and every problem found, one line each (none: the export is good).
+
+    Checks each JSONL line's format by its dataset (chat for SFT, preference pairs), exact
+    duplicate examples within a file, PII in any string but ids (`gates.json_texts`), and the
+    data card: every file it lists exists with its row count, and `counts` match the files.
+    """
+    folder = Path(folder)
+    problems = [f"missing {name}" for name in REQUIRED if not (folder / name).exists()]
+    counts: dict[str, int] = {}
+    for path in sorted(folder.rglob("*.jsonl")):
+        name = path.relative_to(folder).as_posix()
+        rows = _read_jsonl(path, problems)
+        counts[name.removesuffix(".jsonl")] = len(rows)
+        seen: set[str] = set()
+        for n, obj in rows:
+            where = f"{name}:{n}"
+            if name.startswith("sft"):
+                problems += _chat_problems(obj, where)
+            elif name.startswith("preference"):
+                problems += _preference_problems(obj, where)
+            if name.startswith(("sft", "preference", "eval")):
+                key = json.dumps({k: v for k, v in obj.items() if k != "metadata"}, sort_keys=True)
+                if key in seen:
+                    problems.append(f"{where}: duplicate example")
+                seen.add(key)
+            problems += [f"{where}: PII found: {hit}" for hit in _pii(obj)]
+    card_path = folder / "datacard.json"
+    if card_path.exists():
+        problems += _card_problems(folder, card_path, counts)
+    return counts, problems
+
+
+def _pii(obj: object) -> list[str]:
+    return [hit for text in gates.json_texts(obj) for hit in gates.pii_hits(text)]
+
+
+def _card_problems(folder: Path, card_path: Path, counts: dict[str, int]) -> list[str]:
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return ["datacard.json: not JSON"]
+    problems = [f"datacard.json: PII found: {hit}" for hit in _pii(card)]
+    recorded = card.get("counts")
+    if not isinstance(recorded, dict):
+        return [*problems, 'datacard.json: no "counts" object']
+    for name in {"sft", "preference", "eval"} | (recorded.keys() & counts.keys()):
+        if recorded.get(name) != counts.get(name, 0):
+            problems.append(
+                f"datacard.json: counts.{name} is {recorded.get(name)!r}, "
+                f"the file has {counts.get(name, 0)}"
+            )
+    for entry in card.get("files", []):
+        path = folder / entry["path"]
+        if not path.exists():
+            problems.append(f"datacard.json lists {entry['path']}, which does not exist")
+            continue
+        n = (
+            counts.get(entry["path"].removesuffix(".jsonl"), 0)
+            if entry["format"] == "jsonl"
+            else pq.read_metadata(path).num_rows
+        )
+        if n != entry["rows"]:
+            problems.append(f"{entry['path']}: {n} rows, the data card says {entry['rows']}")
+    return problems

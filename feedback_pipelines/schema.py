@@ -1,0 +1,281 @@
+"""The warehouse schema: every table's DDL and column order, and the reserved cluster ids.
+
+One module owns it, so a stage that writes a table and the stages that read it agree by import,
+not by copy. Public table and column names are the contract (CONTRACT.md, section 3).
+"""
+
+from __future__ import annotations
+
+# --- ingest.day ----------------------------------------------------------------------------------
+# Long texts are stored with zstd: on this data half the write CPU of DuckDB's default
+# (dictionary + FSST, chosen per segment after trying each) and a third of the file size.
+TEXT_COMPRESSED = "VARCHAR USING COMPRESSION zstd"
+
+INGEST_DDL = f"""
+CREATE TABLE IF NOT EXISTS traces (
+    ds DATE, trace_id VARCHAR, session_id VARCHAR, user_id VARCHAR, timestamp TIMESTAMP,
+    model_version VARCHAR, prompt_version VARCHAR, messages {TEXT_COMPRESSED},
+    request {TEXT_COMPRESSED}, response {TEXT_COMPRESSED}, latency_ms DOUBLE,
+    input_tokens BIGINT, output_tokens BIGINT, user_role VARCHAR, metadata {TEXT_COMPRESSED},
+    turn_index INTEGER, abandoned BOOLEAN, regenerations INTEGER, file VARCHAR
+);
+CREATE TABLE IF NOT EXISTS feedback_events (
+    ds DATE, feedback_id VARCHAR, trace_id VARCHAR, session_id VARCHAR, user_id VARCHAR,
+    timestamp TIMESTAMP, kind VARCHAR, reason VARCHAR, score DOUBLE, comment {TEXT_COMPRESSED},
+    correction {TEXT_COMPRESSED}, user_role VARCHAR, metadata {TEXT_COMPRESSED},
+    model_version VARCHAR, prompt_version VARCHAR, request {TEXT_COMPRESSED},
+    trace_found BOOLEAN, trace_ds DATE, is_negative BOOLEAN, file VARCHAR
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    source VARCHAR, ds DATE, file VARCHAR, line BIGINT, error VARCHAR, raw {TEXT_COMPRESSED}
+);
+CREATE TABLE IF NOT EXISTS ingest_files (
+    ds DATE, source VARCHAR, file VARCHAR, bytes BIGINT, modified_at TIMESTAMP, lines BIGINT,
+    quarantined BIGINT, late BOOLEAN
+);
+"""
+
+# Columns earlier versions wrote. `feedback_events` held a copy of its trace's response and
+# message list: readers now join `traces` for them (`routing.day.read_events`), which halves
+# the table and the cost of writing it.
+RETIRED_COLUMNS = (("feedback_events", "response"), ("feedback_events", "messages"))
+
+
+# --- recall.embeddings ---------------------------------------------------------------------------
+EMBEDDING_COLUMNS = ["ds", "feedback_id", "model_id", "text_hash", "text", "vector"]
+
+
+# --- reserved cluster ids ----------------------------------------
+# HDBSCAN's label for an event in no cluster; `cluster_assignments.cluster_id` stores it as is.
+NOISE = -1
+# Internal stratum for units without a cluster (feedback not assigned, traces without feedback).
+UNASSIGNED = -2
+
+
+# --- clustering.pipeline -------------------------------------------------------------------------
+CLUSTER_COLUMNS = [
+    "ds",
+    "cluster_id",
+    "label",
+    "label_source",
+    "keyphrases",
+    "quotes",
+    "size",
+    "distinct_users",
+    "n_negative",
+    "negative_rate",
+    "first_seen",
+    "last_seen",
+    "status",
+    "growth",
+    "previous_size",
+    "match_similarity",
+    "centroid",
+]
+
+ASSIGNMENT_COLUMNS = ["ds", "feedback_id", "cluster_id", "probability"]
+
+
+# --- clustering.store ----------------------------------------------------------------------------
+CLUSTERS = "feedback_clusters"
+ASSIGNMENTS = "cluster_assignments"
+
+CLUSTERS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {CLUSTERS} (
+    ds DATE,
+    cluster_id BIGINT,
+    label VARCHAR,
+    label_source VARCHAR,
+    keyphrases VARCHAR[],
+    quotes VARCHAR[],
+    size BIGINT,
+    distinct_users BIGINT,
+    n_negative BIGINT,
+    negative_rate DOUBLE,
+    first_seen TIMESTAMP,
+    last_seen TIMESTAMP,
+    status VARCHAR,
+    growth DOUBLE,
+    previous_size BIGINT,
+    match_similarity DOUBLE,
+    centroid FLOAT[],
+    window_start DATE,
+    model_id VARCHAR
+)
+"""
+
+ASSIGNMENTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {ASSIGNMENTS} (
+    ds DATE,
+    feedback_id VARCHAR,
+    cluster_id BIGINT,
+    probability DOUBLE
+)
+"""
+
+# The core's columns, plus what only the warehouse records.
+CLUSTER_TABLE_COLUMNS = [*CLUSTER_COLUMNS, "window_start", "model_id"]
+
+
+# --- regressions ---------------------------------------------------------------------------------
+REGRESSION_COLUMNS = [
+    "window_start",
+    "window_end",
+    "dimension",
+    "model_version",
+    "candidate_version",
+    "baseline_version",
+    "metric",
+    "scope",
+    "cluster_id",
+    "n_candidate",
+    "n_baseline",
+    "x_candidate",
+    "x_baseline",
+    "rate_candidate",
+    "rate_baseline",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "test",
+    "p_value",
+    "q_value",
+    "p_value_improvement",
+    "q_value_improvement",
+    "is_regression",
+    "is_improvement",
+    "note",
+]
+
+METRIC_COLUMNS = [
+    "ds",
+    "dimension",
+    "model_version",
+    "prompt_version",
+    "n_traces",
+    "n_feedback",
+    "n_negative",
+    "negative_rate",
+    "negative_rate_ci_low",
+    "negative_rate_ci_high",
+    "n_corrections",
+    "correction_rate",
+    "correction_rate_ci_low",
+    "correction_rate_ci_high",
+    "n_abandoned",
+    "abandonment_rate",
+    "abandonment_rate_ci_low",
+    "abandonment_rate_ci_high",
+    "n_regenerated",
+    "regeneration_rate",
+    "regeneration_rate_ci_low",
+    "regeneration_rate_ci_high",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "input_tokens",
+    "output_tokens",
+    "input_tokens_mean",
+    "output_tokens_mean",
+]
+
+VERSION_METRICS_DDL = """
+CREATE TABLE IF NOT EXISTS version_metrics (
+    ds DATE, dimension VARCHAR, model_version VARCHAR, prompt_version VARCHAR,
+    n_traces BIGINT, n_feedback BIGINT, n_negative BIGINT, negative_rate DOUBLE,
+    negative_rate_ci_low DOUBLE, negative_rate_ci_high DOUBLE, n_corrections BIGINT,
+    correction_rate DOUBLE, correction_rate_ci_low DOUBLE, correction_rate_ci_high DOUBLE,
+    n_abandoned BIGINT, abandonment_rate DOUBLE, abandonment_rate_ci_low DOUBLE,
+    abandonment_rate_ci_high DOUBLE, n_regenerated BIGINT, regeneration_rate DOUBLE,
+    regeneration_rate_ci_low DOUBLE, regeneration_rate_ci_high DOUBLE, latency_p50_ms DOUBLE,
+    latency_p95_ms DOUBLE, input_tokens DOUBLE, output_tokens DOUBLE, input_tokens_mean DOUBLE,
+    output_tokens_mean DOUBLE
+)
+"""
+
+REGRESSIONS_DDL = """
+CREATE TABLE IF NOT EXISTS version_regressions (
+    ds DATE, window_start DATE, window_end DATE, dimension VARCHAR, model_version VARCHAR,
+    candidate_version VARCHAR, baseline_version VARCHAR, metric VARCHAR, scope VARCHAR,
+    cluster_id BIGINT, n_candidate BIGINT, n_baseline BIGINT, x_candidate BIGINT,
+    x_baseline BIGINT, rate_candidate DOUBLE, rate_baseline DOUBLE, delta DOUBLE, ci_low DOUBLE,
+    ci_high DOUBLE, test VARCHAR, p_value DOUBLE, q_value DOUBLE, p_value_improvement DOUBLE,
+    q_value_improvement DOUBLE, is_regression BOOLEAN, is_improvement BOOLEAN, note VARCHAR
+)
+"""
+
+
+# --- routing.day ---------------------------------------------------------------------------------
+TUNING_DDL = """
+CREATE TABLE IF NOT EXISTS tuning_candidates (
+    ds DATE, example_id VARCHAR, dataset VARCHAR, split VARCHAR, source VARCHAR, file VARCHAR,
+    line INTEGER, feedback_id VARCHAR, trace_id VARCHAR, session_id VARCHAR,
+    paired_feedback_id VARCHAR, paired_trace_id VARCHAR, group_id VARCHAR, cluster_id BIGINT,
+    model_version VARCHAR, prompt_version VARCHAR, prompt VARCHAR, completion VARCHAR,
+    rejected VARCHAR, label BOOLEAN
+)
+"""
+
+REVIEW_DDL = """
+CREATE TABLE IF NOT EXISTS review_queue (
+    ds DATE, review_id VARCHAR, priority INTEGER, routing_reason VARCHAR,
+    routing_reasons VARCHAR, detail VARCHAR, feedback_id VARCHAR, trace_id VARCHAR,
+    session_id VARCHAR, related_feedback_ids VARCHAR, cluster_id BIGINT, cluster_label VARCHAR,
+    kind VARCHAR, reason VARCHAR, score DOUBLE, model_version VARCHAR, prompt_version VARCHAR,
+    user_role VARCHAR, timestamp TIMESTAMP, request VARCHAR, response VARCHAR, comment VARCHAR,
+    correction VARCHAR, messages VARCHAR
+)
+"""
+
+
+# --- routing.tuning.writer -----------------------------------------------------------------------
+TUNING_COLUMNS = [
+    "ds",
+    "example_id",
+    "dataset",
+    "split",
+    "source",
+    "file",
+    "line",
+    "feedback_id",
+    "trace_id",
+    "session_id",
+    "paired_feedback_id",
+    "paired_trace_id",
+    "group_id",
+    "cluster_id",
+    "model_version",
+    "prompt_version",
+    "prompt",
+    "completion",
+    "rejected",
+    "label",
+]
+
+
+# --- routing.review ------------------------------------------------------------------------------
+REVIEW_COLUMNS = [
+    "ds",
+    "review_id",
+    "priority",
+    "routing_reason",
+    "routing_reasons",
+    "detail",
+    "feedback_id",
+    "trace_id",
+    "session_id",
+    "related_feedback_ids",
+    "cluster_id",
+    "cluster_label",
+    "kind",
+    "reason",
+    "score",
+    "model_version",
+    "prompt_version",
+    "user_role",
+    "timestamp",
+    "request",
+    "response",
+    "comment",
+    "correction",
+    "messages",
+]

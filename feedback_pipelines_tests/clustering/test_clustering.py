@@ -1,0 +1,479 @@
+"""The clustering core: labels, lineage, context, sampling, assignment, and whole windows.
+
+Small synthetic vectors for the mechanics (seconds); the real embedding model on real rater
+comments (FeedbackQA) for what people read: labels made of the texts' own words, and clearly
+different complaints in different clusters. Planted-topic recall, purity and id stability on
+generated data run through the real assets in test_clustering_assets.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feedback_pipelines.clustering import ClusteringConfig, FitConfig, cluster_window
+from feedback_pipelines.clustering.assign import assign_to_clusters, nearest_exemplar
+from feedback_pipelines.clustering.context import session_context
+from feedback_pipelines.clustering.fit import (
+    min_cluster_size_for,
+    select_fit_sample,
+    vector_keys,
+)
+from feedback_pipelines.clustering.labels import (
+    LabelConfig,
+    keyphrases_by_cluster,
+    phrases,
+    representative_quotes,
+    top_keyphrases,
+)
+from feedback_pipelines.clustering.lineage import assign_stable_ids, match_clusters
+from feedback_pipelines.clustering.pipeline import window_growth, window_halves
+from feedback_pipelines.clustering.reduce import cosine_knn, select_reducer
+from feedback_pipelines_tests.fixtures.pipeline import TEST_DATA
+
+DIM = 384
+END = date(2026, 11, 20)
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def blobs(centres: np.ndarray, n: int, spread: float, rng: np.random.Generator) -> np.ndarray:
+    """n unit vectors around each centre (rows of `centres`), in order."""
+    out = [c + spread * rng.standard_normal((n, centres.shape[1])) for c in centres]
+    return unit(np.vstack(out))
+
+
+# --------------------------------------------------------------------------------------------
+# labels
+# --------------------------------------------------------------------------------------------
+
+
+def test_phrases_skip_stop_words_placeholders_and_clause_breaks():
+    got = phrases("How long should I bake banana bread? Email me at <EMAIL>. The oven - hot")
+    assert "banana bread" in got and "bake banana" in got
+    assert "long bake" not in got  # never jumps over the stop words between them
+    assert not any("<" in p or p == "email me" for p in got)
+    assert "bread email" not in got  # never spans the end of a sentence
+    assert not {"the", "how", "should", "at"} & set(got)
+
+
+def test_keyphrases_are_distinctive_and_exclude_placeholders():
+    texts = [
+        "refund for my cancelled flight, email <EMAIL>",
+        "the airline refund never arrived <EMAIL>",
+        "flight refund voucher instead of money",
+        "my invoice shows a double charge <PHONE>",
+        "invoice charge is wrong this month",
+        "why is there a second charge on the invoice",
+    ]
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    keys = keyphrases_by_cluster(texts, labels, LabelConfig(n_keyphrases=4))
+    assert "refund" in keys[0] and "invoice" in keys[1]
+    assert "refund" not in keys[1] and "invoice" not in keys[0]
+    flat = " ".join(keys[0] + keys[1])
+    assert "email" not in flat and "phone" not in flat
+
+
+def test_top_keyphrases_never_say_a_word_twice():
+    terms = np.array(["refund", "refund policy", "policy", "voucher", "voucher code", "late"])
+    scores = np.array([0.9, 0.8, 0.7, 0.5, 0.1, 0.05])
+    # "refund policy" replaces "refund" (most of its uses), "policy" is then shown already,
+    # "voucher code" is too rare to replace "voucher"
+    assert top_keyphrases(scores, terms, 3) == ["refund policy", "voucher", "late"]
+
+
+def test_quotes_are_the_distinct_members_nearest_the_centre():
+    rng = np.random.default_rng(0)
+    centre = unit(rng.standard_normal((1, DIM)))[0]
+    vectors = unit(
+        centre + np.array([[0.01], [0.01], [0.5], [2.0]]) * rng.standard_normal((4, DIM))
+    )
+    texts = ["Same text", "same  TEXT", "second nearest", "far away"]
+    labels = np.zeros(4, dtype=int)
+    quotes = representative_quotes(texts, vectors, labels, {0: centre}, n=3)[0]
+    assert quotes[0].lower() == "same text"  # one of the two copies, not both
+    assert quotes[1:] == ["second nearest", "far away"]
+
+
+# --------------------------------------------------------------------------------------------
+# lineage
+# --------------------------------------------------------------------------------------------
+
+
+def test_matching_is_one_to_one_and_maximises_the_total_not_greedy():
+    # greedy would give current 0 -> prev 10 (0.95) and leave current 1 unmatched (0.5 < 0.8)
+    previous = unit(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    current = unit(np.array([[0.95, 0.31, 0.0], [0.9, 0.0, 0.44]]))
+    sim = current @ previous.T
+    assert sim[0, 0] > sim[1, 0] and sim[0, 1] >= 0.3
+    matches = match_clusters(current, previous, [10, 11], threshold=0.3)
+    assert {(m.current, m.previous_id) for m in matches} == {(0, 11), (1, 10)}
+    assert len({m.previous_id for m in matches}) == len(matches)
+
+
+def test_stable_ids_new_ids_and_faded():
+    rng = np.random.default_rng(1)
+    prev_c = unit(rng.standard_normal((3, DIM)))
+    previous = pd.DataFrame({"cluster_id": [4, 7, 9], "centroid": list(prev_c)})
+    current = unit(
+        np.vstack([prev_c[1] + 0.01 * rng.standard_normal(DIM), rng.standard_normal(DIM)])
+    )
+    out = assign_stable_ids(list(current), previous, next_id=12, threshold=0.8)
+    assert out["cluster_id"].tolist() == [7, 12]
+    assert out["matched"].tolist() == [True, False]
+    assert sorted(out.attrs["faded"]) == [4, 9]
+    first = assign_stable_ids(list(current), None, next_id=0, threshold=0.8)
+    assert first["cluster_id"].tolist() == [0, 1] and not first["matched"].any()
+
+
+# --------------------------------------------------------------------------------------------
+# context, sampling, assignment
+# --------------------------------------------------------------------------------------------
+
+
+def test_session_context_pulls_turns_together_and_leaves_single_events_alone():
+    rng = np.random.default_rng(2)
+    v = unit(rng.standard_normal((4, DIM)))
+    out = session_context(v, pd.Series(["a", "a", "b", None]), weight=0.7)
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(out[2], v[2], atol=1e-6) and np.allclose(out[3], v[3], atol=1e-6)
+    assert float(out[0] @ out[1]) > float(v[0] @ v[1]) + 0.5
+    assert np.array_equal(session_context(v, None), v)
+
+
+def test_min_cluster_size_scales_with_the_sample_within_bounds():
+    config = FitConfig(min_cluster_fraction=0.01, min_cluster_floor=10, min_cluster_ceiling=500)
+    assert min_cluster_size_for(300, config) == 10
+    assert min_cluster_size_for(8_000, config) == 80
+    assert min_cluster_size_for(200_000, config) == 500
+    assert min_cluster_size_for(12, config) == 6  # a tiny window can still hold two clusters
+
+
+def test_fit_sample_keeps_distinct_texts_bounded_and_deterministic():
+    rng = np.random.default_rng(3)
+    base = unit(rng.standard_normal((50, DIM)))
+    vectors = np.vstack([base, base[:10], base[:10], base[:10]])  # 30 copies of 10 texts
+    keys = vector_keys(vectors)
+    assert keys.max() + 1 == 50
+    sample = select_fit_sample(keys, max_sample=1000, max_copies=1, seed=0)
+    assert len(sample) == 50 and len(set(keys[sample])) == 50
+    assert len(select_fit_sample(keys, max_sample=20, max_copies=1, seed=0)) == 20
+    assert np.array_equal(sample, select_fit_sample(keys, 1000, 1, seed=0))
+    assert len(select_fit_sample(keys, 1000, max_copies=2, seed=0)) == 60
+
+
+def test_events_take_their_nearest_exemplar_cluster_and_noise_stays_noise():
+    rng = np.random.default_rng(4)
+    centres = unit(rng.standard_normal((2, DIM)))
+    sample = blobs(centres, 20, 0.02, rng)
+    labels = np.r_[np.zeros(20, int), np.full(20, -1)]  # the second blob is noise
+    strength = np.r_[np.full(20, 0.7), np.zeros(20)]
+    others = blobs(centres, 5, 0.02, rng)
+    space = np.vstack([sample, others])
+    got, prob = assign_to_clusters(labels, strength, space, vector_keys(space), np.arange(40))
+    assert got[40:].tolist() == [0] * 5 + [-1] * 5
+    assert prob[40:].tolist() == [0.7] * 5 + [0.0] * 5
+    near = nearest_exemplar(others, sample)
+    assert (near[:5] < 20).all() and (near[5:] >= 20).all()
+
+
+def test_copies_of_a_sampled_text_take_its_cluster():
+    space = unit(np.random.default_rng(5).standard_normal((6, DIM)))
+    space[3] = space[0]  # a copy of row 0 outside the sample
+    keys = vector_keys(space)
+    labels, prob = assign_to_clusters(
+        np.array([2, 1, -1]), np.array([0.9, 0.8, 0.0]), space, keys, np.array([0, 1, 2])
+    )
+    assert labels[3] == 2 and prob[3] == pytest.approx(0.9)
+
+
+def test_cosine_knn_is_exact_and_starts_with_the_row_itself():
+    x = unit(np.random.default_rng(6).standard_normal((300, 16)))
+    idx, dist = cosine_knn(x, 5, chunk=64)
+    brute = np.argsort(-(x @ x.T), axis=1)[:, :5]
+    assert (idx[:, 0] == np.arange(300)).all() and (dist[:, 0] == 0).all()
+    assert (np.sort(idx, axis=1) == np.sort(brute, axis=1)).mean() > 0.99
+    assert (np.diff(dist, axis=1) >= -1e-6).all()
+
+
+def test_unknown_reducer_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="pca"):
+        select_reducer("tsne")
+
+
+def test_growth_compares_equal_halves_of_the_span():
+    start = END - timedelta(days=13)
+    days = pd.Series([start] * 4 + [END] * 6)
+    assert window_halves(days, start, END) == (4, 6)
+    assert window_growth(days, start, END) == pytest.approx(0.5)
+    assert np.isnan(window_growth(pd.Series([END] * 3), start, END))  # born in the recent half
+
+
+# --------------------------------------------------------------------------------------------
+# whole windows on synthetic topics
+# --------------------------------------------------------------------------------------------
+
+
+def synthetic_window(
+    end: date, days: int, centres: np.ndarray, per_day: int, rng, born: dict | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Events of `days` days ending `end`: per_day events per topic and day, plus noise.
+
+    `born` maps a topic index to its first day (topics planted later).
+    """
+    rows, vecs = [], []
+    for d in range(days):
+        day = end - timedelta(days=days - 1 - d)
+        for t, c in enumerate(centres):
+            if born and t in born and day < born[t]:
+                continue
+            v = blobs(c[None, :], per_day, 0.035, rng)
+            for i in range(per_day):
+                rows.append(
+                    {
+                        "feedback_id": f"{day}-{t}-{i}",
+                        "text": f"topic{t} word{t}x complaint about thing{t} number {i % 7}",
+                        "user_id": f"u{(t * 31 + i) % 40}",
+                        "session_id": f"s{day}-{t}-{i}",
+                        "is_negative": bool(i % 3 == 0),
+                        "timestamp": pd.Timestamp(day) + pd.Timedelta(minutes=i),
+                        "ds": day,
+                    }
+                )
+            vecs.append(v)
+        noise = unit(rng.standard_normal((3, DIM)))
+        for i in range(3):
+            rows.append(
+                {
+                    "feedback_id": f"{day}-noise-{i}",
+                    "text": f"random unrelated remark {i}",
+                    "user_id": "u0",
+                    "session_id": f"n{day}-{i}",
+                    "is_negative": False,
+                    "timestamp": pd.Timestamp(day),
+                    "ds": day,
+                }
+            )
+        vecs.append(noise)
+    return pd.DataFrame(rows), np.vstack(vecs)
+
+
+FAST = ClusteringConfig(reducer="pca", n_components=10)
+
+
+def window_of(events, vectors, end, days):
+    keep = (pd.to_datetime(events["ds"]).dt.date > end - timedelta(days=days)).to_numpy() & (
+        pd.to_datetime(events["ds"]).dt.date <= end
+    ).to_numpy()
+    return events[keep].reset_index(drop=True), vectors[keep]
+
+
+def test_window_ids_stay_put_new_topics_appear_and_old_ones_fade():
+    rng = np.random.default_rng(7)
+    centres = unit(rng.standard_normal((5, DIM)))
+    # topic 3 starts on the last day; topic 4 stops after the first 4 days
+    born = {3: END}
+    events, vectors = synthetic_window(END, 8, centres, 12, rng, born=born)
+    gone = (events["feedback_id"].str.contains("-4-")) & (
+        pd.to_datetime(events["ds"]).dt.date > END - timedelta(days=4)
+    )
+    events, vectors = events[~gone].reset_index(drop=True), vectors[~gone.to_numpy()]
+
+    day1 = END - timedelta(days=1)
+    w1, v1 = window_of(events, vectors, day1, 4)
+    first = cluster_window(w1, v1, day1, config=FAST)
+    assert set(first.clusters["status"]) == {"new"}
+    assert len(first.clusters) == 4  # topics 0, 1, 2, 4 (topic 4's last days are in)
+    assert (first.assignments["cluster_id"] == -1).sum() >= 1  # noise is kept as noise
+
+    w2, v2 = window_of(events, vectors, END, 4)
+    second = cluster_window(w2, v2, END, previous=first.clusters, next_id=100, config=FAST)
+    kept = second.assignments.merge(first.assignments, on="feedback_id", suffixes=("", "_1"))
+    kept = kept[kept["cluster_id_1"] >= 0]
+    assert (kept["cluster_id"] == kept["cluster_id_1"]).mean() >= 0.95
+    status = second.clusters.set_index("cluster_id")["status"]
+    topic3 = second.assignments[second.assignments["feedback_id"].str.contains("-3-")]
+    new_id = topic3["cluster_id"].mode()[0]
+    assert new_id >= 100 and status[new_id] == "new"
+    topic4 = first.assignments[first.assignments["feedback_id"].str.contains("-4-")]
+    faded_id = topic4["cluster_id"].mode()[0]
+    assert status[faded_id] == "faded"
+    faded = second.clusters.set_index("cluster_id").loc[faded_id]
+    assert faded["size"] == 0 and faded["previous_size"] > 0 and faded["growth"] == -1.0
+
+
+def test_window_figures_are_right():
+    rng = np.random.default_rng(8)
+    centres = unit(rng.standard_normal((3, DIM)))
+    events, vectors = synthetic_window(END, 4, centres, 15, rng)
+    result = cluster_window(events, vectors, END, config=FAST)
+    merged = result.assignments.merge(events, on="feedback_id")
+    for row in result.clusters.itertuples():
+        members = merged[merged["cluster_id"] == row.cluster_id]
+        assert row.size == len(members)
+        assert row.distinct_users == members["user_id"].nunique()
+        assert row.negative_rate == pytest.approx(members["is_negative"].mean())
+        assert row.first_seen == members["timestamp"].min()
+        assert row.last_seen == members["timestamp"].max()
+        assert 3 <= len(row.quotes) <= 5 or len(set(members["text"])) < 3
+        assert len(row.centroid) == DIM
+    assert len(result.assignments) == len(events)
+    assert result.assignments["feedback_id"].is_unique
+
+
+def test_a_kept_topic_whose_volume_rises_is_growing():
+    rng = np.random.default_rng(10)
+    centres = unit(rng.standard_normal((3, DIM)))
+    events, vectors = synthetic_window(END, 8, centres, 16, rng)
+    days = pd.to_datetime(events["ds"]).dt.date
+    # topic 2: 4 events a day in the first half of the window, 16 in the second
+    early = events["feedback_id"].str.contains("-2-") & (days <= END - timedelta(days=4))
+    drop = early & (events["feedback_id"].str.rsplit("-", n=1).str[-1].astype(int) >= 4)
+    events, vectors = events[~drop].reset_index(drop=True), vectors[~drop.to_numpy()]
+    first = cluster_window(events, vectors, END, config=FAST)
+    second = cluster_window(events, vectors, END, previous=first.clusters, config=FAST)
+    topic2 = second.assignments[second.assignments["feedback_id"].str.contains("-2-")]
+    row = second.clusters.set_index("cluster_id").loc[topic2["cluster_id"].mode()[0]]
+    assert row["status"] == "growing"
+    assert row["growth"] == pytest.approx(16 * 4 / (4 * 4) - 1, abs=0.1)  # 4x the volume: +300%
+    others = second.clusters[second.clusters["cluster_id"] != row.name]
+    assert set(others["status"]) == {"stable"}
+
+
+def test_a_small_topic_born_in_the_last_days_is_split_out_as_emerging():
+    rng = np.random.default_rng(9)
+    centres = unit(rng.standard_normal((4, DIM)))
+    # topic 3 is born on the last day with 14 events: under the window's min_cluster_size
+    events, vectors = synthetic_window(END, 10, centres[:3], 60, rng)
+    young, yv = synthetic_window(END, 1, centres[3:], 14, rng)
+    young["feedback_id"] = "young-" + young["feedback_id"]
+    events = pd.concat([events, young[~young["feedback_id"].str.contains("noise")]])
+    vectors = np.vstack([vectors, yv[: len(young) - 3]])
+    config = ClusteringConfig(
+        reducer="pca", n_components=10, fit=FitConfig(min_cluster_fraction=0.02)
+    )
+    result = cluster_window(events.reset_index(drop=True), vectors, END, config=config)
+    assert result.stats["min_cluster_size"] > 14
+    young_ids = result.assignments[result.assignments["feedback_id"].str.startswith("young-")]
+    cid = young_ids["cluster_id"].mode()[0]
+    assert cid >= 0 and (young_ids["cluster_id"] == cid).mean() >= 0.9
+    others = result.assignments[~result.assignments["feedback_id"].str.startswith("young-")]
+    assert (others["cluster_id"] == cid).sum() == 0
+    assert result.stats["emerging"] == 1
+    without = cluster_window(
+        events.reset_index(drop=True),
+        vectors,
+        END,
+        config=ClusteringConfig(
+            reducer="pca",
+            n_components=10,
+            fit=FitConfig(min_cluster_fraction=0.02, emerging_days=0),
+        ),
+    )
+    young_without = without.assignments[without.assignments["feedback_id"].str.startswith("young-")]
+    assert young_without["cluster_id"].nunique() >= 1
+    assert without.stats["emerging"] == 0
+
+
+def test_empty_window_reports_every_previous_cluster_faded():
+    previous = pd.DataFrame(
+        {
+            "cluster_id": [3],
+            "centroid": [np.ones(DIM, dtype=np.float32) / np.sqrt(DIM)],
+            "label": ["refund"],
+            "keyphrases": [np.array(["refund"])],
+            "quotes": [None],
+            "size": [9],
+            "status": ["stable"],
+            "first_seen": [pd.Timestamp("2026-11-01")],
+            "last_seen": [pd.Timestamp("2026-11-10")],
+        }
+    )
+    events = pd.DataFrame(columns=["feedback_id", "text", "user_id", "is_negative", "timestamp"])
+    result = cluster_window(events, np.zeros((0, DIM)), END, previous=previous)
+    assert result.clusters["status"].tolist() == ["faded"]
+    assert result.clusters["keyphrases"].tolist() == [["refund"]]
+    assert len(result.assignments) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# real text: FeedbackQA rater explanations (McGill-NLP/feedbackqa, Apache-2.0)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def feedbackqa_complaints():
+    """Rater explanations of the answers rated Bad or Could be Improved, clustered."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from feedback_pipelines.embedding import get_embedder
+
+    rows = []
+    for path in sorted((TEST_DATA / "real" / "feedbackqa").glob("*_feedback_valid.json")):
+        for item in json.loads(path.read_text()):
+            for text, rating in zip(item["feedback"], item["rating"], strict=True):
+                if rating in ("Bad", "Could be Improved"):
+                    rows.append({"text": " ".join(text.split()), "source": path.stem})
+    frame = pd.DataFrame(rows)
+    frame["feedback_id"] = [f"fqa-{i}" for i in range(len(frame))]
+    frame["user_id"] = [f"rater-{i % 97}" for i in range(len(frame))]
+    frame["is_negative"] = True
+    frame["timestamp"] = pd.Timestamp("2026-11-20 12:00")
+    vectors = get_embedder().embed(frame["text"].tolist())
+    result = cluster_window(frame, vectors, END)
+    return frame, result
+
+
+@pytest.mark.slow
+def test_feedbackqa_labels_are_words_of_the_clustered_texts(feedbackqa_complaints):
+    frame, result = feedbackqa_complaints
+    merged = result.assignments.merge(frame, on="feedback_id")
+    clusters = result.clusters
+    print(f"\nFeedbackQA complaints: {len(frame)} texts, {len(clusters)} clusters, "
+          f"{result.stats['noise_share']:.0%} noise")  # fmt: skip
+    for row in clusters.head(12).itertuples():
+        print(f"  #{row.cluster_id:<3} {row.size:>4}  {row.label}")
+    assert 5 <= len(clusters) <= 60
+    assert result.stats["noise_share"] < 0.5
+    for row in clusters.itertuples():
+        corpus = " ".join(merged.loc[merged["cluster_id"] == row.cluster_id, "text"]).lower()
+        words = " " + re.sub(r"[^\w'-]+", " ", corpus) + " "  # punctuation as spaces
+        assert row.keyphrases, row.cluster_id
+        for phrase in row.keyphrases:  # adjacent words of this cluster's own texts
+            assert f" {phrase} " in words, (row.cluster_id, phrase)
+        assert row.label == ", ".join(row.keyphrases[:3])
+        assert all(q.split("…")[0].strip().lower()[:40] in corpus for q in row.quotes)
+
+
+@pytest.mark.slow
+def test_feedbackqa_clearly_different_complaints_land_in_different_clusters(
+    feedbackqa_complaints,
+):
+    frame, result = feedbackqa_complaints
+    merged = result.assignments.merge(frame, on="feedback_id")
+    labels = result.clusters.set_index("cluster_id")["label"]
+    lower = merged["text"].str.lower()
+    subjects = {
+        "visa": lower.str.contains(r"\bvisas?\b"),
+        "masks": lower.str.contains(r"\bmasks?\b|face covering"),
+        "cleaning": lower.str.contains(r"\bclean|disinfect"),
+    }
+    homes = {}
+    for subject, mask in subjects.items():
+        counts = merged.loc[mask & (merged["cluster_id"] >= 0), "cluster_id"].value_counts()
+        home = int(counts.index[0])
+        share = counts.iloc[0] / mask.sum()
+        print(f"  {subject}: {mask.sum()} comments, {share:.0%} in #{home} ({labels[home]})")
+        assert share >= 0.6, subject
+        homes[subject] = home
+    assert len(set(homes.values())) == 3  # three complaints, three clusters
+    assert "visa" in labels[homes["visa"]]
+    assert "mask" in labels[homes["masks"]]
+    assert "clean" in labels[homes["cleaning"]] or "disinfect" in labels[homes["cleaning"]]

@@ -1,0 +1,261 @@
+"""The clustering assets on the generated week: planted topics, stable ids, a new topic, Qdrant.
+
+The generated week (shared `ingested_week`, copied so it is never changed) is embedded with the
+real model and indexed in an embedded Qdrant store by the semantic assets, then the clustering
+asset runs through Dagster for the last four days. Everything is checked against the
+generator's truth: the topic of every feedback event and the day the new topic starts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from feedback_pipelines_tests.fixtures.pipeline import WEEK_END, week_days
+
+pytestmark = [pytest.mark.slow]
+
+CLUSTER_DAYS = [(WEEK_END - timedelta(days=i)).isoformat() for i in (3, 2, 1, 0)]
+
+
+@dataclass
+class ClusteredWeek:
+    data: Path
+    warehouse: Path
+    store: Path
+    truth: dict
+    runs: dict[str, dg.ExecuteInProcessResult] = field(default_factory=dict)
+
+    def resources(self, **overrides) -> dict:
+        from feedback_pipelines.embedding import DEFAULT_EMBEDDER
+        from feedback_pipelines.resources.clustering import ClusterLabellerResource
+        from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
+        from feedback_pipelines.resources.settings import PipelineConfig
+        from feedback_pipelines.resources.warehouse import WarehouseResource
+
+        return {
+            "settings": PipelineConfig(data_dir=str(self.data)),
+            "warehouse": WarehouseResource(database=str(self.warehouse)),
+            "embedder": EmbedderResource(name=DEFAULT_EMBEDDER),
+            "vector_store": VectorStoreResource(path=str(self.store), backend="edge"),
+            "cluster_labeller": ClusterLabellerResource(),
+            **overrides,
+        }
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.warehouse), read_only=True)
+
+    def table(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        with self.connect() as conn:
+            return conn.execute(sql, params or []).df()
+
+
+def cluster_day(world: ClusteredWeek, day: str, **resources) -> dg.ExecuteInProcessResult:
+    from feedback_pipelines.defs.clustering import topic_clusters
+
+    result = dg.materialize(
+        [topic_clusters], partition_key=day, resources=world.resources(**resources)
+    )
+    assert result.success, day
+    return result
+
+
+@pytest.fixture(scope="module")
+def week(ingested_week, tmp_path_factory) -> ClusteredWeek:
+    """The generated week embedded, indexed, and clustered for its last four days."""
+    from feedback_pipelines.defs.semantic import feedback_embeddings, qdrant_feedback
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    env, truth = ingested_week
+    data = tmp_path_factory.mktemp("clustering") / "data"
+    data.mkdir(parents=True)
+    shutil.copy(env.warehouse, data / "warehouse.duckdb")
+    world = ClusteredWeek(data, data / "warehouse.duckdb", data / "qdrant", truth)
+    for day in week_days():
+        result = dg.materialize(
+            [feedback_embeddings, qdrant_feedback], partition_key=day, resources=world.resources()
+        )
+        assert result.success, day
+    for day in CLUSTER_DAYS:
+        world.runs[day] = cluster_day(world, day)
+    return world
+
+
+def topic_table(world: ClusteredWeek, day: str) -> pd.DataFrame:
+    """Assignments of the window ending `day`, with each event's planted topic and polarity."""
+    frame = world.table(
+        "SELECT a.feedback_id, a.cluster_id, e.is_negative FROM cluster_assignments a "
+        "JOIN feedback_events e USING (feedback_id) WHERE a.ds = ?",
+        [day],
+    )
+    frame["topic"] = frame["feedback_id"].map(world.truth["feedback_topic"])
+    assert frame["topic"].notna().all()
+    return frame
+
+
+def recall_purity(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per topic: the cluster holding most of its negative events, its recall and purity."""
+    rows = []
+    for topic, group in frame[frame["is_negative"]].groupby("topic"):
+        counts = group["cluster_id"].value_counts()
+        cluster = int(counts.index[0])
+        members = frame[frame["cluster_id"] == cluster]
+        rows.append(
+            {
+                "topic": topic,
+                "negatives": len(group),
+                "cluster": cluster,
+                "recall": counts.iloc[0] / len(group),
+                "purity": (members["topic"] == topic).mean() if cluster >= 0 else 0.0,
+            }
+        )
+    return pd.DataFrame(rows).set_index("topic")
+
+
+def test_planted_topics_are_recovered(week):
+    day = CLUSTER_DAYS[-1]
+    frame = topic_table(week, day)
+    table = recall_purity(frame)
+    print(f"\nwindow ending {day}: {len(frame)} events, {frame['cluster_id'].nunique()} clusters")
+    print(table.round(3).to_string())
+    assert len(table) == len(week.truth["topics"])
+    assert (table["recall"] >= 0.8).all(), table[table["recall"] < 0.8]
+    assert (table["purity"] >= 0.8).all(), table[table["purity"] < 0.8]
+    assert table["cluster"].is_unique  # one topic, one cluster
+
+
+def test_labels_name_the_topics(week):
+    day = CLUSTER_DAYS[-1]
+    frame = topic_table(week, day)
+    clusters = week.table("SELECT * FROM feedback_clusters WHERE ds = ?", [day])
+    home = frame.groupby("topic")["cluster_id"].agg(lambda s: s.value_counts().index[0])
+    labels = clusters.set_index("cluster_id")["label"]
+    print("\n" + "\n".join(f"  {t:<22} #{c:<3} {labels[c]}" for t, c in home.items()))
+    for topic, words in {
+        "password_reset": ("password", "reset"),
+        "billing_invoice": ("invoice", "billing"),
+        "smart_home_setup": ("smart", "thermostat", "router", "network"),
+        "recipe_conversion": ("cups", "butter", "grams", "recipe", "flour"),
+    }.items():
+        label = labels[home[topic]]
+        assert any(w in label for w in words), (topic, label)
+    for row in clusters[clusters["status"] != "faded"].itertuples():
+        assert 3 <= len(row.quotes) <= 5
+        assert all("@" not in q for q in row.quotes)  # redacted text only
+        assert not any("<" in k for k in row.keyphrases)
+
+
+def test_ids_stay_put_from_one_day_to_the_next(week):
+    before, after = CLUSTER_DAYS[-2], CLUSTER_DAYS[-1]
+    a, b = topic_table(week, before), topic_table(week, after)
+    both = a.merge(b, on=["feedback_id", "topic"], suffixes=("_before", "_after"))
+    kept = (both["cluster_id_before"] == both["cluster_id_after"]).mean()
+    home_a = a.groupby("topic")["cluster_id"].agg(lambda s: s.value_counts().index[0])
+    home_b = b.groupby("topic")["cluster_id"].agg(lambda s: s.value_counts().index[0])
+    print(f"\n{before} -> {after}: {kept:.1%} of {len(both)} shared events kept their cluster id")
+    assert kept >= 0.9
+    common = home_a.index.intersection(home_b.index)
+    assert (home_a[common] == home_b[common]).mean() >= 0.9
+    statuses = week.table("SELECT status FROM feedback_clusters WHERE ds = ?", [after])
+    assert set(statuses["status"]) <= {"stable", "growing", "new", "faded"}
+    ids_kept = [
+        e.metadata["kept_share"].value
+        for e in week.runs[after].get_asset_check_evaluations()
+        if e.check_name == "ids_kept"
+    ]
+    assert ids_kept and ids_kept[0] == pytest.approx(kept, abs=0.02)
+
+
+def test_the_new_topic_appears_as_new_on_its_first_day(week):
+    new = week.truth["new_topic"]
+    first = new["first_day"]
+    assert first in CLUSTER_DAYS[1:], "the fixture's week must cluster the day before too"
+    frame = topic_table(week, first)
+    mine = frame[frame["topic"] == new["name"]]
+    cid = int(mine["cluster_id"].value_counts().index[0])
+    share = (mine["cluster_id"] == cid).mean()
+    clusters = week.table("SELECT * FROM feedback_clusters WHERE ds = ?", [first])
+    row = clusters.set_index("cluster_id").loc[cid]
+    print(f"\n{new['name']} on {first}: {len(mine)} events, {share:.0%} in #{cid} ({row['label']})")
+    assert cid >= 0 and share >= 0.8
+    assert row["status"] == "new"
+    assert (frame.loc[frame["cluster_id"] == cid, "topic"] == new["name"]).mean() >= 0.8
+    assert pd.Timestamp(row["first_seen"]).date() == date.fromisoformat(first)
+    before = week.table(
+        "SELECT cluster_id FROM feedback_clusters WHERE ds = ?",
+        [(date.fromisoformat(first) - timedelta(days=1)).isoformat()],
+    )
+    assert cid not in set(before["cluster_id"])
+    later = week.table(
+        "SELECT status FROM feedback_clusters WHERE ds = ? AND cluster_id = ?",
+        [CLUSTER_DAYS[-1], cid],
+    )
+    assert later["status"].tolist() in (["stable"], ["growing"])  # same id the days after
+
+
+def test_every_event_of_the_window_is_assigned_once(week):
+    day = CLUSTER_DAYS[-1]
+    start = (WEEK_END - timedelta(days=13)).isoformat()
+    n = week.table(
+        "SELECT count(*) AS n FROM feedback_embeddings WHERE ds BETWEEN ? AND ?", [start, day]
+    )["n"][0]
+    links = week.table("SELECT * FROM cluster_assignments WHERE ds = ?", [day])
+    assert len(links) == n and links["feedback_id"].is_unique
+    clusters = week.table("SELECT * FROM feedback_clusters WHERE ds = ?", [day])
+    active = clusters[clusters["status"] != "faded"]
+    assert set(links["cluster_id"]) <= set(active["cluster_id"]) | {-1}
+    sizes = links[links["cluster_id"] >= 0]["cluster_id"].value_counts()
+    assert (active.set_index("cluster_id")["size"] == sizes.reindex(active["cluster_id"])).all()
+    checks = {e.check_name: e.passed for e in week.runs[day].get_asset_check_evaluations()}
+    assert checks == {"every_event_assigned": True, "noise_share": True, "ids_kept": True}
+
+
+def test_a_rerun_replaces_its_partition_with_the_same_result(week):
+    day = CLUSTER_DAYS[-1]
+    query = "SELECT cluster_id, size, label, status FROM feedback_clusters WHERE ds = ? ORDER BY 1"
+    before = week.table(query, [day])
+    links_before = week.table(
+        "SELECT feedback_id, cluster_id FROM cluster_assignments WHERE ds = ? ORDER BY 1", [day]
+    )
+    cluster_day(week, day)
+    pd.testing.assert_frame_equal(before, week.table(query, [day]))
+    links_after = week.table(
+        "SELECT feedback_id, cluster_id FROM cluster_assignments WHERE ds = ? ORDER BY 1", [day]
+    )
+    pd.testing.assert_frame_equal(links_before, links_after)
+    other = week.table(
+        "SELECT count(*) AS n FROM feedback_clusters WHERE ds = ?", [CLUSTER_DAYS[0]]
+    )
+    assert other["n"][0] > 0  # other partitions untouched
+
+
+def test_cluster_ids_are_in_the_qdrant_payloads(week):
+    from feedback_pipelines.embedding import DEFAULT_EMBEDDER, get_embedder
+    from feedback_pipelines.vectorstore import open_store, point_id
+
+    day = CLUSTER_DAYS[-1]
+    links = week.table(
+        "SELECT feedback_id, cluster_id FROM cluster_assignments WHERE ds = ?", [day]
+    )
+    model = get_embedder(DEFAULT_EMBEDDER)
+    by_point = {point_id(f): int(c) for f, c in zip(links["feedback_id"], links["cluster_id"])}
+    with open_store(model.model_id, model.dim, path=week.store, backend="edge") as store:
+        payloads = store.retrieve_payloads(list(by_point))
+        assert len(payloads) == len(by_point)
+        assert all(payloads[p]["cluster_id"] == c for p, c in by_point.items())
+        # semantic search filtered by topic returns only that topic's events
+        cid = int(links["cluster_id"].value_counts().index[0])
+        member = links.loc[links["cluster_id"] == cid, "feedback_id"].iloc[0]
+        vector = store.retrieve_vectors([point_id(member)])[point_id(member)]
+        hits = store.search(np.asarray(vector), {"cluster_id": cid}, limit=20)
+        assert len(hits) == 20 and all(h.payload["cluster_id"] == cid for h in hits)
+        assert store.count({"cluster_id": cid}) == int((links["cluster_id"] == cid).sum())

@@ -1,0 +1,199 @@
+"""The vector store backends behind one interface: filters, idempotence, payload updates."""
+
+import multiprocessing
+
+import numpy as np
+import pytest
+
+from feedback_pipelines.recall.sync import sync_day
+from feedback_pipelines.vectorstore import (
+    PAYLOAD_INDEXES,
+    collection_name,
+    open_store,
+    point_id,
+)
+
+N = 120
+DAYS = ["2026-11-18", "2026-11-19", "2026-11-20"]
+
+
+def _points(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((N, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    points = []
+    for i in range(N):
+        points.append(
+            (
+                point_id(f"fb-{i}"),
+                vectors[i],
+                {
+                    "feedback_id": f"fb-{i}",
+                    "ds": DAYS[i % 3],
+                    "model_version": ["v1", "v2"][i % 2],
+                    "prompt_version": ["p1", "p2", "p3"][i % 3],
+                    "kind": ["thumbs_down", "thumbs_up", "correction", "comment"][i % 4],
+                    "reason": [None, "factual_error", "tone"][i % 3],
+                    "is_negative": i % 4 in (0, 2),
+                    "user_role": ["analyst", "admin"][i % 2],
+                    "text": f"text {i}",
+                },
+            )
+        )
+    return points, vectors
+
+
+def _brute(points, flt):
+    def ok(p):
+        for k, v in flt.items():
+            got = p.get(k)
+            if isinstance(v, dict):
+                if ("gte" in v and not got >= v["gte"]) or ("lte" in v and not got <= v["lte"]):
+                    return False
+            elif isinstance(v, list):
+                if got not in v:
+                    return False
+            elif got != v:
+                return False
+        return True
+
+    return [i for i, (_, _, p) in enumerate(points) if ok(p)]
+
+
+FILTERS = [
+    {"model_version": "v2"},
+    {"prompt_version": "p3"},
+    {"kind": "correction"},
+    {"kind": ["thumbs_down", "correction"]},
+    {"reason": "factual_error"},
+    {"ds": {"gte": "2026-11-19"}},
+    {"ds": {"gte": "2026-11-19", "lte": "2026-11-19"}},
+    {"is_negative": True},
+    {"is_negative": False},
+    {"user_role": "analyst"},
+    {"model_version": "v1", "is_negative": True, "ds": {"lte": "2026-11-19"}},
+    {"model_version": ["v1", "v2"], "kind": "thumbs_down", "reason": None},
+]
+
+
+@pytest.fixture(params=["edge", "local", "memory"])
+def store(request, tmp_path):
+    s = open_store("test-model", 16, path=tmp_path / "qdrant", backend=request.param)
+    yield s
+    s.close()
+
+
+def test_rerun_leaves_one_point_per_event(store):
+    points, _ = _points()
+    store.upsert(points)
+    store.upsert(points)
+    assert store.count() == N
+    assert point_id("fb-1") == point_id("fb-1") != point_id("fb-2")
+
+
+@pytest.fixture(scope="module", params=["edge", "local", "memory"])
+def loaded(request, tmp_path_factory):
+    """A store holding `_points()`, shared by the read-only filter tests."""
+    path = tmp_path_factory.mktemp(f"loaded-{request.param}")
+    s = open_store("test-model", 16, path=path, backend=request.param)
+    s.upsert(_points()[0])
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("flt", FILTERS, ids=lambda f: ",".join(f))
+def test_each_filter_alone_and_combined_matches_brute_force(loaded, flt):
+    store = loaded
+    points, vectors = _points()
+    expected = _brute(points, {k: v for k, v in flt.items() if v is not None})
+    assert 0 < len(expected) < N
+    assert store.count(flt) == len(expected)
+    query = vectors[expected[0]]
+    hits = store.search(query, flt, limit=5)
+    exact = sorted(expected, key=lambda i: -float(vectors[i] @ query))[:5]
+    assert [h.id for h in hits] == [points[i][0] for i in exact]
+    assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert all(h.payload["feedback_id"] in {f"fb-{i}" for i in expected} for h in hits)
+    assert isinstance(hits[0].payload["is_negative"], bool)  # bools round-trip as bools
+
+
+def test_set_payloads_and_retrieve_vectors(store):
+    points, vectors = _points()
+    store.upsert(points)
+    store.set_payloads({pid: {"cluster_id": i % 5} for i, (pid, _, _) in enumerate(points)})
+    assert store.count({"cluster_id": 3}) == len([i for i in range(N) if i % 5 == 3])
+    assert store.count({"cluster_id": [0, 1]}) == len([i for i in range(N) if i % 5 < 2])
+    store.set_payload([points[0][0]], {"cluster_id": -1})
+    assert store.retrieve_payloads([points[0][0]])[points[0][0]]["cluster_id"] == -1
+    got = store.retrieve_vectors([points[0][0], points[7][0], point_id("missing")])
+    assert set(got) == {points[0][0], points[7][0]}
+    assert float(got[points[7][0]] @ vectors[7]) == pytest.approx(1.0, abs=1e-5)
+    assert sorted(store.ids({"ds": "2026-11-18"})) == sorted(
+        pid for pid, _, p in points if p["ds"] == "2026-11-18"
+    )
+
+
+def test_sync_day_is_idempotent_keeps_clusters_and_drops_stale(store):
+    points, _ = _points()
+    day = [p for p in points if p[2]["ds"] == "2026-11-20"]
+    sync_day(store, "2026-11-20", day)
+    store.set_payload([day[0][0]], {"cluster_id": 4})
+    result = sync_day(store, "2026-11-20", day[1:])  # one event gone after a correction
+    assert result.deleted == 1 and result.count == len(day) - 1
+    result = sync_day(store, "2026-11-20", day)
+    assert result.count == len(day) and store.count() == len(day)
+    result = sync_day(store, "2026-11-20", day)  # a plain rerun
+    assert result.deleted == 0 and result.count == len(day)
+    store.set_payload([day[1][0]], {"cluster_id": 9})
+    result = sync_day(store, "2026-11-20", day)
+    assert result.kept_cluster_ids == 1
+    assert store.retrieve_payloads([day[1][0]])[day[1][0]]["cluster_id"] == 9
+
+
+def test_bad_filters_are_refused(store):
+    with pytest.raises(ValueError):
+        store.count({"ds": {"after": "2026-11-01"}})
+    with pytest.raises(ValueError):
+        store.count({"kind": []})
+
+
+def test_one_collection_per_model():
+    a = collection_name("sentence-transformers/all-MiniLM-L6-v2@onnx-int8:pkg==1.0.0")
+    b = collection_name("sentence-transformers/all-MiniLM-L6-v2@torch-fp32:st==6.2.0")
+    assert a != b and a.startswith("feedback-sentence-transformers-all-minilm-l6-v2")
+    assert "/" not in a and len(a) < 120
+    assert {"model_version", "prompt_version", "kind", "reason", "ds", "is_negative",
+            "cluster_id", "user_role"} <= set(PAYLOAD_INDEXES)  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["edge", "local"])
+def test_embedded_store_persists_and_has_indexes(tmp_path, backend):
+    points, vectors = _points()
+    with open_store("m", 16, path=tmp_path, backend=backend) as s:
+        s.upsert(points)
+    with open_store("m", 16, path=tmp_path, backend=backend) as s:
+        assert s.count() == N
+        assert s.search(vectors[3], {"model_version": "v2"}, 1)[0].id == points[3][0]
+        if backend == "edge":
+            schema = set(s.shard.info().payload_schema)
+            assert set(PAYLOAD_INDEXES) <= schema
+
+
+def _open_edge(path: str, queue) -> None:
+    try:
+        open_store("m", 16, path=path, backend="edge")
+        queue.put("opened")
+    except Exception as exc:  # the lock error is what we want to see
+        queue.put(type(exc).__name__ + ": " + str(exc))
+
+
+def test_edge_store_allows_one_process_at_a_time(tmp_path):
+    with open_store("m", 16, path=tmp_path, backend="edge"):
+        queue = multiprocessing.get_context("spawn").Queue()
+        proc = multiprocessing.get_context("spawn").Process(
+            target=_open_edge, args=(str(tmp_path), queue)
+        )
+        proc.start()
+        proc.join(60)
+        message = queue.get(timeout=5)
+    assert message != "opened" and "WAL" in message

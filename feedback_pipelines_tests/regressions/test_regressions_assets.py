@@ -1,0 +1,202 @@
+"""The regression assets on a generated, ingested week: real Dagster, real DuckDB.
+
+Cluster assignments come from the generator's planted topics (what a perfect clustering would
+write), so these tests judge the regression stage alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from feedback_pipelines.defs.regressions import version_metrics, version_regressions
+from feedback_pipelines.regressions.compare import compute_regressions
+from feedback_pipelines.resources.settings import PipelineConfig
+from feedback_pipelines.resources.warehouse import WarehouseResource
+from feedback_pipelines_tests.fixtures.pipeline import WEEK_END, make_env, week_days
+
+END = WEEK_END.isoformat()
+
+
+def _topic_ids(truth: dict) -> tuple[pd.DataFrame, dict[str, int]]:
+    topics = sorted({t["name"] for t in truth["topics"]})
+    ids = {name: i for i, name in enumerate(topics)}
+    frame = pd.DataFrame(
+        {
+            "feedback_id": list(truth["feedback_topic"]),
+            "cluster_id": [ids[t] for t in truth["feedback_topic"].values()],
+        }
+    )
+    return frame, ids
+
+
+@pytest.fixture
+def week(ingested_week, tmp_path, monkeypatch):
+    """A private copy of the ingested week (these tests write to it) and its truth."""
+    shared, truth = ingested_week
+    env = make_env(tmp_path, monkeypatch)
+    shutil.copy(shared.warehouse, env.warehouse)
+    return env, truth
+
+
+def _with_planted_clusters(env, truth) -> dict[str, int]:
+    assignments, ids = _topic_ids(truth)
+    assignments.insert(0, "ds", WEEK_END)
+    with duckdb.connect(str(env.warehouse)) as conn:
+        conn.execute("CREATE TABLE cluster_assignments AS SELECT * FROM assignments")
+    return ids
+
+
+def _materialize(*assets, partition=END, **settings) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        list(assets),
+        partition_key=partition,
+        resources={"settings": PipelineConfig(**settings), "warehouse": WarehouseResource()},
+    )
+
+
+def test_version_metrics_match_the_warehouse_and_the_truth(week):
+    env, truth = week
+    for ds in week_days():
+        assert _materialize(version_metrics, partition=ds).success
+    with env.connect() as conn:
+        metrics = conn.execute(
+            "SELECT * FROM version_metrics WHERE dimension = 'model_version' ORDER BY ds"
+        ).df()
+        per_day = conn.execute(
+            "SELECT ds, model_version, count(*) AS n, sum(is_negative::INT) AS neg "
+            "FROM feedback_events GROUP BY ALL"
+        ).df()
+        traces = conn.execute("SELECT ds, count(*) AS n FROM traces GROUP BY ds").df()
+    assert sorted({str(d)[:10] for d in metrics["ds"]}) == week_days()
+    merged = metrics.merge(per_day, on=["ds", "model_version"], how="outer")
+    known = merged[merged["model_version"].notna()]
+    assert (known["n_feedback"] == known["n"]).all() and (known["n_negative"] == known["neg"]).all()
+    for ds, day in truth["counts"].items():
+        rows = metrics[metrics["ds"].astype(str).str[:10] == ds]
+        assert rows["n_feedback"].sum() == day["feedback_valid_unique"], ds
+        assert (
+            rows["n_traces"].sum()
+            == traces.set_index(traces["ds"].astype(str).str[:10]).loc[ds, "n"]
+        )
+    versions = {v["model_version"] for v in truth["versions"]}
+    assert set(metrics["model_version"].dropna()) == versions
+    assert (metrics["negative_rate_ci_low"] <= metrics["negative_rate"]).all()
+    served = metrics[metrics["n_traces"] > 0]
+    assert (served["latency_p50_ms"] <= served["latency_p95_ms"]).all()
+    assert metrics.loc[metrics["model_version"].isna(), "n_traces"].eq(0).all()
+    # a rerun replaces the day, it does not add to it
+    before = len(metrics)
+    assert _materialize(version_metrics, partition=END).success
+    with env.connect() as conn:
+        after = conn.execute(
+            "SELECT count(*) FROM version_metrics WHERE dimension = 'model_version'"
+        ).fetchone()[0]
+    assert after == before
+
+
+def test_version_regressions_find_the_planted_topic_and_warn(week):
+    env, truth = week
+    ids = _with_planted_clusters(env, truth)
+    expected = truth["expected_regressions"][0]
+    cluster = ids[expected["topic"]]
+    result = _materialize(version_regressions)
+    assert result.success
+    with env.connect() as conn:
+        rows = conn.execute("SELECT * FROM version_regressions WHERE ds = ?", [END]).df()
+    assert str(rows["window_start"].iloc[0])[:10] == (WEEK_END - timedelta(days=13)).isoformat()
+    flagged = rows[rows["is_regression"]]
+    assert not flagged.empty
+    # every regression is the planted one: its version, its baseline, its topic's cluster
+    assert set(flagged["candidate_version"]) == {expected["candidate"]}
+    assert set(flagged["baseline_version"]) == {expected["baseline"]}
+    assert set(flagged["cluster_id"]) == {cluster}
+    hit = flagged[
+        (flagged["metric"] == "negative_rate") & (flagged["dimension"] == "model_version")
+    ]
+    assert len(hit) == 1
+    assert hit["rate_candidate"].iloc[0] == pytest.approx(expected["rate_candidate"], abs=0.02)
+    # the release equal to its baseline (A/A) is clean
+    for clean in truth["expected_clean"]:
+        compared = rows[
+            (rows["candidate_version"] == clean["candidate"])
+            & (rows["baseline_version"] == clean["baseline"])
+        ]
+        assert compared["q_value"].notna().sum() > 10  # it was tested, per cluster too
+        assert not compared["is_regression"].any()
+    # the unadjusted overall rate hides it; the mix-adjusted comparison sees the rise
+    model_rows = rows[
+        (rows["dimension"] == "model_version")
+        & (rows["candidate_version"] == expected["candidate"])
+        & (rows["metric"] == "negative_rate")
+    ]
+    raw = model_rows[model_rows["scope"] == "overall"].iloc[0]
+    cmh = model_rows[model_rows["scope"] == "mix_adjusted"].iloc[0]
+    assert raw["p_value"] > 0.2 and not raw["is_regression"] and pd.isna(raw["q_value"])
+    assert cmh["test"] == "cmh" and cmh["delta"] > 3 * raw["delta"] > 0
+    assert cmh["p_value"] < raw["p_value"] / 5
+    # NaN is stored as NULL, untested cells say why
+    with env.connect() as conn:
+        nan_count = conn.execute(
+            "SELECT count(*) FROM version_regressions WHERE isnan(p_value) OR isnan(delta)"
+        ).fetchone()[0]
+    assert nan_count == 0
+    assert rows.loc[rows["p_value"].isna(), "note"].str.contains("not ").all()
+    # the check warns, naming version, metric and cluster with the numbers
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "no_regression" and not check.passed
+    assert check.severity == dg.AssetCheckSeverity.WARN
+    found = check.metadata["regressions"].value
+    first = next(f for f in found if f["metric"] == "negative_rate")
+    assert first["candidate_version"] == expected["candidate"]
+    assert first["cluster_id"] == cluster
+    assert first["rate_baseline"] < 0.25 < first["rate_candidate"] and first["q_value"] < 0.05
+    assert expected["candidate"] in check.description and f"cluster {cluster}" in check.description
+
+
+def test_version_regressions_rerun_is_identical_and_pure_function_agrees(week):
+    env, truth = week
+    _with_planted_clusters(env, truth)
+    assert _materialize(version_regressions).success
+    with env.connect() as conn:
+        first = conn.execute("SELECT * FROM version_regressions ORDER BY ALL").df()
+        events = conn.execute("SELECT * FROM feedback_events").df()
+        traces = conn.execute("SELECT * FROM traces").df()
+        assignments = conn.execute("SELECT * FROM cluster_assignments").df()
+    assert _materialize(version_regressions).success
+    with env.connect() as conn:
+        second = conn.execute("SELECT * FROM version_regressions ORDER BY ALL").df()
+    pd.testing.assert_frame_equal(first, second)
+    pure = compute_regressions(events, traces, assignments)
+    assert int(pure["is_regression"].sum()) == int(first["is_regression"].sum())
+
+
+def test_without_clusters_the_stage_still_runs_overall_and_passes(week):
+    env, _ = week
+    result = _materialize(version_regressions)
+    assert result.success
+    with env.connect() as conn:
+        rows = conn.execute("SELECT * FROM version_regressions").df()
+    assert set(rows["scope"]) == {"overall"} and rows["cluster_id"].isna().all()
+    assert rows["note"].str.contains("cluster_assignments unavailable").any()
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and "no regression" in check.description  # the mix hides it overall
+
+
+def test_configured_baseline_is_used(week):
+    env, truth = week
+    _with_planted_clusters(env, truth)
+    first = truth["versions"][0]["model_version"]
+    assert _materialize(version_regressions, baseline_version=first).success
+    with env.connect() as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT candidate_version, baseline_version FROM version_regressions "
+            "WHERE dimension = 'model_version'"
+        ).df()
+    assert set(rows["baseline_version"]) == {first}
+    assert first not in set(rows["candidate_version"])
