@@ -6,6 +6,7 @@ Issue 15 ("Nothing lost, nothing leaked"): each shape below was found stored unr
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 import re
@@ -15,7 +16,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from feedback_pipelines import ingest, privacy
+from feedback_pipelines import ingest, privacy, review
 from feedback_pipelines.tuning import gates
 
 # (planted text, the secret part that must not survive, what the planted text becomes)
@@ -342,3 +343,61 @@ def test_ingest_stores_no_shape_anywhere(tmp_path: Path):
         assert placeholder in dump, placeholder
     for clean in CLEAN:
         assert clean in dump, clean
+
+
+FORMULAS = ['=HYPERLINK("http://x")', "@SUM(A1)", "+cmd|' /C calc'!A0", "=1+1", "-2+3"]
+
+
+def test_review_csv_neutralizes_formulas(tmp_path: Path):
+    """OWASP CSV injection: a cell a spreadsheet would run as a formula starts with a quote."""
+    row = dict.fromkeys(review.REVIEW_COLUMNS, "plain")
+    row.update(
+        priority=1,
+        cluster_id=-1,
+        score=-2.5,
+        routing_reasons=["=1+1", "unsafe"],
+        related_feedback_ids=["@SUM(A1)"],
+        messages=[{"role": "user", "content": "=1+1"}],
+        detail="\tTAB",
+        cluster_label="\rCR",
+    )
+    rows = []
+    for i, formula in enumerate(FORMULAS):
+        rows.append(
+            {
+                **row,
+                "feedback_id": f"f{i}",
+                "request": formula,
+                "response": formula,
+                "comment": formula,
+                "correction": formula,
+                "user_role": formula,
+            }
+        )
+    folder = tmp_path / "review" / "dt=2026-11-20"
+    review.write_review(pd.DataFrame(rows, columns=review.REVIEW_COLUMNS), folder)
+    with (folder / "queue.csv").open(newline="", encoding="utf-8") as handle:
+        cells = list(csv.reader(handle))
+    assert cells[0] == review.REVIEW_COLUMNS
+    for values in cells[1:]:
+        for value in values:
+            # A number is a number, not a formula; any other text must not start like one.
+            if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value):
+                continue
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value
+    by_id = {
+        r[review.REVIEW_COLUMNS.index("feedback_id")]: dict(zip(cells[0], r, strict=True))
+        for r in cells[1:]
+    }
+    for i, formula in enumerate(FORMULAS):
+        got = by_id[f"f{i}"]
+        for column in ("request", "response", "comment", "correction", "user_role"):
+            assert got[column] == "'" + formula
+        assert got["routing_reasons"] == "'=1+1; unsafe"
+        assert got["related_feedback_ids"] == "'@SUM(A1)"
+        assert got["detail"] == "'\tTAB" and got["cluster_label"] == "'\rCR"
+        assert got["cluster_id"] == "-1" and got["score"] == "-2.5" and got["priority"] == "1"
+        assert json.loads(got["messages"]) == [{"role": "user", "content": "=1+1"}]
+    # The JSON lines keep the text as it was: only the spreadsheet needs the quote.
+    lines = [json.loads(x) for x in (folder / "queue.jsonl").read_text().splitlines()]
+    assert [x["comment"] for x in lines] == FORMULAS
