@@ -340,18 +340,18 @@ def _write_files(conn: duckdb.DuckDBPyConnection, ds: str, files: list[dict]) ->
 def _register_udfs(conn: duckdb.DuckDBPyConnection) -> None:
     """Define `redact(x)` and `redact_json(x)` on the connection.
 
-    Regexes run in SQL; Python only checks card candidates (Luhn) and takes JSON text that holds
-    an escape or a hit (string by string, see `privacy.redact_json`).
+    Regexes and checksums run in SQL; Python only replaces valid IBANs and cards and takes JSON
+    text that holds an escape or a hit (string by string, see `privacy.redact_json`).
     """
     for name, function in (
-        ("redact_cards", privacy.redact_cards),
+        ("redact_checked", privacy.redact_checked),
         ("redact_json_text", privacy.redact_json),
     ):
         try:
             conn.create_function(name, function, ["VARCHAR"], "VARCHAR")
         except duckdb.Error:
             pass  # already registered on this connection
-    for sql in privacy.sql_redact_macros("redact_cards", "redact_json_text"):
+    for sql in privacy.sql_redact_macros("redact_checked", "redact_json_text"):
         conn.execute(sql)
 
 

@@ -185,7 +185,8 @@ def _plain(value: object) -> object:
 def write_review(queue: pd.DataFrame, folder: Path) -> dict[str, int]:
     """Write `queue.jsonl` and `queue.csv` into `folder` (replaced whole); rows per file.
 
-    The CSV is for a spreadsheet: lists joined with '; ', the messages as JSON.
+    The CSV is for a spreadsheet: lists joined with '; ', the messages as JSON, text that would
+    start a formula quoted (see `_csv_cell`).
     """
     folder = Path(folder)
     staging = staging_folder(folder)
@@ -193,7 +194,8 @@ def write_review(queue: pd.DataFrame, folder: Path) -> dict[str, int]:
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     (staging / "queue.jsonl").write_bytes(lines.encode("utf-8"))
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # CRLF, as RFC 4180 has it: a cell holding a lone "\r" is then quoted, not a row break.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(REVIEW_COLUMNS)
     for r in records:
         writer.writerow([_csv_cell(r[c]) for c in REVIEW_COLUMNS])
@@ -202,13 +204,25 @@ def write_review(queue: pd.DataFrame, folder: Path) -> dict[str, int]:
     return {"queue.jsonl": len(records), "queue.csv": len(records)}
 
 
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: object) -> object:
+    """A value as a spreadsheet cell: lists joined, and no text that starts like a formula.
+
+    Text starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, as
+    OWASP advises, so `=HYPERLINK(...)` from a user is shown, never run. Numbers stay numbers.
+    """
     if value is None:
         return ""
     if isinstance(value, list):
         if value and isinstance(value[0], dict):
-            return json.dumps(value, ensure_ascii=False)
-        return "; ".join(str(v) for v in value)
+            value = json.dumps(value, ensure_ascii=False)
+        else:
+            value = "; ".join(str(v) for v in value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
     return value
 
 
