@@ -16,8 +16,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from feedback_pipelines import ingest, privacy, review
-from feedback_pipelines.tuning import gates
+from feedback_pipelines import privacy
+from feedback_pipelines.ingest import day as ingest
+from feedback_pipelines.routing import review
+from feedback_pipelines.routing.tuning import gates
 
 # (planted text, the secret part that must not survive, what the planted text becomes)
 SHAPES: list[tuple[str, str, str]] = [
