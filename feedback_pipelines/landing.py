@@ -8,7 +8,8 @@ Memory stays bounded whatever a file holds: JSONL is read `BLOCK_SIZE` bytes at 
 longer than MAX_LINE_BYTES is skipped to its end without being held, and a compressed file is
 decompressed as a stream and stops at `decompressed_limit`. What is not read becomes a row
 with an error (the quarantine's file, line and reason): an oversize line, the rest of a file
-that is truncated, corrupt or a compression bomb (its complete lines before that still load).
+that is truncated, corrupt or a compression bomb (its complete lines before that still load),
+a file reached through a link that leads out of the landing zone.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ BLOCK_SIZE = 16 << 20
 # this (files are streamed): it bounds the time, disk and bad lines a small file can cost.
 MAX_COMPRESSION_RATIO = 200
 MIN_DECOMPRESSED_LIMIT = 64 << 20
+# The quarantine reason of a file reached through a link that leads out of the landing zone.
+REFUSED_LINK = "refused file: a link to outside the landing zone (not read)"
 # A byte that cannot occur in a JSON line (control characters must be escaped in JSON), used
 # as the CSV "delimiter" so each physical line is read as one field.
 _NO_DELIMITER = "\x1f"
@@ -124,12 +127,19 @@ def iter_line_batches(
     `error` set and its text decoded with replacement characters (only its start if too long);
     a compressed file that stops early (truncated, corrupt, or expanding past
     `decompressed_limit`) keeps its complete lines and ends with one row for the rest; a file
-    that cannot be read at all yields one row with line 0.
+    that cannot be read at all, or is a link leading out of `root`, yields one row with line 0.
     """
     name = str(path.relative_to(root))
     try:
+        # The file is opened where it resolves to, once that is known to be in the zone (a link
+        # changed in between is not followed). Where it leads is not written down: that would
+        # leak a name from outside.
+        real = path.resolve()
+        if not real.is_relative_to(root.resolve()):
+            yield _rows(name, [0], [""], [REFUSED_LINK])
+            return
         if path.name.endswith(".parquet"):
-            yield _read_parquet(path, name)
+            yield _read_parquet(real, name)
         elif path.name.endswith(OTLP_SUFFIX):
             # OTLP JSON (the Collector's file exporter): converted to contract records of this
             # source, each keeping the line number it came from (and the file's own name).
@@ -138,7 +148,7 @@ def iter_line_batches(
             rows = landing_lines(path, source)
             yield _rows(name, [n for n, _ in rows], [t for _, t in rows], [None] * len(rows))
         else:
-            yield from _read_jsonl(path, name, block_size or BLOCK_SIZE)
+            yield from _read_jsonl(real, name, block_size or BLOCK_SIZE)
     except (OSError, EOFError, pa.ArrowInvalid, duckdb.Error) as exc:
         yield _rows(name, [0], [""], [f"unreadable file: {type(exc).__name__}: {exc}"[:500]])
 

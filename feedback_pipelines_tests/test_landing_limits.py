@@ -151,3 +151,53 @@ def test_corrupt_gzip_keeps_the_lines_before_the_damage(tmp_path, damage):
     assert line == 18 + len(kept)
     if damage == "bad second member":
         assert f"from line 18 (uncompressed byte {len(good):,})" in error
+
+
+@pytest.mark.parametrize("how", ["absolute link", "relative link with ..", "linked day folder"])
+def test_a_link_out_of_the_landing_zone_is_refused(tmp_path, how):
+    root = tmp_path / "landing"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jsonl").write_bytes(lines_of("secret"))
+    put(root, "ok.jsonl", lines_of("ok"))
+    folder = root / "traces" / f"dt={DAY}"
+    if how == "absolute link":
+        (folder / "evil.jsonl").symlink_to(outside / "secret.jsonl")
+        name = f"traces/dt={DAY}/evil.jsonl"
+    elif how == "relative link with ..":
+        (folder / "evil.jsonl").symlink_to(Path("../../../outside/secret.jsonl"))
+        assert (folder / "evil.jsonl").read_bytes()  # the link does lead to the file
+        name = f"traces/dt={DAY}/evil.jsonl"
+    else:
+        (root / "feedback").mkdir()
+        (root / "feedback" / f"dt={DAY}").symlink_to(outside, target_is_directory=True)
+        (outside / "secret.jsonl").write_bytes(
+            json.dumps(
+                {"feedback_id": "f1", "trace_id": "ok", "timestamp": "2026-11-20T09:00:00Z"}
+                | {"kind": "thumbs_up"}
+            ).encode()
+            + b"\n"
+        )
+        name = f"feedback/dt={DAY}/secret.jsonl"
+    loaded, quarantined = ingest(tmp_path, root)
+    assert loaded == ["ok"]
+    ((file, line, error, raw),) = quarantined
+    assert (file, line, raw) == (name, 0, "")
+    assert error.startswith("refused file: a link to outside the landing zone")
+    assert str(outside) not in error  # where it leads is not written to the warehouse
+    conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    assert conn.execute("SELECT count(*) FROM feedback_events").fetchall() == [(0,)]
+    conn.close()
+
+
+def test_links_inside_the_landing_zone_and_a_linked_root_still_load(tmp_path):
+    real = tmp_path / "real-landing"
+    put(real, "a.jsonl", lines_of("a1"))
+    (real / "traces" / f"dt={DAY}" / "b.jsonl").symlink_to(Path("a.jsonl"))
+    put(real, "c.jsonl", lines_of("c1"), ds="2026-11-19")
+    (real / "traces" / f"dt={DAY}" / "c.jsonl").symlink_to(Path("..") / "dt=2026-11-19" / "c.jsonl")
+    root = tmp_path / "landing"
+    root.symlink_to(real, target_is_directory=True)
+    loaded, quarantined = ingest(tmp_path, root)
+    assert loaded == ["a1", "c1"]
+    assert quarantined == []
