@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import zlib
 from collections.abc import Generator, Iterator
+from datetime import date
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -61,6 +63,7 @@ _GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS
 _INFLATE_INPUT = 1 << 20
 _INFLATE_OUTPUT = 1 << 18
 _DAMAGE_STEP = 256
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def partition_dir(landing: Path, source: str, ds: str) -> Path:
@@ -88,27 +91,53 @@ def list_files(landing: Path, source: str, ds: str) -> list[Path]:
     return sorted(found)
 
 
+def is_day(text: str) -> bool:
+    """Whether `text` is a date written `YYYY-MM-DD` (a `dt=` folder's name, less `dt=`)."""
+    if not _DAY.fullmatch(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _day_folders(landing: Path) -> Iterator[tuple[str, Path, bool]]:
+    """Every `dt=` entry of each source: (source, entry, whether it is a valid day folder)."""
+    for source in SOURCES:
+        root = landing / source
+        if root.is_dir():
+            for entry in sorted(root.glob("dt=*")):
+                yield source, entry, entry.is_dir() and is_day(entry.name[3:])
+
+
 def landed_partitions(landing: Path) -> dict[str, str]:
     """Every `dt=` folder with files, mapped to a fingerprint of its files (names, sizes, mtimes).
 
     The sensor compares fingerprints between ticks: a new or changed file changes the day's.
+    Entries that are not a folder named for a real day are left out (see `invalid_folders`).
     """
     found: dict[str, list[str]] = {}
-    for source in SOURCES:
-        root = landing / source
-        if not root.is_dir():
+    for source, folder, valid in _day_folders(landing):
+        if not valid:
             continue
-        for folder in root.glob("dt=*"):
-            ds = folder.name[3:]
-            for p in sorted(folder.iterdir()):
-                if p.is_file() and p.name.endswith(SUFFIXES):
-                    st = p.stat()
-                    found.setdefault(ds, []).append(
-                        f"{source}/{p.name}:{st.st_size}:{st.st_mtime_ns}"
-                    )
+        ds = folder.name[3:]
+        for p in sorted(folder.iterdir()):
+            if p.is_file() and p.name.endswith(SUFFIXES):
+                st = p.stat()
+                found.setdefault(ds, []).append(f"{source}/{p.name}:{st.st_size}:{st.st_mtime_ns}")
     return {
         ds: hashlib.sha1("\n".join(sorted(v)).encode()).hexdigest()[:16] for ds, v in found.items()
     }
+
+
+def invalid_folders(landing: Path) -> list[str]:
+    """The `dt=` entries no day will ever read, as `source/dt=...`, sorted.
+
+    A folder named for no real day (`dt=2026-13-45`, `dt=..`, `dt=20261120`) or a file named
+    like a day folder: their files would wait for ever, so the sensor reports them.
+    """
+    return sorted(f"{s}/{entry.name}" for s, entry, valid in _day_folders(landing) if not valid)
 
 
 def read_lines(paths: list[Path], root: Path) -> pa.Table:

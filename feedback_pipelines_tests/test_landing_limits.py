@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -201,3 +203,46 @@ def test_links_inside_the_landing_zone_and_a_linked_root_still_load(tmp_path):
     loaded, quarantined = ingest(tmp_path, root)
     assert loaded == ["a1", "c1"]
     assert quarantined == []
+
+
+def test_misnamed_day_folders_are_reported_once(tmp_path, monkeypatch):
+    from feedback_pipelines.definitions import defs
+
+    definitions = defs()
+    sensor = definitions.resolve_sensor_def("landing_sensor")
+    monkeypatch.setenv("FEEDBACK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FEEDBACK_LANDING_DIR", raising=False)
+    root = tmp_path / "data" / "landing"
+    put(root, "a.jsonl", lines_of("t1"))
+    put(root, "a.jsonl", lines_of("t2"), ds="2026-13-45")
+    put(root, "a.jsonl", lines_of("t3"), ds="20261120")  # Python's fromisoformat takes it
+    (root / "feedback" / "dt=..").mkdir(parents=True)
+    (root / "feedback" / "dt=2026-11-21").write_bytes(b"a file, not a folder")
+    bad = ["feedback/dt=..", "feedback/dt=2026-11-21", "traces/dt=2026-13-45", "traces/dt=20261120"]
+
+    def tick(cursor):
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler()
+        handler.emit = records.append
+        with dg.DagsterInstance.ephemeral() as instance:
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, definitions=definitions
+            )
+            context.log.addHandler(handler)  # the sensor's log, as the UI shows it
+            result = sensor.evaluate_tick(context)
+        warned = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+        return [r.partition_key for r in result.run_requests], warned, result.cursor
+
+    runs, warned, cursor = tick(None)
+    assert runs == [DAY]
+    assert len(warned) == 1 and all(folder in warned[0] for folder in bad)
+    runs, warned, cursor = tick(cursor)
+    assert (runs, warned) == ([], [])  # reported once, not on every tick
+    # A new bad folder is reported, alone; one fixed and broken again is reported again.
+    (root / "traces" / "dt=2026-02-30").mkdir()
+    runs, warned, cursor = tick(cursor)
+    assert len(warned) == 1 and "traces/dt=2026-02-30" in warned[0]
+    assert "traces/dt=2026-13-45" not in warned[0]
+    # The pure functions the sensor uses.
+    assert landing.invalid_folders(root) == sorted([*bad, "traces/dt=2026-02-30"])
+    assert list(landing.landed_partitions(root)) == [DAY]
