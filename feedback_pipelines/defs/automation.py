@@ -5,7 +5,7 @@ import json
 import dagster as dg
 
 from feedback_pipelines.defs.partitions import daily_partitions
-from feedback_pipelines.ingest.landing import landed_partitions
+from feedback_pipelines.ingest.landing import invalid_folders, landed_partitions
 from feedback_pipelines.resources.settings import PipelineConfig
 
 # Every asset and check of a day, in one process: the embedded DuckDB and Qdrant stores take one
@@ -25,6 +25,9 @@ daily_schedule = dg.build_schedule_from_partitioned_job(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
+# The cursor's key for the misnamed folders already reported (no day is named like it).
+INVALID = "invalid_folders"
+
 
 @dg.sensor(
     job=daily_pipeline,
@@ -39,10 +42,16 @@ def landing_sensor(
 
     The cursor holds the fingerprints already run and the run key is the fingerprint, so the
     same set of files never runs twice. A folder for a day that is not a partition yet (today,
-    or before FEEDBACK_START_DATE) is left out of the cursor and reported.
+    or before FEEDBACK_START_DATE) is left out of the cursor and reported. A `dt=` folder named
+    for no real day is warned about once: the cursor keeps those it reported (under `INVALID`).
     """
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    current = landed_partitions(settings.landing_path)  # the same zone ingest reads
+    seen: dict = json.loads(context.cursor) if context.cursor else {}
+    reported = set(seen.pop(INVALID, []))
+    landing = settings.landing_path  # the same zone ingest reads
+    invalid = invalid_folders(landing)
+    if new := [f for f in invalid if f not in reported]:
+        context.log.warning(f"landing folders that name no day, never read (rename them): {new}")
+    current = landed_partitions(landing)
     valid = set(daily_partitions.get_partition_keys())
     requests, skipped = [], []
     for ds, fingerprint in sorted(current.items()):
@@ -55,4 +64,6 @@ def landing_sensor(
         seen[ds] = fingerprint
     if skipped:
         context.log.info(f"landing folders not (yet) partitions, left for later: {skipped}")
+    if invalid:
+        seen[INVALID] = invalid
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
