@@ -87,6 +87,7 @@ def positive_sql(kind: str = "kind", score: str = "score") -> str:
 # Quarantine errors grouped for people: (category, SQL LIKE pattern on the error text).
 QUARANTINE_CATEGORIES = (
     ("unreadable file", "unreadable file%"),
+    ("refused file", "refused file%"),
     ("invalid UTF-8", "invalid UTF-8%"),
     ("line too long", "line longer than%"),
     ("not JSON", "not valid JSON%"),

@@ -251,3 +251,17 @@ def test_misnamed_day_folders_are_reported_once(tmp_path, monkeypatch):
     # The pure functions the sensor uses.
     assert landing.invalid_folders(root) == sorted([*bad, "traces/dt=2026-02-30"])
     assert list(landing.landed_partitions(root)) == [DAY]
+
+
+def test_refused_and_unreadable_files_have_their_own_report_category():
+    from feedback_pipelines.ingest.records import quarantine_category_sql
+
+    errors = [
+        "refused file: a link to outside the landing zone (not read)",
+        "unreadable file: decompresses to more than 64 bytes from line 3 (uncompressed byte 9)",
+    ]
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT {quarantine_category_sql()} FROM (SELECT unnest(?) AS error)", [errors]
+    ).fetchall()
+    assert [r[0] for r in rows] == ["refused file", "unreadable file"]
