@@ -13,6 +13,7 @@ import pandas as pd
 from feedback_pipelines.defs.metadata import markdown_table
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.embedding import log_progress, text_hash
+from feedback_pipelines.privacy import find_pii
 from feedback_pipelines.recall.embeddings import (
     embed_events,
     event_texts,
@@ -21,21 +22,13 @@ from feedback_pipelines.recall.embeddings import (
     read_day_vectors,
     write_day,
 )
-from feedback_pipelines.recall.sync import feedback_points, sync_day
+from feedback_pipelines.recall.sync import feedback_points, payload_texts, sync_day
 from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
 from feedback_pipelines.resources.warehouse import WarehouseResource
 
 GROUP = "semantic"
 #: Steps that open the embedded vector store share this pool, so they never overlap.
 STORE_POOL = "qdrant_store"
-
-
-def _find_pii(texts: list[str]) -> list[str]:
-    try:
-        from feedback_pipelines.privacy import find_pii
-    except ImportError:  # pragma: no cover - privacy.py is part of the package
-        return []
-    return find_pii(texts)
 
 
 @dg.asset(
@@ -111,7 +104,7 @@ def feedback_embeddings(
         description=f"{written} vectors for {with_text} events with text ({dupes} duplicates)",
         metadata={"vectors": written, "events_with_text": with_text, "duplicates": dupes},
     )
-    found = _find_pii(day.frame["text"].tolist())
+    found = find_pii(day.frame["text"].tolist())
     yield dg.AssetCheckResult(
         check_name="no_pii_in_embedded_text",
         passed=not found,
@@ -202,7 +195,7 @@ def qdrant_feedback(
         description=f"{result.count} points for {len(rows)} embedded events of {ds}",
         metadata={"points": result.count, "embedded_events": len(rows)},
     )
-    found = _find_pii([str(v) for _, _, p in points for v in p.values() if isinstance(v, str)])
+    found = find_pii(payload_texts(points))
     yield dg.AssetCheckResult(
         check_name="no_pii_in_payloads",
         passed=not found,

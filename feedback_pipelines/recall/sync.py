@@ -73,6 +73,15 @@ def feedback_points(events: pd.DataFrame, rows: pd.DataFrame, ds: str) -> list[P
     return points
 
 
+# The payload fields that hold user text; the rest are ids, versions, labels and dates.
+PAYLOAD_TEXT_FIELDS = ("text",)
+
+
+def payload_texts(points: Sequence[PointTuple]) -> list[str]:
+    """The free text of the points' payloads: what a PII scan must read (ids would cry wolf)."""
+    return [p[f] for _, _, p in points for f in PAYLOAD_TEXT_FIELDS if isinstance(p.get(f), str)]
+
+
 @dataclass
 class SyncResult:
     """What a day's sync did."""

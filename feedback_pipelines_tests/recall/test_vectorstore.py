@@ -197,3 +197,20 @@ def test_edge_store_allows_one_process_at_a_time(tmp_path):
         proc.join(60)
         message = queue.get(timeout=5)
     assert message != "opened" and "WAL" in message
+
+
+def test_the_payload_pii_scan_reads_free_text_not_ids():
+    import numpy as np
+
+    from feedback_pipelines.privacy import find_pii
+    from feedback_pipelines.recall.sync import payload_texts
+
+    vector = np.zeros(4, dtype=np.float32)
+    points = [
+        ("p1", vector, {"feedback_id": "20261120-000025", "trace_id": "4111111111111111",
+                        "text": "the invoice total is wrong", "ds": "2026-11-20"}),
+        ("p2", vector, {"feedback_id": "f2", "text": "mail me at jane.doe@example.com"}),
+    ]  # fmt: skip
+    texts = payload_texts(points)
+    assert texts == ["the invoice total is wrong", "mail me at jane.doe@example.com"]
+    assert find_pii(texts) == ["jane.doe@example.com"]
