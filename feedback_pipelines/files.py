@@ -37,7 +37,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
 def staging_folder(folder: Path) -> Path:
     """An empty sibling folder to fill before `swap_folder` puts it in `folder`'s place."""
-    staging = Path(folder).with_name(Path(folder).name + ".tmp")
+    staging = Path(folder).with_name(f".{Path(folder).name}.tmp")
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -48,10 +48,11 @@ def swap_folder(staging: Path, folder: Path) -> None:
     """Put a filled staging folder in place of `folder`, never deleting the old one first.
 
     The old folder is renamed aside, the new one renamed in, and only then the old one removed:
-    a crash at any point leaves either version whole on disk (`<name>.old` if between renames).
+    a crash at any point leaves either version whole on disk (`.<name>.old` if between renames).
+    Staging and old folders are hidden (dot names), so globs such as `dt=*` never see them.
     """
     folder = Path(folder)
-    old = folder.with_name(folder.name + ".old")
+    old = folder.with_name(f".{folder.name}.old")
     if old.exists():
         shutil.rmtree(old)
     if folder.exists():

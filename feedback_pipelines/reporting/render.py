@@ -19,7 +19,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from feedback_pipelines.files import write_atomic
+from feedback_pipelines.files import staging_folder, swap_folder, write_atomic
 from feedback_pipelines.reporting.views import ReportView
 
 # No script, no fetch, no frame, no form: the page is inert. Styles and SVG are inline; `img-src
@@ -100,13 +100,21 @@ class WrittenReport:
 
 
 def write_report(view: ReportView, reports_dir: Path) -> WrittenReport:
-    """Write report.html, report.md and report.json (the index entry) under reports_dir/KEY/."""
+    """Write report.html, report.md and report.json (the index entry) under reports_dir/KEY/.
+
+    The three files are rendered into a staging folder and swapped in together: a crash never
+    leaves a report without its Markdown or its index entry.
+    """
     folder = reports_dir / view.key
-    out = WrittenReport(folder / "report.html", folder / "report.md", folder / "report.json")
-    write_atomic(out.html, render_html(view))
-    write_atomic(out.markdown, render_markdown(view))
-    write_atomic(out.meta, json.dumps(view.index_entry(), indent=2, sort_keys=True) + "\n")
-    return out
+    staging = staging_folder(folder)
+    for name, text in (
+        ("report.html", render_html(view)),
+        ("report.md", render_markdown(view)),
+        ("report.json", json.dumps(view.index_entry(), indent=2, sort_keys=True) + "\n"),
+    ):
+        write_atomic(staging / name, text)
+    swap_folder(staging, folder)
+    return WrittenReport(folder / "report.html", folder / "report.md", folder / "report.json")
 
 
 def read_index_entries(reports_dir: Path) -> list[dict[str, Any]]:

@@ -267,6 +267,30 @@ def test_stages_not_run_yet_say_not_computed():
 # ------------------------------------------------------------------ files and index
 
 
+def test_a_crash_while_writing_leaves_the_previous_report_set_whole(tmp_path, monkeypatch):
+    import stat
+
+    from feedback_pipelines.reporting import render
+
+    reports = tmp_path / "reports"
+    first = write_report(build_report(rd.sample_inputs()), reports)
+    before = {p.name: p.read_bytes() for p in first.html.parent.iterdir()}
+    assert set(before) == {"report.html", "report.md", "report.json"}
+    assert all(stat.S_IMODE(p.stat().st_mode) & 0o044 for p in first.html.parent.iterdir())
+
+    def crash(view):
+        raise KeyboardInterrupt  # the process is stopped while the Markdown is rendered
+
+    monkeypatch.setattr(render, "render_markdown", crash)
+    inputs = rd.sample_inputs()
+    inputs.totals["n_feedback"] = 1
+    with pytest.raises(KeyboardInterrupt):
+        write_report(build_report(inputs), reports)
+    after = {p.name: p.read_bytes() for p in first.html.parent.iterdir()}
+    assert after == before  # the day's html, md and json are still the same set
+    assert [e["key"] for e in read_index_entries(reports)] == [first.html.parent.name]
+
+
 def test_index_lists_every_report_newest_first(tmp_path: Path):
     reports = tmp_path / "reports"
     for days_back in (2, 0, 1):
