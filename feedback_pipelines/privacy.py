@@ -454,3 +454,24 @@ def pseudonymize(user_id: str | None, key: str) -> str | None:
         return None
     digest = hmac.new(key.encode(), user_id.encode(), hashlib.sha256).hexdigest()
     return "u_" + digest[:20]
+
+
+# A user id inside raw JSON text that may not parse: `"user_id": "..."` or a bare number.
+_RAW_USER_ID = re.compile(r'("user_id"\s*:\s*)("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)')
+
+
+def pseudonymize_raw_ids(text: str | None, key: str) -> str | None:
+    """Raw text (a quarantined line) with every `"user_id"` value replaced by its pseudonym.
+
+    The line may be broken JSON, so this works on the text; the pseudonym is the one the
+    valid rows get (`pseudonymize` of the id as written, quotes and escapes removed).
+    """
+    if not text or "user_id" not in text:
+        return text
+
+    def swap(match: re.Match[str]) -> str:
+        value = match.group(2)
+        raw = value[1:-1].encode().decode("unicode_escape", "replace") if value[0] == '"' else value
+        return f'{match.group(1)}"{pseudonymize(raw, key)}"'
+
+    return _RAW_USER_ID.sub(swap, text)

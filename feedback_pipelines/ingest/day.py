@@ -162,7 +162,7 @@ def _ingest(
     # The day is replaced whole or not at all.
     with transaction(conn):
         with _step(stats, "write quarantine", progress):
-            _write_quarantine(conn, ds)
+            _write_quarantine(conn, ds, pseudonym_key)
         with _step(stats, "write traces", progress):
             _write_traces(conn, ds)
         with _step(stats, "write feedback", progress):
@@ -685,15 +685,90 @@ def _add_pseudonyms(conn: duckdb.DuckDBPyConnection, key: str, table: str) -> No
         conn.unregister("new_pseudonyms")
 
 
-def _write_quarantine(conn: duckdb.DuckDBPyConnection, ds: str) -> None:
-    conn.execute("DELETE FROM quarantine WHERE ds = ?", [ds])
-    for source, name in (("traces", "traces"), ("feedback", "feedback")):
-        raw = redact_json_sql("text")
-        conn.execute(
-            f"INSERT INTO quarantine SELECT '{name}', ?::DATE, file, line, error, {raw} "
-            f"FROM checked_{source} WHERE error IS NOT NULL ORDER BY file, line",
-            [ds],
-        )
+def _write_quarantine(conn: duckdb.DuckDBPyConnection, ds: str, key: str) -> None:
+    """Bad lines, and valid ones re-delivering a known id with other content, with a reason.
+
+    Raw text keeps no raw user id (pseudonymized, as in the tables) and no PII (redacted).
+    """
+    conn.create_function(
+        "pseudonymize_raw_ids",
+        lambda text: privacy.pseudonymize_raw_ids(text, key),
+        ["VARCHAR"],
+        "VARCHAR",
+    )
+    try:
+        conn.execute("DELETE FROM quarantine WHERE ds = ?", [ds])
+        raw = f"pseudonymize_raw_ids({redact_json_sql('text')})"
+        for source, name in (("traces", "traces"), ("feedback", "feedback")):
+            conn.execute(
+                f"INSERT INTO quarantine SELECT '{name}', ?::DATE, file, line, error, {raw} "
+                f"FROM checked_{source} WHERE error IS NOT NULL ORDER BY file, line",
+                [ds],
+            )
+            _quarantine_conflicts(conn, ds, source)
+    finally:
+        conn.remove_function("pseudonymize_raw_ids")
+
+
+# What makes a re-delivered id "the same": the fields stored as delivered (derived columns such
+# as `request`, sessions or pseudonyms are left out, so equal lines always compare equal).
+_CONTENT = {
+    "traces": ("trace_id", "traces", ("timestamp", "model_version", "prompt_version", "messages",
+               "response", "latency_ms", "input_tokens", "output_tokens", "metadata")),
+    "feedback": ("feedback_id", "feedback_events", ("trace_id", "timestamp", "kind", "reason",
+                 "score", "comment", "correction", "metadata")),
+}  # fmt: skip
+
+
+def _quarantine_conflicts(conn: duckdb.DuckDBPyConnection, ds: str, source: str) -> None:
+    """Record each valid line whose id was delivered before with other content.
+
+    The first delivery still wins (later lines of a known id are dropped, as before); a later
+    line that differs is kept here instead of vanishing, with where the first one came from.
+    """
+    key, table, fields = _CONTENT[source]
+    content = ", ".join(fields)
+    raw = (
+        "json_object("
+        + ", ".join(f"'{f}', c.{f}" for f in (key, "user_id", *fields) if f != "user_id")
+        + ", 'user_id', p.pseudonym)"
+    )
+    conn.execute(
+        f"""
+        INSERT INTO quarantine
+        WITH today AS (
+            SELECT rowid AS rid, file, line, {key} AS id, hash({content}) AS h
+            FROM checked_{source} WHERE error IS NULL
+        ),
+        repeated AS (
+            SELECT id, arg_min(rid, (file, line)) AS rid FROM today
+            GROUP BY id HAVING count(*) > 1
+        ),
+        firsts AS (SELECT t.* FROM today t SEMI JOIN repeated r ON r.rid = t.rid),
+        stored AS (
+            SELECT {key} AS id, min(ds) AS other_ds, any_value(hash({content})) AS h
+            FROM {table} o SEMI JOIN today t ON t.id = o.{key}
+            WHERE o.ds <> ?::DATE GROUP BY 1
+        ),
+        conflicts AS (
+            SELECT t.rid, 'first delivered in ' || f.file || ' line ' || f.line AS seen
+            FROM today t JOIN firsts f USING (id) WHERE t.h <> f.h
+            UNION ALL
+            SELECT t.rid, 'loaded on ' || s.other_ds AS seen
+            FROM today t JOIN stored s USING (id) WHERE t.h <> s.h
+        ),
+        one AS (SELECT rid, min(seen) AS seen FROM conflicts GROUP BY rid)
+        SELECT '{source}', ?::DATE, c.file, c.line,
+               'id re-delivered with different content ({key} ' || c.{key} || ', '
+                   || x.seen || '): not loaded',
+               to_json({raw})::VARCHAR
+        FROM one x
+        JOIN checked_{source} c ON c.rowid = x.rid
+        LEFT JOIN pseudonyms p ON p.raw_id = c.user_id
+        ORDER BY c.file, c.line
+        """,
+        [ds, ds],
+    )
 
 
 def _write_traces(conn: duckdb.DuckDBPyConnection, ds: str) -> None:

@@ -147,6 +147,48 @@ def test_redelivered_ids_are_one_event_and_a_rerun_changes_nothing(pipeline_env)
     assert again == first
 
 
+def test_an_id_redelivered_with_other_content_is_quarantined_not_dropped(pipeline_env):
+    env = pipeline_env
+    write(env, "traces", PREV, "a.jsonl", [trace("t0", ts="2026-11-19T10:00:00Z")])
+    write(env, "feedback", PREV, "a.jsonl", [feedback("f0", "t0", comment="first words")])
+    same, other = feedback("f1", "t1", comment="same"), feedback("f1", "t1", comment="changed")
+    write(env, "traces", DAY, "a.jsonl", [trace("t1"), trace("t1")])  # identical: no record
+    write(env, "feedback", DAY, "a.jsonl", [same, same, other])
+    # Yesterday's ids again: t0 as it was (dropped quietly), f0 with another comment.
+    write(env, "traces", DAY, "b.jsonl", [trace("t0", ts="2026-11-19T10:00:00Z")])
+    write(env, "feedback", DAY, "b.jsonl", [feedback("f0", "t0", comment="second words")])
+    assert run_day(PREV, INGEST).success
+    assert run_day(DAY, INGEST).success
+    got = rows(env, "SELECT source, file, line, error, raw FROM quarantine WHERE ds = ?", [DAY])
+    assert [(s, f.rsplit("/", 1)[-1], n) for s, f, n, *_ in sorted(got)] == [
+        ("feedback", "a.jsonl", 3),
+        ("feedback", "b.jsonl", 1),
+    ]
+    errors = {line: error for _, _, line, error, _ in got}
+    assert "feedback_id f1, first delivered in" in errors[3] and "line 1" in errors[3]
+    assert errors[1].startswith("id re-delivered with different content (feedback_id f0")
+    assert f"loaded on {PREV}" in errors[1]
+    assert all("alice.raw" not in raw for *_, raw in got)
+    assert {c for (c,) in rows(env, "SELECT comment FROM feedback_events")} == {
+        "first words",
+        "same",
+    }
+    before = sorted(rows(env, "SELECT * FROM quarantine WHERE ds = ?", [DAY]))
+    assert run_day(DAY, INGEST).success  # a rerun records the same, once
+    assert sorted(rows(env, "SELECT * FROM quarantine WHERE ds = ?", [DAY])) == before
+
+
+def test_quarantined_lines_keep_no_raw_user_id():
+    from feedback_pipelines.privacy import pseudonymize, pseudonymize_raw_ids
+
+    line = '{"user_id": "u_999999", "trace_id": 7, "other_user_id": 12, "user_id" : 42 '
+    out = pseudonymize_raw_ids(line, "k")
+    assert "u_999999" not in out and ": 42" not in out
+    assert f'"user_id": "{pseudonymize("u_999999", "k")}"' in out
+    assert f'"user_id" : "{pseudonymize("42", "k")}"' in out
+    assert '"trace_id": 7' in out
+
+
 def test_feedback_joins_an_earlier_days_trace_and_unknown_traces_are_kept(pipeline_env):
     env = pipeline_env
     write(
