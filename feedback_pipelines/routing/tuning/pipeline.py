@@ -24,6 +24,7 @@ from feedback_pipelines.routing.tuning.evalset import eval_cases
 from feedback_pipelines.routing.tuning.events import Event, prepare_events
 from feedback_pipelines.routing.tuning.examples import Example
 from feedback_pipelines.routing.tuning.preference import (
+    Judgements,
     correction_pairs,
     liked_disliked_pairs,
     plain_signals,
@@ -128,9 +129,10 @@ def build_tuning_sets(
 
     corrections = [e for e in evs if e.is_correction]
     sft, conflicts, _ = build_sft(corrections, vectors, neighbours, settings, log)
-    preference = correction_pairs(sft, settings, log)
+    judged = Judgements.of(evs, settings)
+    preference = correction_pairs(sft, settings, log, judged)
     liked, disliked = plain_signals(evs, settings, log)
-    preference += liked_disliked_pairs(liked, disliked, vectors, neighbours, settings, log)
+    preference += liked_disliked_pairs(liked, disliked, vectors, neighbours, settings, log, judged)
     unpaired = unpaired_examples(liked, disliked, log)
     examples = _final_pii_sweep([*sft, *preference, *unpaired], log)
 
