@@ -1,9 +1,10 @@
 """From a window of feedback to every tuning set: the one function the asset and tests call.
 
-Order matters and is fixed: gates per event, SFT (with conflicts and dedup), preference pairs,
-unpaired signals, cluster ranking, group splits over everything (candidates included, so
-nothing of an eval group leaks into a prompt-tuning file), eval cases, candidates, and a
-last PII sweep over every text that would be published.
+Order matters and is fixed: gates per event, SFT (with conflicts and dedup), preference pairs
+(none contradicted by another judgement), unpaired signals, one duplicate gate over all of them,
+cluster ranking, group splits over everything (candidates included, so nothing of an eval group
+leaks into a prompt-tuning file), eval cases (through the same duplicate gate), candidates, and
+a last PII sweep over every text that would be published.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from feedback_pipelines.routing.tuning.candidates import (
     failing_events,
     rank_clusters,
 )
+from feedback_pipelines.routing.tuning.dedup import deduplicate
 from feedback_pipelines.routing.tuning.evalset import eval_cases
 from feedback_pipelines.routing.tuning.events import Event, prepare_events
 from feedback_pipelines.routing.tuning.examples import Example
@@ -134,13 +136,15 @@ def build_tuning_sets(
     liked, disliked = plain_signals(evs, settings, log)
     preference += liked_disliked_pairs(liked, disliked, vectors, neighbours, settings, log, judged)
     unpaired = unpaired_examples(liked, disliked, log)
-    examples = _final_pii_sweep([*sft, *preference, *unpaired], log)
+    examples = deduplicate([*sft, *preference, *unpaired], vectors, neighbours, settings, log)
+    examples = _final_pii_sweep(examples, log)
 
     clustering = "cluster_id" in events.columns
     ranking = rank_clusters(evs, clusters, regressions) if clustering else []
     failing = failing_events(evs, settings) if clustering else []
     split = assign_splits(examples, vectors, neighbours, settings, set(regressed), failing)
-    evals = _final_pii_sweep(eval_cases(examples, log), log)
+    evals = deduplicate(eval_cases(examples), vectors, neighbours, settings, log)
+    evals = _final_pii_sweep(evals, log)
     candidates = build_candidates(failing, examples, ranking, split.split_of, settings, log)
     held_out = sum(split.split_of.get(e.feedback_id) == "test" for e in failing)
     return TuningSets(

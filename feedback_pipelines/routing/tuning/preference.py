@@ -21,7 +21,7 @@ from feedback_pipelines.routing.tuning.events import Event
 from feedback_pipelines.routing.tuning.examples import Example
 from feedback_pipelines.routing.tuning.messages import estimate_tokens, normalize_text
 from feedback_pipelines.routing.tuning.settings import TuningSettings
-from feedback_pipelines.routing.tuning.sft import event_gate, keep_first
+from feedback_pipelines.routing.tuning.sft import event_gate
 from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, similar_texts
 
 
@@ -119,8 +119,7 @@ def correction_pairs(
                 rejected=event.response,
             )
         )
-    kept = keep_first(out, [x.content_key() for x in out], log, ("preference",))
-    return [out[i] for i in kept]
+    return out
 
 
 def plain_signals(
@@ -143,7 +142,10 @@ def plain_signals(
 def unpaired_examples(
     liked: Sequence[Event], disliked: Sequence[Event], log: gates.GateLog
 ) -> list[Example]:
-    """One (prompt, answer, label) per plain signal; answers both liked and disliked dropped."""
+    """One (prompt, answer, label) per plain signal; answers both liked and disliked dropped.
+
+    Copies are left to the export's duplicate gate (`dedup.deduplicate`).
+    """
     examples = [
         Example("unpaired", e.kind, e, e.prompt, e.response or "", label=label)
         for group, label in ((liked, True), (disliked, False))
@@ -160,8 +162,7 @@ def unpaired_examples(
             log.drop("conflicting_labels", "unpaired", x.event.feedback_id)
         else:
             clean.append(x)
-    kept = keep_first(clean, [x.content_key() for x in clean], log, ("unpaired",))
-    return [clean[i] for i in kept]
+    return clean
 
 
 def _answer_key(x: Example) -> str:
@@ -248,8 +249,7 @@ def liked_disliked_pairs(
             )
         )
     out.sort(key=lambda x: (x.event.timestamp, x.event.feedback_id))
-    kept = keep_first(out, [x.content_key() for x in out], log, ("preference",))
-    return [out[i] for i in kept]
+    return out
 
 
 def _match(candidates: Sequence[tuple]) -> list[tuple[Event, Event]]:
