@@ -4,7 +4,9 @@ Order matters and is fixed: gates per event, SFT (with conflicts and dedup), pre
 (none contradicted by another judgement), unpaired signals, one duplicate gate over all of them,
 cluster ranking, group splits over everything (candidates included, so nothing of an eval group
 leaks into a prompt-tuning file), eval cases (through the same duplicate gate), candidates, and
-a last PII sweep over every text that would be published.
+a last PII sweep over every text that would be published. In the `incremental` export mode,
+the examples and candidate cases of earlier days are then left out (everything above still sees
+the whole window, so a copy or a conflict with an earlier day's example is still found).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class TuningSets:
     notes: list[str] = field(default_factory=list)
     embedding: dict = field(default_factory=dict)
     held_out_candidates: int = 0
+    run_id: str | None = None  # the orchestrator's run, for the data card (None outside one)
+    earlier_left_out: dict[str, int] = field(default_factory=dict)  # incremental mode
 
     def of(self, dataset: str, split: str | None = None) -> list[Example]:
         """The examples of one dataset (and split), in file order (by example id)."""
@@ -96,6 +100,28 @@ def _final_pii_sweep(examples: Sequence[Example], log: gates.GateLog) -> list[Ex
             continue
         out.append(x)
     return out
+
+
+def newest_day(x: Example) -> str:
+    """The partition day of the newest feedback event an example was made from."""
+    return max(e.ds for e in (x.event, x.paired) if e is not None)
+
+
+def _only_new(
+    ds: str, examples: list[Example], candidates: list[dict], events: Sequence[Event]
+) -> tuple[list[Example], list[dict], dict[str, int]]:
+    """The examples and candidate cases whose newest feedback is of day `ds`.
+
+    Returns:
+        Those examples, those candidate rows, and how many of each dataset were left out.
+    """
+    new = [x for x in examples if newest_day(x) == ds]
+    left = Counter(x.dataset for x in examples if newest_day(x) != ds)
+    day_of = {e.feedback_id: e.ds for e in events}
+    kept = [r for r in candidates if day_of.get(r["feedback_id"]) == ds]
+    if len(kept) < len(candidates):
+        left["candidates"] = len(candidates) - len(kept)
+    return new, kept, dict(sorted(left.items()))
 
 
 def build_tuning_sets(
@@ -147,12 +173,15 @@ def build_tuning_sets(
     evals = _final_pii_sweep(evals, log)
     candidates = build_candidates(failing, examples, ranking, split.split_of, settings, log)
     held_out = sum(split.split_of.get(e.feedback_id) == "test" for e in failing)
+    exported, left = [*examples, *evals], {}
+    if settings.export_mode == "incremental":
+        exported, candidates, left = _only_new(ds, exported, candidates, evs)
     return TuningSets(
         ds=ds,
         window_start=window_start,
         window_end=ds,
         settings=settings,
-        examples=[*examples, *evals],
+        examples=exported,
         candidates=candidates,
         ranking=ranking,
         conflicts=conflicts,
@@ -163,4 +192,5 @@ def build_tuning_sets(
         clustering=clustering,
         notes=list(notes),
         held_out_candidates=held_out,
+        earlier_left_out=left,
     )

@@ -167,7 +167,8 @@ def validate_export(folder: Path) -> tuple[dict[str, int], list[str]]:
     duplicate examples within each file and across the files that must not share one (a
     dataset's train and validation files, eval cases and SFT examples; the same for each
     Parquet dataset's split files), PII in any string but ids (`gates.json_texts`), and the
-    data card: every file it lists exists with its row count, and `counts` match the files.
+    data card: every file it lists exists with its row count, each of its `counts` is a JSONL
+    file at the root with that many lines, and each split it reports has a file.
     """
     folder = Path(folder)
     problems = [f"missing {name}" for name in REQUIRED if not (folder / name).exists()]
@@ -212,12 +213,25 @@ def _card_problems(folder: Path, card_path: Path, counts: dict[str, int]) -> lis
     recorded = card.get("counts")
     if not isinstance(recorded, dict):
         return [*problems, 'datacard.json: no "counts" object']
-    for name in {"sft", "preference", "eval"} | (recorded.keys() & counts.keys()):
-        if recorded.get(name) != counts.get(name, 0):
+    for name in sorted({"sft", "preference", "eval"} | recorded.keys()):
+        if name not in counts or "/" in name:
+            problems.append(
+                f"datacard.json: counts.{name} has no {name}.jsonl at the export root "
+                "(counts are the JSONL files, line for line)"
+            )
+        elif recorded.get(name) != counts[name]:
             problems.append(
                 f"datacard.json: counts.{name} is {recorded.get(name)!r}, "
-                f"the file has {counts.get(name, 0)}"
+                f"the file has {counts[name]}"
             )
+    listed = {(f.get("dataset"), f.get("split")): f.get("rows") for f in card.get("files", [])}
+    for dataset, splits in (card.get("splits") or {}).items():
+        for split, n in (splits or {}).items():
+            if listed.get((dataset, split)) != n:
+                problems.append(
+                    f"datacard.json: splits.{dataset}.{split} ({n} rows) matches no file "
+                    "the card lists"
+                )
     for entry in card.get("files", []):
         path = folder / entry["path"]
         if not path.exists():
