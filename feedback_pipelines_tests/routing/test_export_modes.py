@@ -93,6 +93,28 @@ def test_incremental_exports_hold_each_example_once_over_the_days(vectors, tmp_p
     assert left["sft"] == 1  # yesterday's correction, in yesterday's export
 
 
+def test_concatenated_incremental_exports_repeat_no_line(vectors, tmp_path):
+    """A newer, closer liked answer must not re-form yesterday's pair under new ids."""
+    bad, good = "Invoices are only sent by email.", "Settings, Billing, Invoice history, PDF."
+    events = td.frame(
+        [
+            td.event("y-down", "thumbs_down", td.R_PDF, bad, ds=YESTERDAY),
+            td.event("y-up", "thumbs_up", td.R_PDF_HI, good, ds=YESTERDAY),  # cosine 0.99
+            td.event("t-up", "thumbs_up", td.R_PDF, good),  # today: the very request
+        ]
+    )
+    lines, unpaired = [], []
+    for ds in (YESTERDAY, td.DS):
+        folder = tmp_path / ds
+        write_export(build(vectors, ds, events, export_mode="incremental"), folder)
+        for name in ("preference.jsonl", "preference_validation.jsonl"):
+            lines += (folder / name).read_text().splitlines()
+        for path in (folder / "parquet" / "unpaired").glob("*.parquet"):
+            frame = pd.read_parquet(path, columns=["prompt", "completion", "label"])
+            unpaired += [json.dumps(r, default=str) for r in frame.to_dict("records")]
+    assert len(lines) == 1 and len(unpaired) == len(set(unpaired)) == 2
+
+
 def test_the_setting_reaches_the_pipeline_and_bad_values_fail():
     config = PipelineConfig(export_mode="incremental", export_license="CC-BY-4.0")
     assert tuning_settings(config) == TuningSettings(export_mode="incremental", license="CC-BY-4.0")

@@ -11,9 +11,11 @@ copy can land in train and in validation either:
   every target text (completion, and the rejected answer of a pair) at or over it too; for
   unpaired examples the label must agree.
 
-The copy kept is the best-sourced, then the earliest: corrections before liked answers (a
-user's own words are the strongest target), then by time. Every removal is counted
-(`exact_duplicate`, `near_duplicate`) under the dataset and feedback id it removed.
+The copy kept is the one that existed first (by its newest event), so a copy exported on an
+earlier day is never displaced by a later one and incremental exports do not repeat it; at one
+time, a correction before a liked answer (a user's own words are the strongest target). Every
+removal is counted (`exact_duplicate`, `near_duplicate`) under the dataset and feedback id it
+removed.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors
 
 
 def priority(x: Example) -> tuple:
-    """Which of two copies stays: corrections first, then the earliest event."""
-    return (x.source != "correction", x.event.timestamp, x.event.feedback_id)
+    """Which of two copies stays: the one that existed first, then a correction."""
+    newest = max(e.timestamp for e in (x.event, x.paired) if e is not None)
+    return (newest, x.source != "correction", x.event.timestamp, x.event.feedback_id)
 
 
 def _targets(x: Example) -> list[str]:

@@ -183,8 +183,11 @@ def liked_disliked_pairs(
 
     Candidates share a cluster (when clustering ran) and the conversation before the
     request, reach `same_request`, come from different traces and have different answers.
-    Matching is greedy, most similar requests first, then earliest events: deterministic, and
-    no feedback id appears in two pairs. The pair's prompt is the disliked event's.
+    Matching is greedy in the order pairs became possible (the later event's time), then most
+    similar requests first, then earliest events: deterministic, no feedback id appears in two
+    pairs, and a pair made on an earlier day is made again as the window moves on (a newer
+    answer never takes its place), so daily incremental exports do not repeat a pair with new
+    ids. The pair's prompt is the disliked event's.
 
     With `judged`, a candidate whose liked answer someone judged bad, or whose disliked answer
     someone judged good, never pairs. Each pair that matching over every candidate would have
@@ -216,6 +219,7 @@ def liked_disliked_pairs(
                 ):
                     candidates.append(
                         (
+                            max(d.timestamp, like.timestamp),
                             -round(sim, 6),
                             d.timestamp,
                             d.feedback_id,
@@ -225,7 +229,7 @@ def liked_disliked_pairs(
                             like,
                         )
                     )
-    candidates.sort(key=lambda c: c[:5])
+    candidates.sort(key=lambda c: c[:6])
     if judged is not None:
         for d, like in _match(candidates):
             if judged.judged_bad(like):
