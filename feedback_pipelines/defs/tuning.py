@@ -121,7 +121,7 @@ def routing(
         settings=tuning_settings(settings),
         write_exports="tuning_candidates" in selected,
         write_queue="review_queue" in selected,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
     )
     with warehouse.get_connection() as conn:
         if "tuning_candidates" in selected:
