@@ -16,7 +16,13 @@ from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreR
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.routing import review
-from feedback_pipelines.routing.day import DayResult, read_inputs, run_day, tuning_frame
+from feedback_pipelines.routing.day import (
+    DayResult,
+    read_inputs,
+    run_day,
+    tuning_frame,
+    tuning_settings,
+)
 from feedback_pipelines.routing.tuning.validate import validate_export
 from feedback_pipelines.schema import REVIEW_DDL, TUNING_DDL
 from feedback_pipelines.tables import write_partition
@@ -112,8 +118,10 @@ def routing(
         model_id=model.model_id,
         neighbours=vector_store.neighbours(),
         window_days=settings.window_days,
+        settings=tuning_settings(settings),
         write_exports="tuning_candidates" in selected,
         write_queue="review_queue" in selected,
+        run_id=context.run.run_id,
     )
     with warehouse.get_connection() as conn:
         if "tuning_candidates" in selected:

@@ -2,7 +2,8 @@
 
 Root cause lives in the session, not in the one answer that got a thumbs-down: what was asked
 before, which model and prompt answered, how long it took, whether the user regenerated or left.
-`load_session(conn, id)` accepts a session id, a trace id or a feedback id. Pure module.
+`load_session(conn, id)` accepts a session id, a trace id or a feedback id; a trace without a
+session shows as a one-turn conversation, feedback on an unknown trace on its own. Pure module.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Turn:
 class Session:
     """A conversation: its turns in order, and feedback whose trace is unknown."""
 
-    session_id: str
+    session_id: str | None  # None: a trace (or feedback) that belongs to no session
     resolved_from: str  # "session", "trace" or "feedback": what the given id was
     user_id: str | None
     turns: list[Turn]
@@ -81,41 +82,99 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def resolve_session_id(conn: duckdb.DuckDBPyConnection, any_id: str) -> tuple[str, str] | None:
-    """(session_id, what `any_id` was) for a session, trace or feedback id; None if unknown."""
+@dataclass(frozen=True)
+class Resolved:
+    """What an id given to `session` stands for.
+
+    Attributes:
+        session_id: The session to show, or None when the trace (or feedback) has none.
+        what: "session", "trace" or "feedback": what the given id was.
+        trace_ids: Without a session, the traces to show (the trace itself, or the feedback's).
+        feedback_ids: Without a session, feedback to show even if its trace is unknown.
+    """
+
+    session_id: str | None
+    what: str
+    trace_ids: tuple[str, ...] = ()
+    feedback_ids: tuple[str, ...] = ()
+
+
+def _first(conn: duckdb.DuckDBPyConnection, sql: str, value: str) -> tuple | None:
+    """The one row of an aggregate query when it counted something (its last column), else None."""
+    row = conn.execute(sql, [value]).fetchone()
+    return row if row is not None and row[-1] else None
+
+
+_SESSION_OF = (
+    "SELECT any_value(session_id) FILTER (WHERE session_id IS NOT NULL), count(*) FROM {table} "
+    "WHERE {column} = ?"
+)
+
+
+def resolve(conn: duckdb.DuckDBPyConnection, any_id: str) -> Resolved | None:
+    """What `any_id` is (a session, trace or feedback id, in that order); None if unknown.
+
+    A trace without a session id stands for itself (a one-turn conversation); feedback without
+    one takes its trace's session, or else its trace alone, or else itself alone.
+    """
     has_traces = table_exists(conn, "traces")
     has_feedback = table_exists(conn, "feedback_events")
-    queries = []
-    if has_traces:
-        queries += [
-            ("session", "SELECT session_id FROM traces WHERE session_id = ? LIMIT 1"),
-            ("trace", "SELECT session_id FROM traces WHERE trace_id = ? LIMIT 1"),
-        ]
-    if has_feedback:
-        queries += [
-            ("session", "SELECT session_id FROM feedback_events WHERE session_id = ? LIMIT 1"),
-            ("feedback", "SELECT session_id FROM feedback_events WHERE feedback_id = ? LIMIT 1"),
-            ("trace", "SELECT session_id FROM feedback_events WHERE trace_id = ? LIMIT 1"),
-        ]
-    for what, sql in queries:
-        rows = conn.execute(sql, [any_id]).fetchall()
-        row = rows[0] if rows else None
-        if row is not None and row[0] is not None:
-            return str(row[0]), what
-    return None
+    tables = [t for t, ok in (("traces", has_traces), ("feedback_events", has_feedback)) if ok]
+    for table in tables:
+        if _first(conn, _SESSION_OF.format(table=table, column="session_id"), any_id):
+            return Resolved(any_id, "session")
+    for table in tables:
+        row = _first(conn, _SESSION_OF.format(table=table, column="trace_id"), any_id)
+        if row:
+            return Resolved(row[0], "trace", () if row[0] else (any_id,))
+    if not has_feedback:
+        return None
+    row = _first(
+        conn,
+        "SELECT any_value(session_id) FILTER (WHERE session_id IS NOT NULL), "
+        "any_value(trace_id), count(*) FROM feedback_events WHERE feedback_id = ?",
+        any_id,
+    )
+    if row is None:
+        return None
+    session, trace = row[0], row[1]
+    if session is None and trace and has_traces:
+        found = _first(conn, _SESSION_OF.format(table="traces", column="trace_id"), trace)
+        session = found[0] if found else None
+    if session is not None:
+        return Resolved(session, "feedback")
+    return Resolved(None, "feedback", (trace,) if trace else (), (any_id,))
+
+
+def resolve_session_id(conn: duckdb.DuckDBPyConnection, any_id: str) -> tuple[str, str] | None:
+    """(session_id, what `any_id` was) when the id belongs to a session; None otherwise."""
+    resolved = resolve(conn, any_id)
+    if resolved is None or resolved.session_id is None:
+        return None
+    return resolved.session_id, resolved.what
 
 
 def load_session(conn: duckdb.DuckDBPyConnection, any_id: str) -> Session | None:
     """The session that `any_id` (session, trace or feedback id) belongs to, or None.
 
+    An id without a session still shows: its trace as a one-turn conversation, or the
+    feedback alone when its trace never arrived (`session_id` is then None).
+
     Args:
         conn: A warehouse connection (read-only is enough).
         any_id: A session id, trace id or feedback id.
     """
-    resolved = resolve_session_id(conn, any_id)
+    resolved = resolve(conn, any_id)
     if resolved is None:
         return None
-    session_id, what = resolved
+    session_id, what = resolved.session_id, resolved.what
+    if session_id is not None:
+        trace_where, trace_params = "session_id = ?", [session_id]
+    else:
+        trace_where, trace_params = (
+            "trace_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(resolved.trace_ids)],
+        )
     traces = pd.DataFrame()
     if table_exists(conn, "traces"):
         traces = conn.execute(
@@ -126,9 +185,9 @@ def load_session(conn: duckdb.DuckDBPyConnection, any_id: str) -> Session | None
             "any_value(input_tokens) AS input_tokens, any_value(output_tokens) AS output_tokens, "
             "bool_or(abandoned) AS abandoned, max(regenerations) AS regenerations, "
             "any_value(user_role) AS user_role, min(turn_index) AS turn_index "
-            "FROM traces WHERE session_id = ? GROUP BY trace_id "
+            f"FROM traces WHERE {trace_where} GROUP BY trace_id "
             "ORDER BY timestamp, turn_index, trace_id",
-            [session_id],
+            trace_params,
         ).df()
     signals = pd.DataFrame()
     if table_exists(conn, "feedback_events"):
@@ -145,11 +204,17 @@ def load_session(conn: duckdb.DuckDBPyConnection, any_id: str) -> Session | None
         if clusters:
             select += ", arg_max(c.cluster_id, c.ds) AS cluster_id"
             joins += " LEFT JOIN cluster_assignments c ON c.feedback_id = f.feedback_id"
+        shown = traces["trace_id"].tolist() if len(traces) else []
         signals = conn.execute(
             f"{select} FROM feedback_events f{joins} "
             "WHERE f.session_id = ? OR f.trace_id IN (SELECT unnest(?::VARCHAR[])) "
+            "OR f.feedback_id IN (SELECT unnest(?::VARCHAR[])) "
             "GROUP BY f.feedback_id ORDER BY timestamp, f.feedback_id",
-            [session_id, traces["trace_id"].tolist() if len(traces) else []],
+            [
+                session_id,
+                sorted({*shown, *resolved.trace_ids}),
+                list(resolved.feedback_ids),
+            ],
         ).df()
         if labels and len(signals):
             latest = (
@@ -254,8 +319,16 @@ def _signal_line(s: Signal, width: int | None) -> str:
 
 def render_session(session: Session, width: int | None = 160) -> str:
     """The session as text for a terminal; `width=None` prints texts in full."""
+    if session.session_id is None:
+        head = "no session: " + (
+            f"trace {session.turns[0].trace_id} alone"
+            if session.turns
+            else "feedback on a trace not in the warehouse"
+        )
+    else:
+        head = f"session {session.session_id}"
     lines = [
-        f"session {session.session_id}"
+        head
         + (f" (found by {session.resolved_from} id)" if session.resolved_from != "session" else "")
         + (f"  user {session.user_id}" if session.user_id else "")
         + f"  {len(session.turns)} turns, "

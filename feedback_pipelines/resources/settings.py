@@ -27,6 +27,8 @@ class PipelineConfig(dg.ConfigurableResource):
     unknown_trace_warn_rate: float = 0.10
     min_users_for_quotes: int = 5
     baseline_version: str = ""
+    export_mode: str = "cumulative"  # or "incremental": see routing.tuning.settings.EXPORT_MODES
+    export_license: str = ""  # the exports' license or terms; empty: TuningSettings' default
 
     @property
     def data_path(self) -> Path:

@@ -204,6 +204,20 @@ def tuning_frame(export: Export) -> pd.DataFrame:
     return frame
 
 
+def tuning_settings(config: object) -> TuningSettings:
+    """The tuning settings a pipeline configuration asks for (`PipelineConfig` or alike).
+
+    Reads `export_mode` and `export_license` when the configuration has them; everything
+    else keeps `TuningSettings`' defaults.
+    """
+    options: dict[str, str] = {}
+    if getattr(config, "export_mode", ""):
+        options["export_mode"] = config.export_mode  # type: ignore[attr-defined]
+    if getattr(config, "export_license", ""):
+        options["license"] = config.export_license  # type: ignore[attr-defined]
+    return TuningSettings(**options)
+
+
 def run_day(
     inputs: Inputs,
     ds: str,
@@ -216,6 +230,7 @@ def run_day(
     settings: TuningSettings | None = None,
     write_exports: bool = True,
     write_queue: bool = True,
+    run_id: str | None = None,
 ) -> DayResult:
     """Build and write one day's exports and review queue (files only; tables by the caller).
 
@@ -230,6 +245,8 @@ def run_day(
         settings: Tuning thresholds.
         write_exports: Write `exports/dt=<ds>/` (otherwise only `result.export.table` is built).
         write_queue: Write `review/dt=<ds>/`.
+        run_id: The orchestrator's run (the data card names it); None outside a run, so two
+            builds of the same inputs write the same bytes.
     """
     started = time.perf_counter()
     settings = settings or TuningSettings()
@@ -245,6 +262,7 @@ def run_day(
         regressions=inputs.regressions,
         notes=inputs.notes,
     )
+    sets.run_id = run_id
     sets.embedding = {
         "model_id": model_id,
         "search": getattr(neighbours, "backend", getattr(neighbours, "__name__", "custom")),

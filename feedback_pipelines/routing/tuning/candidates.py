@@ -2,13 +2,16 @@
 
 Whoever tunes the prompt wants the clusters that cost the most first, and for each the cases
 that failed, with the answer users wanted when one is known. Impact is volume x increase of
-the negative rate, on one basis for all clusters of a day so ranks compare like with like:
+the negative rate, measured one way for all clusters of a day so ranks compare like with like:
 
-- `regression` (when `version_regressions` ran): the candidate version's events in the cluster
-  times its negative-rate increase over the baseline, the largest over compared versions: the
-  excess negative events a release caused. A cluster with no increase measured scores 0.
-- `cluster_vs_window` (no regression results): the cluster's events times how far its
-  negative rate sits above the whole window's.
+- when `version_regressions` ran: the candidate version's events in the cluster times its
+  negative-rate increase over the baseline, the largest over compared versions: the excess
+  negative events a release caused. Each cluster's `basis` says what stands behind its number:
+  `regression` (the comparison flagged a regression), `increase_not_significant` (the rate
+  rose, but not enough to be called a regression), `no_increase` (compared, no rise: impact
+  0), `not_compared` (no comparison of the cluster, e.g. too few events: impact 0);
+- without regression results: the cluster's events times how far its negative rate sits above
+  the whole window's (`cluster_vs_window`).
 
 Ties (and zeros) fall back to the number of negative events.
 """
@@ -59,7 +62,8 @@ def rank_clusters(
 
     Returns:
         Records: rank, cluster_id, label, events, negatives, negative_rate, volume, increase,
-        impact, basis (`regression` or `cluster_vs_window`), and the compared versions.
+        impact, basis (`regression`, `increase_not_significant`, `no_increase`,
+        `not_compared` or `cluster_vs_window`), and the compared versions.
     """
     clustered = [e for e in events if e.cluster_id is not None and e.cluster_id >= 0]
     if not clustered:
@@ -71,26 +75,32 @@ def rank_clusters(
         for row in clusters.to_dict("records"):
             labels[int(row["cluster_id"])] = safe_label(row.get("label"))
     best: dict[int, dict] = {}
+    compared: set[int] = set()
     measured = regressions is not None and "metric" in regressions
     if measured and len(regressions):
         rows = regressions[
             (regressions["metric"] == "negative_rate") & regressions["cluster_id"].notna()
         ]
         for row in rows.to_dict("records"):
+            compared.add(int(row["cluster_id"]))
             delta, n = _num(row.get("delta")), _num(row.get("n_candidate"))
             if delta is None or n is None or delta <= 0:
                 continue
             c = int(row["cluster_id"])
             if c < 0:
                 continue
-            if c not in best or n * delta > best[c]["impact"]:
+            flagged = bool(row.get("is_regression"))
+            if c not in best or (flagged, n * delta) > (
+                best[c]["is_regression"],
+                best[c]["impact"],
+            ):
                 best[c] = {
                     "impact": n * delta,
                     "volume": int(n),
                     "increase": delta,
                     "candidate_version": row.get("candidate_version"),
                     "baseline_version": row.get("baseline_version"),
-                    "is_regression": bool(row.get("is_regression")),
+                    "is_regression": flagged,
                 }
     stats: dict[int, list[int]] = {}
     for e in clustered:
@@ -113,7 +123,7 @@ def rank_clusters(
                 volume=b["volume"],
                 increase=round(b["increase"], 4),
                 impact=round(b["impact"], 3),
-                basis="regression",
+                basis="regression" if b["is_regression"] else "increase_not_significant",
                 candidate_version=b["candidate_version"],
                 baseline_version=b["baseline_version"],
                 is_regression=b["is_regression"],
@@ -123,7 +133,7 @@ def rank_clusters(
                 volume=n,
                 increase=0.0,
                 impact=0.0,
-                basis="regression",
+                basis="no_increase" if c in compared else "not_compared",
                 candidate_version=None,
                 baseline_version=None,
                 is_regression=False,

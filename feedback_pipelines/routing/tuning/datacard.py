@@ -1,8 +1,13 @@
 """The data card: what an export holds, where it came from, and what was filtered out, by count.
 
-`datacard.json` is for scripts (its `counts` match the JSONL files line for line, which the
-independent checker verifies); `datacard.md` says the same for a person. Nothing in either
-depends on the clock, so a rerun writes the same bytes.
+`datacard.json` is for scripts: its `counts` are the JSONL example files at the export root,
+line for line (which the independent checker verifies), `parquet_rows` the Parquet-only rows,
+`splits` the rows of each split that has a file. It also states the export mode (cumulative
+snapshot or the day's new examples), the license, intended use, known limitations, label
+balance, how to load the files, and the package version and run that wrote them.
+`datacard.md` says the same for a person; `README.md` is that text under the `datasets` configs
+(see `loading`). Nothing depends on the clock: a rerun writes the same bytes, except the run id
+when an orchestrator run wrote the export (None outside one).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 from feedback_pipelines.routing.tuning.examples import DATASETS, SPLITS
+from feedback_pipelines.routing.tuning.loading import loading_snippets
+from feedback_pipelines.routing.tuning.settings import EXPORT_MODES
 
 if TYPE_CHECKING:
     from feedback_pipelines.routing.tuning.exportfiles import Export
@@ -35,6 +42,42 @@ FORMATS = {
         "`rejected`; unpaired `prompt`/`completion`/`label`; eval `prompt`/`completion`; "
         "load with datasets.load_dataset('parquet', data_dir='parquet/<dataset>')"
     ),
+    "README.md": (
+        "this card under a `datasets` configs header: load_dataset('<export>', '<dataset>') "
+        "loads the JSONL files (sft, preference, eval)"
+    ),
+    "parquet/README.md": (
+        "`datasets` configs of the Parquet files: load_dataset('<export>/parquet', '<dataset>')"
+    ),
+}
+
+INTENDED_USE = [
+    "fine-tuning the product's assistant on what its users corrected (SFT) and preferred "
+    "(preference / DPO; unpaired liked or disliked answers for KTO)",
+    "measuring a fix on held-out cases of the clusters that regressed (eval.jsonl)",
+    "tuning prompts cluster by cluster, highest impact first (candidates/)",
+    "not for: models or people outside the license, profiling the users behind the "
+    "feedback, or a benchmark of general ability (the eval covers regressed clusters only)",
+]
+
+LIMITATIONS = [
+    "labels come from the users who chose to give feedback: not a sample of all traffic, and a "
+    "user's correction can itself be wrong",
+    "corrections that disagree and answers judged both ways are left out rather than resolved, "
+    "so disputed cases are under-represented",
+    "near duplicates and split groups are found with an English sentence-embedding model "
+    "(cosine thresholds in `settings`): paraphrases below the threshold stay, other languages "
+    "are matched less reliably, and only this window is compared, not earlier exports",
+    "personal data is removed by patterns (redaction, then a stricter gate that drops "
+    "examples): names, addresses and free-form identifiers are not detected",
+    "eval cases exist only for clusters that regressed in this window",
+]
+MODE_LIMITATIONS = {
+    "cumulative": "each export repeats most of the day before's examples (same window, one "
+    "day later): use one export, never several concatenated",
+    "incremental": "a group's split is decided within each day's window: near-identical "
+    "requests exported on days further apart than the window may sit on both sides once the "
+    "days are concatenated",
 }
 
 
@@ -51,25 +94,76 @@ def _count(values) -> dict:
 
 def build_datacard(sets: TuningSets, export: Export, index: list[dict]) -> dict:
     """The data card of an export, as a JSON-able dict (stable key order)."""
+    examples = {"sft", "preference", "eval"}
     counts = {
         _jsonl_key(f.path): f.rows
         for f in export.files
-        if f.format == "jsonl" and f.dataset not in ("candidates", "excluded")
+        if f.format == "jsonl" and f.dataset in examples and "/" not in f.path
     }
-    counts["unpaired"] = sum(
-        f.rows for f in export.files if f.dataset == "unpaired" and f.format == "parquet"
-    )
-    counts["candidates"] = len(sets.candidates)
-    splits = {d: {s: len(sets.of(d, s)) for s in SPLITS if sets.of(d, s)} for d in DATASETS}
+    parquet_rows: dict[str, dict[str, int]] = {}
+    splits: dict[str, dict[str, int]] = {d: {} for d in DATASETS}
+    for f in export.files:
+        if f.dataset in DATASETS and f.split and f.rows:
+            splits[f.dataset][f.split] = f.rows
+            if f.format == "parquet":
+                parquet_rows.setdefault(f.dataset, {})[f.split] = f.rows
+    splits = {d: {s: splits[d][s] for s in SPLITS if s in splits[d]} for d in DATASETS}
     exported = [x for x in sets.examples if not (x.dataset == "sft" and x.split == "test")]
     days = (date.fromisoformat(sets.window_end) - date.fromisoformat(sets.window_start)).days + 1
+    mode = sets.settings.export_mode
     return {
         "name": f"feedback_pipelines tuning export {sets.ds}",
         "partition": sets.ds,
         "window": {"start": sets.window_start, "end": sets.window_end, "days": days},
-        "generator": {"package": "feedback_pipelines", "version": _version()},
+        "mode": {
+            "export": mode,
+            "meaning": EXPORT_MODES[mode],
+            "other_mode": (
+                "set TuningSettings.export_mode (PipelineConfig.export_mode in the pipeline) to "
+                + next(m for m in EXPORT_MODES if m != mode)
+            ),
+            "earlier_examples_left_out": sets.earlier_left_out,
+        },
+        "generator": {
+            "package": "feedback_pipelines",
+            "version": _version(),
+            "run_id": sets.run_id,
+        },
+        "license": sets.settings.license,
+        "intended_use": INTENDED_USE,
+        "known_limitations": [*LIMITATIONS, MODE_LIMITATIONS[mode], *sets.notes],
         "counts": counts,
+        "parquet_rows": parquet_rows,
         "splits": splits,
+        "held_out_as_eval": {
+            "sft": len(sets.of("sft", "test")),
+            "note": (
+                "corrections held out with their groups: they are the references of the eval "
+                "cases in eval.jsonl, not SFT rows"
+            ),
+        },
+        "label_balance": {
+            "unpaired": {
+                split: {
+                    "true": sum(bool(x.label) for x in sets.of("unpaired", split)),
+                    "false": sum(not x.label for x in sets.of("unpaired", split)),
+                }
+                for split in SPLITS
+                if sets.of("unpaired", split)
+            },
+            "preference_by_source": {
+                split: _count(x.source for x in sets.of("preference", split))
+                for split in SPLITS
+                if sets.of("preference", split)
+            },
+        },
+        "candidates": {
+            "files": sum(
+                f.dataset == "candidates" and f.path != "candidates/index.jsonl"
+                for f in export.files
+            ),
+            "cases": len(sets.candidates),
+        },
         "files": [
             {
                 "path": f.path,
@@ -130,6 +224,7 @@ def build_datacard(sets: TuningSets, export: Export, index: list[dict]) -> dict:
             "candidates_held_out_with_eval": sets.held_out_candidates,
         },
         "embedding": sets.embedding,
+        "loading": loading_snippets(sets.ds, export),
         "settings": sets.settings.as_dict(),
         "lineage": (
             "Every example has a row in the warehouse table tuning_candidates (ds, example_id, "
@@ -163,13 +258,46 @@ def _cell(value: object) -> str:
 
 def render_markdown(card: dict) -> str:
     """The data card for people: the same facts as the JSON, in tables."""
-    w = card["window"]
+    w, mode, gen = card["window"], card["mode"], card["generator"]
+    balance = card["label_balance"]["unpaired"]
     lines = [
         f"# {card['name']}",
         "",
         f"Feedback from {w['start']} to {w['end']} ({w['days']} days), "
         f"{card['sources']['input']['events']} events, "
         f"{card['sources']['input']['corrections']} corrections.",
+        "",
+        f"**Export mode: {mode['export']}**: {mode['meaning']}. The other mode: "
+        f"{mode['other_mode']}."
+        + (
+            " Left out as earlier days' examples: " + _kv(mode["earlier_examples_left_out"]) + "."
+            if mode["earlier_examples_left_out"]
+            else ""
+        ),
+        "",
+        f"Written by {gen['package']} {gen['version']}"
+        + (f", run {gen['run_id']}" if gen["run_id"] else "")
+        + ".",
+        "",
+        "## License and intended use",
+        "",
+        f"License: {card['license']}.",
+        "",
+        *(f"- {u}" for u in card["intended_use"]),
+        "",
+        "## Known limitations",
+        "",
+        *(f"- {u}" for u in card["known_limitations"]),
+        "",
+        "## Loading",
+        "",
+        "```python",
+        card["loading"]["datasets"].rstrip("\n"),
+        "```",
+        "",
+        "```sh",
+        card["loading"]["openai_cli"].rstrip("\n"),
+        "```",
         "",
         "## Files",
         "",
@@ -180,10 +308,40 @@ def render_markdown(card: dict) -> str:
         "",
         "## Splits",
         "",
+        "Rows of each split that has a file (`counts` are the JSONL files at the root, line for "
+        "line; `parquet_rows` the Parquet files).",
+        "",
         _table(
             ["dataset", *SPLITS],
-            [[d, *(card["splits"][d].get(s, 0) for s in SPLITS)] for d in DATASETS],
+            [
+                [d, *(card["splits"][d].get(s, "") for s in SPLITS)]
+                for d in DATASETS
+                if card["splits"][d]
+            ],
         ),
+        "",
+        f"Held out as eval: {card['held_out_as_eval']['sft']} SFT example(s), "
+        f"{card['held_out_as_eval']['note']}.",
+        "",
+        "## Label balance",
+        "",
+        (
+            _table(
+                ["unpaired split", "label true (liked)", "label false (disliked)"],
+                [[s, b["true"], b["false"]] for s, b in balance.items()],
+            )
+            if balance
+            else "No unpaired examples."
+        ),
+        "",
+        "Preference pairs by source: "
+        + (
+            "; ".join(
+                f"{s}: {_kv(v)}" for s, v in card["label_balance"]["preference_by_source"].items()
+            )
+            or "none"
+        )
+        + ".",
         "",
         f"Split method: {card['splitting']['method']}. Seed {card['splitting']['seed']}, "
         f"{card['splitting']['groups']} groups (largest {card['splitting']['largest_group']}).",
@@ -218,6 +376,12 @@ def render_markdown(card: dict) -> str:
         ),
         "",
         "## Clusters by impact",
+        "",
+        "Basis of each impact: `regression` (a flagged regression: candidate events x rate "
+        "increase), `increase_not_significant` (the rate rose, not flagged), `no_increase` "
+        "(compared, no rise), `not_compared` (no comparison for the cluster), "
+        "`cluster_vs_window` (no regression results: events x excess over the window's "
+        "negative rate).",
         "",
     ]
     ranking = card["clusters"]["ranking"]

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from feedback_pipelines.routing.tuning import gates
 from feedback_pipelines.routing.tuning.examples import Example
-from feedback_pipelines.routing.tuning.sft import keep_first
 
 
-def eval_cases(examples: Sequence[Example], log: gates.GateLog) -> list[Example]:
-    """One eval case per held-out correction or liked answer (exact duplicates dropped)."""
+def eval_cases(examples: Sequence[Example]) -> list[Example]:
+    """One eval case per held-out correction or liked answer, corrections first."""
     out = []
     for x in examples:
         if x.split != "test":
@@ -32,10 +30,4 @@ def eval_cases(examples: Sequence[Example], log: gates.GateLog) -> list[Example]
             Example("eval", source, x.event, x.prompt, x.completion, split="test", group=x.group)
         )
     out.sort(key=lambda x: (x.source != "correction", x.event.timestamp, x.event.feedback_id))
-    kept = keep_first(out, [_case_key(x) for x in out], log, ("eval",))
-    return [out[i] for i in kept]
-
-
-def _case_key(x: Example) -> str:
-    copy = Example("eval", "", x.event, x.prompt, x.completion)
-    return copy.content_key()
+    return out

@@ -29,6 +29,10 @@ FILTERS: dict[str, str] = {
         "corrections of near-identical requests that disagree: routed to human review"
     ),
     "conflicting_labels": "the same answer to the same prompt was both liked and disliked",
+    "contradicted_pair": (
+        "a preference pair whose preferred answer someone judged bad (thumbs down, low rating, "
+        "correction) or whose rejected answer someone judged good"
+    ),
     "exact_duplicate": "the same example (after whitespace and case folding) seen before",
     "near_duplicate": "request and target both over the near-duplicate cosine of an earlier one",
 }

@@ -1,9 +1,12 @@
 """From a window of feedback to every tuning set: the one function the asset and tests call.
 
-Order matters and is fixed: gates per event, SFT (with conflicts and dedup), preference pairs,
-unpaired signals, cluster ranking, group splits over everything (candidates included, so
-nothing of an eval group leaks into a prompt-tuning file), eval cases, candidates, and a
-last PII sweep over every text that would be published.
+Order matters and is fixed: gates per event, SFT (with conflicts and dedup), preference pairs
+(none contradicted by another judgement), unpaired signals, one duplicate gate over all of them,
+cluster ranking, group splits over everything (candidates included, so nothing of an eval group
+leaks into a prompt-tuning file), eval cases (through the same duplicate gate), candidates, and
+a last PII sweep over every text that would be published. In the `incremental` export mode,
+the examples and candidate cases of earlier days are then left out (everything above still sees
+the whole window, so a copy or a conflict with an earlier day's example is still found).
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from feedback_pipelines.routing.tuning.candidates import (
     failing_events,
     rank_clusters,
 )
+from feedback_pipelines.routing.tuning.dedup import deduplicate
 from feedback_pipelines.routing.tuning.evalset import eval_cases
 from feedback_pipelines.routing.tuning.events import Event, prepare_events
 from feedback_pipelines.routing.tuning.examples import Example
 from feedback_pipelines.routing.tuning.preference import (
+    Judgements,
     correction_pairs,
     liked_disliked_pairs,
     plain_signals,
@@ -55,6 +60,8 @@ class TuningSets:
     notes: list[str] = field(default_factory=list)
     embedding: dict = field(default_factory=dict)
     held_out_candidates: int = 0
+    run_id: str | None = None  # the orchestrator's run, for the data card (None outside one)
+    earlier_left_out: dict[str, int] = field(default_factory=dict)  # incremental mode
 
     def of(self, dataset: str, split: str | None = None) -> list[Example]:
         """The examples of one dataset (and split), in file order (by example id)."""
@@ -95,6 +102,28 @@ def _final_pii_sweep(examples: Sequence[Example], log: gates.GateLog) -> list[Ex
     return out
 
 
+def newest_day(x: Example) -> str:
+    """The partition day of the newest feedback event an example was made from."""
+    return max(e.ds for e in (x.event, x.paired) if e is not None)
+
+
+def _only_new(
+    ds: str, examples: list[Example], candidates: list[dict], events: Sequence[Event]
+) -> tuple[list[Example], list[dict], dict[str, int]]:
+    """The examples and candidate cases whose newest feedback is of day `ds`.
+
+    Returns:
+        Those examples, those candidate rows, and how many of each dataset were left out.
+    """
+    new = [x for x in examples if newest_day(x) == ds]
+    left = Counter(x.dataset for x in examples if newest_day(x) != ds)
+    day_of = {e.feedback_id: e.ds for e in events}
+    kept = [r for r in candidates if day_of.get(r["feedback_id"]) == ds]
+    if len(kept) < len(candidates):
+        left["candidates"] = len(candidates) - len(kept)
+    return new, kept, dict(sorted(left.items()))
+
+
 def build_tuning_sets(
     events: pd.DataFrame,
     *,
@@ -128,25 +157,31 @@ def build_tuning_sets(
 
     corrections = [e for e in evs if e.is_correction]
     sft, conflicts, _ = build_sft(corrections, vectors, neighbours, settings, log)
-    preference = correction_pairs(sft, settings, log)
+    judged = Judgements.of(evs, settings)
+    preference = correction_pairs(sft, settings, log, judged)
     liked, disliked = plain_signals(evs, settings, log)
-    preference += liked_disliked_pairs(liked, disliked, vectors, neighbours, settings, log)
+    preference += liked_disliked_pairs(liked, disliked, vectors, neighbours, settings, log, judged)
     unpaired = unpaired_examples(liked, disliked, log)
-    examples = _final_pii_sweep([*sft, *preference, *unpaired], log)
+    examples = deduplicate([*sft, *preference, *unpaired], vectors, neighbours, settings, log)
+    examples = _final_pii_sweep(examples, log)
 
     clustering = "cluster_id" in events.columns
     ranking = rank_clusters(evs, clusters, regressions) if clustering else []
     failing = failing_events(evs, settings) if clustering else []
     split = assign_splits(examples, vectors, neighbours, settings, set(regressed), failing)
-    evals = _final_pii_sweep(eval_cases(examples, log), log)
+    evals = deduplicate(eval_cases(examples), vectors, neighbours, settings, log)
+    evals = _final_pii_sweep(evals, log)
     candidates = build_candidates(failing, examples, ranking, split.split_of, settings, log)
     held_out = sum(split.split_of.get(e.feedback_id) == "test" for e in failing)
+    exported, left = [*examples, *evals], {}
+    if settings.export_mode == "incremental":
+        exported, candidates, left = _only_new(ds, exported, candidates, evs)
     return TuningSets(
         ds=ds,
         window_start=window_start,
         window_end=ds,
         settings=settings,
-        examples=[*examples, *evals],
+        examples=exported,
         candidates=candidates,
         ranking=ranking,
         conflicts=conflicts,
@@ -157,4 +192,5 @@ def build_tuning_sets(
         clustering=clustering,
         notes=list(notes),
         held_out_candidates=held_out,
+        earlier_left_out=left,
     )

@@ -8,6 +8,23 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+#: What a day's export holds (`TuningSettings.export_mode`).
+EXPORT_MODES = {
+    "cumulative": (
+        "a snapshot: every example of the trailing window of feedback ending at the partition; "
+        "consecutive days' exports share most examples, so train on one export (the latest), "
+        "never on several concatenated"
+    ),
+    "incremental": (
+        "the day's new examples: only those whose newest feedback event is of the partition "
+        "day (the window is still read for pairs, duplicates, conflicts and splits); "
+        "concatenate the daily exports of the days you want, each example is in one of them"
+    ),
+}
+DEFAULT_LICENSE = (
+    "proprietary: internal use only, under the terms users accepted when giving feedback"
+)
+
 
 @dataclass(frozen=True)
 class TuningSettings:
@@ -43,6 +60,10 @@ class TuningSettings:
         review_sample_per_cluster: Negative events sampled from each newly regressed cluster.
         exclude_conflicts: Keep conflicting corrections out of the training sets (they go to
             review instead).
+        export_mode: `cumulative` (default: each export is a snapshot of the window) or
+            `incremental` (each export holds only the examples new on its day); see
+            `EXPORT_MODES`.
+        license: The license or terms the data card states for the exported data.
     """
 
     seed: int = 0
@@ -64,6 +85,16 @@ class TuningSettings:
     max_candidates_per_cluster: int = 200
     review_sample_per_cluster: int = 5
     exclude_conflicts: bool = True
+    export_mode: str = "cumulative"
+    license: str = DEFAULT_LICENSE
+
+    def __post_init__(self) -> None:
+        if self.export_mode not in EXPORT_MODES:
+            raise ValueError(
+                f"export_mode must be one of {sorted(EXPORT_MODES)}, not {self.export_mode!r}"
+            )
+        if not self.license.strip():
+            raise ValueError("license must say something (the data card states it)")
 
     def as_dict(self) -> dict:
         """The settings as plain JSON-able values (for the data card)."""

@@ -1,8 +1,9 @@
 """The export rules, checked on the files as written: what an upload or `load_dataset` would reject.
 
 The asset check `exports_consistent` and the tests run this over every export folder, so an
-export that breaks OpenAI's chat or preference format, repeats an example, leaks PII, or
-disagrees with its data card fails here before anyone trains on it.
+export that breaks OpenAI's chat or preference format, repeats an example (in a file, or across
+a dataset's train, validation and eval files, JSONL or Parquet), leaks PII, or disagrees with
+its data card fails here before anyone trains on it.
 """
 
 from __future__ import annotations
@@ -101,33 +102,98 @@ def _read_jsonl(path: Path, problems: list[str]) -> list[tuple[int, dict]]:
     return rows
 
 
+# Files whose examples must be unique together: a dataset's train and validation files, and
+# the eval cases, which must not be training examples either (an eval case is compared with
+# SFT examples as the chat it would be). Earlier files in this order are the originals.
+DEDUP_ORDER = (
+    "sft.jsonl",
+    "sft_validation.jsonl",
+    "preference.jsonl",
+    "preference_validation.jsonl",
+    "eval.jsonl",
+)
+
+
+def _example_key(name: str, obj: dict) -> str:
+    """What makes an example itself: its fields but `metadata`; eval cases as chats."""
+    if name.startswith("eval") and isinstance(obj.get("input"), list):
+        chat = [*obj["input"], {"role": "assistant", "content": obj.get("ideal")}]
+        return json.dumps({"messages": chat}, sort_keys=True)
+    return json.dumps({k: v for k, v in obj.items() if k != "metadata"}, sort_keys=True)
+
+
+def _duplicates(rows: dict[str, list[tuple[int, str]]], problems: list[str]) -> None:
+    """Flag an example seen before in the same file or in an earlier file of its group."""
+    seen: dict[str, str] = {}
+    for name, keyed in rows.items():
+        for n, key in keyed:
+            where = f"{name}:{n}"
+            first = seen.get(key)
+            if first is None:
+                seen[key] = where
+            elif first.rsplit(":", 1)[0] == name:
+                problems.append(f"{where}: duplicate example")
+            else:
+                problems.append(f"{where}: duplicate of {first}")
+
+
+def _parquet_problems(folder: Path) -> list[str]:
+    """Copies among a Parquet dataset's rows, within a split file and across its splits."""
+    from feedback_pipelines.routing.tuning.writer import SHAPES
+
+    problems: list[str] = []
+    for dataset_dir in sorted(p for p in (folder / "parquet").glob("*") if p.is_dir()):
+        columns = [c for c, _ in SHAPES.get(dataset_dir.name, [])]
+        rows: dict[str, list[tuple[int, str]]] = {}
+        splits = {"train": 0, "validation": 1, "test": 2}
+        for path in sorted(
+            dataset_dir.glob("*.parquet"), key=lambda p: (splits.get(p.stem, 3), p.name)
+        ):
+            table = pq.read_table(path)
+            keep = [c for c in (columns or table.column_names) if c in table.column_names]
+            name = path.relative_to(folder).as_posix()
+            rows[name] = [
+                (n, json.dumps(r, sort_keys=True, default=str))
+                for n, r in enumerate(table.select(keep).to_pylist(), 1)
+            ]
+        _duplicates(rows, problems)
+    return problems
+
+
 def validate_export(folder: Path) -> tuple[dict[str, int], list[str]]:
     """Rows per JSONL file and every problem found, one line each (none: the export is good).
 
     Checks each JSONL line's format by its dataset (chat for SFT, preference pairs), exact
-    duplicate examples within a file, PII in any string but ids (`gates.json_texts`), and the
-    data card: every file it lists exists with its row count, and `counts` match the files.
+    duplicate examples within each file and across the files that must not share one (a
+    dataset's train and validation files, eval cases and SFT examples; the same for each
+    Parquet dataset's split files), PII in any string but ids (`gates.json_texts`), and the
+    data card: every file it lists exists with its row count, each of its `counts` is a JSONL
+    file at the root with that many lines, and each split it reports has a file.
     """
     folder = Path(folder)
     problems = [f"missing {name}" for name in REQUIRED if not (folder / name).exists()]
     counts: dict[str, int] = {}
+    keyed: dict[str, list[tuple[int, str]]] = {}
     for path in sorted(folder.rglob("*.jsonl")):
         name = path.relative_to(folder).as_posix()
         rows = _read_jsonl(path, problems)
         counts[name.removesuffix(".jsonl")] = len(rows)
-        seen: set[str] = set()
         for n, obj in rows:
             where = f"{name}:{n}"
             if name.startswith("sft"):
                 problems += _chat_problems(obj, where)
             elif name.startswith("preference"):
                 problems += _preference_problems(obj, where)
-            if name.startswith(("sft", "preference", "eval")):
-                key = json.dumps({k: v for k, v in obj.items() if k != "metadata"}, sort_keys=True)
-                if key in seen:
-                    problems.append(f"{where}: duplicate example")
-                seen.add(key)
             problems += [f"{where}: PII found: {hit}" for hit in _pii(obj)]
+        if name.startswith(("sft", "preference", "eval")):
+            keyed[name] = [(n, _example_key(name, obj)) for n, obj in rows]
+    order = {name: i for i, name in enumerate(DEDUP_ORDER)}
+    for group in (("sft", "eval"), ("preference",)):
+        names = sorted(
+            (n for n in keyed if n.startswith(group)), key=lambda n: (order.get(n, 99), n)
+        )
+        _duplicates({n: keyed[n] for n in names}, problems)
+    problems += _parquet_problems(folder)
     card_path = folder / "datacard.json"
     if card_path.exists():
         problems += _card_problems(folder, card_path, counts)
@@ -147,12 +213,25 @@ def _card_problems(folder: Path, card_path: Path, counts: dict[str, int]) -> lis
     recorded = card.get("counts")
     if not isinstance(recorded, dict):
         return [*problems, 'datacard.json: no "counts" object']
-    for name in {"sft", "preference", "eval"} | (recorded.keys() & counts.keys()):
-        if recorded.get(name) != counts.get(name, 0):
+    for name in sorted({"sft", "preference", "eval"} | recorded.keys()):
+        if name not in counts or "/" in name:
+            problems.append(
+                f"datacard.json: counts.{name} has no {name}.jsonl at the export root "
+                "(counts are the JSONL files, line for line)"
+            )
+        elif recorded.get(name) != counts[name]:
             problems.append(
                 f"datacard.json: counts.{name} is {recorded.get(name)!r}, "
-                f"the file has {counts.get(name, 0)}"
+                f"the file has {counts[name]}"
             )
+    listed = {(f.get("dataset"), f.get("split")): f.get("rows") for f in card.get("files", [])}
+    for dataset, splits in (card.get("splits") or {}).items():
+        for split, n in (splits or {}).items():
+            if listed.get((dataset, split)) != n:
+                problems.append(
+                    f"datacard.json: splits.{dataset}.{split} ({n} rows) matches no file "
+                    "the card lists"
+                )
     for entry in card.get("files", []):
         path = folder / entry["path"]
         if not path.exists():

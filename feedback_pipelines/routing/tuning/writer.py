@@ -17,10 +17,14 @@ Layout of `exports/dt=YYYY-MM-DD/`::
     parquet/preference/{train,validation,test}.parquet   TRL `prompt`/`chosen`/`rejected`
     parquet/unpaired/{train,validation,test}.parquet     TRL `prompt`/`completion`/`label`
     parquet/eval/test.parquet                       TRL `prompt`/`completion` (the reference)
+    parquet/README.md                               `datasets` configs of the Parquet files
     datacard.json, datacard.md
+    README.md                                       the card under `datasets` configs of the
+                                                    JSONL files (see `loading`)
 
 JSONL files are always written (an empty file says "none today"); a Parquet split file only
-when it has rows, because `datasets.load_dataset` fails on an empty split.
+when it has rows, because `datasets.load_dataset` fails on an empty split. Both folders load by
+config name: `load_dataset("<export>", "sft")`, `load_dataset("<export>/parquet", "unpaired")`.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from feedback_pipelines.files import staging_folder, swap_folder
 from feedback_pipelines.routing.tuning.datacard import build_datacard, render_markdown
 from feedback_pipelines.routing.tuning.examples import EXAMPLE_NAMESPACE, Example
 from feedback_pipelines.routing.tuning.exportfiles import Export, ExportFile
+from feedback_pipelines.routing.tuning.loading import configs, readme_header
 from feedback_pipelines.routing.tuning.pipeline import TuningSets
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -294,7 +299,20 @@ def write_export(sets: TuningSets, folder: Path) -> Export:
     (staging / "datacard.json").write_text(
         json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    (staging / "datacard.md").write_text(render_markdown(card), encoding="utf-8")
+    markdown = render_markdown(card)
+    (staging / "datacard.md").write_text(markdown, encoding="utf-8")
+    (staging / "README.md").write_text(
+        readme_header(configs(export, "jsonl")) + markdown, encoding="utf-8"
+    )
+    parquet = configs(export, "parquet")
+    if parquet:
+        (staging / "parquet" / "README.md").write_text(
+            readme_header(parquet)
+            + f"# Parquet copies of {card['name']}\n\nTRL shapes with lineage columns, one "
+            "config per dataset: `load_dataset('<export>/parquet', '<dataset>')`. The data card "
+            "is `../datacard.md`.\n",
+            encoding="utf-8",
+        )
     swap_folder(staging, folder)
     export.table.sort(key=lambda r: (r["dataset"], r["file"], r["line"]))
     return export

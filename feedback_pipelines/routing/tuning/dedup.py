@@ -1,0 +1,99 @@
+"""One duplicate gate over the whole export: every dataset, every source, every split at once.
+
+Builders meet the same content from different sides: a user's correction and an answer other
+users liked can be the same text, so a correction pair and a liked-vs-disliked pair can be one
+line twice; a greeting more or less makes a near copy. Deduplicating per builder misses both.
+This gate runs once per dataset over everything the builders made, before the split, so no
+copy can land in train and in validation either:
+
+- exact: the same content after whitespace and case folding (`Example.content_key`);
+- near: the same conversation before the request, requests at or over `near_duplicate`, and
+  every target text (completion, and the rejected answer of a pair) at or over it too; for
+  unpaired examples the label must agree.
+
+The copy kept is the one that existed first (by its newest event), so a copy exported on an
+earlier day is never displaced by a later one and incremental exports do not repeat it; at one
+time, a correction before a liked answer (a user's own words are the strongest target). Every
+removal is counted (`exact_duplicate`, `near_duplicate`) under the dataset and feedback id it
+removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from feedback_pipelines.routing.tuning import gates
+from feedback_pipelines.routing.tuning.examples import DATASETS, Example
+from feedback_pipelines.routing.tuning.messages import last_request, normalize_text
+from feedback_pipelines.routing.tuning.settings import TuningSettings
+from feedback_pipelines.routing.tuning.sft import drop_linked, keep_first
+from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, request_pairs
+
+
+def priority(x: Example) -> tuple:
+    """Which of two copies stays: the one that existed first, then a correction."""
+    newest = max(e.timestamp for e in (x.event, x.paired) if e is not None)
+    return (newest, x.source != "correction", x.event.timestamp, x.event.feedback_id)
+
+
+def _targets(x: Example) -> list[str]:
+    return [x.completion] if x.rejected is None else [x.completion, x.rejected]
+
+
+def near_duplicate_pairs(
+    items: Sequence[Example],
+    vectors: TextVectors,
+    neighbours: Neighbours,
+    settings: TuningSettings,
+) -> list[tuple[int, int]]:
+    """Positions (p < q) of examples of one dataset that are near copies of each other."""
+    items = list(items)
+    keys = [(x.event.context, x.label, x.rejected is None) for x in items]
+    pairs = request_pairs(
+        [last_request(x.prompt) for x in items], keys, vectors, neighbours, settings.near_duplicate
+    )
+    if not pairs:
+        return []
+    texts = sorted({t for p, q, _ in pairs for t in (*_targets(items[p]), *_targets(items[q]))})
+    rows = vectors(texts)
+    index = {t: k for k, t in enumerate(texts)}
+
+    def similar(a: str, b: str) -> bool:
+        if normalize_text(a) == normalize_text(b):
+            return True
+        return float(np.dot(rows[index[a]], rows[index[b]])) >= settings.near_duplicate
+
+    return [
+        (p, q)
+        for p, q, _ in pairs
+        if all(similar(a, b) for a, b in zip(_targets(items[p]), _targets(items[q]), strict=True))
+    ]
+
+
+def deduplicate(
+    examples: Sequence[Example],
+    vectors: TextVectors,
+    neighbours: Neighbours,
+    settings: TuningSettings,
+    log: gates.GateLog,
+) -> list[Example]:
+    """The examples with every exact and near copy removed, per dataset (see the module).
+
+    Returns:
+        The kept examples, each dataset's in priority order (datasets in `DATASETS` order).
+    """
+    out: list[Example] = []
+    for dataset in DATASETS:
+        items = sorted((x for x in examples if x.dataset == dataset), key=priority)
+        if not items:
+            continue
+        kept = keep_first(items, [x.content_key() for x in items], log, (dataset,))
+        items = [items[i] for i in kept]
+        linked = near_duplicate_pairs(items, vectors, neighbours, settings)
+        kept = drop_linked(len(items), linked)
+        for i in sorted(set(range(len(items))) - set(kept)):
+            log.drop("near_duplicate", dataset, items[i].event.feedback_id)
+        out.extend(items[i] for i in kept)
+    return out
