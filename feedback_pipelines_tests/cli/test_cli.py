@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from feedback_pipelines.cli.main import build_parser, main
+from feedback_pipelines.cli.main import main
 
 COMMANDS = ("generate", "run", "summary", "search", "session", "import")
 
@@ -31,6 +31,8 @@ def test_every_command_has_help_with_examples(command, capsys):
     out = capsys.readouterr().out
     assert "examples:" in out, out
     assert f"feedback-pipelines {command}" in out.split("examples:", 1)[1]
+    from feedback_pipelines.cli.main import build_parser
+
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert sub.choices[command].description, command  # a paragraph, not only the usage
