@@ -7,6 +7,7 @@ elsewhere (CI logs, a pipe) plain lines, one per finished day and per long step.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import threading
@@ -57,11 +58,28 @@ class Timeline:
         return max(0.0, mean * left - min(current, mean))
 
 
+def console_stream():
+    """A stream to the console that Dagster's compute-log capture cannot take over.
+
+    During a run Dagster points file descriptors 1 and 2 at the run's compute-log files (and
+    echoes them back with `tail -F`), so what the display wrote would land in every run's
+    stdout log, late and interleaved. A duplicate of the descriptor, taken before any run,
+    still reaches the terminal directly.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test's capture
+        return sys.stdout
+    sys.stdout.flush()
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    return open(os.dup(fd), "w", buffering=1, encoding=encoding, errors="replace")
+
+
 class Display:
     """Plain lines (the base: CI logs, pipes, `-v`)."""
 
     def __init__(self, stream=None):
-        self.stream = stream or sys.stdout
+        self.stream = stream or console_stream()
         self.lock = threading.Lock()
         self.timeline = Timeline(0)
 
@@ -130,7 +148,7 @@ class LiveDisplay(Display):
         )
 
         super().__init__()
-        self.console = Console(highlight=False)
+        self.console = Console(file=self.stream, highlight=False)
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -207,7 +225,7 @@ class LiveDisplay(Display):
 
 def make_display(verbose: bool) -> Display:
     """A live display on a terminal; plain lines in a pipe, in CI, or with -v."""
-    if not verbose and sys.stdout.isatty():
+    if not verbose and sys.stdout.isatty() and os.environ.get("TERM") != "dumb":
         try:
             return LiveDisplay()
         except ImportError:  # rich comes with dagster; without it, plain lines
