@@ -110,6 +110,8 @@ class RunProcess:
         """`run 1a2b3c4d (day 2026-11-20, pid 1234)`."""
         bits = [f"day {self.partition}" if self.partition else None]
         bits.append(f"pid {self.pid}" if self.pid else None)
+        if self.host and self.host != socket.gethostname():
+            bits.append(f"on {self.host}")
         inner = ", ".join(b for b in bits if b)
         return f"run {self.run_id[:8]}" + (f" ({inner})" if inner else "")
 

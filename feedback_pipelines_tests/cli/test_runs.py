@@ -100,7 +100,9 @@ def test_a_reused_pid_does_not_keep_a_dead_run_alive(instance):
         proc = run_process(instance, record)
         assert proc.alive is True
         assert dataclasses.replace(proc, created=proc.created - 3600).alive is False
-        assert dataclasses.replace(proc, host="another-machine").alive is None  # cannot tell
+        elsewhere = dataclasses.replace(proc, host="another-machine")
+        assert elsewhere.alive is None  # cannot tell from here
+        assert "on another-machine" in elsewhere.describe()
     finally:
         newer.kill()
         newer.wait()
