@@ -354,16 +354,16 @@ def day_note(result) -> str:
         return int(value) if isinstance(value, int | float) else None
 
     parts = []
-    for asset, key, label in (
-        ("feedback_events", "dagster/row_count", "feedback events"),
-        ("feedback_clusters", "clusters", "topics"),
-        ("version_regressions", "regressions", "regressions"),
-        ("tuning_candidates", "dagster/row_count", "tuning examples"),
-        ("review_queue", "dagster/row_count", "for review"),
+    for asset, key, one, many in (
+        ("feedback_events", "dagster/row_count", "feedback event", "feedback events"),
+        ("feedback_clusters", "clusters", "topic", "topics"),
+        ("version_regressions", "regressions", "regression", "regressions"),
+        ("tuning_candidates", "dagster/row_count", "tuning example", "tuning examples"),
+        ("review_queue", "dagster/row_count", "for review", "for review"),
     ):
         value = get(asset, key)
         if value is not None:
-            parts.append(f"{value:,} {label}")
+            parts.append(f"{value:,} {one if value == 1 else many}")
     return ", ".join(parts)
 
 
