@@ -144,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `feedback-pipelines` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # as on Ctrl-C
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:
@@ -158,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = "" if args.verbose else " (run with -v for the traceback)"
         return fail(f"{detail}{hint}", 1)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -115,7 +115,11 @@ def check_range(start: date, end: date) -> list[str]:
     """The days to run, or a clear error for a range that cannot run."""
     if start > end:
         raise CLIError(f"--start {start} is after --end {end}: nothing to run (swapped?)", 2)
-    first = date.fromisoformat(config.start_date())
+    try:
+        first = date.fromisoformat(config.start_date())
+    except ValueError:
+        value = os.environ.get("FEEDBACK_START_DATE")
+        raise CLIError(f"FEEDBACK_START_DATE={value!r} is not a day: use YYYY-MM-DD", 2) from None
     if start < first:
         raise CLIError(
             f"{start} is before the first daily partition, {first} (FEEDBACK_START_DATE): "
@@ -181,7 +185,10 @@ class SignalBridge:
     """
 
     def __init__(self):
+        self.active = threading.current_thread() is threading.main_thread()
         self.read_fd, self.write_fd = os.pipe()
+        if not self.active:  # signals reach the main thread only: nothing to bridge
+            return
         os.set_blocking(self.read_fd, False)
         os.set_blocking(self.write_fd, False)
         self.previous_fd = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
@@ -204,9 +211,10 @@ class SignalBridge:
 
     def close(self) -> None:
         """Restore the handlers."""
-        signal.set_wakeup_fd(self.previous_fd)
-        signal.signal(signal.SIGUSR1, self.previous_usr1)
-        signal.signal(signal.SIGTERM, self.previous_term)
+        if self.active:
+            signal.set_wakeup_fd(self.previous_fd)
+            signal.signal(signal.SIGUSR1, self.previous_usr1)
+            signal.signal(signal.SIGTERM, self.previous_term)
         os.close(self.read_fd)
         os.close(self.write_fd)
 

@@ -105,6 +105,14 @@ def test_run_on_an_empty_landing_zone_fails(pipeline_env, capsys):
     assert "holds no input file" in _one_line_error(capsys.readouterr().err)
 
 
+def test_run_with_a_bad_start_date_setting_fails(pipeline_env, monkeypatch, capsys):
+    monkeypatch.setenv("FEEDBACK_START_DATE", "last year")
+    assert main(["run", "--start", "2026-11-20", "--end", "2026-11-20"]) == 2
+    assert "FEEDBACK_START_DATE='last year' is not a day" in _one_line_error(
+        capsys.readouterr().err
+    )
+
+
 def test_run_outside_the_partitions_fails(pipeline_env, monkeypatch, capsys):
     monkeypatch.setenv("FEEDBACK_START_DATE", "2026-11-01")
     assert main(["run", "--start", "2026-10-30", "--end", "2026-11-02"]) == 2

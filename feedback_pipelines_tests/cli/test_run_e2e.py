@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -177,3 +178,49 @@ def test_a_range_runs_as_one_backfill_quietly_and_leaves_the_sensor_idle(tmp_pat
     allowed = run(env, "--start", "2026-11-18", "--end", "2026-11-18", "--allow-empty")
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert "WARN  2026-11-18 input_present" in allowed.stdout
+
+
+def test_a_wait_for_a_pool_says_what_it_waits_for_gives_up_and_hears_ctrl_c(tmp_path):
+    landing = generate(tmp_path / "gen", days=1)
+    env = environment(tmp_path / "run", landing)
+    home = Path(env["DAGSTER_HOME"])
+    home.mkdir(parents=True)
+    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
+    ghost = "0000aaaa-run-the-instance-does-not-know"
+    with instance_of(env) as instance:  # a slot held by something this machine cannot judge
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default("qdrant_store")  # 1, from dagster.yaml
+        assert storage.claim_concurrency_slot("qdrant_store", ghost, "elsewhere").is_claimed
+
+    gave_up = run(env, "--start", DAY, "--end", DAY, "--wait-timeout", "5")
+    assert gave_up.returncode == 1, gave_up.stdout + gave_up.stderr
+    assert "qdrant_feedback waits for pool qdrant_store, held by run 0000aaaa" in gave_up.stdout
+    (line,) = gave_up.stderr.strip().splitlines()
+    assert line.startswith("feedback-pipelines: error: gave up after 5s waiting for pool")
+
+    proc = subprocess.Popen(
+        [*cli(), "run", "--start", DAY, "--end", DAY, "--wait-timeout", "600"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "waits for pool qdrant_store" in line:
+            break
+    else:
+        raise AssertionError("".join(seen))
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(seen) + out + err
+    assert "stopped after" in out
+    with instance_of(env) as instance:
+        runs = instance.get_run_records(dg.RunsFilter(job_name="daily_pipeline"))
+        assert {r.dagster_run.status for r in runs} == {
+            dg.DagsterRunStatus.FAILURE,  # gave up
+            dg.DagsterRunStatus.CANCELED,  # Ctrl-C
+        }
+        holders = instance.event_log_storage.get_concurrency_info("qdrant_store")
+        assert [s.run_id for s in holders.claimed_slots] == [ghost]  # nothing of ours left
+        assert {s.run_id for s in holders.pending_steps} <= {ghost}
+        statuses = sorted(b.status.value for b in instance.get_backfills())
+        assert statuses == ["CANCELED", "FAILED"]
