@@ -8,8 +8,11 @@ export FEEDBACK_DATA_DIR ?= $(CURDIR)/data
 DEMO_DAYS ?= 7
 DEMO_END ?= $(shell date -u -d yesterday +%F)
 DEMO_START := $(shell date -u -d "$(DEMO_END) - $$(( $(DEMO_DAYS) - 1 )) days" +%F)
+# The first day the landing zone holds: where `make dev` starts the daily partitions.
+LANDED_START = $(shell ls -d $(FEEDBACK_DATA_DIR)/landing/*/dt=* 2>/dev/null | sed 's/.*dt=//' | sort | head -1)
+DEV_PORT ?= 3000
 
-.PHONY: install system-deps demo test lint bench clean
+.PHONY: install system-deps demo dev test lint bench clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv==0.13.8
@@ -24,11 +27,19 @@ install: $(VENV)/.installed
 system-deps:
 	@bash scripts/system-deps.sh
 
+# The demo's daily partitions start where its data starts (FEEDBACK_START_DATE, unless you set
+# it), so the UI shows the demo week rather than a thousand missing days since 2024-01-01.
 demo: install
 	@mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 	$(VENV)/bin/feedback-pipelines generate --days $(DEMO_DAYS) --end $(DEMO_END) --out $(FEEDBACK_DATA_DIR)/landing
-	$(VENV)/bin/feedback-pipelines run --start $(DEMO_START) --end $(DEMO_END)
+	FEEDBACK_START_DATE=$${FEEDBACK_START_DATE:-$(DEMO_START)} $(VENV)/bin/feedback-pipelines run --start $(DEMO_START) --end $(DEMO_END)
 	@$(VENV)/bin/feedback-pipelines summary --end $(DEMO_END)
+	@echo "Browse the runs, assets and checks: make dev (the Dagster UI on http://127.0.0.1:$(DEV_PORT))"
+
+# The Dagster UI over what `make demo` or `feedback-pipelines run` recorded in DAGSTER_HOME, with
+# the partitions starting at the first landed day. It starts idle: the sensor knows those files ran.
+dev: install
+	FEEDBACK_START_DATE=$${FEEDBACK_START_DATE:-$(or $(LANDED_START),$(DEMO_START))} $(VENV)/bin/dagster dev -h 127.0.0.1 -p $(DEV_PORT)
 
 test: install system-deps
 	$(VENV)/bin/pytest -q

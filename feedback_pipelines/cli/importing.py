@@ -5,11 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date
 from pathlib import Path
+
+from feedback_pipelines.cli.common import HelpFormatter, day_arg, positive_int
 
 FORMATS = ("otlp", "langfuse")
 PUBLIC_SETS = ("oasst", "feedbackqa", "lamp", "llmfao")
+
+
+IMPORT_EXAMPLES = """\
+examples:
+  feedback-pipelines import otlp collector-export.json --out data/landing
+  feedback-pipelines import langfuse langfuse-export/ --out data/landing --model-version v3
+  feedback-pipelines import feedbackqa ../shared/data/real/feedbackqa --end 2026-11-20 --days 7"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "validates, quarantines, deduplicates and redacts them like any other input. "
             "Re-importing the same input replaces the files it wrote."
         ),
+        epilog=IMPORT_EXAMPLES,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("kind", choices=(*FORMATS, *PUBLIC_SETS), help="the input format or set")
     p.add_argument("path", type=Path, help="input file or folder")
@@ -51,12 +61,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--end",
-        type=date.fromisoformat,
+        type=day_arg,
         default=None,
         help="public sets (no timestamps): last day to place records on (default: yesterday)",
     )
     p.add_argument(
-        "--days", type=int, default=1, help="public sets: spread records over this many days"
+        "--days",
+        type=positive_int,
+        default=1,
+        help="public sets: spread records over this many days",
     )
     p.set_defaults(func=run_import)
 
@@ -66,7 +79,7 @@ def run_import(args: argparse.Namespace) -> int:
     from feedback_pipelines import config
 
     if not args.path.exists():
-        print(f"no such file or folder: {args.path}", file=sys.stderr)
+        print(f"feedback-pipelines: error: no such file or folder: {args.path}", file=sys.stderr)
         return 2
     out = args.out or config.landing_dir()
     started = time.perf_counter()

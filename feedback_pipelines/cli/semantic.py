@@ -13,6 +13,21 @@ from datetime import date
 from pathlib import Path
 
 from feedback_pipelines import config
+from feedback_pipelines.cli.common import HelpFormatter
+
+SEARCH_EXAMPLES = """\
+examples:
+  feedback-pipelines search "the invoice total is wrong" --version nimbus-2026-11 --limit 10
+  feedback-pipelines search "refund policy" --since 2026-11-01 --cluster 3 --json
+  feedback-pipelines search "too long" --kind thumbs_down,correction --negative
+
+While a pipeline run holds the embedded store, search says so and exits with status 1."""
+
+SESSION_EXAMPLES = """\
+examples:
+  feedback-pipelines session sess_15887c544c418ee4      # a session id
+  feedback-pipelines session tr_0c1d...                 # or a trace or feedback id
+  feedback-pipelines session sess_15887c544c418ee4 --json --full"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +46,8 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
             "vector store (QDRANT_URL, else the embedded store in $FEEDBACK_DATA_DIR/qdrant). "
             "Repeat a filter or separate values by commas to allow several values."
         ),
+        epilog=SEARCH_EXAMPLES,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("text", help="what the feedback should be about, in your own words")
     parser.add_argument("--version", action="append", help="model version(s)")
@@ -63,6 +80,8 @@ def add_session_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
             "turn from the warehouse: model and prompt versions, latencies, tokens, "
             "regenerations, abandonment and every feedback signal."
         ),
+        epilog=SESSION_EXAMPLES,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("id", help="a session id, trace id or feedback id")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -72,9 +91,20 @@ def add_session_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     return parser
 
 
-def _error(message: str) -> int:
-    print(f"feedback-pipelines: {message}", file=sys.stderr)
-    return 2
+def _error(message: str, code: int = 2) -> int:
+    print(f"feedback-pipelines: error: {message}", file=sys.stderr)
+    return code
+
+
+#: What the embedded stores say when another process holds them (Qdrant Edge: the WAL's lock;
+#: qdrant-client's local mode: "already accessed by another instance").
+_LOCKED = ("WouldBlock", "already accessed", "failed to open WAL", "Resource temporarily")
+
+
+def store_in_use(exc: BaseException) -> bool:
+    """Whether opening the embedded vector store failed because another process holds it."""
+    text = str(exc)
+    return any(marker in text for marker in _LOCKED)
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -115,11 +145,12 @@ def run_search(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         return _error(str(exc))
-    except RuntimeError as exc:  # the embedded store is open in another process
-        if "WouldBlock" in str(exc) or "already accessed" in str(exc):
+    except Exception as exc:  # Qdrant Edge raises a bare Exception when the store is locked
+        if store_in_use(exc):
             return _error(
-                "the embedded vector store is in use by another process (a pipeline run?); "
-                "try again when it finishes"
+                f"the embedded vector store {path} is in use by another process (a pipeline "
+                "run?): try again when it finishes, or use a Qdrant server (QDRANT_URL)",
+                1,
             )
         raise
     if args.json:

@@ -20,6 +20,10 @@ daily_pipeline = dg.define_asset_job(
 
 daily_schedule = dg.build_schedule_from_partitioned_job(
     daily_pipeline,
+    description=(
+        "Every night at 02:00 UTC, runs daily_pipeline for yesterday's partition: the day's "
+        "landing folders become the warehouse tables, topics, regressions, exports and the report."
+    ),
     hour_of_day=2,
     minute_of_hour=0,
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -28,12 +32,42 @@ daily_schedule = dg.build_schedule_from_partitioned_job(
 # The cursor's key for the misnamed folders already reported (no day is named like it).
 INVALID = "invalid_folders"
 
+#: Tag of a run that processed a day's landing files: their fingerprint (`landed_partitions`).
+#: `feedback-pipelines run` sets it, so the sensor knows those files were run already.
+LANDING_FINGERPRINT_TAG = "feedback_pipelines/landing_fingerprint"
+PARTITION_TAG = "dagster/partition"
+
+
+def already_run(
+    instance: dg.DagsterInstance, current: dict[str, str], seen: dict[str, str]
+) -> dict[str, str]:
+    """The days of `current` whose exact files a recorded run already processed.
+
+    Only days the cursor does not know in this state are looked up (one query each), so after
+    the first tick this costs nothing.
+    """
+    found = {}
+    for ds, fingerprint in current.items():
+        if seen.get(ds) == fingerprint:
+            continue
+        tags = {PARTITION_TAG: ds, LANDING_FINGERPRINT_TAG: fingerprint}
+        if instance.get_run_records(
+            dg.RunsFilter(job_name=daily_pipeline.name, tags=tags), limit=1
+        ):
+            found[ds] = fingerprint
+    return found
+
 
 @dg.sensor(
     job=daily_pipeline,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests a run of a day when files in its landing folders are new or changed.",
+    description=(
+        "Every minute, fingerprints each dt= landing folder (file names, sizes, mtimes) and "
+        "requests a run of daily_pipeline for a day whose files are new or changed, e.g. late "
+        "feedback for an old day. The same files never run twice: the cursor holds the "
+        "fingerprints already run, including runs of `feedback-pipelines run`."
+    ),
 )
 def landing_sensor(
     context: dg.SensorEvaluationContext, settings: PipelineConfig
@@ -41,9 +75,12 @@ def landing_sensor(
     """Fingerprints each `dt=` folder (names, sizes, mtimes); a changed fingerprint runs that day.
 
     The cursor holds the fingerprints already run and the run key is the fingerprint, so the
-    same set of files never runs twice. A folder for a day that is not a partition yet (today,
-    or before FEEDBACK_START_DATE) is left out of the cursor and reported. A `dt=` folder named
-    for no real day is warned about once: the cursor keeps those it reported (under `INVALID`).
+    same set of files never runs twice. Files a run outside the sensor already processed
+    (`feedback-pipelines run`, which tags its runs with the fingerprint) enter the cursor
+    without a run, so `dagster dev` after `make demo` starts idle. A folder for a day that is
+    not a partition yet (today, or before FEEDBACK_START_DATE) is left out of the cursor and
+    reported. A `dt=` folder named for no real day is warned about once: the cursor keeps those
+    it reported (under `INVALID`).
     """
     seen: dict = json.loads(context.cursor) if context.cursor else {}
     reported = set(seen.pop(INVALID, []))
@@ -52,6 +89,7 @@ def landing_sensor(
     if new := [f for f in invalid if f not in reported]:
         context.log.warning(f"landing folders that name no day, never read (rename them): {new}")
     current = landed_partitions(landing)
+    seen.update(already_run(context.instance, current, seen))
     valid = set(daily_partitions.get_partition_keys())
     requests, skipped = [], []
     for ds, fingerprint in sorted(current.items()):

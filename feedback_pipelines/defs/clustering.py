@@ -22,7 +22,12 @@ from feedback_pipelines.clustering.store import (
     window_start,
     write_window,
 )
-from feedback_pipelines.defs.metadata import markdown_table
+from feedback_pipelines.defs.metadata import (
+    STORE_RETRY,
+    markdown_table,
+    owners,
+    warehouse_table,
+)
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.defs.semantic import STORE_POOL
 from feedback_pipelines.resources.clustering import ClusterLabellerResource
@@ -80,7 +85,8 @@ def _spec(key: str, description: str) -> dg.AssetSpec:
         ],
         group_name=GROUP,
         kinds={"duckdb", "qdrant"},
-        metadata={"table": key, "partition_expr": "ds"},
+        owners=owners(GROUP),
+        metadata=warehouse_table(key),
     )
 
 
@@ -124,6 +130,7 @@ def _spec(key: str, description: str) -> dg.AssetSpec:
     partitions_def=daily_partitions,
     can_subset=False,
     pool=STORE_POOL,
+    retry_policy=STORE_RETRY,
 )
 def topic_clusters(
     context: dg.AssetExecutionContext,

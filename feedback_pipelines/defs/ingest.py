@@ -2,7 +2,12 @@
 
 import dagster as dg
 
-from feedback_pipelines.defs.metadata import markdown_table
+from feedback_pipelines.defs.metadata import (
+    STORE_RETRY,
+    markdown_table,
+    owners,
+    warehouse_table,
+)
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.ingest.day import IngestStats, ingest_day
 from feedback_pipelines.resources.settings import PipelineConfig
@@ -18,7 +23,8 @@ def _spec(key: str, description: str, deps: tuple[str, ...] = ()) -> dg.AssetSpe
         deps=list(deps),
         group_name=GROUP,
         kinds={"duckdb"},
-        metadata={"table": key, "partition_expr": "ds"},
+        owners=owners(GROUP),
+        metadata=warehouse_table(key),
     )
 
 
@@ -64,9 +70,15 @@ def _spec(key: str, description: str, deps: tuple[str, ...] = ()) -> dg.AssetSpe
             asset="feedback_events",
             description="Warns when many feedback events point at a trace nobody has seen.",
         ),
+        dg.AssetCheckSpec(
+            "input_present",
+            asset="feedback_events",
+            description="Warns when the landing zone holds no file for the day: nothing to load.",
+        ),
     ],
     partitions_def=daily_partitions,
     can_subset=False,
+    retry_policy=STORE_RETRY,
 )
 def landing_ingest(
     context: dg.AssetExecutionContext, settings: PipelineConfig, warehouse: WarehouseResource
@@ -100,6 +112,11 @@ def landing_ingest(
             )
         }
     lines = stats.total_lines
+    if not any(stats.files.values()):
+        context.log.warning(
+            f"no input for {ds}: no file under {settings.landing_path}/*/dt={ds}/; "
+            "the day is written empty"
+        )
     context.log.info(
         f"{ds}: read {lines:,} lines from {sum(len(v) for v in stats.files.values())} files; "
         f"loaded {stats.loaded['traces']:,} traces and {stats.loaded['feedback']:,} feedback "
@@ -179,7 +196,23 @@ def evaluate_checks(stats: IngestStats, config: PipelineConfig):
             if unusable
             else ("no input for this day" if not stats.total_lines else "input loaded")
         ),
-        metadata={"lines": stats.lines, "quarantined": stats.quarantined},
+        metadata={
+            "trace_lines": stats.lines["traces"],
+            "feedback_lines": stats.lines["feedback"],
+            "traces_quarantined": stats.quarantined["traces"],
+            "feedback_quarantined": stats.quarantined["feedback"],
+        },
+    )
+    files = sum(len(v) for v in stats.files.values())
+    yield dg.AssetCheckResult(
+        check_name="input_present",
+        asset_key="feedback_events",
+        passed=files > 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{files} input files, {stats.total_lines:,} lines"
+        if files
+        else f"no input for {stats.ds}: the landing zone has no file for this day",
+        metadata={"files": files, "lines": stats.total_lines},
     )
     rate = stats.total_quarantined / stats.total_lines if stats.total_lines else 0.0
     yield dg.AssetCheckResult(
@@ -189,7 +222,12 @@ def evaluate_checks(stats: IngestStats, config: PipelineConfig):
         severity=dg.AssetCheckSeverity.WARN,
         description=f"{rate:.1%} of lines quarantined "
         f"(threshold {config.quarantine_warn_rate:.0%})",
-        metadata={"rate": rate, "by_reason": dg.MetadataValue.json(stats.quarantine_reasons)},
+        metadata={
+            "rate": dg.MetadataValue.float(rate),
+            "quarantined": stats.total_quarantined,
+            "lines": stats.total_lines,
+            "by_reason": dg.MetadataValue.json(stats.quarantine_reasons),
+        },
     )
     loaded = stats.loaded["feedback"]
     unknown = stats.unknown_trace / loaded if loaded else 0.0
@@ -199,5 +237,5 @@ def evaluate_checks(stats: IngestStats, config: PipelineConfig):
         passed=unknown <= config.unknown_trace_warn_rate,
         severity=dg.AssetCheckSeverity.WARN,
         description=f"{stats.unknown_trace} of {loaded} feedback events point at an unknown trace",
-        metadata={"unknown_trace": stats.unknown_trace, "rate": unknown},
+        metadata={"unknown_trace": stats.unknown_trace, "rate": dg.MetadataValue.float(unknown)},
     )

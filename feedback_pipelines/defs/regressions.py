@@ -11,7 +11,12 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from feedback_pipelines.defs.metadata import markdown_table
+from feedback_pipelines.defs.metadata import (
+    STORE_RETRY,
+    markdown_table,
+    owners,
+    warehouse_table,
+)
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.regressions import store
 from feedback_pipelines.regressions.compare import (
@@ -34,8 +39,10 @@ _CLUSTERING_DEPS = ["cluster_assignments"]
     partitions_def=daily_partitions,
     group_name=GROUP,
     kinds={"duckdb"},
+    owners=owners(GROUP),
     deps=["traces", "feedback_events"],
-    metadata={"table": "version_metrics", "partition_expr": "ds"},
+    metadata=warehouse_table("version_metrics"),
+    retry_policy=STORE_RETRY,
 )
 def version_metrics(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
@@ -97,7 +104,9 @@ def regression_settings(settings: PipelineConfig) -> RegressionSettings:
         dg.AssetDep("feedback_events", partition_mapping=_LINEAGE_WINDOW),
         *_CLUSTERING_DEPS,
     ],
-    metadata={"table": "version_regressions", "partition_expr": "ds"},
+    owners=owners(GROUP),
+    metadata=warehouse_table("version_regressions"),
+    retry_policy=STORE_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             "no_regression",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from feedback_pipelines.defs.metadata import STORE_RETRY, owners
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.reporting.build import build_report
 from feedback_pipelines.reporting.load import load_report_inputs
@@ -27,6 +28,11 @@ UPSTREAM = (
     "cluster_assignments",
     "tuning_candidates",
     "review_queue",
+)
+# The schedule writes yesterday's report at 02:00 UTC: a report older than a day and a few hours
+# means a night was missed (warn), two nights missed fails the policy.
+REPORT_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=50), warn_window=timedelta(hours=26)
 )
 _REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
@@ -81,7 +87,10 @@ def _pii_kind(match: str) -> str:
     partitions_def=daily_partitions,
     group_name=GROUP,
     kinds={"html", "markdown"},
+    owners=owners(GROUP),
     deps=list(UPSTREAM),
+    freshness_policy=REPORT_FRESHNESS,
+    retry_policy=STORE_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             "report_is_inert",
@@ -142,5 +151,9 @@ def review_report(
         severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(f"{Path(p).parent.name}: {', '.join(v)}" for p, v in bad.items())
         or "no script, no remote URL, no PII-looking text",
-        metadata={"pages": dg.MetadataValue.json(problems)},
+        metadata={
+            "pages_checked": len(pages),
+            "problems": sum(len(v) for v in problems.values()),
+            "pages": dg.MetadataValue.json(problems),
+        },
     )

@@ -10,7 +10,12 @@ import time
 import dagster as dg
 import pandas as pd
 
-from feedback_pipelines.defs.metadata import markdown_table
+from feedback_pipelines.defs.metadata import (
+    STORE_RETRY,
+    markdown_table,
+    owners,
+    warehouse_table,
+)
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.embedding import log_progress, text_hash
 from feedback_pipelines.privacy import find_pii
@@ -36,7 +41,9 @@ STORE_POOL = "qdrant_store"
     deps=["feedback_events"],
     group_name=GROUP,
     kinds={"duckdb", "onnx"},
-    metadata={"table": "feedback_embeddings", "partition_expr": "ds"},
+    owners=owners(GROUP),
+    metadata=warehouse_table("feedback_embeddings"),
+    retry_policy=STORE_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             "every_event_embedded",
@@ -118,10 +125,9 @@ def feedback_embeddings(
     deps=["feedback_embeddings", "feedback_events"],
     group_name=GROUP,
     kinds={"qdrant"},
+    owners=owners(GROUP),
     pool=STORE_POOL,
-    retry_policy=dg.RetryPolicy(
-        max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-    ),
+    retry_policy=STORE_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             "point_count",

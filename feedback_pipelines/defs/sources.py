@@ -6,6 +6,7 @@ import dagster as dg
 import psycopg
 
 from feedback_pipelines import config
+from feedback_pipelines.defs.metadata import owners
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.resources.postgres import DSN_ENV, PostgresSourceResource, resource_from_env
 from feedback_pipelines.resources.settings import PipelineConfig
@@ -27,6 +28,7 @@ def earlier_days(ds: str, n: int) -> list[str]:
     partitions_def=daily_partitions,
     group_name=GROUP,
     kinds={"postgres", "python"},
+    owners=owners(GROUP),
 )
 def source_pull(
     context: dg.AssetExecutionContext,

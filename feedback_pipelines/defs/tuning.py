@@ -10,7 +10,12 @@ from collections import Counter
 import dagster as dg
 import pandas as pd
 
-from feedback_pipelines.defs.metadata import markdown_table
+from feedback_pipelines.defs.metadata import (
+    STORE_RETRY,
+    markdown_table,
+    owners,
+    warehouse_table,
+)
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
 from feedback_pipelines.resources.settings import PipelineConfig
@@ -61,7 +66,8 @@ _UPSTREAM = [
             deps=_UPSTREAM,
             group_name=GROUP,
             kinds={"duckdb", "parquet", "qdrant"},
-            metadata={"table": "tuning_candidates", "partition_expr": "ds"},
+            owners=owners(GROUP),
+            metadata=warehouse_table("tuning_candidates"),
         ),
         dg.AssetSpec(
             "review_queue",
@@ -74,7 +80,8 @@ _UPSTREAM = [
             deps=_UPSTREAM,
             group_name=GROUP,
             kinds={"duckdb", "csv"},
-            metadata={"table": "review_queue", "partition_expr": "ds"},
+            owners=owners(GROUP),
+            metadata=warehouse_table("review_queue"),
         ),
     ],
     check_specs=[
@@ -90,6 +97,7 @@ _UPSTREAM = [
     ],
     partitions_def=daily_partitions,
     can_subset=True,
+    retry_policy=STORE_RETRY,
 )
 def routing(
     context: dg.AssetExecutionContext,

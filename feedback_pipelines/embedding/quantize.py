@@ -30,10 +30,13 @@ file's sha256 and the settings, so it is made once and every process reuses it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 #: Bump when the recipe below changes: it is part of the cache key and of the model id.
@@ -104,17 +107,49 @@ def quantized_model(source: Path, target_dir: Path | None = None) -> Path:
             )
         ]
         built = Path(tmp) / "quantized.onnx"
-        quantize_dynamic(
-            str(folded),
-            str(built),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            reduce_range=True,
-            nodes_to_exclude=ffn_out[:1],
-        )
+        with quiet_quantizer():
+            quantize_dynamic(
+                str(folded),
+                str(built),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                reduce_range=True,
+                nodes_to_exclude=ffn_out[:1],
+            )
         (Path(tmp) / "recipe.json").write_text(json.dumps({"recipe": RECIPE, "fp32": ffn_out[:1]}))
         os.replace(built, target)  # atomic: concurrent builders race harmlessly
     return target
+
+
+class _DropQuantizerHints(logging.Filter):
+    """Drops onnxruntime's advice to pre-process the model (shape inference for CNNs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "onnxruntime" not in record.pathname.replace("\\", "/").split("/site-packages/")[-1]
+
+
+@contextlib.contextmanager
+def quiet_quantizer() -> Iterator[None]:
+    """Silence the quantizer's root-logger warnings for the build.
+
+    onnxruntime's `quantize_dynamic` calls `logging.warning("Please consider to run
+    pre-processing before quantization...")` on the root logger: advice for models whose shapes
+    need inferring, not for this one. Calling `logging.warning` on an unconfigured root logger
+    also installs a stderr handler for the whole process (`logging.basicConfig`), so a filter is
+    not enough: a do-nothing handler stands in while the quantizer runs.
+    """
+    root = logging.getLogger()
+    quiet = _DropQuantizerHints()
+    stand_in = logging.NullHandler() if not root.handlers else None
+    root.addFilter(quiet)
+    if stand_in is not None:
+        root.addHandler(stand_in)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+        if stand_in is not None:
+            root.removeHandler(stand_in)
 
 
 def file_sha256(path: Path) -> str:

@@ -1,0 +1,226 @@
+"""`feedback-pipelines run` for real, in a subprocess: one backfill, an idle sensor, no wedging."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY = "2026-11-20"
+
+pytestmark = pytest.mark.slow
+
+
+def cli() -> list[str]:
+    script = Path(sys.executable).parent / "feedback-pipelines"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "feedback_pipelines.cli.main"]
+
+
+def environment(root: Path, landing: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "FEEDBACK_DATA_DIR": str(root / "data"),
+        "FEEDBACK_LANDING_DIR": str(landing),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        "FEEDBACK_PSEUDONYM_KEY": "e2e-test-key",
+    }
+    env.pop("FEEDBACK_START_DATE", None)
+    return env
+
+
+def generate(root: Path, days: int) -> Path:
+    landing = root / "landing"
+    subprocess.run(
+        [*cli(), "generate", "--days", str(days), "--end", DAY, "--events-per-day", "50",
+         "--out", str(landing)],
+        check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    return landing
+
+
+def run(env: dict, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*cli(), "run", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def instance_of(env: dict) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+
+
+def tables(env: dict) -> dict[str, list[tuple]]:
+    """Every warehouse table's rows, sorted (as text, so any type compares)."""
+    path = Path(env["FEEDBACK_DATA_DIR"]) / "warehouse.duckdb"
+    with duckdb.connect(str(path), read_only=True) as conn:
+        names = [t for (t,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        return {
+            name: sorted(tuple(map(str, row)) for row in conn.execute(f'FROM "{name}"').fetchall())
+            for name in names
+        }
+
+
+def wait_for_step(env: dict, step: str, proc: subprocess.Popen, timeout: float = 600) -> str:
+    """The id of the run once `step` has started in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        if (Path(env["DAGSTER_HOME"]) / "dagster.yaml").exists():
+            with instance_of(env) as instance:
+                for record in instance.get_run_records():
+                    run_id = record.dagster_run.run_id
+                    started = instance.get_records_for_run(
+                        run_id, of_type=dg.DagsterEventType.STEP_START
+                    ).records
+                    if any(r.event_log_entry.step_key == step for r in started):
+                        return run_id
+        time.sleep(0.3)
+    raise AssertionError(f"{step} never started")
+
+
+def test_a_run_killed_mid_way_does_not_wedge_the_next_one(tmp_path):
+    landing = generate(tmp_path / "gen", days=1)
+
+    clean = environment(tmp_path / "clean", landing)
+    done = run(clean, "--start", DAY, "--end", DAY)
+    assert done.returncode == 0, done.stdout + done.stderr
+    expected = tables(clean)
+
+    env = environment(tmp_path / "killed", landing)
+    proc = subprocess.Popen(
+        [*cli(), "run", "--start", DAY, "--end", DAY],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        killed_run = wait_for_step(env, "qdrant_feedback", proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with instance_of(env) as instance:  # the wedge: STARTED for ever, holding the pool slot
+        assert instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.STARTED
+        holders = instance.event_log_storage.get_concurrency_info("qdrant_store").claimed_slots
+        assert [s.run_id for s in holders] == [killed_run]
+
+    again = run(env, "--start", DAY, "--end", DAY, "--wait-timeout", "60", timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"run {killed_run[:8]}" in again.stdout and "marked it failed" in again.stdout
+    with instance_of(env) as instance:
+        assert instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.FAILURE
+        assert instance.event_log_storage.get_concurrency_info("qdrant_store").claimed_slots == []
+    got = tables(env)
+    assert sorted(got) == sorted(expected)
+    for name, rows in expected.items():
+        assert got[name] == rows, name
+
+
+def test_a_range_runs_as_one_backfill_quietly_and_leaves_the_sensor_idle(tmp_path, monkeypatch):
+    landing = generate(tmp_path / "gen", days=2)
+    env = environment(tmp_path / "run", landing)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [*cli(), "run", "--start", "2026-11-18", "--end", DAY],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    first = proc.stdout.readline()
+    assert time.monotonic() - started < 10, "the first line comes before Dagster loads"
+    assert first.startswith("feedback-pipelines run: 3 day(s), 2026-11-18..2026-11-20")
+    rest, err = proc.communicate(timeout=900)
+    out = first + rest
+    # 2026-11-18 has no input: a warning in the run, and a non-zero exit without --allow-empty.
+    assert proc.returncode == 1, out + err
+    assert "WARN  2026-11-18 input_present: no input for 2026-11-18" in out
+    assert "pass --allow-empty" in out
+    assert "[3/3] 2026-11-20  ok" in out
+    for noise in (" - DEBUG - ", " - INFO - ", "WARNING:root", "Please consider to run"):
+        assert noise not in out + err, noise
+    assert "Traceback" not in out + err
+
+    days = ["2026-11-18", "2026-11-19", DAY]
+    with instance_of(env) as instance:
+        records = instance.get_run_records(dg.RunsFilter(job_name="daily_pipeline"))
+        backfills = {r.dagster_run.tags.get("dagster/backfill") for r in records}
+        assert len(records) == 3 and len(backfills) == 1
+        (backfill_id,) = backfills
+        backfill = instance.get_backfill(backfill_id)
+        assert backfill is not None and backfill.status.value == "COMPLETED_SUCCESS"
+        assert list(backfill.partition_names) == days
+        # Oldest first: the newest day is the latest materialization.
+        latest = instance.get_latest_materialization_event(dg.AssetKey("review_report"))
+        assert latest.dagster_event.partition == DAY
+
+        # What `dagster dev`'s first sensor tick does on this instance: nothing.
+        for key, value in env.items():
+            if key.startswith("FEEDBACK_"):
+                monkeypatch.setenv(key, value)
+        from feedback_pipelines_tests.fixtures.pipeline import load_defs
+
+        defs = load_defs()
+        sensor = defs.resolve_sensor_def("landing_sensor")
+        context = dg.build_sensor_context(
+            instance=instance, cursor=None, definitions=defs, resources=defs.resources
+        )
+        tick = sensor.evaluate_tick(context)
+        assert list(tick.run_requests) == []
+        assert sorted(json.loads(tick.cursor)) == ["2026-11-19", DAY]
+
+    allowed = run(env, "--start", "2026-11-18", "--end", "2026-11-18", "--allow-empty")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "WARN  2026-11-18 input_present" in allowed.stdout
+
+
+def test_a_wait_for_a_pool_says_what_it_waits_for_gives_up_and_hears_ctrl_c(tmp_path):
+    landing = generate(tmp_path / "gen", days=1)
+    env = environment(tmp_path / "run", landing)
+    home = Path(env["DAGSTER_HOME"])
+    home.mkdir(parents=True)
+    shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
+    ghost = "0000aaaa-run-the-instance-does-not-know"
+    with instance_of(env) as instance:  # a slot held by something this machine cannot judge
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default("qdrant_store")  # 1, from dagster.yaml
+        assert storage.claim_concurrency_slot("qdrant_store", ghost, "elsewhere").is_claimed
+
+    gave_up = run(env, "--start", DAY, "--end", DAY, "--wait-timeout", "5")
+    assert gave_up.returncode == 1, gave_up.stdout + gave_up.stderr
+    assert "qdrant_feedback waits for pool qdrant_store, held by run 0000aaaa" in gave_up.stdout
+    (line,) = gave_up.stderr.strip().splitlines()
+    assert line.startswith("feedback-pipelines: error: gave up after 5s waiting for pool")
+
+    proc = subprocess.Popen(
+        [*cli(), "run", "--start", DAY, "--end", DAY, "--wait-timeout", "600"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "waits for pool qdrant_store" in line:
+            break
+    else:
+        raise AssertionError("".join(seen))
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(seen) + out + err
+    assert "stopped after" in out
+    with instance_of(env) as instance:
+        runs = instance.get_run_records(dg.RunsFilter(job_name="daily_pipeline"))
+        assert {r.dagster_run.status for r in runs} == {
+            dg.DagsterRunStatus.FAILURE,  # gave up
+            dg.DagsterRunStatus.CANCELED,  # Ctrl-C
+        }
+        holders = instance.event_log_storage.get_concurrency_info("qdrant_store")
+        assert [s.run_id for s in holders.claimed_slots] == [ghost]  # nothing of ours left
+        assert {s.run_id for s in holders.pending_steps} <= {ghost}
+        statuses = sorted(b.status.value for b in instance.get_backfills())
+        assert statuses == ["CANCELED", "FAILED"]

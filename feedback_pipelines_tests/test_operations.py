@@ -1,0 +1,65 @@
+"""Operations: the demo's partitions, the instance settings every run gets, the dependency list."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Dagster packages used through configuration or as tools, not imported by the code.
+NOT_IMPORTED = {"dagster-webserver", "dagster-dg-cli", "dagster-postgres"}
+
+
+def test_every_dagster_integration_in_the_dependencies_is_used():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    names = [re.split(r"[=<>\[ ;]", d, maxsplit=1)[0] for d in project["project"]["dependencies"]]
+    integrations = [n for n in names if n.startswith("dagster-") and n not in NOT_IMPORTED]
+    assert "dagster-duckdb" in integrations  # the warehouse resource
+    source = "\n".join(p.read_text() for p in (ROOT / "feedback_pipelines").rglob("*.py"))
+    for name in integrations:
+        module = name.replace("-", "_")
+        assert re.search(rf"^\s*(from|import) {module}\b", source, re.M), f"{name} is unused"
+    lock = (ROOT / "requirements.lock").read_text()
+    for name in names:
+        assert re.search(rf"^{re.escape(name)}==", lock, re.M | re.I), f"{name} not locked"
+    assert "dagster-duckdb-pandas" not in lock
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_the_demo_partitions_start_where_the_demo_data_starts(tmp_path):
+    out = subprocess.run(
+        ["make", "-n", "demo", "DEMO_END=2026-11-20", "DEMO_DAYS=7"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    run = next(line for line in out.splitlines() if "feedback-pipelines run" in line)
+    assert "FEEDBACK_START_DATE=${FEEDBACK_START_DATE:-2026-11-14}" in run
+    assert "--start 2026-11-14 --end 2026-11-20" in run
+    # `make dev` starts the partitions at the first day the landing zone holds.
+    for day in ("2026-11-16", "2026-11-19"):
+        (tmp_path / "landing" / "feedback" / f"dt={day}").mkdir(parents=True)
+    out = subprocess.run(
+        ["make", "-n", "dev", f"FEEDBACK_DATA_DIR={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    dev = next(line for line in out.splitlines() if "dagster dev" in line)
+    assert "FEEDBACK_START_DATE=${FEEDBACK_START_DATE:-2026-11-16}" in dev
+
+
+def test_the_cli_gives_a_new_dagster_home_the_projects_instance_settings(tmp_path, monkeypatch):
+    from feedback_pipelines.cli.run import ensure_dagster_home
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert ensure_dagster_home() == home
+    assert (home / "dagster.yaml").read_text() == (ROOT / "dagster.yaml").read_text()
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        assert instance.run_monitoring_enabled  # dead launched runs are failed by the daemon
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
+        assert instance.get_settings("telemetry") == {"enabled": False}
