@@ -3,91 +3,28 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DAY = "2026-11-20"
+from feedback_pipelines_tests.fixtures.cli import (
+    DAY,
+    ROOT,
+    cli,
+    environment,
+    generate,
+    instance_of,
+    run,
+    tables,
+    wait_for_step,
+)
 
 pytestmark = pytest.mark.slow
-
-
-def cli() -> list[str]:
-    script = Path(sys.executable).parent / "feedback-pipelines"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "feedback_pipelines.cli.main"]
-
-
-def environment(root: Path, landing: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "FEEDBACK_DATA_DIR": str(root / "data"),
-        "FEEDBACK_LANDING_DIR": str(landing),
-        "DAGSTER_HOME": str(root / "dagster_home"),
-        "FEEDBACK_PSEUDONYM_KEY": "e2e-test-key",
-    }
-    env.pop("FEEDBACK_START_DATE", None)
-    return env
-
-
-def generate(root: Path, days: int) -> Path:
-    landing = root / "landing"
-    subprocess.run(
-        [*cli(), "generate", "--days", str(days), "--end", DAY, "--events-per-day", "50",
-         "--out", str(landing)],
-        check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    return landing
-
-
-def run(env: dict, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*cli(), "run", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def instance_of(env: dict) -> dg.DagsterInstance:
-    return dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
-
-
-def tables(env: dict) -> dict[str, list[tuple]]:
-    """Every warehouse table's rows, sorted (as text, so any type compares)."""
-    path = Path(env["FEEDBACK_DATA_DIR"]) / "warehouse.duckdb"
-    with duckdb.connect(str(path), read_only=True) as conn:
-        names = [t for (t,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
-        return {
-            name: sorted(tuple(map(str, row)) for row in conn.execute(f'FROM "{name}"').fetchall())
-            for name in names
-        }
-
-
-def wait_for_step(env: dict, step: str, proc: subprocess.Popen, timeout: float = 600) -> str:
-    """The id of the run once `step` has started in it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        if (Path(env["DAGSTER_HOME"]) / "dagster.yaml").exists():
-            with instance_of(env) as instance:
-                for record in instance.get_run_records():
-                    run_id = record.dagster_run.run_id
-                    started = instance.get_records_for_run(
-                        run_id, of_type=dg.DagsterEventType.STEP_START
-                    ).records
-                    if any(r.event_log_entry.step_key == step for r in started):
-                        return run_id
-        time.sleep(0.3)
-    raise AssertionError(f"{step} never started")
 
 
 def test_a_run_killed_mid_way_does_not_wedge_the_next_one(tmp_path):

@@ -1,0 +1,107 @@
+"""Kill the run at each step, run again: the tables and the Qdrant points end as a clean run's.
+
+One landing zone, two data directories. The clean one runs once. The other is killed with
+SIGKILL as each step starts (ingest, embeddings, Qdrant upsert, clustering, regressions,
+routing, report), each time by the next run over what the previous kill left; a last run
+finishes. Every run must start and end on its own (bounded waits, no wedge), and the end state
+must equal the clean run's: every warehouse table row for row, the vector store's point ids,
+and the report, export and review files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from feedback_pipelines_tests.fixtures.cli import (
+    DAY,
+    cli,
+    environment,
+    generate,
+    instance_of,
+    run,
+    tables,
+    wait_for_step,
+)
+
+pytestmark = pytest.mark.slow
+
+# The steps of the daily job, in the order they run.
+STEPS = (
+    "landing_ingest",
+    "feedback_embeddings",
+    "qdrant_feedback",
+    "topic_clusters",
+    "version_regressions",
+    "routing",
+    "review_report",
+)
+
+
+def point_ids(env: dict) -> list[str]:
+    """Every point id in the embedded store (opened after the runs have ended)."""
+    from feedback_pipelines.embedding import get_embedder
+    from feedback_pipelines.vectorstore import open_store
+
+    model = get_embedder()
+    store = open_store(model.model_id, model.dim, path=Path(env["FEEDBACK_DATA_DIR"]) / "qdrant")
+    try:
+        return sorted(str(i) for i in store.ids({}))
+    finally:
+        store.close()
+
+
+def files(env: dict) -> dict[str, str]:
+    """Digest of every output file, without the lines that name a run or the clock."""
+    root = Path(env["FEEDBACK_DATA_DIR"])
+    with instance_of(env) as instance:
+        runs = [r.dagster_run.run_id.encode() for r in instance.get_run_records()]
+    volatile = (b"enerated", *runs)
+    out = {}
+    for folder in ("exports", "review", "reports"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file():
+                lines = path.read_bytes().splitlines()
+                kept = [x for x in lines if not any(k in x for k in volatile)]
+                out[str(path.relative_to(root))] = hashlib.sha256(b"\n".join(kept)).hexdigest()
+    return out
+
+
+def test_a_run_killed_at_any_step_resumes_to_the_clean_result(tmp_path, monkeypatch):
+    landing = generate(tmp_path / "gen", days=1)
+    clean = environment(tmp_path / "clean", landing)
+    done = run(clean, "--start", DAY, "--end", DAY)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    env = environment(tmp_path / "killed", landing)
+    killed = []
+    for step in STEPS:
+        proc = subprocess.Popen(
+            [*cli(), "run", "--start", DAY, "--end", DAY, "--wait-timeout", "120"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            killed.append(wait_for_step(env, step, proc))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    last = run(env, "--start", DAY, "--end", DAY, "--wait-timeout", "120", timeout=900)
+    assert last.returncode == 0, last.stdout + last.stderr
+
+    with instance_of(env) as instance:  # every killed run was found dead and closed
+        statuses = [instance.get_run_by_id(run_id).status for run_id in killed]
+    assert all(s in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS) for s in statuses)
+    # A short last step can end before the signal lands; the kill must land in most.
+    assert statuses.count(dg.DagsterRunStatus.FAILURE) >= len(STEPS) - 2, statuses
+    expected, got = tables(clean), tables(env)
+    assert sorted(got) == sorted(expected)
+    for name, rows in expected.items():
+        assert got[name] == rows, name
+    monkeypatch.setenv("FEEDBACK_EMBEDDER", env.get("FEEDBACK_EMBEDDER", "onnx-int8"))
+    assert point_ids(env) == point_ids(clean)
+    assert files(env) == files(clean)
