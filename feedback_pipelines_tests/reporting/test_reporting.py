@@ -36,7 +36,7 @@ ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "header", "div", "h1", "h2", "h3", "nav",
     "a", "main", "section", "p", "ul", "ol", "li", "span", "figure", "figcaption", "svg", "line",
     "polyline", "polygon", "circle", "rect", "text", "strong", "dl", "dt", "dd", "table", "thead",
-    "tbody", "tr", "th", "td", "blockquote", "footer",
+    "tbody", "tr", "th", "td", "blockquote", "footer", "details", "summary", "code", "caption",
 }  # fmt: skip
 
 
