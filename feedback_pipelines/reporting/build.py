@@ -454,10 +454,7 @@ def _people_cell(row: Any, n: float) -> str:
     """A scorecard's people: distinct users, or "no user ids" with the conversations."""
     with_user = getattr(row, "n_with_user", None)
     if n and not _nan(with_user) and int(with_user) == 0:
-        conv = getattr(row, "n_conversations", None)
-        return "no user ids" + (
-            f" ({fmt_int(conv)} conversation{'s' if conv != 1 else ''})" if not _nan(conv) else ""
-        )
+        return "no user ids"
     return fmt_int(getattr(row, "n_users", None))
 
 
@@ -912,10 +909,16 @@ def build_quality(inputs: ReportInputs) -> QualityView:
         # Ingest records a file as late when it was written after the day's scheduled run.
         # Which run loaded it (the sensor's, a backfill's) is not in the warehouse: not said.
         one = len(late) == 1
-        sentence += (
-            f" {len(late)} input file{'' if one else 's'} arrived late (written after the day's "
-            f"scheduled run); {'its' if one else 'their'} lines are included."
-        )
+        if len(late) == n_files and not one:
+            sentence += (
+                f" All {len(late)} input files arrived late (written after the day's scheduled "
+                "run, as in a backfill or a late delivery); their lines are included."
+            )
+        else:
+            sentence += (
+                f" {len(late)} input file{'' if one else 's'} arrived late (written after the "
+                f"day's scheduled run); {'its' if one else 'their'} lines are included."
+            )
     return QualityView(
         tiles, quarantined, reasons, chart, n_files, late, sentence, Section(q is not None)
     )

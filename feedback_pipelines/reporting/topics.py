@@ -120,7 +120,11 @@ def topic_people(row: Any, counted: dict[int, dict[str, int]]) -> People:
             n, "conversations", f"{n:,} conversation{'s' if n != 1 else ''} (no user ids)"
         )
     users = getattr(row, "distinct_users", None)
-    if _nan(users):
+    size = getattr(row, "size", None)
+    if not _nan(size) and int(size) == 0:  # type: ignore[call-overload]
+        return People(0, "people", "—")  # a faded topic: nobody in the window
+    if _nan(users) or (int(users) == 0 and counted):  # type: ignore[call-overload]
+        # Unknown, or 0 from a stage that counted user ids where there are none.
         return People(None, "people", "? people")
     n = int(users)  # type: ignore[arg-type]
     return People(n, "people", f"{n:,} {'person' if n == 1 else 'people'}")
