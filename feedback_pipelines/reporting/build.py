@@ -149,7 +149,10 @@ def _finding(
     history: History,
     today: date,
     daily: bool,
+    period_start: date | None = None,
 ) -> Finding:
+    """One flagged row as a finding; new when first flagged within the period (else ongoing)."""
+    period_start = period_start or today
     metric = str(row.metric)
     cluster = _int_or_none(getattr(row, "cluster_id", None))
     topic_id = _int_or_none(getattr(row, "topic_id", None))
@@ -228,7 +231,7 @@ def _finding(
         note=clean_text(getattr(row, "note", ""), 300),
         key=key,
         theme=theme,
-        age="new" if since >= today else "ongoing",
+        age="new" if since >= period_start else "ongoing",
         since=since_text(since, today, exact, daily),
         trend=trend,
         trend_key=trend_key,
@@ -283,7 +286,9 @@ def build_findings(
         lat_span = _span(rows[rows["_latency"]])
         for row, is_latency in zip(rows.itertuples(index=False), rows["_latency"], strict=True):
             span = lat_span if is_latency else rate_span
-            out[direction].append(_finding(row, direction, names, span, history, inputs.end, daily))
+            out[direction].append(
+                _finding(row, direction, names, span, history, inputs.end, daily, inputs.start)
+            )
     return out["worse"], out["better"], history
 
 

@@ -214,8 +214,8 @@ def _cluster_quotes(
 ) -> pd.DataFrame:
     """Candidate quotes per cluster: events with their request, comment and ids.
 
-    Per cluster and polarity, the events that carry a comment or correction first, those of
-    the report's period first, then the most typical (the assignment's probability).
+    Per cluster and polarity, the events that carry a comment or correction first, then the
+    most typical (the assignment's probability), those of the report's period first among equals.
     """
     on_day = "AND a.ds = ?" if "ds" in assignments else ""
     prob = "a.probability" if "probability" in assignments else "NULL::DOUBLE"
@@ -227,7 +227,7 @@ def _cluster_quotes(
         "f.correction, row_number() OVER (PARTITION BY a.cluster_id, "
         "coalesce(f.is_negative, false) ORDER BY "
         "(coalesce(trim(f.comment), '') <> '' OR coalesce(trim(f.correction), '') <> '') DESC, "
-        f"f.ds BETWEEN ? AND ? DESC, {prob} DESC NULLS LAST, f.feedback_id) AS rn "
+        f"{prob} DESC NULLS LAST, f.ds BETWEEN ? AND ? DESC, f.feedback_id) AS rn "
         "FROM cluster_assignments a JOIN feedback_events f ON f.feedback_id = a.feedback_id "
         f"WHERE a.cluster_id >= 0 {on_day}) WHERE rn <= ? ORDER BY cluster_id, rn",
         params,

@@ -453,3 +453,89 @@ def test_summary_names_tuning_sets_apart(story):
     )
     assert "examples exported for tuning" not in html
     assert json.dumps(view.index_entry())  # the index entry stays JSON
+
+
+# ------------------------------------------------------------------ what the warehouse holds
+
+
+def _warehouse(with_new_columns: bool):
+    """A warehouse with every table the report reads; optionally the columns still to land."""
+    import duckdb
+
+    from feedback_pipelines.schema import INGEST_DDL
+
+    con = duckdb.connect()
+    con.execute(INGEST_DDL)
+    day = rd.END
+    events = [
+        (day - timedelta(days=d), f"f{d}-{i}", f"t{d}-{i}", None if i % 2 else f"s{i}", None,
+         "thumbs_down" if i % 3 else "thumbs_up", i % 3 != 0, "rd-v2" if i % 2 else "rd-v1",
+         f"question {i}", f"comment {i}")
+        for d in range(0, 9) for i in range(12)
+    ]  # fmt: skip
+    con.executemany(
+        "INSERT INTO feedback_events (ds, feedback_id, trace_id, session_id, user_id, kind, "
+        "is_negative, model_version, request, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        events,
+    )
+    regressions = rd.regression_rows().assign(ds=day)
+    history, _ = rd.history_rows()
+    history = history.rename(columns={"day": "ds"})
+    frame = pd.concat([regressions, history], ignore_index=True)
+    if with_new_columns:
+        frame["flag_since"] = pd.NaT
+        frame.loc[frame["ds"] == day, "flag_since"] = pd.Timestamp(day - timedelta(days=4))
+        frame["topic_id"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    con.register("r", frame)
+    con.execute("CREATE TABLE version_regressions AS SELECT * FROM r")
+    clusters = rd.cluster_rows()
+    if with_new_columns:
+        clusters = rd.with_themes(rd.sample_inputs()).clusters
+    con.register("c", clusters)
+    con.execute("CREATE TABLE feedback_clusters AS SELECT * FROM c")
+    assignments = pd.DataFrame(
+        {"ds": day, "feedback_id": [e[1] for e in events], "cluster_id": rd.INVOICE,
+         "probability": 0.9}
+    )  # fmt: skip
+    con.register("a", assignments)
+    con.execute("CREATE TABLE cluster_assignments AS SELECT * FROM a")
+    if with_new_columns:
+        topics = rd.with_themes(rd.sample_inputs()).topics
+        con.register("t", topics)
+        con.execute("CREATE TABLE feedback_topics AS SELECT * FROM t")
+        con.execute(
+            "CREATE TABLE complaint_clusters AS SELECT ?::DATE AS ds, 1 AS complaint_id, "
+            "'charged twice for one invoice' AS label, 40 AS size UNION ALL "
+            "SELECT ?::DATE, -1, 'noise', 99",
+            [day, day],
+        )
+    return con
+
+
+@pytest.mark.parametrize("with_new_columns", [False, True])
+def test_load_reads_what_exists_and_lights_up_what_lands(with_new_columns, tmp_path):
+    from feedback_pipelines.reporting.load import load_report_inputs
+
+    con = _warehouse(with_new_columns)
+    card = tmp_path / "exports" / f"dt={rd.END.isoformat()}" / "datacard.json"
+    card.parent.mkdir(parents=True)
+    card.write_text(json.dumps(NEW_CARD))
+    inputs = load_report_inputs(con, "daily", rd.END, rd.END, data_dir=tmp_path)
+    view = build_report(inputs)
+    assert inputs.totals["n_with_user"] == 0 and inputs.totals["n_conversations"] == 12
+    assert set(inputs.previous) == {"yesterday", "last week"}
+    assert inputs.previous["yesterday"]["n_feedback"] == 12
+    assert inputs.regression_days == [rd.END - timedelta(days=d) for d in (5, 3, 2, 1)]
+    assert inputs.datacard == NEW_CARD  # the day's card, never summed over days
+    invoice = next(f for f in view.regressions if f.topic == rd.INVOICE_LABEL)
+    quotes = {c.cluster_id: c for c in view.clusters}[rd.INVOICE].quotes
+    assert quotes and all(q.command.startswith("feedback-pipelines session f") for q in quotes)
+    if with_new_columns:
+        assert invoice.since == "day 5, since Mon 16 Nov"  # the stage's flag_since
+        assert view.themes and invoice.theme == "billing and payments"
+        assert view.complaints == [("charged twice for one invoice", 40)]
+        assert "charged twice for one invoice" in render_html(view)
+    else:
+        assert invoice.since == "day 3, since Wed 18 Nov"  # derived from earlier days
+        assert inputs.topics is None and inputs.complaints is None
+        assert view.themes == [] and view.complaints == []
