@@ -125,8 +125,11 @@ def review_report(
         "summary": dg.MetadataValue.md(summary_markdown(view, str(written.html))),
         "headline": view.headline,
         "regressions": len(view.regressions),
+        "regressions_new": sum(f.age == "new" for f in view.regressions),
+        "regressions_resolved": len(view.resolved),
         "improvements": len(view.improvements),
         "topics_shown": len(view.clusters),
+        "topics_listed": len(view.topic_rows),
         "topics_quotes_hidden": view.hidden_quote_clusters,
         "has_feedback": view.has_data,
     }

@@ -1,13 +1,20 @@
 """The report's builders: warehouse facts -> sentences, numbers with intervals, and charts.
 
 Everything a reader sees is decided here, in plain functions over small DataFrames, so it can be
-tested without a browser or Dagster; the templates only lay it out. Three rules shape it:
+tested without a browser or Dagster; the templates only lay it out. Four rules shape it:
 
 * **Plain language first.** The summary is sentences ("assistant-v7 is worse on “invoice,
-  refund”: 31% negative vs 14% on assistant-v6 (q < 0.001, very likely real)"); numbers carry
-  their interval ("31% (27–35%)"); q-values are said in words as well as digits.
-* **Honest about what is missing.** A table that a stage has not produced yet (None) makes its
-  section say "not computed yet" instead of showing zeros; a day without feedback says so.
+  refund”: 31% negative vs 14% on assistant-v6 (q < 0.001, very likely real) — day 3, since
+  Wed 18 Nov; growing"); numbers carry their interval; q-values are said in words as well.
+* **The story over time.** Each regression says since when it has been flagged and whether it
+  grew since the day before (`reporting.history`); tiles compare with yesterday and last week;
+  findings flagged the day before and no longer flagged are listed as resolved; a weekly
+  roll-up compares with the week before and says how many days of data it covers.
+* **Only what is true.** Sentences are generated from facts that hold: a file is "late" only
+  when ingest recorded it so, people are counted only from user ids (and conversations said
+  to be conversations), a verdict is given only for what was compared, a topic's status is the
+  one the clustering wrote, and sets of a tuning export are never added up (a preference pair
+  is also two unpaired examples). A table a stage has not produced yet says "not computed yet".
 * **Safe with user text.** Strings from users (quotes, cluster labels, even version names) are
   redacted again here and escaped by the templates; a cluster's quotes are shown only when at
   least k distinct people are in it (k-anonymity), and hidden, with the reason, otherwise.
@@ -15,9 +22,7 @@ tested without a browser or Dagster; the templates only lay it out. Three rules 
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -39,27 +44,45 @@ from feedback_pipelines.formatting import (
     period_text,
     q_words,
 )
-from feedback_pipelines.privacy import redact_pii
 from feedback_pipelines.reporting import charts
+from feedback_pipelines.reporting.history import (
+    History,
+    read_history,
+    row_key,
+    since_text,
+    trend_words,
+    with_stage_days,
+)
+from feedback_pipelines.reporting.text import clean_text
+from feedback_pipelines.reporting.text import to_date as _to_date
+from feedback_pipelines.reporting.text import version_text as _version
+from feedback_pipelines.reporting.topics import (
+    build_topics,
+    cluster_labels,
+    period_people,
+    theme_labels,
+    theme_of,
+)
 from feedback_pipelines.reporting.views import (
-    _WS,
     DATASET_LABELS,
     METRIC_LABELS,
     NOT_COMPUTED,
-    STATUS_TEXT,
-    UNKNOWN_VERSION,
     ClusterView,
     ExportsView,
     Finding,
+    FindingGroup,
     QualityView,
     ReportInputs,
     ReportSettings,
     ReportView,
+    Resolved,
     ReviewView,
     Scorecard,
     Section,
     Tile,
 )
+
+__all__ = ["build_report", "clean_text", "cluster_labels", "trend_days", "wilson"]
 
 
 def wilson(x: float, n: float) -> tuple[float, float]:
@@ -68,80 +91,73 @@ def wilson(x: float, n: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def clean_text(text: object, max_chars: int = 240) -> str:
-    """User text made fit to show: redacted (again), whitespace collapsed, cut with an ellipsis.
-
-    The warehouse already holds redacted text; redacting again costs little and protects the
-    report against a stage that forgot. Escaping is the template's job (autoescape).
-    """
-    if _nan(text) or text is None:
-        return ""
-    value = redact_pii(_WS.sub(" ", str(text)).strip()) or ""
-    if len(value) > max_chars:
-        value = value[: max_chars - 1].rstrip() + "…"
-    return value
-
-
-def _as_list(value: object) -> list[str]:
-    """A list column as stored: a list, a numpy array, a JSON string, or nothing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return []
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return [value]
-        return [str(v) for v in parsed] if isinstance(parsed, list) else [str(parsed)]
-    if isinstance(value, Iterable):
-        return [str(v) for v in value if v is not None]
-    return [str(value)]
-
-
 def _days(end: date, n: int) -> list[date]:
     return [end - timedelta(days=n - 1 - i) for i in range(n)]
-
-
-def _to_date(value: object) -> date | None:
-    if _nan(value):
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return pd.Timestamp(value).date()  # type: ignore[arg-type]
-
-
-def _version(value: object) -> str:
-    return UNKNOWN_VERSION if _nan(value) or value == "" else clean_text(value, 80)
-
-
-# --------------------------------------------------------------------------------------------
-# Sections
-# --------------------------------------------------------------------------------------------
-
-
-def cluster_labels(clusters: pd.DataFrame | None) -> dict[int, str]:
-    """cluster_id -> readable, redacted label (used by findings and cluster cards)."""
-    if clusters is None or clusters.empty or "cluster_id" not in clusters:
-        return {}
-    out = {}
-    for row in clusters.itertuples(index=False):
-        label = clean_text(getattr(row, "label", ""), 80)
-        if not label:
-            label = ", ".join(_as_list(getattr(row, "keyphrases", None))[:3])
-        out[int(row.cluster_id)] = label or f"topic #{int(row.cluster_id)}"
-    return out
 
 
 def _bool(value: object) -> bool:
     return False if _nan(value) else bool(value)
 
 
-def _finding(row: Any, direction: str, labels: dict[int, str], span: float) -> Finding:
+def _short_day(d: date) -> str:
+    """A day without its year: "Wed 18 Nov"."""
+    return fmt_day(d).rsplit(" ", 1)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Findings: regressions and improvements, with their time
+# --------------------------------------------------------------------------------------------
+
+
+class _Names:
+    """How a finding names its topic: subtopic labels, theme labels, subtopic -> theme."""
+
+    def __init__(self, inputs: ReportInputs) -> None:
+        self.labels = cluster_labels(inputs.clusters)
+        self.themes = theme_labels(inputs.topics)
+        self.theme_of = theme_of(inputs.clusters)
+
+    def where(self, cluster: int | None, topic: int | None) -> tuple[str, str, str]:
+        """(topic label, its theme, the words: "on “refunds” (theme “billing”)" or "overall")."""
+        if cluster is not None:
+            label = self.labels.get(cluster, f"topic #{cluster}")
+            tid = self.theme_of.get(cluster, topic)
+            theme = self.themes.get(tid, "") if tid is not None else ""
+            words = f"on “{label}”" + (f" (theme “{theme}”)" if theme and theme != label else "")
+            return label, theme, words
+        if topic is not None and topic >= 0:
+            theme = self.themes.get(topic, f"theme #{topic}")
+            return theme, theme, f"on the theme “{theme}”"
+        return "", "", "overall"
+
+
+def _int_or_none(value: object) -> int | None:
+    return None if _nan(value) else int(value)  # type: ignore[call-overload]
+
+
+def _unit(metric: str, scope: str) -> str:
+    # The mix-adjusted latency test compares shares of answers slower than the pooled p95 (a
+    # rate), not milliseconds: word and format it as a share.
+    return "slow_share" if metric == "latency_p95" and scope == "mix_adjusted" else metric
+
+
+def _finding(
+    row: Any,
+    direction: str,
+    names: _Names,
+    span: float,
+    history: History,
+    today: date,
+    daily: bool,
+    period_start: date | None = None,
+) -> Finding:
+    """One flagged row as a finding; new when first flagged within the period (else ongoing)."""
+    period_start = period_start or today
     metric = str(row.metric)
-    cluster = None if _nan(getattr(row, "cluster_id", None)) else int(row.cluster_id)
+    cluster = _int_or_none(getattr(row, "cluster_id", None))
+    topic_id = _int_or_none(getattr(row, "topic_id", None))
     scope = str(getattr(row, "scope", "") or ("cluster" if cluster is not None else "overall"))
-    topic = labels.get(cluster, f"topic #{cluster}") if cluster is not None else ""
+    topic, theme, where = names.where(cluster, topic_id)
     candidate = _version(row.candidate_version)
     baseline = _version(row.baseline_version)
     dimension = str(getattr(row, "dimension", "model_version") or "model_version")
@@ -153,9 +169,7 @@ def _finding(row: Any, direction: str, labels: dict[int, str], span: float) -> F
     if _nan(q):
         q = getattr(row, "q_value", None)
     q_text, words = q_words(q)
-    # The mix-adjusted latency test compares shares of answers slower than the pooled p95 (a
-    # rate), not milliseconds: word and format it as a share.
-    unit = "slow_share" if metric == "latency_p95" and scope == "mix_adjusted" else metric
+    unit = _unit(metric, scope)
     cand_v = fmt_value(unit, row.rate_candidate)
     base_v = fmt_value(unit, row.rate_baseline)
     if unit == "slow_share":
@@ -172,7 +186,6 @@ def _finding(row: Any, direction: str, labels: dict[int, str], span: float) -> F
             "abandonment_rate": "abandoned",
         }.get(metric, METRIC_LABELS.get(metric, metric))
         comparison = f"{cand_v} {noun} vs {base_v}"
-    where = f"on “{topic}”" if cluster is not None else "overall"
     sentence = f"{subject} is {adjective} {where}: {comparison} on {baseline} ({q_text}, {words})."
     low, high = getattr(row, "ci_low", None), getattr(row, "ci_high", None)
     interval = "—" if _nan(low) or _nan(high) else fmt_interval(unit, low, high)
@@ -184,13 +197,22 @@ def _finding(row: Any, direction: str, labels: dict[int, str], span: float) -> F
         title=f"{METRIC_LABELS.get(unit, metric)} change {effect}, 95% interval {interval}",
         span=span,
     )
+    key = row_key(row)
+    flag_since = _to_date(getattr(row, "flag_since", None))
+    if flag_since is not None:  # the stage's own record wins
+        since, exact = min(flag_since, today), True
+    else:
+        since, exact = history.since(key, direction, today)
+    delta = None if _nan(row.delta) else float(row.delta)
+    trend_key, trend = trend_words(direction, delta, history.previous(key), unit)
+    p_av = getattr(row, "p_always_valid", None)
     return Finding(
         direction=direction,
         dimension=dimension,
         subject=subject,
         candidate=candidate,
         baseline=baseline,
-        scope="topic" if cluster is not None else ("overall" if scope != "mix_adjusted" else scope),
+        scope="topic" if topic else ("overall" if scope != "mix_adjusted" else scope),
         topic=topic,
         cluster_id=cluster,
         metric=metric,
@@ -207,24 +229,44 @@ def _finding(row: Any, direction: str, labels: dict[int, str], span: float) -> F
         sentence=sentence,
         plot=plot,
         note=clean_text(getattr(row, "note", ""), 300),
+        key=key,
+        theme=theme,
+        age="new" if since >= period_start else "ongoing",
+        since=since_text(since, today, exact, daily),
+        trend=trend,
+        trend_key=trend_key,
+        anytime="" if _nan(p_av) else f"always-valid p = {float(p_av):.2g}",  # type: ignore[arg-type]
+        grouped=metric == "latency_p95" and scope != "mix_adjusted" and bool(topic),
     )
 
 
-def build_findings(
-    regressions: pd.DataFrame | None, labels: dict[int, str]
-) -> tuple[list[Finding], list[Finding]]:
-    """Flagged regressions and improvements, most certain and largest first.
-
-    The flags are the regression stage's verdicts (q, minimum effect and sample already
-    applied); the report does not second-guess them, it only orders and words them.
-    """
-    if regressions is None or regressions.empty:
-        return [], []
-    frame = regressions.copy()
+def _flagged(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
     for col in ("is_regression", "is_improvement"):
         if col not in frame:
             frame[col] = False
         frame[col] = frame[col].map(_bool)
+    return frame
+
+
+def build_findings(
+    inputs: ReportInputs, settings: ReportSettings | None = None
+) -> tuple[list[Finding], list[Finding], History]:
+    """Flagged regressions and improvements, most certain and largest first, with their time.
+
+    The flags are the regression stage's verdicts (q, minimum effect and sample already
+    applied); the report does not second-guess them, it only orders and words them, and
+    follows each back through the earlier days (`reporting.history`).
+    """
+    regressions = inputs.regressions
+    history = with_stage_days(
+        read_history(inputs.regression_history, inputs.end), inputs.regression_days
+    )
+    if regressions is None or regressions.empty:
+        return [], [], history
+    names = _Names(inputs)
+    frame = _flagged(regressions)
+    daily = inputs.kind == "daily"
     out: dict[str, list[Finding]] = {"worse": [], "better": []}
     for direction, flag, qcol in (
         ("worse", "is_regression", "q_value"),
@@ -240,13 +282,91 @@ def build_findings(
         scope = rows["scope"] if "scope" in rows else pd.Series("", index=rows.index)
         rows["_latency"] = (rows["metric"] == "latency_p95") & (scope != "mix_adjusted")
         rows = rows.sort_values(["_latency", "_q", "_effect"], kind="stable")
-        rate_rows = rows[~rows["_latency"]]
-        rate_span = _span(rate_rows)
+        rate_span = _span(rows[~rows["_latency"]])
         lat_span = _span(rows[rows["_latency"]])
         for row, is_latency in zip(rows.itertuples(index=False), rows["_latency"], strict=True):
             span = lat_span if is_latency else rate_span
-            out[direction].append(_finding(row, direction, labels, span))
-    return out["worse"], out["better"]
+            out[direction].append(
+                _finding(row, direction, names, span, history, inputs.end, daily, inputs.start)
+            )
+    return out["worse"], out["better"], history
+
+
+def group_findings(findings: list[Finding], direction: str) -> list[FindingGroup]:
+    """Per-topic latency findings folded into one row, so they never bury the others."""
+    grouped = [f for f in findings if f.grouped]
+    if not grouped:
+        return []
+    n = len(grouped)
+    largest = grouped[0]
+    for f in grouped:
+        if abs(_effect_value(f)) > abs(_effect_value(largest)):
+            largest = f
+    versions = sorted({f.subject for f in grouped})
+    adjective = "slower" if direction == "worse" else "faster"
+    summary = (
+        f"{', '.join(versions)} {'is' if len(versions) == 1 else 'are'} {adjective} on {n} "
+        f"topic{'s' if n != 1 else ''}; the largest change is {largest.effect} on "
+        f"“{largest.topic}” ({largest.candidate_value} vs {largest.baseline_value})."
+    )
+    return [FindingGroup(f"p95 latency on {n} topic{'s' if n != 1 else ''}", summary, grouped)]
+
+
+def _effect_value(f: Finding) -> float:
+    text = f.effect.replace("−", "-").replace("+", "").replace("±", "")
+    try:
+        number, unit = text.split(" ", 1)
+        return float(number) * (1000 if unit.strip() == "s" else 1)
+    except ValueError:
+        return 0.0
+
+
+def build_resolved(
+    inputs: ReportInputs, history: History, names: _Names | None = None
+) -> list[Resolved]:
+    """Regressions flagged on the previous day the stage ran and not flagged today."""
+    if inputs.regressions is None or history.previous_day is None:
+        return []
+    names = names or _Names(inputs)
+    today: dict[tuple, Any] = {}
+    if not inputs.regressions.empty:
+        for row in _flagged(inputs.regressions).itertuples(index=False):
+            today[row_key(row)] = row
+    out = []
+    day = history.previous_day
+    for key, past in sorted(history.flagged_on_previous_day("worse"), key=lambda kv: str(kv[0])):
+        now = today.get(key)
+        if now is not None and _bool(getattr(now, "is_regression", False)):
+            continue
+        dimension, model, candidate, baseline, metric, scope, cluster, topic = key
+        subject = _version(candidate)
+        if dimension == "prompt_version":
+            subject = f"prompt {subject}" + (f" (on {_version(model)})" if model else "")
+        _, _, where = names.where(cluster, topic)
+        unit = _unit(str(metric), str(scope or ""))
+        label = METRIC_LABELS.get(unit, str(metric))
+        was = fmt_effect(unit, past.delta)
+        if now is None:
+            status = "not compared today"
+        else:
+            q_text, _ = q_words(getattr(now, "q_value", None))
+            status = f"now {fmt_effect(unit, now.delta)}, {q_text}"
+        since, _ = history.since(key, "worse", day + timedelta(days=1))
+        out.append(
+            Resolved(
+                direction="worse",
+                sentence=(
+                    f"{subject} {where}, {label} vs {_version(baseline)}: no longer flagged "
+                    f"(was {was} on {_short_day(day)}; {status})."
+                ),
+                since=(
+                    f"flagged on {_short_day(day)}"
+                    if since >= day
+                    else f"flagged {_short_day(since)} – {_short_day(day)}"
+                ),
+            )
+        )
+    return out
 
 
 def _span(rows: pd.DataFrame) -> float:
@@ -267,6 +387,8 @@ def comparisons_text(regressions: pd.DataFrame | None, alpha: float) -> str:
     # Rows in the multiple-testing correction carry a q-value; reference rows only a p-value.
     column = "q_value" if "q_value" in regressions else "p_value"
     tested = int(pd.to_numeric(regressions.get(column), errors="coerce").notna().sum())
+    if not tested:
+        return ""
     window = ""
     if "window_start" in regressions and "window_end" in regressions:
         ws = _to_date(regressions["window_start"].dropna().min())
@@ -289,6 +411,8 @@ def _overall_row(regressions: pd.DataFrame | None, version: str) -> Any | None:
         mask &= f["dimension"].fillna("model_version") == "model_version"
     if "cluster_id" in f:
         mask &= f["cluster_id"].isna()
+    if "topic_id" in f:
+        mask &= f["topic_id"].isna()
     rows = f[mask]
     if rows.empty:
         return None
@@ -298,6 +422,7 @@ def _overall_row(regressions: pd.DataFrame | None, version: str) -> Any | None:
 
 
 def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
+    """A version's chip and verdict line; no line when nothing was compared."""
     row = _overall_row(regressions, version)
     if row is None:
         baselines = (
@@ -309,7 +434,9 @@ def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
             return "baseline", "Baseline: newer versions are compared with it."
         if regressions is None:
             return "untested", f"Comparison {NOT_COMPUTED}."
-        return "untested", "Not compared (no earlier version, or too little data)."
+        return "untested", ""
+    if _nan(row.baseline_version) or row.baseline_version == "":
+        return "untested", ""  # nothing to compare with: no verdict to give
     base = _version(row.baseline_version)
     if _bool(getattr(row, "is_regression", False)):
         q_text, words = q_words(row.q_value)
@@ -323,10 +450,22 @@ def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
             f"Better than {base}: {fmt_points(row.delta)} negative ({q_text}, {words})."
         )
     if _nan(row.p_value):
-        note = clean_text(getattr(row, "note", ""), 160)
-        return "untested", f"Not tested against {base}" + (f": {note}." if note else ".")
+        return "untested", ""
     q_text, _ = q_words(row.q_value)
     return "same", f"No clear change vs {base} ({fmt_points(row.delta)}, {q_text})."
+
+
+def _people_cell(row: Any, n: float) -> str:
+    """A scorecard's people: distinct users, or "no user ids" with the conversations."""
+    with_user = getattr(row, "n_with_user", None)
+    if n and not _nan(with_user) and int(with_user) == 0:
+        return "no user ids"
+    return fmt_int(getattr(row, "n_users", None))
+
+
+# --------------------------------------------------------------------------------------------
+# Versions
+# --------------------------------------------------------------------------------------------
 
 
 def _metric_period(
@@ -466,7 +605,7 @@ def build_scorecards(
             Scorecard(
                 version=_version(version),
                 feedback=fmt_int(n),
-                users=fmt_int(getattr(row, "n_users", None)),
+                users=_people_cell(row, n),
                 share=fmt_pct(n / total),
                 negative=fmt_pct_interval(rate, low, high),
                 negative_meter=meter,
@@ -483,152 +622,196 @@ def build_scorecards(
     return cards, trend, legend
 
 
-def _quotes(row: Any, settings: ReportSettings) -> tuple[list[str], str]:
-    """A cluster's quotes if at least k distinct people are in it; else none and why."""
-    users = getattr(row, "distinct_users", None)
-    k = settings.min_users_for_quotes
-    if _nan(users):
-        return [], "Quotes hidden: the number of distinct people in this topic is unknown."
-    if int(users) < k:
-        return [], (
-            f"Quotes hidden to protect privacy: fewer than {k} people wrote about this "
-            f"({int(users)})."
-        )
-    out: list[str] = []
-    for quote in _as_list(getattr(row, "quotes", None)):
-        text = clean_text(quote, settings.max_quote_chars)
-        if text and text not in out:
-            out.append(text)
-        if len(out) >= settings.max_quotes:
-            break
-    return out, "" if out else "No quotes were kept for this topic."
+# --------------------------------------------------------------------------------------------
+# Tuning exports: per set, new in the period vs in the export, never added up
+# --------------------------------------------------------------------------------------------
+
+SETS = ("sft", "preference", "eval", "unpaired", "candidates")
+SET_NOUNS = {
+    "sft": ("SFT example", "SFT examples"),
+    "preference": ("preference pair", "preference pairs"),
+    "eval": ("eval case", "eval cases"),
+    "unpaired": ("unpaired example", "unpaired examples"),
+    "candidates": ("prompt-tuning candidate", "prompt-tuning candidates"),
+}
 
 
-def build_clusters(
-    inputs: ReportInputs,
-    days: list[date],
-    regressions: list[Finding],
-    settings: ReportSettings,
-) -> tuple[list[ClusterView], list[ClusterView], int]:
-    """Top clusters by negative volume (regressed ones always included), faded ones apart."""
-    clusters = inputs.clusters
-    if clusters is None or clusters.empty:
-        return [], [], 0
-    labels = cluster_labels(clusters)
-    regressed: dict[int, list[str]] = {}
-    for f in regressions:
-        if f.cluster_id is not None and f.subject not in regressed.setdefault(f.cluster_id, []):
-            regressed[f.cluster_id].append(f.subject)
-    frame = clusters.copy()
-    frame = frame[pd.to_numeric(frame["cluster_id"], errors="coerce").fillna(-1) >= 0]
-    size = pd.to_numeric(frame.get("size"), errors="coerce").fillna(0)
-    neg = pd.to_numeric(frame.get("negative_rate"), errors="coerce").fillna(0)
-    frame = frame.assign(
-        _impact=size * neg, _regressed=frame["cluster_id"].astype(int).isin(regressed)
-    )
-    status = frame.get("status", pd.Series("stable", index=frame.index)).fillna("stable")
-    frame = frame.assign(status_key=status.astype(str))
-    frame = frame.sort_values(["_regressed", "_impact"], ascending=[False, False], kind="stable")
-    daily: dict[int, list[float | None]] = {}
-    if inputs.cluster_daily is not None and not inputs.cluster_daily.empty:
-        day_index = {d: i for i, d in enumerate(days)}
-        for r in inputs.cluster_daily.itertuples(index=False):
-            i = day_index.get(_to_date(r.ds))
-            if i is None or _nan(r.cluster_id):
-                continue
-            values = daily.setdefault(int(r.cluster_id), [0.0] * len(days))
-            values[i] = float(r.n)
-    shown, faded = [], []
-    hidden = 0
-    for row in frame.itertuples(index=False):
-        cid = int(row.cluster_id)
-        is_faded = row.status_key == "faded"
-        if not is_faded and len(shown) >= settings.max_clusters and cid not in regressed:
+def _n_of(name: str, n: int) -> str:
+    one, many = SET_NOUNS.get(name, (name, name))
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) and not _nan(value) else None
+
+
+def card_sets(card: dict[str, Any]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Examples per set in one data card, no example counted in two sets, and their splits.
+
+    Reads both shapes of the card: the older one, whose `counts` mixed JSONL files, Parquet-only
+    rows and candidate cases (and whose `splits` held the corrections held out as eval
+    references under sft/test), and the newer one, whose `counts` are the root JSONL files only,
+    with `parquet_rows` and `candidates.cases` under their own names. `splits` (both shapes)
+    wins when present; sft/test is left out (those corrections are the eval cases).
+    """
+    counts = card.get("counts") if isinstance(card.get("counts"), dict) else {}
+    splits_all = card.get("splits") if isinstance(card.get("splits"), dict) else {}
+    parquet = card.get("parquet_rows") if isinstance(card.get("parquet_rows"), dict) else {}
+    totals: dict[str, int] = {}
+    splits: dict[str, dict[str, int]] = {}
+    for name in ("sft", "preference", "eval", "unpaired"):
+        parts = splits_all.get(name)
+        if isinstance(parts, dict) and parts:
+            kept = {
+                str(s): int(v)
+                for s, v in parts.items()
+                if _int(v) is not None and not (name == "sft" and s == "test")
+            }
+            splits[name] = {s: v for s, v in kept.items() if v}
+            totals[name] = sum(kept.values())
             continue
-        quotes, why = _quotes(row, settings)
-        if is_faded:
-            quotes, why = [], "Faded topic: quotes are shown only for current topics."
-        elif why and why.startswith("Quotes hidden"):
-            hidden += 1
-        growth = getattr(row, "growth", None)
-        status_text = STATUS_TEXT.get(row.status_key, row.status_key.title())
-        if row.status_key == "growing" and not _nan(growth):
-            status_text += f" ({float(growth):+.0%})"
-        users = getattr(row, "distinct_users", None)
-        first = _to_date(getattr(row, "first_seen", None))
-        view = ClusterView(
-            cluster_id=cid,
-            label=labels.get(cid, f"topic #{cid}"),
-            keyphrases=[clean_text(k, 40) for k in _as_list(getattr(row, "keyphrases", None))][:6],
-            size=int(0 if _nan(row.size) else row.size),
-            users=None if _nan(users) else int(users),
-            negative_rate=fmt_pct(getattr(row, "negative_rate", None)),
-            status=row.status_key,
-            status_text=status_text,
-            first_seen=fmt_day(first) if first else "",
-            spark=(
-                charts.sparkline(
-                    daily[cid], title=f"Events per day in this topic, last {len(days)} days"
-                )
-                if cid in daily
-                else None
-            ),
-            quotes=quotes,
-            quotes_hidden=why,
-            regressed_on=regressed.get(cid, []),
-        )
-        (faded if is_faded else shown).append(view)
-    return shown, faded[: settings.max_clusters], hidden
+        n = None
+        if name in ("sft", "preference"):
+            base, val = _int(counts.get(name)), _int(counts.get(f"{name}_validation"))
+            if base is not None or val is not None:
+                n = (base or 0) + (val or 0)
+        elif name == "unpaired" and isinstance(parquet.get("unpaired"), dict):
+            n = sum(_int(v) or 0 for v in parquet["unpaired"].values())
+        else:
+            n = _int(counts.get(name))
+        if n is not None:
+            totals[name] = n
+    candidates = card.get("candidates")
+    if isinstance(candidates, dict) and _int(candidates.get("cases")) is not None:
+        totals["candidates"] = int(candidates["cases"])
+    elif _int(counts.get("candidates")) is not None:
+        totals["candidates"] = int(counts["candidates"])
+    return totals, splits
+
+
+def card_mode(card: dict[str, Any] | None) -> str:
+    """The card's export mode ("cumulative", "incremental"), "" when it does not say."""
+    if not isinstance(card, dict):
+        return ""
+    mode = card.get("export_mode")
+    if not isinstance(mode, str):
+        nested = card.get("mode")
+        mode = nested.get("export") if isinstance(nested, dict) else nested
+    return mode if isinstance(mode, str) and mode in ("cumulative", "incremental") else ""
+
+
+def _card_days(card: dict[str, Any] | None, default: int) -> int:
+    window = card.get("window") if isinstance(card, dict) else None
+    days = window.get("days") if isinstance(window, dict) else None
+    return int(days) if isinstance(days, int) and days > 0 else default
 
 
 def _split_text(splits: dict[str, int]) -> str:
     return " / ".join(f"{k} {v:,}" for k, v in splits.items() if v)
 
 
-def build_exports(inputs: ReportInputs) -> ExportsView:
-    """What was exported for tuning: from tuning_candidates, else the day's data card."""
+def _sets_sentence(counts: dict[str, int]) -> str:
+    parts = [_n_of(name, counts[name]) for name in SETS if counts.get(name)]
+    if not parts:
+        return "nothing"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def build_exports(inputs: ReportInputs, settings: ReportSettings | None = None) -> ExportsView:
+    """What the day's tuning export holds, per set, and what of it is new in the period.
+
+    From `tuning_candidates` (the export of the report's last day), else from that day's data
+    card. A day's export is a snapshot of the window (cumulative) or only that day's new
+    examples (incremental); the two numbers are kept apart, and sets are never added up: one
+    preference pair is also two unpaired examples and maybe a prompt-tuning candidate.
+    """
+    settings = settings or ReportSettings()
     link = inputs.links.get("exports", "")
     tuning, card = inputs.tuning, inputs.datacard
     if tuning is None and card is None:
         return ExportsView(Section(False, f"Tuning exports: {NOT_COMPUTED}."), link="")
-    rows: list[tuple[str, str, str]] = []
-    total = 0
+    mode = card_mode(card)
+    days = _card_days(card, settings.trend_days)
+    daily = inputs.kind == "daily"
+    new_label = "new today" if daily else "new this week"
+    in_export: dict[str, int] = {}
+    new: dict[str, int] | None = {}
+    splits: dict[str, dict[str, int]] = {}
     if tuning is not None and not tuning.empty:
-        order = {name: i for i, name in enumerate(DATASET_LABELS)}
-        groups = sorted(
-            tuning.groupby("dataset", sort=False, dropna=False),
-            key=lambda g: (order.get(str(g[0]), len(order)), str(g[0])),
-        )
-        for dataset, group in groups:
-            n = int(pd.to_numeric(group["n"]).sum())
-            total += n
-            splits = {
+        frame = tuning.copy()
+        frame["n"] = pd.to_numeric(frame["n"], errors="coerce").fillna(0)
+        has_new = "n_new" in frame and pd.to_numeric(frame["n_new"], errors="coerce").notna().any()
+        for dataset, group in frame.groupby("dataset", sort=False, dropna=False):
+            name = str(dataset)
+            in_export[name] = int(group["n"].sum())
+            if has_new and new is not None:
+                new[name] = int(pd.to_numeric(group["n_new"], errors="coerce").fillna(0).sum())
+            splits[name] = {
                 str(s): int(v)
                 for s, v in group.groupby("split", dropna=False)["n"].sum().items()
-                if not _nan(s)
+                if not _nan(s) and v
             }
-            name = str(dataset)
-            rows.append((DATASET_LABELS.get(name, name), fmt_int(n), _split_text(splits)))
+        if not has_new:
+            new = None
+    elif tuning is not None:
+        new = {}
     elif card:
-        counts = card.get("counts", {}) if isinstance(card, dict) else {}
-        splits_all = card.get("splits", {}) if isinstance(card, dict) else {}
-        for name, n in counts.items():
-            if not isinstance(n, int | float):
-                continue
-            total += int(n)
-            splits = splits_all.get(name, {}) if isinstance(splits_all, dict) else {}
-            split_text = (
-                _split_text({str(k): int(v) for k, v in splits.items() if isinstance(v, int)})
-                if isinstance(splits, dict)
-                else ""
-            )
-            rows.append((DATASET_LABELS.get(name, name), fmt_int(n), split_text))
-    if total:
-        parts = [f"{count} {what.split(' (')[0]}" for what, count, _ in rows if count != "0"]
-        sentence = "Exported for tuning: " + ", ".join(parts) + "."
+        in_export, splits = card_sets(card)
+        new = dict(in_export) if mode == "incremental" else None
+    if mode == "incremental" and daily:
+        new = dict(in_export)  # the day's export holds only the day's new examples
+    order = {name: i for i, name in enumerate(SETS)}
+    names = sorted(in_export, key=lambda n: (order.get(n, len(order)), n))
+    rows = [
+        (
+            DATASET_LABELS.get(name, name),
+            fmt_int(new.get(name, 0)) if new is not None else "—",
+            fmt_int(in_export[name]),
+            _split_text(splits.get(name, {})),
+        )
+        for name in names
+    ]
+    scope = f"the {days}-day export" + (f" ({mode})" if mode else "")
+    fb = inputs.tuning_feedback
+    sources = fb.get("feedback_export")
+    new_sources = fb.get("feedback_new")
+    if not any(in_export.values()):
+        sentence = "Nothing is in the tuning export."
+    elif mode == "incremental":
+        sentence = (
+            f"Exported {'today' if daily else 'on the last day'} (incremental export: only the "
+            f"day's new examples): {_sets_sentence(in_export)}."
+        )
     else:
-        sentence = "Nothing was exported for tuning."
-    return ExportsView(Section(True), rows, total, sentence, link if total else "")
+        sentence = ""
+        if new is not None:
+            sentence = (
+                f"{new_label.capitalize()} in the export: {_sets_sentence(new)}"
+                + (f", from {new_sources:,} feedback events" if new_sources else "")
+                + ". "
+            )
+        sentence += (
+            f"{scope.capitalize()} holds {_sets_sentence(in_export)}"
+            + (f", made from {sources:,} feedback events" if sources else "")
+            + "."
+        )
+    if sum(1 for n in in_export.values() if n) > 1:
+        sentence += (
+            " Sets overlap (a preference pair is also two unpaired examples), so they are not "
+            "added up."
+        )
+    return ExportsView(
+        Section(True),
+        rows,
+        int(sources or 0),
+        sentence,
+        link if any(in_export.values()) else "",
+        new_total=new_sources,
+        scope=scope,
+        new_label=new_label,
+        new_counts=new,
+        export_counts=in_export,
+    )
 
 
 def build_review(inputs: ReportInputs) -> ReviewView:
@@ -660,6 +843,15 @@ def build_review(inputs: ReportInputs) -> ReviewView:
     return ReviewView(Section(True), total, reasons, chart, sentence, link if total else "")
 
 
+def _file_path(source: object, file: object) -> str:
+    """A landing file as people find it: source/dt=.../name, never the source twice."""
+    path = clean_text(file, 160)
+    src = clean_text(source, 20)
+    if not src or path.startswith(f"{src}/"):
+        return path
+    return f"{src}/{path}"
+
+
 def build_quality(inputs: ReportInputs) -> QualityView:
     """Rows loaded, quarantined by reason, unknown and late input."""
     t = inputs.totals
@@ -673,12 +865,14 @@ def build_quality(inputs: ReportInputs) -> QualityView:
     loaded = int(t.get("n_feedback", 0)) + int(t.get("n_traces", 0))
     lines = loaded + quarantined
     files = inputs.files
-    late = []
+    late: list[str] = []
     n_files = 0
     if files is not None and not files.empty:
         n_files = len(files)
         late = sorted(
-            f"{r.source}/{clean_text(r.file, 120)}" for r in files.itertuples(index=False) if r.late
+            _file_path(r.source, r.file)
+            for r in files.itertuples(index=False)
+            if _bool(getattr(r, "late", False))
         )
     unknown = int(t.get("n_unknown_trace", 0))
     late_fb = int(t.get("n_late_feedback", 0))
@@ -717,14 +911,91 @@ def build_quality(inputs: ReportInputs) -> QualityView:
     else:
         sentence = "No input arrived for this period."
     if late:
+        # Ingest records a file as late when it was written after the day's scheduled run.
+        # Which run loaded it (the sensor's, a backfill's) is not in the warehouse: not said.
         one = len(late) == 1
-        sentence += (
-            f" {len(late)} file{'' if one else 's'} arrived after the day's scheduled run and "
-            f"{'was' if one else 'were'} picked up by the late-file sensor."
-        )
+        if len(late) == n_files and not one:
+            sentence += (
+                f" All {len(late)} input files arrived late (written after the day's scheduled "
+                "run, as in a backfill or a late delivery); their lines are included."
+            )
+        else:
+            sentence += (
+                f" {len(late)} input file{'' if one else 's'} arrived late (written after the "
+                f"day's scheduled run); {'its' if one else 'their'} lines are included."
+            )
     return QualityView(
         tiles, quarantined, reasons, chart, n_files, late, sentence, Section(q is not None)
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Tiles, time and the summary
+# --------------------------------------------------------------------------------------------
+
+
+def _pct_change(now: float, before: float) -> str:
+    change = (now - before) / before
+    sign = "+" if change > 0 else "−" if change < 0 else "±"
+    return f"{sign}{abs(change):.0%}"
+
+
+def _changes(inputs: ReportInputs) -> tuple[list[str], list[str]]:
+    """How the period's volume and negative share compare with the earlier periods."""
+    t = inputs.totals
+    n, neg = int(t.get("n_feedback", 0)), int(t.get("n_negative", 0))
+    volume, negative = [], []
+    for name, p in inputs.previous.items():
+        pn, pneg = int(p.get("n_feedback", 0)), int(p.get("n_negative", 0))
+        if not pn:
+            volume.append(f"no feedback {name}")
+            continue
+        volume.append(f"{_pct_change(n, pn)} vs {name}" if n else f"none, {pn:,} {name}")
+        if n:
+            negative.append(f"{fmt_points(neg / n - pneg / pn)} vs {name}")
+    return volume, negative
+
+
+def coverage_text(inputs: ReportInputs) -> str:
+    """How many days of the period have data (a week, or any period longer than a day)."""
+    if inputs.days_with_data is None or inputs.start == inputs.end:
+        return ""
+    days = _days(inputs.end, (inputs.end - inputs.start).days + 1)
+    have = set(inputs.days_with_data)
+    missing = [d for d in days if d not in have]
+    text = f"This period's data covers {len(days) - len(missing)} of {len(days)} days"
+    if not missing:
+        return text + "."
+    names = ", ".join(_short_day(d) for d in missing[:7])
+    return text + f" (no feedback on {names})."
+
+
+def comparison_text(inputs: ReportInputs) -> str:
+    """The period against the one before it (weekly), in one sentence."""
+    if inputs.kind != "weekly" or not inputs.previous:
+        return ""
+    name, p = next(iter(inputs.previous.items()))
+    pn, pneg = int(p.get("n_feedback", 0)), int(p.get("n_negative", 0))
+    p_days = int(p.get("n_days_with_data", 0))
+    span = f"{_short_day(p['start'])} – {_short_day(p['end'])}" if "start" in p else name
+    if not pn:
+        return f"Compared with {name} ({span}): it has no feedback to compare with."
+    t = inputs.totals
+    n, neg = int(t.get("n_feedback", 0)), int(t.get("n_negative", 0))
+    days = f"{p_days} day{'s' if p_days != 1 else ''} of data"
+    if not n:
+        return f"Compared with {name} ({span}, {days}): {pn:,} feedback events then, none now."
+    return (
+        f"Compared with {name} ({span}, {days}): {n:,} feedback events vs {pn:,} "
+        f"({_pct_change(n, pn)}); {fmt_pct(neg / n)} negative vs {fmt_pct(pneg / pn)} "
+        f"({fmt_points(neg / n - pneg / pn)})."
+    )
+
+
+def _with_time(f: Finding) -> str:
+    """A finding's sentence with since when it is flagged and whether it grew."""
+    extra = f.since + (f"; {f.trend}" if f.trend else "")
+    return f"{f.sentence[:-1]} — {extra}." if extra else f.sentence
 
 
 def _summary(
@@ -733,11 +1004,14 @@ def _summary(
     inputs: ReportInputs,
     regressions: list[Finding],
     improvements: list[Finding],
+    resolved: list[Resolved],
     clusters: list[ClusterView],
     exports: ExportsView,
     review: ReviewView,
     quality: QualityView,
     settings: ReportSettings,
+    coverage: str,
+    comparison: str,
 ) -> tuple[str, list[str]]:
     """The plain-language summary and the one-line headline for the index."""
     span = "this day" if kind == "daily" else "this week"
@@ -748,39 +1022,48 @@ def _summary(
         sentences.append(
             f"No feedback for {span}: nothing was received, so there is nothing to compare."
         )
+        sentences.extend(s for s in (coverage, comparison) if s)
         if quality.quarantined:
             sentences.append(quality.sentence)
         return headline, sentences
-    n, users = int(t.get("n_feedback", 0)), int(t.get("n_users", 0))
+    n = int(t.get("n_feedback", 0))
     neg = int(t.get("n_negative", 0))
     low, high = wilson(neg, n)
     by_version = inputs.by_version
     n_versions = 0 if by_version is None else int(by_version["model_version"].notna().sum())
+    people, _ = period_people(t, settings.min_users_for_quotes)
     volume = (
-        f"{n:,} feedback event{'s' if n != 1 else ''} from {users:,} "
-        f"{'person' if users == 1 else 'people'} on {n_versions} model "
+        f"{n:,} feedback event{'s' if n != 1 else ''} "
+        f"{'in' if 'conversation' in people else 'from'} {people} on {n_versions} model "
         f"version{'s' if n_versions != 1 else ''}; "
         f"{fmt_pct_interval(neg / n if n else math.nan, low, high)} negative."
     )
-    worst = [f for f in regressions if f.dimension == "model_version"] + [
-        f for f in regressions if f.dimension != "model_version"
-    ]
+    worst = [f for f in regressions if f.dimension == "model_version" and not f.grouped]
+    worst += [f for f in regressions if f.dimension != "model_version" and not f.grouped]
+    worst += [f for f in regressions if f.grouped]
     named = worst[: settings.max_summary_findings]
-    sentences.extend(f.sentence for f in named)
+    sentences.extend(_with_time(f) for f in named)
     if len(regressions) > len(named):
         more = len(regressions) - len(named)
         sentences.append(f"{more} more regression{'s are' if more != 1 else ' is'} listed below.")
     if inputs.regressions is not None and not regressions:
         sentences.append("No version got measurably worse in the comparison window.")
-    sentences.extend(f.sentence for f in improvements[:2])
+    if resolved:
+        k = len(resolved)
+        sentences.append(
+            f"{k} regression{'s' if k != 1 else ''} flagged the day before "
+            f"{'is' if k == 1 else 'are'} no longer flagged (see Regressions)."
+        )
+    sentences.extend(f.sentence for f in [f for f in improvements if not f.grouped][:2])
     sentences.append(volume)
+    sentences.extend(s for s in (coverage, comparison) if s)
     # Topics named in the summary are those big enough to quote: a topic of two people is
     # not a headline, and its label alone could point at them.
     k = settings.min_users_for_quotes
     named_topics = [c for c in clusters if c.users is not None and c.users >= k]
     for c in sorted((c for c in named_topics if c.status == "new"), key=lambda c: -c.size)[:2]:
         sentences.append(
-            f"New topic: “{c.label}” ({c.size:,} events from {c.users:,} people, "
+            f"New topic: “{c.label}” ({c.size:,} events from {c.people_text}, "
             f"{c.negative_rate} negative)."
         )
     for c in [c for c in named_topics if c.status == "growing"][:2]:
@@ -790,25 +1073,81 @@ def _summary(
             f"{c.size:,} events, {c.negative_rate} negative)."
         )
     actions = []
-    if exports.section.computed:
-        actions.append(
-            f"{exports.total:,} example{'s' if exports.total != 1 else ''} exported for tuning"
-        )
+    if exports.section.computed and exports.export_counts:
+        if exports.new_counts is not None and exports.scope and "incremental" not in exports.scope:
+            actions.append(
+                f"Tuning export: {_sets_sentence(exports.new_counts)} {exports.new_label}; "
+                f"{exports.scope} holds {_sets_sentence(exports.export_counts)}"
+            )
+        else:
+            actions.append(
+                f"Tuning export ({exports.scope}): {_sets_sentence(exports.export_counts)}"
+            )
     if review.section.computed:
         actions.append(f"{review.total:,} item{'s' if review.total != 1 else ''} queued for review")
     if actions:
-        sentences.append(" and ".join(actions).capitalize() + ".")
+        sentences.append("; ".join(actions) + ".")
     if quality.quarantined:
         sentences.append(quality.sentence.split(" They are kept")[0])
     if regressions:
-        first = regressions[0] if not named else named[0]
+        first = named[0] if named else regressions[0]
         more = len(regressions) - 1
-        headline = first.sentence
+        headline = _with_time(first)
         if more:
             headline = f"{headline[:-1]}; {more} more regression{'s' if more != 1 else ''}."
     else:
         headline = volume
     return headline, sentences
+
+
+def _tiles(
+    inputs: ReportInputs,
+    regressions: list[Finding],
+    improvements: list[Finding],
+    resolved: list[Resolved],
+    review: ReviewView,
+    settings: ReportSettings,
+) -> list[Tile]:
+    t = inputs.totals
+    n, neg = int(t.get("n_feedback", 0)), int(t.get("n_negative", 0))
+    low, high = wilson(neg, n)
+    people, _ = period_people(t, settings.min_users_for_quotes)
+    volume, negative = _changes(inputs)
+    computed = inputs.regressions is not None
+    new = sum(f.age == "new" for f in regressions)
+    ongoing = len(regressions) - new
+    return [
+        Tile(
+            "Feedback events",
+            fmt_int(n),
+            f"{'in' if 'conversation' in people else 'from'} {people}",
+            volume,
+        ),
+        Tile(
+            "Negative",
+            fmt_pct(neg / n) if n else "—",
+            (f"95% interval {fmt_pct(low)}–{fmt_pct(high)}" if n else ""),
+            negative,
+        ),
+        Tile(
+            "Regressions",
+            fmt_int(len(regressions)) if computed else "—",
+            (f"{new} new · {ongoing} ongoing" if regressions else "none flagged")
+            if computed
+            else NOT_COMPUTED,
+            ([f"{len(resolved)} resolved since the day before"] if resolved else [])
+            + (
+                [f"{len(improvements)} improvement{'s' if len(improvements) != 1 else ''}"]
+                if computed
+                else []
+            ),
+        ),
+        Tile(
+            "Queued for review",
+            fmt_int(review.total) if review.section.computed else "—",
+            "" if review.section.computed else NOT_COMPUTED,
+        ),
+    ]
 
 
 def build_report(
@@ -829,49 +1168,44 @@ def build_report(
     settings = settings or ReportSettings()
     generated = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     days = _days(inputs.end, max(settings.trend_days, (inputs.end - inputs.start).days + 1))
-    labels = cluster_labels(inputs.clusters)
-    regressions, improvements = build_findings(inputs.regressions, labels)
+    regressions, improvements, history = build_findings(inputs, settings)
+    resolved = build_resolved(inputs, history)
     scorecards, trend, legend = build_scorecards(inputs, days, settings)
-    clusters, faded, hidden = build_clusters(inputs, days, regressions, settings)
-    exports = build_exports(inputs)
+    topics = build_topics(inputs, days, regressions, settings)
+    exports = build_exports(inputs, settings)
     review = build_review(inputs)
     quality = build_quality(inputs)
     has_data = int(inputs.totals.get("n_feedback", 0)) > 0
+    coverage = coverage_text(inputs)
+    comparison = comparison_text(inputs)
     headline, summary = _summary(
         has_data,
         inputs.kind,
         inputs,
         regressions,
         improvements,
-        clusters,
+        resolved,
+        topics.cards,
         exports,
         review,
         quality,
         settings,
+        coverage,
+        comparison,
     )
-    t = inputs.totals
-    n, neg = int(t.get("n_feedback", 0)), int(t.get("n_negative", 0))
-    low, high = wilson(neg, n)
-    tiles = [
-        Tile("Feedback events", fmt_int(n), f"from {fmt_int(t.get('n_users', 0))} people"),
-        Tile(
-            "Negative",
-            fmt_pct(neg / n) if n else "—",
-            (f"95% interval {fmt_pct(low)}–{fmt_pct(high)}" if n else ""),
-        ),
-        Tile(
-            "Regressions",
-            fmt_int(len(regressions)) if inputs.regressions is not None else "—",
-            f"{len(improvements)} improvement{'s' if len(improvements) != 1 else ''}"
-            if inputs.regressions is not None
-            else NOT_COMPUTED,
-        ),
-        Tile(
-            "Queued for review",
-            fmt_int(review.total) if review.section.computed else "—",
-            f"{exports.total:,} exported for tuning" if exports.section.computed else "",
-        ),
-    ]
+    _, people_note = period_people(inputs.totals, settings.min_users_for_quotes)
+    complaints: list[tuple[str, int]] = []
+    if inputs.complaints is not None and not inputs.complaints.empty:
+        c = inputs.complaints
+        if "complaint_id" in c:
+            c = c[pd.to_numeric(c["complaint_id"], errors="coerce").fillna(-1) >= 0]
+        size = pd.to_numeric(c.get("size"), errors="coerce").fillna(0)
+        for row, n in sorted(
+            zip(c.itertuples(index=False), size, strict=True), key=lambda rn: -rn[1]
+        )[:10]:
+            label = clean_text(getattr(row, "label", ""), 100)
+            if label:
+                complaints.append((label, int(n)))
     kind_title = "Daily feedback review" if inputs.kind == "daily" else "Weekly feedback review"
     return ReportView(
         kind=inputs.kind,
@@ -883,7 +1217,7 @@ def build_report(
         has_data=has_data,
         headline=headline,
         summary=summary,
-        tiles=tiles,
+        tiles=_tiles(inputs, regressions, improvements, resolved, review, settings),
         scorecards=scorecards,
         scorecards_section=Section(
             inputs.by_version is not None,
@@ -893,18 +1227,28 @@ def build_report(
         trend_legend=legend,
         regressions=regressions,
         improvements=improvements,
+        regression_groups=group_findings(regressions, "worse"),
+        improvement_groups=group_findings(improvements, "better"),
+        resolved=resolved,
         regressions_section=Section(
             inputs.regressions is not None,
             "" if inputs.regressions is not None else f"Regression tests: {NOT_COMPUTED}.",
         ),
         comparisons=comparisons_text(inputs.regressions, settings.alpha),
-        clusters=clusters,
-        faded=faded,
+        clusters=topics.cards,
+        faded=topics.faded,
         clusters_section=Section(
             inputs.clusters is not None,
             "" if inputs.clusters is not None else f"Topics (clusters): {NOT_COMPUTED}.",
         ),
-        hidden_quote_clusters=hidden,
+        hidden_quote_clusters=topics.hidden,
+        themes=topics.themes,
+        topic_rows=topics.rows,
+        ranking_rule=topics.ranking_rule,
+        people_note=people_note,
+        complaints=complaints,
+        coverage=coverage,
+        comparison=comparison,
         exports=exports,
         review=review,
         quality=quality,

@@ -72,9 +72,9 @@ def _nice_max(value: float, as_rate: bool) -> float:
     """A round upper bound for an axis (for rates: the next 5 or 10 percent, at most 100%)."""
     if value <= 0:
         return 1.0 if not as_rate else 0.1
-    if as_rate:
-        step = 0.05 if value <= 0.3 else 0.1
-        return min(1.0, math.ceil(value / step + 1e-9) * step)
+    if as_rate:  # the same steps as the gridlines, so every gridline is a round percent
+        step = 0.05 if value <= 0.3 else 0.1 if value <= 0.6 else 0.2
+        return round(min(1.0, math.ceil(value / step - 1e-9) * step), 4)
     magnitude = 10 ** math.floor(math.log10(value))
     for m in (1, 2, 2.5, 5, 10):
         if value <= m * magnitude:

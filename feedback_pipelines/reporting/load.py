@@ -9,7 +9,7 @@ produced yet (a fresh install, a stage that failed) are returned as None so the 
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,16 @@ def _df(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pd.Data
     return conn.execute(sql, params).df()
 
 
-def _events(
+def _totals(
     conn: duckdb.DuckDBPyConnection, cols: set[str], start: date, end: date
-) -> tuple[dict[str, int], pd.DataFrame]:
-    """The period's totals, and per model version over the period (with distinct users)."""
+) -> dict[str, int]:
+    """A period's feedback totals: events, negative, people (and how people could be counted).
+
+    `n_users` counts distinct user ids; `n_with_user` the events that carry one, so a source
+    without user ids (FeedbackQA, most preference sets) reads as "no user ids", never as "0
+    people". `n_conversations` counts distinct sessions, a trace without a session being its own
+    one-turn conversation: the stand-in for people when there are no user ids.
+    """
     neg = "coalesce(is_negative, false)"
     unknown = (
         "count(*) FILTER (WHERE NOT coalesce(trace_found, true))" if "trace_found" in cols else "0"
@@ -36,26 +42,54 @@ def _events(
     late = "count(*) FILTER (WHERE trace_ds < ds)" if "trace_ds" in cols else "0"
     row = conn.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {neg}), count(DISTINCT user_id), {unknown}, "
-        f"{late} FROM feedback_events WHERE ds BETWEEN ? AND ?",
+        f"{late}, count(user_id), count(DISTINCT coalesce(session_id, 'trace:' || trace_id)), "
+        "count(DISTINCT ds) FROM feedback_events WHERE ds BETWEEN ? AND ?",
         [start, end],
     ).fetchone()
-    totals = dict(
-        zip(
-            ("n_feedback", "n_negative", "n_users", "n_unknown_trace", "n_late_feedback"),
-            (int(v or 0) for v in row),
-            strict=True,
-        )
+    names = (
+        "n_feedback",
+        "n_negative",
+        "n_users",
+        "n_unknown_trace",
+        "n_late_feedback",
+        "n_with_user",
+        "n_conversations",
+        "n_days_with_data",
     )
+    return dict(zip(names, (int(v or 0) for v in row), strict=True))
+
+
+def _events(
+    conn: duckdb.DuckDBPyConnection, cols: set[str], start: date, end: date
+) -> tuple[dict[str, int], pd.DataFrame]:
+    """The period's totals, and per model version over the period (with distinct users)."""
+    neg = "coalesce(is_negative, false)"
+    totals = _totals(conn, cols, start, end)
     by_version = _df(
         conn,
         f"SELECT model_version, count(*) AS n_feedback, "
         f"count(*) FILTER (WHERE {neg}) AS n_negative, "
         "count(*) FILTER (WHERE kind = 'correction') AS n_corrections, "
-        "count(DISTINCT user_id) AS n_users "
+        "count(DISTINCT user_id) AS n_users, count(user_id) AS n_with_user, "
+        "count(DISTINCT coalesce(session_id, 'trace:' || trace_id)) AS n_conversations "
         "FROM feedback_events WHERE ds BETWEEN ? AND ? GROUP BY 1 ORDER BY 2 DESC, 1",
         [start, end],
     )
     return totals, by_version
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else pd.Timestamp(value).date()
+
+
+def _days_with_data(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> list[date]:
+    rows = conn.execute(
+        "SELECT DISTINCT ds FROM feedback_events WHERE ds BETWEEN ? AND ? ORDER BY 1",
+        [start, end],
+    ).fetchall()
+    return [_as_date(r[0]) for r in rows]
 
 
 def _window_rows(
@@ -86,35 +120,189 @@ def _counts_by(
     )
 
 
-def read_datacards(data_dir: Path | None, start: date, end: date) -> dict[str, Any] | None:
-    """The period's exports/dt=D/datacard.json, summed (counts and splits) over its days."""
+def read_datacard(data_dir: Path | None, day: date) -> dict[str, Any] | None:
+    """The data card of one day's export (exports/dt=D/datacard.json), as written.
+
+    A day's export is a snapshot of the whole window (or, in incremental mode, that day's new
+    examples): cards of several days are never summed, which would count an example once per
+    day it stayed in the window. `build` reads the card's keys defensively (its shape changes).
+    """
     if data_dir is None:
         return None
-    cards = []
-    day = start
-    while day <= end:
-        path = data_dir / "exports" / f"dt={day.isoformat()}" / "datacard.json"
-        if path.exists():
-            try:
-                cards.append(json.loads(path.read_text(encoding="utf-8")))
-            except ValueError:
-                pass
-        day += timedelta(days=1)
-    if not cards:
+    path = data_dir / "exports" / f"dt={day.isoformat()}" / "datacard.json"
+    if not path.exists():
         return None
-    counts: dict[str, int] = {}
-    splits: dict[str, dict[str, int]] = {}
-    for card in cards:
-        for name, n in (card.get("counts") or {}).items():
-            if isinstance(n, int | float):
-                counts[name] = counts.get(name, 0) + int(n)
-        for name, parts in (card.get("splits") or {}).items():
-            if isinstance(parts, dict):
-                for split, n in parts.items():
-                    if isinstance(n, int | float):
-                        target = splits.setdefault(name, {})
-                        target[split] = target.get(split, 0) + int(n)
-    return {"counts": counts, "splits": splits}
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return card if isinstance(card, dict) else None
+
+
+def _day_column(cols: set[str]) -> str | None:
+    return "ds" if "ds" in cols else "window_end" if "window_end" in cols else None
+
+
+# Columns that identify one comparison from day to day, and what its history needs.
+REGRESSION_KEY = (
+    "dimension",
+    "model_version",
+    "candidate_version",
+    "baseline_version",
+    "metric",
+    "scope",
+    "cluster_id",
+    "topic_id",
+)
+_HISTORY_VALUES = (
+    "delta",
+    "rate_candidate",
+    "rate_baseline",
+    "q_value",
+    "is_regression",
+    "is_improvement",
+    "flag_since",
+)
+
+
+def _regression_history(
+    conn: duckdb.DuckDBPyConnection, cols: set[str], end: date, days: int
+) -> pd.DataFrame | None:
+    """Earlier days' version_regressions: every flagged row, and all rows of the day before.
+
+    Enough to say since when a finding has been flagged, whether it grew since the previous
+    day, and which findings of the previous day are no longer flagged (resolved).
+    """
+    day = _day_column(cols)
+    if day is None:
+        return None
+    wanted = [c for c in (*REGRESSION_KEY, *_HISTORY_VALUES) if c in cols]
+    flags = [f"coalesce({c}, false)" for c in ("is_regression", "is_improvement") if c in cols]
+    flagged = " OR ".join(flags) if flags else "false"
+    select = ", ".join(f'"{c}"' for c in wanted)
+    return _df(
+        conn,
+        f"SELECT {day} AS day, {select} FROM version_regressions WHERE {day} < ? AND {day} >= ? "
+        f"AND (({flagged}) OR {day} = (SELECT max({day}) FROM version_regressions "
+        f"WHERE {day} < ?)) ORDER BY 1",
+        [end, end - timedelta(days=days), end],
+    )
+
+
+def _clusters_people(
+    conn: duckdb.DuckDBPyConnection, assignments: set[str], end: date
+) -> pd.DataFrame:
+    """Per cluster of the window ending `end`: distinct users, events with a user id, sessions."""
+    on_day = "AND a.ds = ?" if "ds" in assignments else ""
+    return _df(
+        conn,
+        "SELECT a.cluster_id, count(*) AS events, count(DISTINCT f.user_id) AS users, "
+        "count(f.user_id) AS with_user, "
+        "count(DISTINCT coalesce(f.session_id, 'trace:' || f.trace_id)) AS conversations "
+        "FROM cluster_assignments a JOIN feedback_events f ON f.feedback_id = a.feedback_id "
+        f"WHERE a.cluster_id >= 0 {on_day} GROUP BY 1",
+        [end] if on_day else [],
+    )
+
+
+def _cluster_quotes(
+    conn: duckdb.DuckDBPyConnection,
+    assignments: set[str],
+    start: date,
+    end: date,
+    per_cluster: int,
+) -> pd.DataFrame:
+    """Candidate quotes per cluster: events with their request, comment and ids.
+
+    Per cluster and polarity, the events that carry a comment or correction first, then the
+    most typical (the assignment's probability), those of the report's period first among equals.
+    """
+    on_day = "AND a.ds = ?" if "ds" in assignments else ""
+    prob = "a.probability" if "probability" in assignments else "NULL::DOUBLE"
+    params: list[Any] = [start, end] + ([end] if on_day else []) + [per_cluster]
+    return _df(
+        conn,
+        "SELECT * EXCLUDE (rn) FROM (SELECT a.cluster_id, f.feedback_id, f.session_id, "
+        "f.trace_id, f.ds, f.kind, f.reason, f.score, f.is_negative, f.request, f.comment, "
+        "f.correction, row_number() OVER (PARTITION BY a.cluster_id, "
+        "coalesce(f.is_negative, false) ORDER BY "
+        "(coalesce(trim(f.comment), '') <> '' OR coalesce(trim(f.correction), '') <> '') DESC, "
+        f"{prob} DESC NULLS LAST, f.ds BETWEEN ? AND ? DESC, f.feedback_id) AS rn "
+        "FROM cluster_assignments a JOIN feedback_events f ON f.feedback_id = a.feedback_id "
+        f"WHERE a.cluster_id >= 0 {on_day}) WHERE rn <= ? ORDER BY cluster_id, rn",
+        params,
+    )
+
+
+def _tuning(
+    conn: duckdb.DuckDBPyConnection,
+    cols: set[str],
+    events: set[str] | None,
+    start: date,
+    end: date,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The export of `end` per (dataset, split): examples in it and those new in the period.
+
+    An example is new in the period when its newest feedback event (the event, or the liked
+    side of a pair) is of a day of the period. The export of `end` is a snapshot of the window
+    (cumulative mode) or the day's new examples (incremental mode): either way it is read for
+    `end` only, never summed over days. Also the distinct feedback events behind each, since a
+    preference pair is also two unpaired examples and maybe a prompt-tuning case.
+    """
+    if "ds" not in cols:
+        frame = _df(
+            conn,
+            "SELECT dataset, split, count(*) AS n, NULL::BIGINT AS n_new FROM tuning_candidates "
+            "GROUP BY 1, 2",
+            [],
+        )
+        return frame, {}
+    pair = "paired_feedback_id" if "paired_feedback_id" in cols else "NULL::VARCHAR"
+    dated = events is not None and "feedback_id" in cols
+    base = (
+        f"WITH t AS (SELECT dataset, split, feedback_id, {pair} AS paired_feedback_id "
+        "FROM tuning_candidates WHERE ds = ?)"
+    )
+    if dated:
+        base += (
+            ", d AS (SELECT feedback_id, max(ds) AS day FROM feedback_events WHERE feedback_id "
+            "IN (SELECT feedback_id FROM t UNION SELECT paired_feedback_id FROM t) GROUP BY 1), "
+            "x AS (SELECT t.*, greatest(coalesce(a.day, b.day), coalesce(b.day, a.day)) AS newest "
+            "FROM t LEFT JOIN d a ON a.feedback_id = t.feedback_id "
+            "LEFT JOIN d b ON b.feedback_id = t.paired_feedback_id)"
+        )
+    else:
+        base += ", x AS (SELECT t.*, NULL::DATE AS newest FROM t)"
+    frame = _df(
+        conn,
+        f"{base} SELECT dataset, split, count(*) AS n, "
+        "count(*) FILTER (WHERE newest BETWEEN ? AND ?) AS n_new FROM x GROUP BY 1, 2",
+        [end, start, end],
+    )
+    fb = conn.execute(
+        f"{base} SELECT count(DISTINCT id), count(DISTINCT id) FILTER (WHERE new) FROM ("
+        "SELECT feedback_id AS id, newest BETWEEN ? AND ? AS new FROM x "
+        "UNION ALL SELECT paired_feedback_id, newest BETWEEN ? AND ? FROM x) "
+        "WHERE id IS NOT NULL",
+        [end, start, end, start, end],
+    ).fetchone()
+    if not dated:
+        frame["n_new"] = pd.NA
+    sources = {"feedback_export": int(fb[0] or 0)}
+    if dated:
+        sources["feedback_new"] = int(fb[1] or 0)
+    return frame, sources
+
+
+def _previous_periods(kind: str, start: date, end: date) -> dict[str, tuple[date, date]]:
+    """The periods a report compares with: yesterday and a week ago, or the week before."""
+    if kind == "weekly" or start != end:
+        span = (end - start).days + 1
+        return {"the week before": (start - timedelta(days=span), end - timedelta(days=span))}
+    return {
+        "yesterday": (end - timedelta(days=1), end - timedelta(days=1)),
+        "last week": (end - timedelta(days=7), end - timedelta(days=7)),
+    }
 
 
 def load_report_inputs(
@@ -125,8 +313,14 @@ def load_report_inputs(
     *,
     trend_days: int = 14,
     data_dir: Path | None = None,
+    history_days: int = 90,
+    quotes_per_cluster: int = 4,
 ) -> ReportInputs:
     """Everything one report shows, from the warehouse (and the exports / landing folders).
+
+    Tables and columns that a stage has not written (yet) are left out: the two-level topics
+    (`feedback_topics`, `topic_id`), complaint groups and a regression's `flag_since` are read
+    when they exist (`table_columns` says what exists), and never made up when they do not.
 
     Args:
         conn: An open warehouse connection (read only is enough).
@@ -135,6 +329,8 @@ def load_report_inputs(
         end: Last day of the period (window tables are read for the window ending here).
         trend_days: Days of the trend charts, ending at `end`.
         data_dir: The data directory (for exports/ and review/ links and data cards).
+        history_days: How far back a regression's flag is followed (since when it is flagged).
+        quotes_per_cluster: Candidate quotes read per cluster and polarity.
 
     Returns:
         The report's inputs; members are None where the table does not exist.
@@ -143,8 +339,16 @@ def load_report_inputs(
     trend_start = min(start, end - timedelta(days=trend_days - 1))
     inputs = ReportInputs(kind=kind, start=start, end=end)
     if "feedback_events" in tables:
-        totals, inputs.by_version = _events(conn, tables["feedback_events"], start, end)
+        cols = tables["feedback_events"]
+        totals, inputs.by_version = _events(conn, cols, start, end)
         inputs.totals.update(totals)
+        inputs.days_with_data = _days_with_data(conn, start, end)
+        for name, (p_start, p_end) in _previous_periods(kind, start, end).items():
+            inputs.previous[name] = {
+                "start": p_start,
+                "end": p_end,
+                **_totals(conn, cols, p_start, p_end),
+            }
     if "traces" in tables:
         n_traces, n_sessions = conn.execute(
             "SELECT count(*), count(DISTINCT session_id) FROM traces WHERE ds BETWEEN ? AND ?",
@@ -165,13 +369,30 @@ def load_report_inputs(
             daily["n_feedback"] > 0, ["ds", "model_version", "n_feedback", "n_negative"]
         ].reset_index(drop=True)
     if "version_regressions" in tables:
-        inputs.regressions = _window_rows(
-            conn, "version_regressions", tables["version_regressions"], end
-        )
+        cols = tables["version_regressions"]
+        inputs.regressions = _window_rows(conn, "version_regressions", cols, end)
+        inputs.regression_history = _regression_history(conn, cols, end, history_days)
+        day = _day_column(cols)
+        if day is not None:
+            inputs.regression_days = [
+                _as_date(r[0])
+                for r in conn.execute(
+                    f"SELECT DISTINCT {day} FROM version_regressions WHERE {day} < ? "
+                    f"AND {day} >= ? ORDER BY 1",
+                    [end, end - timedelta(days=history_days)],
+                ).fetchall()
+            ]
     if "feedback_clusters" in tables:
         inputs.clusters = _window_rows(conn, "feedback_clusters", tables["feedback_clusters"], end)
+    if "feedback_topics" in tables:
+        inputs.topics = _window_rows(conn, "feedback_topics", tables["feedback_topics"], end)
+    if "complaint_clusters" in tables:
+        inputs.complaints = _window_rows(
+            conn, "complaint_clusters", tables["complaint_clusters"], end
+        )
     if "cluster_assignments" in tables and "feedback_events" in tables:
-        on_day = "AND a.ds = ?" if "ds" in tables["cluster_assignments"] else ""
+        assignments = tables["cluster_assignments"]
+        on_day = "AND a.ds = ?" if "ds" in assignments else ""
         params: list[Any] = [trend_start, end] + ([end] if on_day else [])
         inputs.cluster_daily = _df(
             conn,
@@ -180,15 +401,11 @@ def load_report_inputs(
             f"WHERE f.ds BETWEEN ? AND ? AND a.cluster_id >= 0 {on_day} GROUP BY 1, 2",
             params,
         )
+        inputs.cluster_people = _clusters_people(conn, assignments, end)
+        inputs.cluster_quotes = _cluster_quotes(conn, assignments, start, end, quotes_per_cluster)
     if "tuning_candidates" in tables:
-        cols = tables["tuning_candidates"]
-        inputs.tuning = _counts_by(
-            conn,
-            "tuning_candidates",
-            cols,
-            start,
-            end,
-            {"dataset": "dataset", "split": "split"},
+        inputs.tuning, inputs.tuning_feedback = _tuning(
+            conn, tables["tuning_candidates"], tables.get("feedback_events"), start, end
         )
     if "review_queue" in tables:
         cols = tables["review_queue"]
@@ -208,7 +425,7 @@ def load_report_inputs(
             "FROM quarantine WHERE ds BETWEEN ? AND ? GROUP BY 1, 2",
             [start, end],
         )
-    inputs.datacard = read_datacards(data_dir, start, end)
+    inputs.datacard = read_datacard(data_dir, end)
     if "ingest_files" in tables:
         # Ingest's audit of every input file; `late` = written after the day's scheduled run.
         late = "coalesce(late, false)" if "late" in tables["ingest_files"] else "false"

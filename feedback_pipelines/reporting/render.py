@@ -140,6 +140,7 @@ def read_index_entries(reports_dir: Path) -> list[dict[str, Any]]:
         entry.setdefault("end", key.split("=", 1)[1] if key.startswith("dt=") else "")
         entry.setdefault("period", "")
         entry.setdefault("regressions", 0)
+        entry.setdefault("resolved", 0)
         entry.setdefault("has_data", True)
         entry["href"] = f"{key}/report.html"
         entries.append(entry)

@@ -61,6 +61,7 @@ class ReportSettings:
         max_quotes: Quotes per cluster (2–3 read well).
         max_quote_chars: Longer quotes are cut with an ellipsis.
         max_summary_findings: Regressions named in the summary before "and N more".
+        max_improvements: Improvements listed one by one (the rest are counted).
         trend_days: Days of the trend charts, ending at the report's last day.
         max_trend_versions: Versions drawn in the trend chart (the busiest ones).
     """
@@ -73,6 +74,7 @@ class ReportSettings:
     max_summary_findings: int = 3
     trend_days: int = 14
     max_trend_versions: int = 6
+    max_improvements: int = 5
 
 
 @dataclass
@@ -92,10 +94,25 @@ class ReportInputs:
         daily_by_version: Trend window per (ds, model_version): n_feedback, n_negative.
         version_metrics: version_metrics rows of the trend window (dimension model_version).
         regressions: version_regressions rows of the window that ends at `end`.
+        regression_history: Earlier days' version_regressions rows (column `day`): every
+            flagged one, and every row of the day before.
+        regression_days: Earlier days on which the regression stage wrote any row.
         clusters: feedback_clusters rows of `end`.
+        topics: feedback_topics rows of `end` (themes), when that table exists.
+        complaints: complaint_clusters rows of `end`, when that table exists.
         cluster_daily: Trend window per (cluster_id, ds): n (events assigned that day).
-        tuning: tuning_candidates counts per (dataset, split): n.
-        datacard: The day's exports/dt=D/datacard.json, if any.
+        cluster_people: Per cluster_id: events, users, with_user (events with a user id),
+            conversations (distinct sessions; a trace without one counts alone).
+        cluster_quotes: Candidate quotes per cluster: feedback_id, session_id, trace_id, kind,
+            score, is_negative, request, comment, correction.
+        tuning: The export of `end` per (dataset, split): n (in the export), n_new (new in
+            the period; NA when unknown).
+        tuning_feedback: Distinct feedback events behind the export: feedback_export,
+            feedback_new.
+        datacard: The end day's exports/dt=D/datacard.json, if any (never summed over days).
+        previous: Totals (as `totals`, plus start and end) of the periods compared with:
+            "yesterday" and "last week" for a day, "the week before" for a week.
+        days_with_data: Days of the period that have any feedback.
         review: review_queue counts per reason: n.
         quarantine: quarantine counts per (source, reason): n.
         files: Landing files of the period: source, file, late (bool).
@@ -110,14 +127,23 @@ class ReportInputs:
     daily_by_version: pd.DataFrame | None = None
     version_metrics: pd.DataFrame | None = None
     regressions: pd.DataFrame | None = None
+    regression_history: pd.DataFrame | None = None
+    regression_days: list[date] | None = None
     clusters: pd.DataFrame | None = None
+    topics: pd.DataFrame | None = None
+    complaints: pd.DataFrame | None = None
     cluster_daily: pd.DataFrame | None = None
+    cluster_people: pd.DataFrame | None = None
+    cluster_quotes: pd.DataFrame | None = None
     tuning: pd.DataFrame | None = None
+    tuning_feedback: dict[str, int] = field(default_factory=dict)
     datacard: dict[str, Any] | None = None
     review: pd.DataFrame | None = None
     quarantine: pd.DataFrame | None = None
     files: pd.DataFrame | None = None
     links: dict[str, str] = field(default_factory=dict)
+    previous: dict[str, dict[str, Any]] = field(default_factory=dict)
+    days_with_data: list[date] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,6 +158,7 @@ class Tile:
     label: str
     value: str
     detail: str = ""
+    changes: list[str] = field(default_factory=list)  # "+5% vs yesterday", ...
 
 
 @dataclass
@@ -160,6 +187,45 @@ class Finding:
     sentence: str
     plot: Markup
     note: str = ""
+    key: tuple = ()  # identifies the comparison from day to day
+    theme: str = ""  # the theme of the topic, when topics have two levels
+    age: str = ""  # "new" | "ongoing" (flagged on earlier days too)
+    since: str = ""  # "new today" | "day 3, since Wed 2 Dec"
+    trend: str = ""  # "growing: +17 points, was +12 on Thu 1 Dec"
+    trend_key: str = ""  # "growing" | "shrinking" | "steady" | ""
+    anytime: str = ""  # the always-valid p-value, when the stage wrote one
+    grouped: bool = False  # a per-topic latency finding, shown folded in a FindingGroup
+
+
+@dataclass
+class FindingGroup:
+    """Findings of one kind folded into one row: per-topic latency, say, 14 topics of it."""
+
+    title: str  # "p95 latency on 14 topics"
+    summary: str  # "slower on 14 topics, largest +1.2 s on “refunds”"
+    findings: list[Finding]
+
+
+@dataclass
+class Resolved:
+    """A finding flagged on the previous day that is no longer flagged."""
+
+    direction: str
+    sentence: str
+    since: str
+
+
+@dataclass
+class Quote:
+    """One redacted piece of feedback: what was asked and what the user said, kept apart."""
+
+    polarity: str  # "negative" | "positive" | "neutral"
+    polarity_text: str  # "negative (thumbs down)"
+    request: str
+    comment: str
+    correction: str
+    feedback_id: str
+    command: str  # feedback-pipelines session <id>
 
 
 @dataclass
@@ -196,9 +262,41 @@ class ClusterView:
     status_text: str
     first_seen: str
     spark: Markup | None
-    quotes: list[str]
+    quotes: list[Quote]
     quotes_hidden: str  # why quotes are hidden ("" when shown)
     regressed_on: list[str]
+    people_text: str = ""  # "412 people" or "58 conversations (no user ids)"
+    theme_id: int | None = None
+    theme: str = ""
+    anchor: str = ""  # id of its card, "" when it has no card
+
+
+@dataclass
+class ThemeView:
+    """A theme (the upper topic level) and its subtopics shown as cards."""
+
+    topic_id: int | None
+    label: str
+    status: str
+    status_text: str
+    size: int
+    negative_rate: str
+    subtopics: int
+    clusters: list[ClusterView]
+
+
+@dataclass
+class TopicRow:
+    """One row of the table of every topic."""
+
+    label: str
+    theme: str
+    status: str
+    status_text: str
+    size: int
+    people: str
+    negative_rate: str
+    anchor: str
 
 
 @dataclass
@@ -214,10 +312,16 @@ class ExportsView:
     """What went to the tuning sets."""
 
     section: Section
-    rows: list[tuple[str, str, str]] = field(default_factory=list)  # (what, count, splits)
-    total: int = 0
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # (what, new in the period, in the export, splits)
+    total: int = 0  # distinct feedback events behind the export (never a sum over sets)
     sentence: str = ""
     link: str = ""
+    new_total: int | None = None  # distinct feedback events behind what is new in the period
+    scope: str = ""  # "the 14-day export (cumulative)"
+    new_label: str = "new today"
+    new_counts: dict[str, int] | None = None  # per set, new in the period (None = unknown)
+    export_counts: dict[str, int] = field(default_factory=dict)  # per set, in the export
 
 
 @dataclass
@@ -266,12 +370,22 @@ class ReportView:
     trend_legend: list[tuple[str, str, str]]  # (version, colour, dash)
     regressions: list[Finding]
     improvements: list[Finding]
+    regression_groups: list[FindingGroup]
+    improvement_groups: list[FindingGroup]
+    resolved: list[Resolved]
     regressions_section: Section
     comparisons: str  # "41 comparisons over Nov 7 – Nov 20, false discoveries held at 5%"
     clusters: list[ClusterView]
     faded: list[ClusterView]
     clusters_section: Section
     hidden_quote_clusters: int
+    themes: list[ThemeView]
+    topic_rows: list[TopicRow]
+    ranking_rule: str
+    people_note: str  # how people are counted when user ids are missing
+    complaints: list[tuple[str, int]]
+    coverage: str  # "Covers 5 of 7 days (no feedback on Sat 14 Nov, Sun 15 Nov)."
+    comparison: str  # vs the week before (weekly) / yesterday (daily)
     exports: ExportsView
     review: ReviewView
     quality: QualityView
@@ -295,6 +409,9 @@ class ReportView:
             "has_data": self.has_data,
             "regressions": len(self.regressions),
             "improvements": len(self.improvements),
+            "new": sum(f.age == "new" for f in self.regressions),
+            "ongoing": sum(f.age == "ongoing" for f in self.regressions),
+            "resolved": sum(r.direction == "worse" for r in self.resolved),
             "generated_at": self.generated_at,
         }
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from feedback_pipelines.reporting.build import build_report
@@ -54,6 +55,12 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     empty_inputs = rd.empty_inputs()
     empty_inputs.start = empty_inputs.end = rd.END.replace(day=21)
     empty = write_report(build_report(empty_inputs), reports).html
+    story = rd.story_inputs()
+    story.start = story.end = rd.END.replace(day=19)
+    story.regressions = pd.concat(
+        [story.regressions, rd.latency_topic_rows(14, "better")], ignore_index=True
+    )
+    folded = write_report(build_report(story), reports).html
     index = rebuild_index(reports)
     # The same page without its CSP: if escaping failed, payloads would run here.
     html = daily.read_text()
@@ -61,7 +68,14 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert n == 1
     no_csp = daily.with_name("no-csp.html")
     no_csp.write_text(stripped)
-    return {"daily": daily, "weekly": weekly, "empty": empty, "index": index, "no_csp": no_csp}
+    return {
+        "daily": daily,
+        "weekly": weekly,
+        "empty": empty,
+        "index": index,
+        "no_csp": no_csp,
+        "folded": folded,
+    }
 
 
 def load(browser: Chromium, path: Path) -> list[str]:
@@ -125,6 +139,35 @@ def test_report_fits_a_phone(browser, pages, tmp_path):
         browser.set_viewport(1280, 900)
 
 
+def test_improvements_and_latency_rows_are_folded_on_a_phone(browser, pages, tmp_path):
+    browser.set_viewport(390, 844, mobile=True)
+    try:
+        assert load(browser, pages["folded"]) == []
+        state = json.loads(
+            browser.evaluate(
+                "JSON.stringify({better: document.querySelector('details.better-list').open,"
+                " rows: [...document.querySelectorAll('tr.better')]"
+                ".filter(r => r.checkVisibility()).length,"
+                " worse: [...document.querySelectorAll('tr.worse')]"
+                ".filter(r => r.checkVisibility()).length,"
+                " height: document.documentElement.scrollHeight,"
+                " overflow: document.documentElement.scrollWidth"
+                " - document.documentElement.clientWidth})"
+            )
+        )
+        # The 15 improvements (14 of them per-topic latency) are closed; the 3 regressions show.
+        assert state["better"] is False and state["rows"] == 0 and state["worse"] == 3
+        assert state["overflow"] <= 1
+        opened = browser.evaluate(
+            "document.querySelectorAll('details').forEach(d => d.open = true);"
+            "document.documentElement.scrollHeight"
+        )
+        assert opened > state["height"] + 2000  # what the closed lists keep off the phone
+        browser.screenshot(tmp_path / "report-folded-phone.png")
+    finally:
+        browser.set_viewport(1280, 900)
+
+
 def test_payloads_do_not_run_even_without_the_csp(browser, pages):
     assert load(browser, pages["no_csp"]) == []
     assert browser.evaluate("typeof window.__pwned") == "undefined"
@@ -155,5 +198,6 @@ def test_weekly_empty_and_index_pages_render(browser, pages, tmp_path):
         ".map(a => a.getAttribute('href')))"
     )
     assert links == (
-        '["week=2026-W47/report.html","dt=2026-11-21/report.html","dt=2026-11-20/report.html"]'
+        '["week=2026-W47/report.html","dt=2026-11-21/report.html","dt=2026-11-20/report.html",'
+        '"dt=2026-11-19/report.html"]'
     )

@@ -36,7 +36,7 @@ ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "header", "div", "h1", "h2", "h3", "nav",
     "a", "main", "section", "p", "ul", "ol", "li", "span", "figure", "figcaption", "svg", "line",
     "polyline", "polygon", "circle", "rect", "text", "strong", "dl", "dt", "dd", "table", "thead",
-    "tbody", "tr", "th", "td", "blockquote", "footer",
+    "tbody", "tr", "th", "td", "blockquote", "footer", "details", "summary", "code", "caption",
 }  # fmt: skip
 
 
@@ -413,7 +413,8 @@ def _oracle_clusters(conn, truth: dict, end: date, window_start: date) -> None:
 
     The report is tested against the real regression stage on generated data without waiting on
     the clustering stage: each event's cluster is its true topic, labelled as the truth labels
-    it. Quotes are the topic's stored (redacted) comments, payload-bearing ones first.
+    it. Quotes are the topic's stored (redacted) comments, payload-bearing ones first (and the
+    most typical, so the report's own choice of quotes picks them too).
     """
     topics = [t["name"] for t in truth["topics"]] + [truth["new_topic"]["name"]]
     labels = {t["name"]: t.get("label", t["name"]) for t in truth["topics"]}
@@ -425,9 +426,10 @@ def _oracle_clusters(conn, truth: dict, end: date, window_start: date) -> None:
     )  # fmt: skip
     conn.register("oracle", mapping)
     conn.execute(
+        # Payload-bearing comments are made the most typical, so they are the quotes shown.
         "CREATE OR REPLACE TABLE cluster_assignments AS SELECT ?::DATE AS ds, f.feedback_id, "
-        "o.cluster_id FROM feedback_events f JOIN oracle o USING (feedback_id) "
-        "WHERE f.ds BETWEEN ? AND ?",
+        "o.cluster_id, CASE WHEN f.comment LIKE '%pwned%' THEN 1.0 ELSE 0.5 END AS probability "
+        "FROM feedback_events f JOIN oracle o USING (feedback_id) WHERE f.ds BETWEEN ? AND ?",
         [end, window_start, end],
     )
     stats = conn.execute(
