@@ -1,6 +1,7 @@
 """Calibration and speed of the regression verdicts, on simulated windows.
 
     .venv/bin/python bench/regressions.py [--windows 200] [--seed 0]
+    .venv/bin/python bench/regressions.py --daily [--releases 500] [--replace]  # regressions_daily
 
 Prints, for the seeded windows of `feedback_pipelines.regressions.calibration`:
 * A/A (production-shaped windows, nothing changed): share of windows with any false
@@ -18,6 +19,8 @@ import math
 import time
 from functools import partial
 
+from regressions_daily import add_daily_arguments, run_daily
+
 from feedback_pipelines.regressions import calibration as cal
 
 
@@ -30,7 +33,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    add_daily_arguments(parser)  # --daily: the window test vs the always-valid verdict
     args = parser.parse_args()
+    if args.daily:
+        run_daily(args)
+        return
     n, s = args.windows, args.seed
     runs = [
         ("A/A, production-shaped", cal.realistic_aa_window, None, range(s, s + n)),
