@@ -12,7 +12,7 @@ not break a run; a day it ran without flagging the key does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import pandas as pd
 
 from feedback_pipelines.formatting import _nan, fmt_day
 from feedback_pipelines.reporting.load import REGRESSION_KEY
+from feedback_pipelines.reporting.text import to_date
 
 FLAG = {"worse": "is_regression", "better": "is_improvement"}
 
@@ -43,16 +44,6 @@ def row_key(row: Any) -> tuple:
     if key[0] is None:
         key[0] = "model_version"
     return tuple(key)
-
-
-def _to_date(value: object) -> date | None:
-    if _nan(value):
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return pd.Timestamp(value).date()  # type: ignore[arg-type]
 
 
 def _flag(row: Any, column: str) -> bool:
@@ -121,7 +112,7 @@ def read_history(history: pd.DataFrame | None, today: date) -> History:
     if history is None or history.empty or "day" not in history:
         return History.empty()
     frame = history.copy()
-    frame["hday"] = frame["day"].map(_to_date)
+    frame["hday"] = frame["day"].map(to_date)
     frame = frame[frame["hday"].notna() & (frame["hday"] < today)]
     rows: dict[tuple, dict[date, PastRow]] = {}
     for row in frame.itertuples(index=False):
