@@ -1,6 +1,6 @@
 """Real texts for the semantic benchmarks, shaped like what the pipeline embeds.
 
-Built from the public data in ../shared/data/real (never copied into the repo): FeedbackQA
+Built from the real public sets the tests carry (feedback_pipelines_tests/data/real): FeedbackQA
 questions with each rater's explanation, Open Assistant prompts with their replies (the reply
 plays the role of a correction), LAMP instructions with the writers' edits. Each text is an
 `interaction_text(request, comment, correction)`, as the pipeline embeds it.
@@ -25,14 +25,12 @@ REAL_TEXTS = 0
 
 
 def shared_data_dir() -> Path:
-    """../shared/data/real next to the repo (CI lays it there), or FEEDBACK_SHARED_DATA."""
+    """The real sets: FEEDBACK_SHARED_DATA if set, else the copies in the tests' data folder."""
     explicit = os.environ.get("FEEDBACK_SHARED_DATA")
-    candidates = [Path(explicit)] if explicit else []
-    candidates += [ROOT.parent / "shared" / "data" / "real", Path("/work/shared/data/real")]
-    for path in candidates:
-        if path.exists():
-            return path
-    raise FileNotFoundError("shared/data/real not found; set FEEDBACK_SHARED_DATA")
+    path = Path(explicit) if explicit else ROOT / "feedback_pipelines_tests" / "data" / "real"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; set FEEDBACK_SHARED_DATA")
+    return path
 
 
 def bench_texts(n: int = 5000) -> list[str]:

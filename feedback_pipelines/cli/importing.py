@@ -17,7 +17,7 @@ IMPORT_EXAMPLES = """\
 examples:
   feedback-pipelines import otlp collector-export.json --out data/landing
   feedback-pipelines import langfuse langfuse-export/ --out data/landing --model-version v3
-  feedback-pipelines import feedbackqa ../shared/data/real/feedbackqa --end 2026-11-20 --days 7"""
+  feedback-pipelines import feedbackqa path/to/feedbackqa --end 2026-11-20 --days 7"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,10 +1,11 @@
 """Importers for real public feedback sets: OpenAssistant, FeedbackQA, LAMP and llmfao.
 
 A pipeline proven only on data we generated ourselves is not yet proven; these sets hold real
-answers and real human judgements of them (see ../shared/data/README.md for sources and
-licenses). None of them carries timestamps, so each record is placed on a day of the range
-`end - days + 1 .. end` chosen by a hash of its group (a conversation tree, an item, a prompt):
-a trace and the feedback on it always share a day, and an import is deterministic.
+answers and real human judgements of them (sources and licenses: the tests' copies,
+feedback_pipelines_tests/data/README.md). None of them carries timestamps, so each record is
+placed on a day of the range `end - days + 1 .. end` chosen by a hash of its group (a
+conversation tree, an item, a prompt): a trace and the feedback on it always share a day, and
+an import is deterministic.
 
 - OpenAssistant trees: every assistant message is a trace (the path to it as `messages`, its
   text as `response`, `model_name` as `model_version` or `oasst-human` for volunteers' answers,

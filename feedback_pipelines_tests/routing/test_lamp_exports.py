@@ -1,7 +1,7 @@
 """LAMP's real writer edits through the pipeline's own path: landing, ingest, tuning exports.
 
 LAMP (salesforce/creativity_eval, BSD-3-Clause) holds professional writers' edits of GPT-4o,
-Claude 3.5 Sonnet and Llama-3-70B paragraphs (../shared/data/real/lamp/). The sources
+Claude 3.5 Sonnet and Llama-3-70B paragraphs (feedback_pipelines_tests/data/real/lamp/). The sources
 importer writes them to the landing zone (one trace per paragraph, one correction per edit);
 the real job ingests them and runs `tuning_candidates`; the export rules are checked.
 """

@@ -1,6 +1,6 @@
 """Langfuse exports (traces, observations, scores; API rows and ingestion batches) -> ingest.
 
-Fixture rows follow the public API definitions in ../shared/data/formats/langfuse/ (Trace,
+Fixture rows follow the public API definitions in data/formats/langfuse/ (Trace,
 Observation with usage, Score with dataType BOOLEAN / CATEGORICAL / NUMERIC / CORRECTION / TEXT,
 IngestionEvent batches).
 """

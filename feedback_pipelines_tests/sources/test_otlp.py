@@ -1,6 +1,6 @@
 """OTLP GenAI spans, as the Collector's file exporter writes them, through import and ingest.
 
-The fixtures are built from the OTLP JSON example in ../shared/data/formats/otel/ (its resource
+The fixtures are built from the OTLP JSON example in data/formats/otel/ (its resource
 and scope, its encoding: hex ids, decimal-string 64-bit integers, `[{key, value}]` attributes)
 with GenAI spans following the semantic conventions; the message attributes are validated
 against the GenAI JSON Schemas next to it.
