@@ -20,66 +20,7 @@ from feedback_pipelines import privacy
 from feedback_pipelines.ingest import day as ingest
 from feedback_pipelines.routing import review
 from feedback_pipelines.routing.tuning import gates
-
-# (planted text, the secret part that must not survive, what the planted text becomes)
-SHAPES: list[tuple[str, str, str]] = [
-    # e-mail addresses in any script
-    ("jörg.müller@bücher.de", "jörg.müller@bücher.de", "<EMAIL>"),
-    ("用户@例子.广告", "用户@例子.广告", "<EMAIL>"),
-    ("jane.doe+support@example.co.uk", "jane.doe+support@example.co.uk", "<EMAIL>"),
-    # phones, national and international
-    ("06 12 34 56 78", "06 12 34 56 78", "<PHONE>"),
-    ("0044 20 7946 0958", "0044 20 7946 0958", "<PHONE>"),
-    ("07700 900123", "07700 900123", "<PHONE>"),
-    ("2025550173", "2025550173", "<PHONE>"),
-    ("+44 20 7946 0958", "+44 20 7946 0958", "<PHONE>"),
-    ("+33 6 12 34 56 78", "+33 6 12 34 56 78", "<PHONE>"),
-    ("(415) 555-0134", "415) 555-0134", "<PHONE>"),
-    # secrets given as an assignment: the name stays, the value goes
-    (
-        "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        "aws_secret_access_key=<SECRET>",
-    ),
-    (
-        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
-        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq",
-        "AccountKey=<SECRET>",
-    ),
-    ("password=hunter22", "hunter22", "password=<SECRET>"),
-    ("DB_PASSWORD: 'c0rrect-h0rse'", "c0rrect-h0rse", "DB_PASSWORD: '<SECRET>'"),
-    ("secret=s3cr3t-value", "s3cr3t-value", "secret=<SECRET>"),
-    ("token=tok_9f8e7d6c5b4a", "tok_9f8e7d6c5b4a", "token=<SECRET>"),
-    # cloud and service keys, by their prefixes
-    ("AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE", "<API_KEY>"),
-    ("ASIAY34FZKBOKMUTVV7A", "ASIAY34FZKBOKMUTVV7A", "<API_KEY>"),
-    (
-        "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe",
-        "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe",
-        "<API_KEY>",
-    ),
-    ("ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6", "ghp_aB3dE6gH9jK2mN5pQ8sT1", "<API_KEY>"),
-    ("github_pat_11ABCDEFG0_" + "x" * 40, "github_pat_11ABCDEFG0_xxxx", "<API_KEY>"),
-    ("xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "xoxb-1234567890", "<API_KEY>"),
-    ("sk_live_" + "a1B2c3D4e5F6g7H8i9J0k1L2", "sk_live_a1B2c3D4e5F6g7H8", "<API_KEY>"),
-    ("sk-proj-" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv", "sk-proj-Ab1Cd2Ef3Gh4Ij5Kl6", "<API_KEY>"),
-    # IP addresses, v6 (full and compressed) and v4
-    ("2001:db8::1", "2001:db8::1", "<IP>"),
-    ("fe80::1ff:fe23:4567:890a", "fe80::1ff:fe23:4567:890a", "<IP>"),
-    ("2001:0db8:85a3:0000:0000:8a2e:0370:7334", "2001:0db8:85a3", "<IP>"),
-    ("192.168.10.23", "192.168.10.23", "<IP>"),
-    # IBANs (mod 97), before any phone or card pattern sees their digit groups
-    ("GB82WEST12345698765432", "GB82WEST12345698765432", "<IBAN>"),
-    ("DE89 3704 0044 0532 0130 00", "0044 0532 0130", "<IBAN>"),
-    ("GB82 WEST 1234 5698 7654 32", "1234 5698 7654 32", "<IBAN>"),
-    # US social security numbers
-    ("078-05-1120", "078-05-1120", "<SSN>"),
-    ("859-56-0028", "859-56-0028", "<SSN>"),
-    # payment cards (Luhn)
-    ("4111 1111 1111 1111", "4111 1111 1111 1111", "<CARD>"),
-    ("5555-5555-5555-4444", "5555-5555-5555-4444", "<CARD>"),
-    ("378282246310005", "378282246310005", "<CARD>"),
-]
+from feedback_pipelines_tests.fixtures.pii import SHAPES
 
 # Surroundings: start, middle and end of a text, punctuation, quotes, brackets, other scripts.
 TEMPLATES = [
