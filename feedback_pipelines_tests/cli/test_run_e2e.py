@@ -20,8 +20,8 @@ from feedback_pipelines_tests.fixtures.cli import (
     generate,
     instance_of,
     run,
+    stop_while_holding,
     tables,
-    wait_for_step,
 )
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,7 @@ def test_a_run_killed_mid_way_does_not_wedge_the_next_one(tmp_path):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        killed_run = wait_for_step(env, "qdrant_feedback", proc)
+        killed_run = stop_while_holding(env, "qdrant_store", proc)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
