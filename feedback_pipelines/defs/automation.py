@@ -1,6 +1,7 @@
 """The daily job, its 02:00 UTC schedule, and the sensor that reruns a day when files land late."""
 
 import json
+import os
 
 import dagster as dg
 
@@ -8,13 +9,36 @@ from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.ingest.landing import invalid_folders, landed_partitions
 from feedback_pipelines.resources.settings import PipelineConfig
 
-# Every asset and check of a day, in one process: the embedded DuckDB and Qdrant stores take one
-# writer process at a time (dagster.yaml also queues runs one at a time).
+#: Where the daily job's steps run: `in_process` (default), or `k8s` (a pod per step, with
+#: `dagster-k8s`; needs the stores as services, see docs/deploy/README.md).
+EXECUTOR_ENV = "FEEDBACK_EXECUTOR"
+
+
+def job_executor() -> dg.ExecutorDefinition:
+    """The executor FEEDBACK_EXECUTOR names.
+
+    In process by default: the embedded DuckDB and Qdrant stores take one writer process at a
+    time (dagster.yaml also queues runs one at a time).
+    """
+    name = os.environ.get(EXECUTOR_ENV, "in_process").strip() or "in_process"
+    if name == "in_process":
+        return dg.in_process_executor
+    if name == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError as err:  # pragma: no cover - locked in requirements.lock
+            raise RuntimeError(
+                f"{EXECUTOR_ENV}=k8s needs dagster-k8s: pip install 'feedback_pipelines[k8s]'"
+            ) from err
+        return k8s_job_executor
+    raise ValueError(f"{EXECUTOR_ENV}={name!r}: expected 'in_process' or 'k8s'")
+
+
 daily_pipeline = dg.define_asset_job(
     "daily_pipeline",
     selection=dg.AssetSelection.all(),
     partitions_def=daily_partitions,
-    executor_def=dg.in_process_executor,
+    executor_def=job_executor(),
     description="Every asset and check of one day, from the landing zone to the report.",
 )
 
