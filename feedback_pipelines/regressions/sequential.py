@@ -126,7 +126,7 @@ class SequentialSettings:
     """
 
     alpha: float = 0.05
-    tau: float = 0.08
+    tau: float = 0.12
     min_effect: float = 0.03
     min_effect_test: Literal["estimate", "null"] = "estimate"
     min_samples: int = 30
@@ -442,7 +442,9 @@ def sequential_verdicts(
             (cluster id ≥ 0; negative ids are noise/unassigned: pooled in the mix-adjusted row,
             no row of their own). Optional x_candidate_pooled / x_baseline_pooled: counts the
             mix-adjusted row uses instead (latency: traces above the overall rather than the
-            topic's own baseline p95).
+            topic's own baseline p95). Optional `level`: 'cluster' (default) or another scope
+            name such as 'topic' (themes): those rows get a cell row each, with that scope, in
+            the same e-BH family; the overall and mix-adjusted rows use 'cluster' rows only.
         previous: Yesterday's output of this function (flag states and running p-values), or
             None on a release's first day.
         settings: Knobs (defaults if None).
@@ -462,7 +464,11 @@ def sequential_verdicts(
     for side in ("candidate", "baseline"):
         if f"x_{side}_pooled" not in c:
             c[f"x_{side}_pooled"] = c[f"x_{side}"]
+    if "level" not in c:
+        c["level"] = "cluster"
     c["_key"] = c.groupby(KEYS, sort=False, dropna=False).ngroup()
+    cells_in = c  # every level gets cell rows; overall and mix-adjusted from subtopics only
+    c = c[c["level"] == "cluster"]
     clustered = c.groupby("_key")["stratum"].transform("max") >= 0
     parts = []
     # overall (unadjusted) rows
@@ -478,9 +484,9 @@ def sequential_verdicts(
     tot["scope"], tot["cluster_id"], tot["test"] = "overall", pd.NA, TEST_NAME
     parts.append(tot.reset_index(drop=True))
     # cluster rows
-    cl = c[c["stratum"] >= 0].copy()
+    cl = cells_in[cells_in["stratum"] >= 0].copy()
     cl["scope"], cl["cluster_id"], cl["test"], cl["clustered"] = (
-        "cluster",
+        cl["level"],
         cl["stratum"],
         TEST_NAME,
         True,
