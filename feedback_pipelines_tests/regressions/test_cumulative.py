@@ -18,7 +18,11 @@ from feedback_pipelines.regressions.cumulative import (
     release_span_start,
     version_regression_rows,
 )
-from feedback_pipelines.schema import REGRESSION_TABLE_COLUMNS
+from feedback_pipelines.schema import (
+    ALWAYS_VALID_COLUMNS,
+    REGRESSION_TABLE_COLUMNS,
+    REGRESSIONS_DDL,
+)
 
 DAY0 = date(2026, 11, 1)  # first day of the baseline
 RELEASE = DAY0 + timedelta(days=14)  # the candidate's first day
@@ -315,3 +319,22 @@ def test_settled_releases_have_no_always_valid_rows():
     assert np.isfinite(
         _rows(ev, tr, asg, RELEASE + timedelta(days=3), max_release_days=3)["n_candidate"]
     ).all()
+
+
+def test_an_old_warehouse_gets_the_new_columns_on_write():
+    """Warehouses written before issue 18 have no always-valid columns: ALTER adds them."""
+    conn = duckdb.connect()
+    conn.execute(REGRESSIONS_DDL)
+    for col in ["topic_id", *ALWAYS_VALID_COLUMNS]:  # the table as it was before
+        conn.execute(f"ALTER TABLE version_regressions DROP COLUMN {col}")
+    conn.execute("INSERT INTO version_regressions (ds, metric) VALUES ('2026-11-01', 'x')")
+    ev, tr, asg = _traffic(days=18)
+    end = RELEASE + timedelta(days=3)
+    rows = _rows(ev, tr, asg, end)
+    rows.insert(0, "ds", end)
+    store.write_regressions(conn, rows, end.isoformat())
+    cols = {r[0] for r in conn.execute("DESCRIBE version_regressions").fetchall()}
+    assert {"topic_id", "release_day", "e_value", "cs_high", "flag_since"} <= cols
+    back = conn.execute("SELECT * FROM version_regressions WHERE ds = ?", [end]).df()
+    assert len(back) == len(rows) and (back["days_since_release"] == 3).all()
+    assert conn.execute("SELECT count(*) FROM version_regressions").fetchone()[0] == len(rows) + 1
