@@ -147,6 +147,20 @@ REGRESSION_COLUMNS = [
     "note",
 ]
 
+# What only the always-valid rows fill (NULL on window rows), and the table's full row.
+ALWAYS_VALID_COLUMNS = [
+    "release_day",
+    "days_since_release",
+    "e_value",
+    "e_value_improvement",
+    "p_always_valid",
+    "p_always_valid_improvement",
+    "cs_low",
+    "cs_high",
+    "flag_since",
+]
+REGRESSION_TABLE_COLUMNS = [*REGRESSION_COLUMNS, "topic_id", *ALWAYS_VALID_COLUMNS]
+
 METRIC_COLUMNS = [
     "ds",
     "dimension",
@@ -199,9 +213,29 @@ CREATE TABLE IF NOT EXISTS version_regressions (
     cluster_id BIGINT, n_candidate BIGINT, n_baseline BIGINT, x_candidate BIGINT,
     x_baseline BIGINT, rate_candidate DOUBLE, rate_baseline DOUBLE, delta DOUBLE, ci_low DOUBLE,
     ci_high DOUBLE, test VARCHAR, p_value DOUBLE, q_value DOUBLE, p_value_improvement DOUBLE,
-    q_value_improvement DOUBLE, is_regression BOOLEAN, is_improvement BOOLEAN, note VARCHAR
+    q_value_improvement DOUBLE, is_regression BOOLEAN, is_improvement BOOLEAN, note VARCHAR,
+    topic_id BIGINT, release_day DATE, days_since_release INTEGER, e_value DOUBLE,
+    e_value_improvement DOUBLE, p_always_valid DOUBLE, p_always_valid_improvement DOUBLE,
+    cs_low DOUBLE, cs_high DOUBLE, flag_since DATE
 )
 """
+
+# Warehouses created before the always-valid rows (issue 18) and the theme level (issue 14).
+REGRESSIONS_MIGRATIONS = [
+    f"ALTER TABLE version_regressions ADD COLUMN IF NOT EXISTS {name} {kind}"
+    for name, kind in (
+        ("topic_id", "BIGINT"),
+        ("release_day", "DATE"),
+        ("days_since_release", "INTEGER"),
+        ("e_value", "DOUBLE"),
+        ("e_value_improvement", "DOUBLE"),
+        ("p_always_valid", "DOUBLE"),
+        ("p_always_valid_improvement", "DOUBLE"),
+        ("cs_low", "DOUBLE"),
+        ("cs_high", "DOUBLE"),
+        ("flag_since", "DATE"),
+    )
+]
 
 
 # --- routing.day ---------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
-"""Regressions stage: `version_metrics` (one day) and `version_regressions` (trailing window).
+"""Regressions stage: `version_metrics` (one day) and `version_regressions` (window + release).
 
 Thin wiring: read the warehouse, call `feedback_pipelines.regressions`, write the partition
-back and report. The statistics live in `feedback_pipelines.stats` and are documented there.
+back and report. The statistics live in `feedback_pipelines.stats` (window test) and
+`feedback_pipelines.regressions.sequential` (always-valid verdict) and are documented there.
 """
 
 import json
 import math
+from dataclasses import replace
 from datetime import date, timedelta
 
 import dagster as dg
@@ -24,7 +26,14 @@ from feedback_pipelines.regressions.compare import (
     compute_regressions,
     describe_regression,
 )
+from feedback_pipelines.regressions.cumulative import (
+    always_valid_rows,
+    guarantee_sentence,
+    release_span_start,
+    version_regression_rows,
+)
 from feedback_pipelines.regressions.metrics import compute_version_metrics
+from feedback_pipelines.regressions.sequential import SequentialSettings
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.schema import REGRESSION_COLUMNS
@@ -89,9 +98,13 @@ def version_metrics(
 
 def regression_settings(settings: PipelineConfig) -> RegressionSettings:
     """The regression thresholds from the pipeline settings (FEEDBACK_BASELINE_VERSION etc.)."""
+    mode = settings.regression_min_effect_test or "estimate"
+    if mode not in ("estimate", "null"):
+        raise ValueError(f"regression_min_effect_test must be 'estimate' or 'null', not {mode!r}")
     return RegressionSettings(
         window_days=settings.window_days,
         baseline_version=settings.baseline_version or None,
+        sequential=replace(SequentialSettings(), min_effect_test=mode),
     )
 
 
@@ -112,9 +125,10 @@ def regression_settings(settings: PipelineConfig) -> RegressionSettings:
             "no_regression",
             asset="version_regressions",
             description=(
-                "Warns when a candidate model or prompt version is significantly worse than its "
-                "baseline (q < 0.05, effect over the minimum, enough data), naming the version, "
-                "metric and cluster with the numbers."
+                "Warns when a candidate model or prompt version is worse than its baseline by "
+                "the always-valid verdict on everything since its release (e-BH q <= 0.025, "
+                "effect over the minimum, enough data; holds however often it is read), naming "
+                "the version, metric, cluster and the day it was flagged, with the numbers."
             ),
         )
     ],
@@ -124,13 +138,18 @@ def version_regressions(
 ):
     """Did a new model or prompt version make things worse, where, and how sure are we?
 
-    Over the trailing window ending on the partition day, every candidate version is compared
-    with its baseline (the version first seen before it, or FEEDBACK_BASELINE_VERSION) on
-    negative, correction and abandonment rates and latency p95: overall, mix-adjusted across
-    clusters (Cochran–Mantel–Haenszel) and per cluster, with Fisher's exact or z tests,
-    Benjamini–Hochberg q-values over every test of the window, a minimum effect and a minimum
-    sample. The same for prompt versions within a model version. One row per comparison cell,
-    with the reason in `note` when a cell could not be tested.
+    Every candidate version is compared with its baseline (the version first seen before it, or
+    FEEDBACK_BASELINE_VERSION) on negative, correction and abandonment rates and latency p95:
+    overall, mix-adjusted across topics and per cluster (and per theme when the assignments
+    carry a `topic_id`). Two kinds of rows (`test`):
+
+    * always-valid ('always_valid', 'always_valid_mh'): everything since the candidate's release
+      day, a mixture sequential test per row and e-BH per release, so the chance that a release
+      which changed nothing is ever flagged stays under 2.5% however often this is read. Their
+      `is_regression` is the alert; a flag stays raised (since `flag_since`) until the evidence
+      says the difference is gone.
+    * window ('z', 'fisher', 'cmh', 'exceedance_*', 'none'): the trailing window, for reading
+      (effect and interval of the last 14 days); they never alert.
     """
     end = date.fromisoformat(context.partition_key)
     config = regression_settings(settings)
@@ -140,10 +159,12 @@ def version_regressions(
             window = store.read_window(conn, start, end)
         except store.MissingTables as exc:
             raise dg.Failure(str(exc)) from exc
+        span_start = release_span_start(window.first_seen, end, config)
+        span = store.read_release_span(conn, span_start, end)
     for note in window.notes:
         context.log.warning(note)
     events, traces, assignments = window.events, window.traces, window.assignments
-    result = compute_regressions(
+    windowed = compute_regressions(
         events,
         traces,
         assignments,
@@ -152,25 +173,33 @@ def version_regressions(
         window_start=start,
         window_end=end,
     )
+    judged = always_valid_rows(
+        span.events, span.traces, span.assignments, end, config, first_seen=window.first_seen
+    )
+    result = version_regression_rows(windowed, judged)
     result.insert(0, "ds", end)
     with warehouse.get_connection() as conn:
         store.write_regressions(conn, result, end.isoformat())
-    tested = int(result["q_value"].notna().sum())
+    always = result["test"].str.startswith("always_valid")
+    tested = int(result.loc[always, "q_value"].notna().sum())
     flagged = result[result["is_regression"]]
     improved = result[result["is_improvement"]]
     context.log.info(
         f"window {start}..{end}: {len(events):,} feedback events, {len(traces):,} traces, "
         f"{0 if assignments is None else len(assignments):,} cluster assignments; "
-        f"{len(result)} rows, {tested} tests, {len(flagged)} regressions, "
-        f"{len(improved)} improvements"
+        f"{len(result)} rows ({int(always.sum())} always-valid since {span_start}), "
+        f"{tested} always-valid tests, {len(flagged)} regressions, {len(improved)} improvements"
     )
-    label_of = window.labels
-    findings = [_finding(row, label_of) for row in flagged.itertuples(index=False)]
+    label_of, topic_of = window.labels, window.topic_labels
+    findings = [_finding(row, label_of, topic_of) for row in flagged.itertuples(index=False)]
     description = (
         f"{len(flagged)} regression{'s' if len(flagged) != 1 else ''}: "
-        + "; ".join(describe_regression(row, label_of) for row in flagged.itertuples(index=False))
+        + "; ".join(
+            describe_regression(row, label_of, topic_of) for row in flagged.itertuples(index=False)
+        )
+        + f". {guarantee_sentence(config)}"
         if len(flagged)
-        else f"no regression among {tested} tests (window {start} to {end})"
+        else f"no regression among {tested} always-valid tests (releases judged to {end})"
     )
     check = dg.AssetCheckResult(
         check_name="no_regression",
@@ -188,7 +217,7 @@ def version_regressions(
     )
     shown = result[result["is_regression"] | result["is_improvement"]]
     if shown.empty:
-        shown = result[result["cluster_id"].isna()]
+        shown = result[always & result["cluster_id"].isna() & result["topic_id"].isna()]
     preview_cols = [
         "dimension",
         "candidate_version",
@@ -202,6 +231,7 @@ def version_regressions(
         "rate_baseline",
         "delta",
         "q_value",
+        "days_since_release",
         "is_regression",
         "is_improvement",
     ]
@@ -229,17 +259,23 @@ def _clean(value: object) -> object:
     return value
 
 
-# What a finding carries in the check's metadata: the comparison, from dimension to q-value.
+# What a finding carries in the check's metadata: the comparison, from dimension to q-value,
+# and when the release was flagged.
 _FINDING_FIELDS = (
     *REGRESSION_COLUMNS[
         REGRESSION_COLUMNS.index("dimension") : REGRESSION_COLUMNS.index("q_value") + 1
     ],
+    "topic_id",
+    "release_day",
+    "days_since_release",
+    "flag_since",
     "note",
 )
 
 
-def _finding(row: object, labels: dict[int, str]) -> dict:
+def _finding(row: object, labels: dict[int, str], topic_labels: dict[int, str]) -> dict:
     out = {name: _clean(getattr(row, name)) for name in _FINDING_FIELDS}
-    cluster = out["cluster_id"]
+    cluster, topic = out["cluster_id"], out["topic_id"]
     out["cluster_label"] = labels.get(int(cluster)) if cluster is not None else None
+    out["topic_label"] = topic_labels.get(int(topic)) if topic is not None else None
     return json.loads(json.dumps(out, default=str))

@@ -27,6 +27,9 @@ defs = dg.Definitions(
         "settings": PipelineConfig(
             pseudonym_key=_secret("FEEDBACK_PSEUDONYM_KEY"),
             baseline_version=os.environ.get("FEEDBACK_BASELINE_VERSION", ""),
+            regression_min_effect_test=os.environ.get(
+                "FEEDBACK_REGRESSION_MIN_EFFECT_TEST", "estimate"
+            ),
         ),
         "warehouse": WarehouseResource(),
         "embedder": EmbedderResource(),

@@ -53,6 +53,7 @@ from feedback_pipelines import stats
 from feedback_pipelines.formatting import fmt_delta, fmt_value
 from feedback_pipelines.regressions.baselines import find_baselines
 from feedback_pipelines.regressions.metrics import naive_utc
+from feedback_pipelines.regressions.sequential import SequentialSettings
 from feedback_pipelines.schema import (
     NOISE,
     REGRESSION_COLUMNS,
@@ -90,6 +91,10 @@ class RegressionSettings:
         bootstrap_resamples: Draws for the latency interval.
         confidence: Level of the effect intervals.
         seed: Seed of the latency bootstrap (combined with the cell, so results are stable).
+        sequential: The always-valid verdict's knobs (`regressions.cumulative`): it carries the
+            alert; the window rows above are descriptive.
+        max_release_days: Releases are judged always-valid for this many days after their
+            release day; later they are settled and keep their window rows only.
     """
 
     window_days: int = 14
@@ -104,6 +109,8 @@ class RegressionSettings:
     bootstrap_resamples: int = 4000
     confidence: float = 0.95
     seed: int = 0
+    sequential: SequentialSettings = field(default_factory=SequentialSettings)
+    max_release_days: int = 90
 
 
 @dataclass
@@ -650,23 +657,45 @@ def _edge(events: pd.DataFrame, traces: pd.DataFrame, pick: object) -> date | No
     return pick(days) if days else None  # type: ignore[operator]
 
 
-def describe_regression(row: Any, labels: dict[int, str] | None = None) -> str:
-    """One flagged row in a sentence a person reads: version, metric, where, numbers, certainty."""
-    labels = labels or {}
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def describe_regression(
+    row: Any, labels: dict[int, str] | None = None, topic_labels: dict[int, str] | None = None
+) -> str:
+    """One flagged row in a sentence a person reads: version, metric, where, numbers, certainty.
+
+    Always-valid rows say on which day of the release they were flagged and give the
+    always-valid 95% range (it holds on every day at once); window rows their window interval.
+    """
+    labels, topic_labels = labels or {}, topic_labels or {}
     metric = row.metric
     cluster = row.cluster_id
-    if cluster is None or cluster is pd.NA or (isinstance(cluster, float) and math.isnan(cluster)):
-        where = "mix-adjusted overall" if row.scope == "mix_adjusted" else "overall"
-    else:
+    topic = getattr(row, "topic_id", None)
+    if not _missing(cluster):
         label = labels.get(int(cluster))
         where = f"in cluster {int(cluster)}" + (f" ({label})" if label else "")
+    elif not _missing(topic):
+        label = topic_labels.get(int(topic))
+        where = f"in theme {int(topic)}" + (f" ({label})" if label else "")
+    else:
+        where = "mix-adjusted overall" if row.scope == "mix_adjusted" else "overall"
     versions = f"{row.candidate_version} vs {row.baseline_version}"
     if row.dimension == "prompt_version":
         versions = f"prompt {versions} (model {row.model_version})"
+    always = str(row.test).startswith("always_valid")
+    since = getattr(row, "flag_since", None)
+    release = getattr(row, "release_day", None)
+    when = ""
+    if always and not _missing(since) and not _missing(release):
+        day = (pd.Timestamp(since) - pd.Timestamp(release)).days
+        when = f", flagged on day {day} of the release (since {pd.Timestamp(since).date()})"
+    interval = "always-valid 95% range" if always else "95% CI"
     return (
-        f"{versions}: {metric} {where} "
+        f"{versions}: {metric} {where}{when}: "
         f"{fmt_value(metric, row.rate_baseline)} -> {fmt_value(metric, row.rate_candidate)} "
-        f"({fmt_delta(metric, row.delta)}, 95% CI {fmt_delta(metric, row.ci_low)} to "
+        f"({fmt_delta(metric, row.delta)}, {interval} {fmt_delta(metric, row.ci_low)} to "
         f"{fmt_delta(metric, row.ci_high)}, n={row.n_candidate}/{row.n_baseline}, "
         f"q={row.q_value:.2g})"
     )

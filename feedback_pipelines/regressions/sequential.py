@@ -1,4 +1,4 @@
-"""Anytime-valid regression verdicts: read every morning, honest however often (pure, no Dagster).
+"""Anytime-valid regression verdicts: read every morning, honest however often (no Dagster).
 
 `version_regressions` looks at every release every day. A fixed-sample test read daily is a
 different test each day, and the chance that *some* day shows a false flag grows with the number
@@ -117,16 +117,20 @@ class SequentialSettings:
             evidence that δ > 0 and a point estimate ≥ min_effect; "null" (strict): evidence
             that δ > min_effect (H0: δ ≤ m), which costs much power (see the report).
         min_samples: Units needed on each side before a cell is tested.
+        min_expected: Smallest expected count of the 2×2 table (Cochran's rule, as the window
+            test's switch to Fisher) before a cell is tested: the mixture is a normal-limit
+            construction and is anti-conservative for a handful of rare outcomes.
         family: e-BH family: "comparison" (default; every metric, topic and the mix-adjusted
             row of one candidate vs its baseline: the guarantee is per release) or "all"
             (everything passed in one call, as today's BH over the window table).
     """
 
     alpha: float = 0.05
-    tau: float = 0.08
+    tau: float = 0.12
     min_effect: float = 0.03
     min_effect_test: Literal["estimate", "null"] = "estimate"
     min_samples: int = 30
+    min_expected: float = 5.0
     family: Literal["comparison", "all"] = "comparison"
 
 
@@ -229,7 +233,7 @@ def always_valid_two_proportions(
     Args:
         x1: Candidate's cumulative successes (bad outcomes).
         n1: Candidate's cumulative units.
-        x2: Baseline's cumulative successes (growing or fixed).
+        x2: Baseline's cumulative successes (growing beside the candidate, or fixed).
         n2: Baseline's cumulative units.
         margin: Minimum effect m: `e_regression` tests H0: p1 - p2 ≤ m, `e_improvement`
             tests H0: p1 - p2 ≥ -m.
@@ -308,9 +312,9 @@ def always_valid_stratified(
         x2: Baseline's cumulative successes per stratum.
         n2: Baseline's cumulative units per stratum.
         group: Label of the comparison each stratum belongs to.
-        margin: Minimum effect, as in `always_valid_two_proportions`.
-        tau: Mixture standard deviation, as there.
-        alpha: Level of the confidence sequence, as there.
+        margin: Minimum effect m, as in `always_valid_two_proportions`.
+        tau: Mixture standard deviation (effect scale).
+        alpha: Level of the confidence sequence (two-sided).
 
     Returns:
         Indexed by group: delta, rate_candidate, rate_baseline (on the common MH mix),
@@ -409,6 +413,15 @@ def _row_keys(frame: pd.DataFrame) -> list[tuple]:
     return list(zip(*cols, cluster, strict=True))
 
 
+def min_expected_count(x1: object, n1: object, x2: object, n2: object) -> np.ndarray:
+    """Smallest expected cell count of the 2×2 table under independence (vectorized)."""
+    x1_, n1_, x2_, n2_ = _arrays(x1, n1, x2, n2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = n1_ + n2_
+        succ = x1_ + x2_
+        return np.minimum(n1_, n2_) * np.minimum(succ, total - succ) / total
+
+
 def _fmt(value: float) -> str:
     return f"{value * 100:+.1f} points"
 
@@ -429,7 +442,9 @@ def sequential_verdicts(
             (cluster id ≥ 0; negative ids are noise/unassigned: pooled in the mix-adjusted row,
             no row of their own). Optional x_candidate_pooled / x_baseline_pooled: counts the
             mix-adjusted row uses instead (latency: traces above the overall rather than the
-            topic's own baseline p95).
+            topic's own baseline p95). Optional `level`: 'cluster' (default) or another scope
+            name such as 'topic' (themes): those rows get a cell row each, with that scope, in
+            the same e-BH family; the overall and mix-adjusted rows use 'cluster' rows only.
         previous: Yesterday's output of this function (flag states and running p-values), or
             None on a release's first day.
         settings: Knobs (defaults if None).
@@ -449,7 +464,11 @@ def sequential_verdicts(
     for side in ("candidate", "baseline"):
         if f"x_{side}_pooled" not in c:
             c[f"x_{side}_pooled"] = c[f"x_{side}"]
+    if "level" not in c:
+        c["level"] = "cluster"
     c["_key"] = c.groupby(KEYS, sort=False, dropna=False).ngroup()
+    cells_in = c  # every level gets cell rows; overall and mix-adjusted from subtopics only
+    c = c[c["level"] == "cluster"]
     clustered = c.groupby("_key")["stratum"].transform("max") >= 0
     parts = []
     # overall (unadjusted) rows
@@ -465,9 +484,9 @@ def sequential_verdicts(
     tot["scope"], tot["cluster_id"], tot["test"] = "overall", pd.NA, TEST_NAME
     parts.append(tot.reset_index(drop=True))
     # cluster rows
-    cl = c[c["stratum"] >= 0].copy()
+    cl = cells_in[cells_in["stratum"] >= 0].copy()
     cl["scope"], cl["cluster_id"], cl["test"], cl["clustered"] = (
-        "cluster",
+        cl["level"],
         cl["stratum"],
         TEST_NAME,
         True,
@@ -529,8 +548,12 @@ def sequential_verdicts(
     varied = (out["x_candidate"] + out["x_baseline"] > 0) & (
         out["x_candidate"] + out["x_baseline"] < out["n_candidate"] + out["n_baseline"]
     )
+    expected = min_expected_count(
+        out["x_candidate"], out["n_candidate"], out["x_baseline"], out["n_baseline"]
+    )
+    enough = np.nan_to_num(expected, nan=0.0) >= s.min_expected
     in_family = np.where(out["scope"] == "overall", ~out["clustered"].astype(bool), True)
-    in_family = in_family & big.to_numpy() & varied.to_numpy()
+    in_family = in_family & big.to_numpy() & varied.to_numpy() & enough
     out["e_value"] = np.where(in_family, out["e_regression"], np.nan)
     out["e_value_improvement"] = np.where(in_family, out["e_improvement"], np.nan)
     half = s.alpha / 2.0
@@ -550,12 +573,9 @@ def sequential_verdicts(
         raise_reg &= (out["delta"] >= s.min_effect).to_numpy()
         raise_imp &= (-out["delta"] >= s.min_effect).to_numpy()
     # running always-valid p-values and flag states from yesterday
-    out["p_always_valid"] = np.where(
-        in_family | (out["scope"] == "overall"), out["p_regression"], np.nan
-    )
-    out["p_always_valid_improvement"] = np.where(
-        in_family | (out["scope"] == "overall"), out["p_improvement"], np.nan
-    )
+    shown = in_family | (out["scope"] == "overall").to_numpy()
+    out["p_always_valid"] = np.where(shown, out["p_regression"], np.nan)
+    out["p_always_valid_improvement"] = np.where(shown, out["p_improvement"], np.nan)
     was_reg = np.zeros(len(out), bool)
     was_imp = np.zeros(len(out), bool)
     since = np.full(len(out), None, dtype=object)
@@ -580,8 +600,8 @@ def sequential_verdicts(
     since = np.where(new, day, np.where(is_reg | is_imp, since, None))
     out["is_regression"], out["is_improvement"], out["flag_since"] = is_reg, is_imp, since
     notes = []
-    for row, fam, lr, li, wr, wi in zip(
-        out.itertuples(index=False), in_family, lower_reg, lower_imp, was_reg, was_imp, strict=True
+    for row, fam, exp_, wr, wi in zip(
+        out.itertuples(index=False), in_family, expected, was_reg, was_imp, strict=True
     ):
         parts_: list[str] = []
         floor = _fmt(s.min_effect).lstrip("+")
@@ -607,8 +627,15 @@ def sequential_verdicts(
                     f"not tested: n={int(row.n_candidate)}/{int(row.n_baseline)} < min "
                     f"{s.min_samples} per side"
                 )
-            else:
+            elif not (row.x_candidate + row.x_baseline > 0) or not (
+                row.x_candidate + row.x_baseline < row.n_candidate + row.n_baseline
+            ):
                 parts_.append("not tested: no variation")
+            else:
+                parts_.append(
+                    f"not tested yet: too few outcomes for the normal approximation (smallest "
+                    f"expected count {exp_:.1f} < {s.min_expected:g})"
+                )
         notes.append("; ".join(parts_))
     out["note"] = notes
     out["cluster_id"] = out["cluster_id"].astype("Int64")

@@ -8,7 +8,11 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from feedback_pipelines.schema import REGRESSIONS_DDL, VERSION_METRICS_DDL
+from feedback_pipelines.schema import (
+    REGRESSIONS_DDL,
+    REGRESSIONS_MIGRATIONS,
+    VERSION_METRICS_DDL,
+)
 from feedback_pipelines.tables import table_columns, write_partition
 
 _DAY_EVENT_COLUMNS = ["ds", "model_version", "prompt_version", "kind", "is_negative"]
@@ -37,6 +41,7 @@ class RegressionWindow:
     assignments: pd.DataFrame | None
     first_seen: pd.DataFrame
     labels: dict[int, str] = field(default_factory=dict)
+    topic_labels: dict[int, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -54,6 +59,58 @@ def read_day(conn: duckdb.DuckDBPyConnection, ds: str) -> tuple[pd.DataFrame, pd
         else:
             frames.append(pd.DataFrame(columns=columns))
     return frames[0], frames[1]
+
+
+@dataclass
+class ReleaseSpan:
+    """What `cumulative.always_valid_rows` reads, and each event's frozen assignment.
+
+    Events and traces since the earliest release still judged, minus its baseline's
+    pre-release window.
+    """
+
+    events: pd.DataFrame
+    traces: pd.DataFrame
+    assignments: pd.DataFrame | None
+
+
+def read_release_span(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> ReleaseSpan:
+    """Events and traces of [start, end] and the cluster (and theme) each event got first.
+
+    Frozen strata: an event counts under its assignment in the earliest `cluster_assignments`
+    partition at or after its own day (its own day's when clustering runs daily), never under
+    a later re-clustering, so the counts of a past day never change. Partitions after `end`
+    are not read, so a partition's rows do not depend on what ran after it.
+    """
+    tables = table_columns(conn)
+    events = conn.execute(
+        "SELECT ds, feedback_id, trace_id, timestamp, kind, is_negative, model_version, "
+        "prompt_version FROM feedback_events WHERE ds BETWEEN ? AND ?",
+        [start, end],
+    ).df()
+    traces = conn.execute(
+        "SELECT ds, trace_id, timestamp, model_version, prompt_version, latency_ms, abandoned "
+        "FROM traces WHERE ds BETWEEN ? AND ?",
+        [start, end],
+    ).df()
+    cols = tables.get("cluster_assignments")
+    if cols is None:
+        return ReleaseSpan(events, traces, None)
+    picks = ["cluster_id", *(["topic_id"] if "topic_id" in cols else [])]
+    if "ds" in cols:
+        select = ", ".join(f"arg_min(a.{c}, a.ds) AS {c}" for c in picks)
+        sql = (
+            f"SELECT e.feedback_id, {select} FROM feedback_events e "
+            "JOIN cluster_assignments a ON a.feedback_id = e.feedback_id "
+            "AND a.ds >= e.ds AND a.ds <= ? WHERE e.ds BETWEEN ? AND ? GROUP BY e.feedback_id"
+        )
+        assignments = conn.execute(sql, [end, start, end]).df()
+    else:
+        select = ", ".join(f"a.{c}" for c in picks)
+        assignments = conn.execute(
+            f"SELECT a.feedback_id, {select} FROM cluster_assignments a"
+        ).df()
+    return ReleaseSpan(events, traces, assignments)
 
 
 def read_window(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> RegressionWindow:
@@ -93,6 +150,13 @@ def read_window(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> Regr
             [end] if on_day else [],
         ).fetchall()
         window.labels = {int(c): str(label) for c, label in labels}
+    if "feedback_topics" in tables and {"topic_id", "label"} <= tables["feedback_topics"]:
+        on_day = "WHERE ds = ?" if "ds" in tables["feedback_topics"] else ""
+        labels = conn.execute(
+            f"SELECT DISTINCT topic_id, label FROM feedback_topics {on_day}",
+            [end] if on_day else [],
+        ).fetchall()
+        window.topic_labels = {int(t): str(label) for t, label in labels}
     return window
 
 
@@ -102,5 +166,8 @@ def write_metrics(conn: duckdb.DuckDBPyConnection, metrics: pd.DataFrame, ds: st
 
 
 def write_regressions(conn: duckdb.DuckDBPyConnection, result: pd.DataFrame, ds: str) -> None:
-    """Replace the day's `version_regressions` rows."""
+    """Replace the day's `version_regressions` rows (adding the newer columns to old tables)."""
+    conn.execute(REGRESSIONS_DDL)
+    for statement in REGRESSIONS_MIGRATIONS:
+        conn.execute(statement)
     write_partition(conn, "version_regressions", REGRESSIONS_DDL, result, ds)

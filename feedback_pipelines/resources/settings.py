@@ -27,6 +27,9 @@ class PipelineConfig(dg.ConfigurableResource):
     unknown_trace_warn_rate: float = 0.10
     min_users_for_quotes: int = 5
     baseline_version: str = ""
+    # "estimate" (flag: always-valid evidence of any rise and an estimate >= 3 points) or "null"
+    # (strict: evidence that the rise itself exceeds 3 points); see regressions.sequential
+    regression_min_effect_test: str = "estimate"
     export_mode: str = "cumulative"  # or "incremental": see routing.tuning.settings.EXPORT_MODES
     export_license: str = ""  # the exports' license or terms; empty: TuningSettings' default
 

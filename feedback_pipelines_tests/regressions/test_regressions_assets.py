@@ -7,7 +7,7 @@ write), so these tests judge the regression stage alone.
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import duckdb
@@ -15,7 +15,13 @@ import pandas as pd
 import pytest
 
 from feedback_pipelines.defs.regressions import version_metrics, version_regressions
-from feedback_pipelines.regressions.compare import compute_regressions
+from feedback_pipelines.regressions import store
+from feedback_pipelines.regressions.compare import RegressionSettings, compute_regressions
+from feedback_pipelines.regressions.cumulative import (
+    always_valid_rows,
+    release_span_start,
+    version_regression_rows,
+)
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines_tests.fixtures.pipeline import WEEK_END, make_env, week_days
@@ -109,9 +115,15 @@ def test_version_regressions_find_the_planted_topic_and_warn(week):
     assert result.success
     with env.connect() as conn:
         rows = conn.execute("SELECT * FROM version_regressions WHERE ds = ?", [END]).df()
-    assert str(rows["window_start"].iloc[0])[:10] == (WEEK_END - timedelta(days=13)).isoformat()
+    always = rows["test"].str.startswith("always_valid")
+    window = rows[~always]
+    assert {str(d)[:10] for d in window["window_start"]} == {
+        (WEEK_END - timedelta(days=13)).isoformat()
+    }
     flagged = rows[rows["is_regression"]]
-    assert not flagged.empty
+    assert not flagged.empty and always[flagged.index].all()  # only always-valid rows alert
+    # the window test sees it too, for reading
+    assert window["note"].str.contains("the window test alone would flag a regression").any()
     # every regression is the planted one: its version, its baseline, its topic's cluster
     assert set(flagged["candidate_version"]) == {expected["candidate"]}
     assert set(flagged["baseline_version"]) == {expected["baseline"]}
@@ -121,19 +133,29 @@ def test_version_regressions_find_the_planted_topic_and_warn(week):
     ]
     assert len(hit) == 1
     assert hit["rate_candidate"].iloc[0] == pytest.approx(expected["rate_candidate"], abs=0.02)
+    # flagged on day N of the release: cumulative since its first day, with its e-value
+    release = next(
+        v["first_day"] for v in truth["versions"] if v["model_version"] == expected["candidate"]
+    )
+    row = hit.iloc[0]
+    assert str(row["release_day"])[:10] == release == str(row["window_start"])[:10]
+    assert row["days_since_release"] == (WEEK_END - date.fromisoformat(release)).days
+    assert row["test"] == "always_valid" and row["q_value"] <= 0.025 and row["e_value"] > 40
+    assert row["cs_low"] > 0 and str(row["flag_since"])[:10] <= END
     # the release equal to its baseline (A/A) is clean
     for clean in truth["expected_clean"]:
         compared = rows[
             (rows["candidate_version"] == clean["candidate"])
             & (rows["baseline_version"] == clean["baseline"])
         ]
-        assert compared["q_value"].notna().sum() > 10  # it was tested, per cluster too
+        for kind in (compared["test"].str.startswith("always_valid"), ~always[compared.index]):
+            assert compared.loc[kind, "q_value"].notna().sum() > 10  # tested, per cluster too
         assert not compared["is_regression"].any()
     # the unadjusted overall rate hides it; the mix-adjusted comparison sees the rise
-    model_rows = rows[
-        (rows["dimension"] == "model_version")
-        & (rows["candidate_version"] == expected["candidate"])
-        & (rows["metric"] == "negative_rate")
+    model_rows = window[
+        (window["dimension"] == "model_version")
+        & (window["candidate_version"] == expected["candidate"])
+        & (window["metric"] == "negative_rate")
     ]
     raw = model_rows[model_rows["scope"] == "overall"].iloc[0]
     cmh = model_rows[model_rows["scope"] == "mix_adjusted"].iloc[0]
@@ -156,7 +178,9 @@ def test_version_regressions_find_the_planted_topic_and_warn(week):
     assert first["candidate_version"] == expected["candidate"]
     assert first["cluster_id"] == cluster
     assert first["rate_baseline"] < 0.25 < first["rate_candidate"] and first["q_value"] < 0.05
+    assert first["days_since_release"] == row["days_since_release"]
     assert expected["candidate"] in check.description and f"cluster {cluster}" in check.description
+    assert "of the release" in check.description and "however often" in check.description
 
 
 def test_version_regressions_rerun_is_identical_and_pure_function_agrees(week):
@@ -172,8 +196,32 @@ def test_version_regressions_rerun_is_identical_and_pure_function_agrees(week):
     with env.connect() as conn:
         second = conn.execute("SELECT * FROM version_regressions ORDER BY ALL").df()
     pd.testing.assert_frame_equal(first, second)
-    pure = compute_regressions(events, traces, assignments)
-    assert int(pure["is_regression"].sum()) == int(first["is_regression"].sum())
+    with env.connect() as conn:
+        history = store.read_window(conn, WEEK_END - timedelta(days=13), WEEK_END).first_seen
+    window = compute_regressions(events, traces, assignments, first_seen=history)
+    judged = always_valid_rows(events, traces, assignments, WEEK_END, first_seen=history)
+    pure = version_regression_rows(window, judged)
+    assert len(pure) == len(first)
+    assert int(pure["is_regression"].sum()) == int(first["is_regression"].sum()) > 0
+    assert release_span_start(history, WEEK_END, RegressionSettings()) < WEEK_END
+
+
+def test_backfill_in_any_order_gives_the_same_rows(week):
+    """Each partition replays its releases from their first day: no read of yesterday's rows,
+    so days materialized backwards, forwards or twice agree; later days never change it."""
+    env, truth = week
+    _with_planted_clusters(env, truth)
+    days = week_days()[-3:]
+    for ds in reversed(days):
+        assert _materialize(version_regressions, partition=ds).success
+    with env.connect() as conn:
+        backwards = conn.execute("SELECT * FROM version_regressions ORDER BY ALL").df()
+    for ds in days:
+        assert _materialize(version_regressions, partition=ds).success
+    with env.connect() as conn:
+        forwards = conn.execute("SELECT * FROM version_regressions ORDER BY ALL").df()
+    pd.testing.assert_frame_equal(backwards, forwards)
+    assert set(backwards["ds"].astype(str).str[:10]) == set(days)
 
 
 def test_without_clusters_the_stage_still_runs_overall_and_passes(week):

@@ -284,9 +284,8 @@ def test_flag_is_raised_kept_and_lowered_only_by_the_confidence_sequence():
     # day 2: today's counts alone would not flag (weaker evidence), the flag stays
     weaker = _counts([330, 110], [1100, 1100], [280, 110], [1100, 1100])
     check = sq.sequential_verdicts(weaker, None, day=2)
-    assert not check.loc[
-        (check["scope"] == "cluster") & (check["cluster_id"] == 0), "is_regression"
-    ].iloc[0]
+    cell = (check["scope"] == "cluster") & (check["cluster_id"] == 0)
+    assert not check.loc[cell, "is_regression"].iloc[0]
     day2 = sq.sequential_verdicts(weaker, day1, day=2)
     row = day2[(day2["scope"] == "cluster") & (day2["cluster_id"] == 0)].iloc[0]
     assert row["is_regression"] and row["flag_since"] == 1
@@ -328,3 +327,30 @@ def test_improvement_is_the_mirror_image_and_never_a_regression():
     out = sq.sequential_verdicts(_counts([100, 50], [1000, 500], [200, 50], [1000, 500]), day=4)
     row = out[(out["scope"] == "cluster") & (out["cluster_id"] == 0)].iloc[0]
     assert row["is_improvement"] and not row["is_regression"] and row["flag_since"] == 4
+
+
+def test_rare_outcomes_wait_for_the_expected_count_guard():
+    """1% outcomes, 5 candidate units a day against a baseline with a 14-day head start: the
+    normal-limit mixture alone is anti-conservative for a handful of events; cells under the
+    expected-count guard (Cochran's 5, as the window test's switch to Fisher) are not tested."""
+    rng = np.random.default_rng(25)
+    n = 6000
+    n1 = np.cumsum(rng.poisson(5, (n, 30)), axis=1)
+    x1 = np.cumsum(rng.binomial(np.diff(n1, prepend=0, axis=1), 0.01), axis=1)
+    head = rng.poisson(14 * 15, (n, 1))
+    n2 = head + np.cumsum(rng.poisson(15, (n, 30)), axis=1)
+    x2 = rng.binomial(head, 0.01) + np.cumsum(
+        rng.binomial(np.diff(n2 - head, prepend=0, axis=1), 0.01), axis=1
+    )
+    res = sq.always_valid_two_proportions(x1.ravel(), n1.ravel(), x2.ravel(), n2.ravel())
+    tested = ((n1 >= 30) & (n2 >= 30) & (x1 + x2 > 0)).ravel()
+    guard = sq.min_expected_count(x1.ravel(), n1.ravel(), x2.ravel(), n2.ravel()) >= 5
+    flag = res["e_regression"].to_numpy() >= 2 / ALPHA
+    unguarded = (flag & tested).reshape(n, 30).any(axis=1).mean()
+    guarded = (flag & tested & guard).reshape(n, 30).any(axis=1).mean()
+    assert unguarded > 0.005  # the problem is real: ~1.5% of rows, many rows per release
+    assert guarded <= 0.0025
+    # and sequential_verdicts applies the guard, saying why
+    out = sq.sequential_verdicts(_counts([3], [31], [0], [228]))
+    cell = out[out["scope"] == "cluster"].iloc[0]
+    assert math.isnan(cell["e_value"]) and "expected count" in cell["note"]

@@ -1,0 +1,362 @@
+"""The always-valid rows of `version_regressions`: each release judged on all its days so far.
+
+Pure pandas, no Dagster; the statistics are in `regressions.sequential`.
+
+`compute_regressions` tests a trailing window, which is a new test every morning: read daily, a
+release where nothing changed is flagged on some day half the time (issue 18). Here every
+comparison the window test makes (same baselines, units and strata) is also judged on its
+**cumulative counts since the candidate's release day** with an always-valid verdict, so the
+guarantee holds however often the table is read. These rows carry the alert.
+
+What keeps the verdict one honest process (docs/research/sequential/INTEGRATION.md):
+
+* **Span.** Candidate: release day .. d. Baseline: release day - `window_days` .. d (its
+  pre-release window plus whatever it still serves beside the candidate).
+* **Frozen strata.** An event counts under the cluster it got on its own day (the caller passes
+  one frozen assignment per event, `store.read_release_span`); a trace under the cluster of its
+  feedback of the same or earlier days. A later re-clustering never changes yesterday's counts.
+* **Fixed latency thresholds.** Per release, the baseline's pre-release p95, overall and per
+  topic (>= 20 values, else the overall one); latency is then the share of traces above it.
+* **Path.** The verdict depends on the path (running p-value, latched flags), so each partition
+  replays `sequential_verdicts` from the release day to its own day: no read of yesterday's
+  partition, so reruns and backfills in any order give the same rows.
+* **Themes.** With a `topic_id` in the assignments, theme rows (`scope` 'topic', `cluster_id`
+  NULL, `topic_id` set) join the subtopic rows in the same e-BH family: e-BH is valid under any
+  dependence, so nested rows cost only the family's size, and the per-release guarantee holds
+  without an order between the levels.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from feedback_pipelines.regressions import sequential as sq
+from feedback_pipelines.regressions.compare import (
+    EVENT_METRICS,
+    METRICS,
+    RegressionSettings,
+    _Comparison,
+    _comparisons,
+    _first_seen,
+    _prepare_events,
+    _prepare_traces,
+    _sides,
+)
+from feedback_pipelines.regressions.metrics import naive_utc
+from feedback_pipelines.schema import (
+    ALWAYS_VALID_COLUMNS,
+    REGRESSION_TABLE_COLUMNS,
+)
+
+_SIDES = ("candidate", "baseline")
+
+
+def _day(frame: pd.DataFrame) -> pd.Series:
+    col = frame["ds"] if "ds" in frame else frame["timestamp"]
+    return naive_utc(col).dt.normalize()
+
+
+def _with_days(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame[frame["model_version"].notna()].reset_index(drop=True)
+    return out.assign(_day=_day(out).to_numpy())
+
+
+def _levels(
+    events: pd.DataFrame, traces: pd.DataFrame, assignments: pd.DataFrame | None
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Prepared events and traces per level: 'cluster' (subtopics), 'topic' (themes) if known."""
+    levels = {"cluster": "cluster_id"}
+    if assignments is not None and "topic_id" in assignments:
+        levels["topic"] = "topic_id"
+    trace_day = traces.drop_duplicates("trace_id").set_index("trace_id")["_day"]
+    out = {}
+    for level, column in levels.items():
+        asg = None
+        if assignments is not None:
+            asg = assignments[["feedback_id", column]].rename(columns={column: "cluster_id"})
+            asg = asg[asg["cluster_id"].notna()]
+        ev = _prepare_events(events, asg)
+        ev["day"] = events["_day"].to_numpy()
+        # a trace takes the stratum of its feedback up to its own day: later feedback never
+        # moves a trace counted yesterday
+        seen = ev["day"].to_numpy() <= ev["trace_id"].map(trace_day).to_numpy()
+        tr = _prepare_traces(traces, ev[seen])
+        tr["day"] = traces["_day"].to_numpy()
+        out[level] = (ev, tr)
+    return out
+
+
+def _release_day(comparison: _Comparison, models: pd.Series, prompts: pd.Series) -> date | None:
+    if comparison.dimension == "model_version":
+        stamp = models.get(comparison.candidate)
+    else:
+        stamp = prompts.get((comparison.model_version, comparison.candidate))
+    return None if stamp is None or pd.isna(stamp) else pd.Timestamp(stamp).date()
+
+
+def _daily_counts(
+    ev: pd.DataFrame,
+    tr: pd.DataFrame,
+    comparison: _Comparison,
+    release: pd.Timestamp,
+    settings: RegressionSettings,
+    level: str,
+) -> pd.DataFrame:
+    """Per (side, day, metric, stratum): units and outcomes (latency: over fixed thresholds)."""
+    q = settings.latency_quantile
+    ev_sides, tr_sides = _sides(ev, comparison), _sides(tr, comparison)
+    # latency thresholds: the baseline's p95 over its pre-release window, overall and per topic
+    base_tr = tr_sides[1]
+    lat = base_tr["latency_p95"]
+    pre_mask = (
+        (base_tr["day"] < release)
+        & (base_tr["day"] >= release - pd.Timedelta(days=settings.window_days))
+        & lat.notna()
+    )
+    pre = base_tr[pre_mask]
+    overall = float(np.quantile(pre["latency_p95"], q)) if len(pre) else math.inf
+    sizes = pre.groupby("stratum")["latency_p95"]
+    per = sizes.quantile(q)[sizes.size() >= 20]
+    parts = []
+    for side, ev_side, tr_side in zip(_SIDES, ev_sides, tr_sides, strict=True):
+        for metric in METRICS:
+            frame = ev_side if metric in EVENT_METRICS else tr_side
+            if metric == "latency_p95":
+                frame = frame[frame[metric].notna()]
+                limit = frame["stratum"].map(per).fillna(overall).to_numpy()
+                x = (frame[metric].to_numpy() > limit).astype(float)
+                xp = (frame[metric].to_numpy() > overall).astype(float)
+            else:
+                x = xp = frame[metric].to_numpy().astype(float)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "side": side,
+                        "day": frame["day"].to_numpy(),
+                        "metric": metric,
+                        "stratum": frame["stratum"].to_numpy(),
+                        "x": x,
+                        "n": 1.0,
+                        "xp": xp,
+                    }
+                )
+            )
+    units = pd.concat(parts, ignore_index=True)
+    daily = units.groupby(["side", "day", "metric", "stratum"], as_index=False)[
+        ["x", "n", "xp"]
+    ].sum()
+    daily["level"] = level
+    return daily
+
+
+def _cumulative(
+    daily: pd.DataFrame, comparison: _Comparison, release: pd.Timestamp, day: pd.Timestamp, w: int
+) -> pd.DataFrame:
+    """The `sequential_verdicts` input of one comparison on one day (cumulative counts)."""
+    first = {"candidate": release, "baseline": release - pd.Timedelta(days=w)}
+    sums = []
+    for side in _SIDES:
+        rows = daily[
+            (daily["side"] == side) & (daily["day"] >= first[side]) & (daily["day"] <= day)
+        ]
+        s = rows.groupby(["level", "metric", "stratum"])[["x", "n", "xp"]].sum()
+        sums.append(s.rename(columns=lambda c, side=side: f"{c}_{side}"))
+    table = sums[0].join(sums[1], how="outer").fillna(0.0).reset_index()
+    if table.empty:
+        return table
+    # a metric without any unit on one side is not a comparison at all
+    tot = table.groupby(["level", "metric"])[["n_candidate", "n_baseline"]].transform("sum")
+    table = table[(tot["n_candidate"] > 0) & (tot["n_baseline"] > 0)]
+    table = table.rename(
+        columns={"xp_candidate": "x_candidate_pooled", "xp_baseline": "x_baseline_pooled"}
+    )
+    table.insert(0, "dimension", comparison.dimension)
+    table.insert(1, "model_version", comparison.model_version)
+    table.insert(2, "candidate_version", comparison.candidate)
+    table.insert(3, "baseline_version", comparison.baseline)
+    return table.reset_index(drop=True)
+
+
+def always_valid_rows(
+    events: pd.DataFrame,
+    traces: pd.DataFrame,
+    assignments: pd.DataFrame | None,
+    end: date,
+    settings: RegressionSettings | None = None,
+    *,
+    first_seen: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Today's always-valid rows of every comparison the window test makes (module docstring).
+
+    Args:
+        events: feedback_events from `window_days` before the earliest release still judged up
+            to `end` (ds or timestamp, feedback_id, trace_id, kind, is_negative, versions).
+        traces: traces over the same span (ds or timestamp, trace_id, versions, latency_ms,
+            abandoned).
+        assignments: One frozen assignment per event: feedback_id, cluster_id and optionally
+            topic_id (-1 noise); None if clustering is unavailable (overall rows only).
+        end: The partition day.
+        settings: Thresholds (`settings.sequential` for the verdict); defaults if None.
+        first_seen: Version history (model_version, prompt_version, first_seen), as for
+            `compute_regressions`: the candidate's release day is its first_seen date.
+
+    Returns:
+        REGRESSION_COLUMNS + ["topic_id", *ALWAYS_VALID_COLUMNS]; `test` is 'always_valid'
+        (overall, topic and cluster rows) or 'always_valid_mh' (mix-adjusted); `window_start`
+        is the release day, `window_end` is `end`.
+    """
+    settings = settings or RegressionSettings()
+    columns = REGRESSION_TABLE_COLUMNS
+    events, traces = _with_days(events), _with_days(traces)
+    end_ts = pd.Timestamp(end)
+    w = settings.window_days
+    # comparisons exactly as the window test makes them (same window, same history)
+    start = end_ts - pd.Timedelta(days=w - 1)
+    ev_w = events[(events["_day"] >= start) & (events["_day"] <= end_ts)].reset_index(drop=True)
+    tr_w = traces[(traces["_day"] >= start) & (traces["_day"] <= end_ts)].reset_index(drop=True)
+    levels = _levels(events, traces, assignments)
+    ev_all, tr_all = levels["cluster"]
+    window_ev = _prepare_events(ev_w, None)
+    window_tr = _prepare_traces(tr_w, window_ev)
+    comparisons = [
+        c for c in _comparisons(window_ev, window_tr, settings, first_seen) if c.comparable
+    ]
+    models = _first_seen([ev_all, tr_all], ["model_version"], first_seen)
+    prompts = _first_seen([ev_all, tr_all], ["model_version", "prompt_version"], first_seen)
+    judged = []
+    for comparison in comparisons:
+        release = _release_day(comparison, models, prompts)
+        if release is None or not 0 <= (end - release).days <= settings.max_release_days:
+            continue  # settled releases keep their window rows only
+        rel = pd.Timestamp(release)
+        daily = pd.concat(
+            [
+                _daily_counts(ev, tr, comparison, rel, settings, level)
+                for level, (ev, tr) in levels.items()
+            ],
+            ignore_index=True,
+        )
+        judged.append((comparison, rel, daily))
+    if not judged:
+        return pd.DataFrame(columns=columns)
+    # replay the path: one verdict per day from the earliest release day to today
+    out, previous = None, None
+    first_day = min(rel for _, rel, _ in judged)
+    for offset in range((end_ts - first_day).days + 1):
+        day = first_day + pd.Timedelta(days=offset)
+        tables = [
+            _cumulative(daily, comparison, rel, day, w)
+            for comparison, rel, daily in judged
+            if rel <= day
+        ]
+        tables = [t for t in tables if len(t)]
+        if not tables:
+            continue
+        counts = pd.concat(tables, ignore_index=True)
+        out = sq.sequential_verdicts(counts, previous, settings.sequential, day=day.date())
+        previous = out
+    if out is None or out.empty:
+        return pd.DataFrame(columns=columns)
+    return _as_table_rows(out, {_key(c): rel.date() for c, rel, _ in judged}, end)
+
+
+def _key(c: _Comparison) -> tuple:
+    return (c.dimension, c.model_version, c.candidate, c.baseline)
+
+
+def _as_table_rows(out: pd.DataFrame, releases: dict[tuple, date], end: date) -> pd.DataFrame:
+    """`sequential_verdicts` output in `version_regressions`' columns."""
+    rows = out.copy()
+    keys = list(zip(*(rows[k] for k in sq.KEYS[:4]), strict=True))
+    rows["release_day"] = [releases[k] for k in keys]
+    rows["days_since_release"] = pd.array(
+        [(end - r).days for r in rows["release_day"]], dtype="Int64"
+    )
+    rows["window_start"] = rows["release_day"]
+    rows["window_end"] = end
+    theme = rows["scope"] == "topic"
+    rows["topic_id"] = rows["cluster_id"].where(theme).astype("Int64")
+    rows["cluster_id"] = rows["cluster_id"].where(~theme).astype("Int64")
+    rows["ci_low"], rows["ci_high"] = rows["cs_low"], rows["cs_high"]
+    rows["p_value"] = rows["p_always_valid"]
+    rows["p_value_improvement"] = rows["p_always_valid_improvement"]
+    for col in ("n_candidate", "n_baseline"):
+        rows[col] = rows[col].astype("int64")
+    for col in ("x_candidate", "x_baseline"):
+        rows[col] = pd.to_numeric(rows[col]).round().astype("Int64")
+    for col in ("is_regression", "is_improvement"):
+        rows[col] = rows[col].astype(bool)
+    rows["flag_since"] = pd.to_datetime(rows["flag_since"]).dt.date
+    rows["note"] = [
+        f"always-valid since the release on {r} (day {d}): " + n
+        if n
+        else f"always-valid since the release on {r} (day {d})"
+        for r, d, n in zip(
+            rows["release_day"], rows["days_since_release"], rows["note"], strict=True
+        )
+    ]
+    columns = REGRESSION_TABLE_COLUMNS
+    return rows[columns].reset_index(drop=True)
+
+
+def version_regression_rows(window: pd.DataFrame, always_valid: pd.DataFrame) -> pd.DataFrame:
+    """Both kinds of rows of one partition: window rows become descriptive (they never alert).
+
+    The window test's own verdict stays readable in its q-values and `note`; `is_regression` and
+    `is_improvement` are the always-valid verdict's alone.
+    """
+    win = window.copy()
+    demoted = []
+    for reg, imp, note in zip(
+        win["is_regression"], win["is_improvement"], win["note"], strict=True
+    ):
+        head = "descriptive (window), never alerts"
+        if reg:
+            head += "; the window test alone would flag a regression"
+        elif imp:
+            head += "; the window test alone would flag an improvement"
+        demoted.append(f"{head}; {note}" if note else head)
+    win["note"] = demoted
+    win["is_regression"] = False
+    win["is_improvement"] = False
+    columns = REGRESSION_TABLE_COLUMNS
+    if always_valid.empty:
+        win["topic_id"] = pd.Series(pd.NA, index=win.index, dtype="Int64")
+        for col in ALWAYS_VALID_COLUMNS:
+            win[col] = None
+        return win[columns].reset_index(drop=True)
+    for col in ["topic_id", *ALWAYS_VALID_COLUMNS]:  # NULL, typed as the always-valid rows
+        win[col] = pd.Series(None, index=win.index, dtype=always_valid[col].dtype)
+    if win.empty:
+        return always_valid[columns].reset_index(drop=True)
+    return pd.concat([win[columns], always_valid[columns]], ignore_index=True)
+
+
+def release_span_start(first_seen: pd.DataFrame, end: date, settings: RegressionSettings) -> date:
+    """First day the always-valid rows of partition `end` read.
+
+    That is the baseline's pre-release window of the earliest release still judged (at most
+    `max_release_days` back), or the trailing window's start.
+    """
+    w = settings.window_days
+    earliest = end - timedelta(days=settings.max_release_days)
+    window_start = end - timedelta(days=w - 1)
+    if first_seen is None or first_seen.empty:
+        return window_start
+    days = naive_utc(first_seen["first_seen"]).dt.date.dropna()
+    judged = [d for d in days if earliest <= d <= end]
+    return min([window_start, *(d - timedelta(days=w) for d in judged)])
+
+
+def guarantee_sentence(settings: RegressionSettings | None = None) -> str:
+    """The always-valid guarantee in one plain sentence, for the report and the asset check."""
+    half = (settings or RegressionSettings()).sequential.alpha / 2
+    return (
+        "For a release that changes nothing, the chance that it is ever flagged as a regression "
+        f"on any day is at most {half:.1%} (and {half:.1%} for an improvement), however often "
+        "this report is read."
+    )
