@@ -404,8 +404,10 @@ def cluster_window(
     if n and not len(reg_ids):
         fit = fit_window(x, config.subtopics)
         stats["fit"] = fit.stats
-        given = register(fit.centroids)
-        ids = np.where(fit.labels >= 0, given[np.maximum(fit.labels, 0)], NOISE)
+        used = np.bincount(fit.labels[fit.labels >= 0], minlength=fit.n_subtopics) > 0
+        remap = np.full(fit.n_subtopics, NOISE, dtype=np.int64)
+        remap[used] = register(fit.centroids[used])  # a subtopic of noise only is no subject
+        ids = np.where(fit.labels >= 0, remap[np.maximum(fit.labels, 0)], NOISE)
         stats["placed_on_registry"] = 0
     elif n:
         before = _previous_of(events, previous.assignments, "cluster_id")

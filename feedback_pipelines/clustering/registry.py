@@ -77,7 +77,7 @@ def births(
     none = (np.full(len(pool), NOISE, dtype=np.int64), np.zeros((0, dim), np.float32))
     if len(pool) < max(config.min_birth, 2 * subtopics.min_size):
         return none
-    fit = fit_window(pool, subtopics)
+    fit = fit_window(pool, replace(subtopics, max_share=0.5))  # leftovers: no share to keep
     core = np.where(fit.similarity >= config.join_similarity, fit.core_labels, NOISE)
     sizes = np.bincount(core[core >= 0], minlength=fit.n_subtopics)
     means, _ = group_means(pool, core, fit.n_subtopics)

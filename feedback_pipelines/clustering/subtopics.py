@@ -151,7 +151,8 @@ def spectral_space(x: np.ndarray, n_neighbors: int, n_components: int) -> np.nda
     if n_neighbors <= 0:
         n_neighbors = int(np.clip(round(len(x) / 100), 5, 30))
     graph = knn_graph(np.asarray(x, dtype=np.float32), n_neighbors)
-    dims = min(n_components, len(x) - 2)
+    # a small sample has few subjects: as many dimensions as rows would tell every row apart
+    dims = max(2, min(n_components, len(x) // 12, len(x) - 2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "graph is not fully connected"
         emb = spectral_embedding(
