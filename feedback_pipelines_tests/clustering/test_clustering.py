@@ -22,11 +22,11 @@ from feedback_pipelines.clustering.context import session_context
 from feedback_pipelines.clustering.labels import (
     LabelConfig,
     keyphrases_by_cluster,
+    mmr,
     phrases,
     representative_quotes,
     top_keyphrases,
 )
-from feedback_pipelines.clustering.labels import mmr
 from feedback_pipelines.clustering.lineage import follow_groups
 from feedback_pipelines.clustering.pipeline import window_growth, window_halves
 from feedback_pipelines_tests.fixtures.pipeline import TEST_DATA
