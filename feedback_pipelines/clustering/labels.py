@@ -49,6 +49,9 @@ FEEDBACK_STOP_WORDS = frozenset(
         "pretty", "kind", "stuff", "something", "anything", "everything", "someone", "time",
         "times", "help", "helpful", "unhelpful", "correct", "wrong", "information", "info",
         "would", "could", "should", "also", "much", "many", "well", "still", "even", "able",
+        # sign-offs and urgency that every topic's messages carry
+        "tried", "try", "trying", "urgent", "asap", "appreciate", "appreciated", "cheers", "ty",
+        "thx", "hey", "team", "guys", "sorry",
     }
 )  # fmt: skip
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | FEEDBACK_STOP_WORDS
