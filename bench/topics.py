@@ -293,6 +293,34 @@ def big_table(n: int, bertopic: bool) -> None:
         print(f"\ncluster_window is {s2 / s:.1f}x faster than the full fit at {n:,} events")
 
 
+def labels_table(sets, name: str = "all three", top: int = 15) -> None:
+    """What a person reads: the biggest themes and subtopics, labels and two quotes each."""
+    from feedback_pipelines.clustering import ClusteringConfig, cluster_window
+    from feedback_pipelines.embedding import get_embedder
+
+    x, _, texts = sets[name]
+    events = pd.DataFrame(
+        {
+            "feedback_id": [str(i) for i in range(len(x))],
+            "text": texts,
+            "user_id": "u",
+            "is_negative": False,
+            "timestamp": pd.Timestamp("2026-11-20T12:00:00Z"),
+        }
+    )
+    config = ClusteringConfig(context_weight=0.0)
+    result = cluster_window(events, x, END, config=config, embed=get_embedder().embed)
+    print(f"\n## Labels on the varied window ({name}, n={len(x):,}): themes\n")
+    for row in result.topics.head(top).itertuples():
+        print(f"- **{row.label}** ({row.size} events, {len(row.cluster_ids)} subtopics)")
+    print(f"\n## Labels: the {top} biggest subtopics, two quotes each\n")
+    themes = result.topics.set_index("topic_id")["label"]
+    for row in result.clusters.head(top).itertuples():
+        print(f"- **{row.label}** ({row.size}; theme: {themes[row.topic_id]})")
+        for quote in row.quotes[:2]:
+            print(f"  - “{quote[:160]}”")
+
+
 _CACHE: list[Path] = []
 
 
@@ -309,7 +337,9 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--big", type=int, default=0, help="also time a window of N events")
     parser.add_argument("--no-bertopic-big", action="store_true")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["banking", "varied", "seeds"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["banking", "varied", "seeds", "labels"]
+    )
     args = parser.parse_args()
     _CACHE.append(args.cluster_cache)
     print(f"UMAP's first use in this process (numba compile): {umap_compile():.1f}s "
@@ -321,6 +351,8 @@ def main() -> None:
         varied_table(sets)
     if "seeds" not in args.skip:
         seed_table(sets)
+    if "labels" not in args.skip:
+        labels_table(sets)
     if args.big:
         big_table(args.big, not args.no_bertopic_big)
 

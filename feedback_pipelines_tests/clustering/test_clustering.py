@@ -407,3 +407,55 @@ def test_feedbackqa_clearly_different_complaints_land_in_different_clusters(
     assert "visa" in labels[homes["visa"]]
     assert "mask" in labels[homes["masks"]]
     assert "clean" in labels[homes["cleaning"]] or "disinfect" in labels[homes["cleaning"]]
+
+
+def test_store_migrates_old_tables_and_reruns_replace_a_day_with_the_same_ids():
+    import duckdb
+
+    from feedback_pipelines.clustering.store import read_previous, write_window
+
+    rng = np.random.default_rng(11)
+    centres = unit(rng.standard_normal((10, DIM)))
+    events, vectors = synthetic_window(END, 3, centres, 16, rng)
+    conn = duckdb.connect()
+    # a warehouse written before the two-level map: no topic_id, no complaint_id
+    from feedback_pipelines import schema
+
+    old = schema.CLUSTERS_DDL.replace("topic_id BIGINT,", "").replace("kept_share DOUBLE,", "")
+    conn.execute(old)
+    conn.execute(
+        "CREATE TABLE cluster_assignments (ds DATE, feedback_id VARCHAR, cluster_id BIGINT, "
+        "probability DOUBLE)"
+    )
+    conn.execute(
+        "INSERT INTO feedback_clusters (ds, cluster_id, label) VALUES ('2026-10-01', 41, 'old')"
+    )
+
+    def run(day):
+        window = events[pd.to_datetime(events["ds"]).dt.date <= day].reset_index(drop=True)
+        rows = (pd.to_datetime(events["ds"]).dt.date <= day).to_numpy()
+        previous, _ = read_previous(conn, day, "m")
+        result = cluster_window(window, vectors[rows], day, previous)
+        write_window(conn, day, result, END - timedelta(days=2), "m")
+        return conn.execute(
+            "SELECT feedback_id, cluster_id, topic_id FROM cluster_assignments WHERE ds = ? "
+            "ORDER BY 1",
+            [day],
+        ).df()
+
+    day1, day2 = END - timedelta(days=1), END
+    first = run(day1)
+    assert first.loc[first["cluster_id"] >= 0, "cluster_id"].min() >= 42  # old ids not reused
+    second = run(day2)
+    again = run(day1)  # a rerun reads only earlier days: same result, later days untouched
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(second, run(day2))
+    assert conn.execute(
+        "SELECT count(*) FROM cluster_assignments WHERE complaint_id IS NOT NULL"
+    ).fetchone() == (0,)
+    counts = conn.execute(
+        "SELECT ds, count(*) FROM topic_registry GROUP BY ds ORDER BY ds"
+    ).fetchall()
+    assert [d for d, _ in counts] == [day1, day2]
+    merged = second.merge(first, on="feedback_id", suffixes=("", "_1"))
+    assert (merged["cluster_id"] == merged["cluster_id_1"]).mean() == 1.0
