@@ -1,8 +1,9 @@
 """Clustering a window: this project's pipeline against a BERTopic-style full fit.
 
 What is timed: `cluster_window` on a 14-day window of 20k, 100k and 500k feedback events
-(conversation context, distinct-text sample of 10k, UMAP on the sample, HDBSCAN, nearest-exemplar
-assignment of every event, c-TF-IDF keyphrases and quotes), and, on the same vectors, the
+(conversation context, subtopics on a distinct-text sample of 8k: kNN spectral space, Ward,
+spherical k-means over every distinct text; themes; c-TF-IDF keyphrases and quotes), and, on
+the same vectors, the
 BERTopic-style baseline: UMAP (n_neighbors 15, 5 components, cosine, min_dist 0) then HDBSCAN
 (min_cluster_size 10) on every point. Both are scored by the adjusted Rand index against the
 generator's planted topic of every event (noise counts as one more label, as it is shown).
@@ -20,8 +21,13 @@ loading. Run from the repo root::
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/cluster.py                      # everything
     .venv/bin/python bench/cluster.py --sizes 20000 --baseline-sizes 20000  # quick
+    .venv/bin/python bench/cluster.py --first-window 20000 [--code OTHER_CHECKOUT]
 
-The baseline needs umap-learn (the clustering default needs it too).
+`--first-window N`: a fresh process (as a nightly run is) imports the clustering and clusters a
+window of N events twice; the first call's extra time is what a run pays to start (UMAP's numba
+compile, before issue 14). `--code` runs another checkout's package (e.g. the code before).
+
+The baseline needs umap-learn (the clustering no longer does).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ import pandas as pd
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if os.environ.get("FEEDBACK_BENCH_CODE"):  # --code: another checkout's package first
+    sys.path.insert(0, os.environ["FEEDBACK_BENCH_CODE"])
 
 END = date(2026, 11, 20)
 DAYS = 14
@@ -155,9 +163,6 @@ def run_ours(base: str, n: int, queue) -> None:
     from feedback_pipelines.clustering import cluster_window
 
     frame, vectors = load_window(Path(base), n)
-    import hdbscan  # noqa: F401  (imported outside the timed call, as in a long-lived worker)
-    import umap  # noqa: F401
-
     rss = _status("VmRSS")
     _peak_reset()
     started = time.perf_counter()
@@ -174,8 +179,36 @@ def run_ours(base: str, n: int, queue) -> None:
             "inputs_mib": rss,
             "ari": adjusted_rand_score(merged["topic"], merged["cluster_id"]),
             "clusters": result.stats["clusters"],
+            "themes": result.stats.get("themes"),
             "noise": result.stats["noise_share"],
             "stages": {k: v for k, v in result.stats.items() if k.endswith("_seconds")},
+        }
+    )
+
+
+def run_first_window(base: str, n: int, queue) -> None:
+    """A fresh process: import, then the same window clustered twice (first call, warm call)."""
+    frame, vectors = load_window(Path(base), n)
+    started = time.perf_counter()
+    from feedback_pipelines.clustering import cluster_window
+
+    imported = time.perf_counter() - started
+    t = time.perf_counter()
+    cluster_window(frame, vectors, END)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    result = cluster_window(frame, vectors, END)
+    warm = time.perf_counter() - t
+    queue.put(
+        {
+            "code": os.environ.get("FEEDBACK_BENCH_CODE") or str(ROOT),
+            "module": sys.modules["feedback_pipelines.clustering"].__file__,
+            "n": n,
+            "import_s": round(imported, 1),
+            "first_s": round(first, 1),
+            "warm_s": round(warm, 1),
+            "start_cost_s": round(imported + first - warm, 1),
+            "clusters": result.stats["clusters"],
         }
     )
 
@@ -236,8 +269,21 @@ def main() -> None:
     parser.add_argument("--events-per-day", type=int, default=1450)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--first-window", type=int, default=0, metavar="N")
+    parser.add_argument("--code", type=Path, help="another checkout whose package to run")
     args = parser.parse_args()
+    if args.code:
+        os.environ["FEEDBACK_BENCH_CODE"] = str(args.code.resolve())
     base = build_base(args.cache, args.events_per_day, args.seed)
+    if args.first_window:
+        row = measure(run_first_window, base, args.first_window)
+        print(
+            f"first window of a fresh process, n={row['n']:,} ({row['module']}): import "
+            f"{row['import_s']}s, first call {row['first_s']}s, warm call {row['warm_s']}s: "
+            f"start-up cost {row['start_cost_s']}s; {row['clusters']} clusters",
+            flush=True,
+        )
+        return
     rows = []
     plan = [(run_ours, n) for n in args.sizes] + [
         (run_bertopic_style, n) for n in args.baseline_sizes

@@ -46,7 +46,7 @@ EMBEDDING_COLUMNS = ["ds", "feedback_id", "model_id", "text_hash", "text", "vect
 
 
 # --- reserved cluster ids ----------------------------------------
-# HDBSCAN's label for an event in no cluster; `cluster_assignments.cluster_id` stores it as is.
+# An event in no subtopic (and so in no theme); `cluster_assignments` stores it as is.
 NOISE = -1
 # Internal stratum for units without a cluster (feedback not assigned, traces without feedback).
 UNASSIGNED = -2
@@ -56,6 +56,7 @@ UNASSIGNED = -2
 CLUSTER_COLUMNS = [
     "ds",
     "cluster_id",
+    "topic_id",
     "label",
     "label_source",
     "keyphrases",
@@ -69,21 +70,53 @@ CLUSTER_COLUMNS = [
     "status",
     "growth",
     "previous_size",
+    "kept_share",
     "match_similarity",
     "centroid",
 ]
 
-ASSIGNMENT_COLUMNS = ["ds", "feedback_id", "cluster_id", "probability"]
+ASSIGNMENT_COLUMNS = ["ds", "feedback_id", "cluster_id", "topic_id", "probability", "complaint_id"]
+
+# Themes: a subtopic row without match_similarity, with the subtopics the theme holds.
+TOPIC_COLUMNS = [
+    "ds",
+    "topic_id",
+    "label",
+    "label_source",
+    "keyphrases",
+    "quotes",
+    "size",
+    "distinct_users",
+    "n_negative",
+    "negative_rate",
+    "first_seen",
+    "last_seen",
+    "status",
+    "growth",
+    "previous_size",
+    "kept_share",
+    "cluster_ids",
+    "centroid",
+]
+
+LINEAGE_COLUMNS = ["ds", "level", "event", "from_ids", "to_ids"]
+
+# Every subtopic id ever given (retired ones too, so ids are never reused), as of `ds`.
+REGISTRY_COLUMNS = ["ds", "cluster_id", "centroid", "born", "retired", "topic_id"]
 
 
 # --- clustering.store ----------------------------------------------------------------------------
 CLUSTERS = "feedback_clusters"
 ASSIGNMENTS = "cluster_assignments"
+TOPICS = "feedback_topics"
+LINEAGE = "topic_lineage"
+REGISTRY = "topic_registry"
 
 CLUSTERS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {CLUSTERS} (
     ds DATE,
     cluster_id BIGINT,
+    topic_id BIGINT,
     label VARCHAR,
     label_source VARCHAR,
     keyphrases VARCHAR[],
@@ -97,6 +130,7 @@ CREATE TABLE IF NOT EXISTS {CLUSTERS} (
     status VARCHAR,
     growth DOUBLE,
     previous_size BIGINT,
+    kept_share DOUBLE,
     match_similarity DOUBLE,
     centroid FLOAT[],
     window_start DATE,
@@ -109,12 +143,76 @@ CREATE TABLE IF NOT EXISTS {ASSIGNMENTS} (
     ds DATE,
     feedback_id VARCHAR,
     cluster_id BIGINT,
-    probability DOUBLE
+    topic_id BIGINT,
+    probability DOUBLE,
+    complaint_id INTEGER
 )
 """
 
+TOPICS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {TOPICS} (
+    ds DATE,
+    topic_id BIGINT,
+    label VARCHAR,
+    label_source VARCHAR,
+    keyphrases VARCHAR[],
+    quotes VARCHAR[],
+    size BIGINT,
+    distinct_users BIGINT,
+    n_negative BIGINT,
+    negative_rate DOUBLE,
+    first_seen TIMESTAMP,
+    last_seen TIMESTAMP,
+    status VARCHAR,
+    growth DOUBLE,
+    previous_size BIGINT,
+    kept_share DOUBLE,
+    cluster_ids BIGINT[],
+    centroid FLOAT[],
+    window_start DATE,
+    model_id VARCHAR
+)
+"""
+
+LINEAGE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {LINEAGE} (
+    ds DATE,
+    level VARCHAR,
+    event VARCHAR,
+    from_ids BIGINT[],
+    to_ids BIGINT[],
+    model_id VARCHAR
+)
+"""
+
+REGISTRY_DDL = f"""
+CREATE TABLE IF NOT EXISTS {REGISTRY} (
+    ds DATE,
+    cluster_id BIGINT,
+    centroid FLOAT[],
+    born DATE,
+    retired DATE,
+    topic_id BIGINT,
+    model_id VARCHAR
+)
+"""
+
+# Columns added to the topic tables since they were first written: older warehouses get them
+# (NULL in old rows) before the first write.
+ADDED_TOPIC_COLUMNS = (
+    (CLUSTERS, "topic_id", "BIGINT"),
+    (CLUSTERS, "kept_share", "DOUBLE"),
+    (ASSIGNMENTS, "topic_id", "BIGINT"),
+    (ASSIGNMENTS, "complaint_id", "INTEGER"),
+)
+TOPIC_TABLES_DDL = [CLUSTERS_DDL, ASSIGNMENTS_DDL, TOPICS_DDL, LINEAGE_DDL, REGISTRY_DDL] + [
+    f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}"
+    for table, column, kind in ADDED_TOPIC_COLUMNS
+]
+
 # The core's columns, plus what only the warehouse records.
 CLUSTER_TABLE_COLUMNS = [*CLUSTER_COLUMNS, "window_start", "model_id"]
+TOPIC_TABLE_COLUMNS = [*TOPIC_COLUMNS, "window_start", "model_id"]
 
 
 # --- regressions ---------------------------------------------------------------------------------

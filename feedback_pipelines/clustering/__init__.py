@@ -1,14 +1,15 @@
-"""Topics that stay put: rolling-window clustering with readable labels and stable ids.
+"""A two-level topic map that stays put: subtopics (about one intent) grouped into themes.
 
-Small stages in the manner of BERTopic, pure functions over numpy and pandas (no Dagster):
+Pure functions over numpy and pandas (no Dagster):
 
 - `context` blends each event's vector with its conversation's (follow-ups name no topic);
-- `fit` samples distinct texts (bounded), HDBSCAN with min_cluster_size scaled to the sample,
-  and splits out emerging topics born in the last days;
-- `reduce` UMAP on exact neighbours (default) or PCA, fitted on the sample;
-- `assign` places every event of the window by its nearest exemplar (noise stays noise);
-- `labels` c-TF-IDF keyphrases and representative quotes;
-- `lineage` keeps ids from day to day (centroid similarity, Hungarian matching, threshold);
+- `subtopics` the fine level: kNN spectral space, Ward cut by a size-free height, spherical
+  k-means refinement, noise by similarity and margin (no UMAP, no seed that matters);
+- `themes` the coarse level: Ward's criterion over the subtopics;
+- `registry` day to day: placement on frozen centroids, births from the unplaced pool,
+  catch-alls split, duplicates merged;
+- `lineage` theme ids followed through their events, `topic_lineage` events, kept shares;
+- `labels` c-TF-IDF keyphrases re-ranked by the embedder with MMR, and quotes;
 - `llm_labels` optional titles from an OpenAI-compatible endpoint;
 - `store` the warehouse tables; `pipeline.cluster_window` runs it all for one window.
 
@@ -16,32 +17,35 @@ The asset in `feedback_pipelines.defs.clustering` wires this to the warehouse an
 """
 
 from feedback_pipelines.clustering.context import session_context
-from feedback_pipelines.clustering.fit import FitConfig, min_cluster_size_for
 from feedback_pipelines.clustering.labels import LabelConfig, describe_clusters
-from feedback_pipelines.clustering.lineage import assign_stable_ids, match_clusters
 from feedback_pipelines.clustering.pipeline import (
     ClusteringConfig,
-    WindowClusters,
+    PreviousDay,
+    WindowTopics,
     cluster_window,
     window_growth,
     window_halves,
 )
-from feedback_pipelines.clustering.reduce import select_reducer
-from feedback_pipelines.schema import ASSIGNMENT_COLUMNS, CLUSTER_COLUMNS
+from feedback_pipelines.clustering.registry import RegistryConfig
+from feedback_pipelines.clustering.subtopics import SubtopicConfig, fit_window
+from feedback_pipelines.clustering.themes import ThemeConfig, merge_themes
+from feedback_pipelines.schema import ASSIGNMENT_COLUMNS, CLUSTER_COLUMNS, TOPIC_COLUMNS
 
 __all__ = [
     "ASSIGNMENT_COLUMNS",
     "CLUSTER_COLUMNS",
+    "TOPIC_COLUMNS",
     "ClusteringConfig",
-    "FitConfig",
     "LabelConfig",
-    "WindowClusters",
-    "assign_stable_ids",
+    "PreviousDay",
+    "RegistryConfig",
+    "SubtopicConfig",
+    "ThemeConfig",
+    "WindowTopics",
     "cluster_window",
     "describe_clusters",
-    "match_clusters",
-    "min_cluster_size_for",
-    "select_reducer",
+    "fit_window",
+    "merge_themes",
     "session_context",
     "window_growth",
     "window_halves",

@@ -1,4 +1,4 @@
-"""Readable cluster labels: c-TF-IDF keyphrases and representative quotes.
+"""Readable labels: c-TF-IDF keyphrases, re-ranked by the embedder with MMR, and quotes.
 
 A cluster id means nothing to a person; what they need is the few words that set a cluster apart
 from the others and a handful of things users actually wrote. Keyphrases come from class-based
@@ -6,8 +6,11 @@ TF-IDF (BERTopic's c-TF-IDF): all texts of a cluster are one document, a term sc
 is frequent in that cluster and rare across clusters. Quotes are the members nearest the
 cluster's centre in the embedding space, so they show what is typical, not what is extreme.
 
-Redaction placeholders (``<EMAIL>``, ``<PHONE>``...) and English stop words never become
-keyphrases: a label made of ``email`` or ``the`` says nothing about the complaint.
+Redaction placeholders (``<EMAIL>``, ``<PHONE>``...), English stop words and generic words of
+feedback ("think, want, people", "make", "gives") never become keyphrases: a label made of them
+says nothing about the topic. With an embedder, the best c-TF-IDF candidates are re-ranked by
+their cosine to the cluster's centroid (what BERTopic's KeyBERTInspired does) and picked with
+maximal marginal relevance, so the label's words are both typical and different from each other.
 """
 
 from __future__ import annotations
@@ -38,6 +41,17 @@ FEEDBACK_STOP_WORDS = frozenset(
         "wouldn't", "shouldn't", "it's", "i'm", "i've", "i'd", "i'll", "that's", "there's",
         "what's", "you're", "they're", "let's", "dont", "doesnt", "didnt", "isnt", "cant",
         "wont", "im", "ive",
+        # generic words that name no topic (measured: "think, want, people" held 93% of a day)
+        "think", "want", "wants", "wanted", "people", "make", "makes", "made", "give", "gives",
+        "gave", "like", "know", "need", "needs", "way", "thing", "things", "use", "used",
+        "using", "get", "gets", "got", "good", "bad", "better", "best", "great", "sure",
+        "right", "say", "said", "tell", "told", "going", "lot", "actually", "maybe", "probably",
+        "pretty", "kind", "stuff", "something", "anything", "everything", "someone", "time",
+        "times", "help", "helpful", "unhelpful", "correct", "wrong", "information", "info",
+        "would", "could", "should", "also", "much", "many", "well", "still", "even", "able",
+        # sign-offs and urgency that every topic's messages carry
+        "tried", "try", "trying", "urgent", "asap", "appreciate", "appreciated", "cheers", "ty",
+        "thx", "hey", "team", "guys", "sorry",
     }
 )  # fmt: skip
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | FEEDBACK_STOP_WORDS
@@ -82,6 +96,8 @@ class LabelConfig:
             labelling linear in the number of clusters, not in the window's volume.
         max_quote_chars: Quotes are cut to this length (with an ellipsis).
         ngram_range: Word n-grams considered as keyphrases.
+        n_candidates: Best c-TF-IDF terms per cluster re-ranked by the embedder.
+        diversity: MMR trade-off (0 = only relevance, 1 = only difference from chosen terms).
         seed: For the per-cluster sample.
     """
 
@@ -91,6 +107,8 @@ class LabelConfig:
     max_docs_per_cluster: int = 2000
     max_quote_chars: int = 280
     ngram_range: tuple[int, int] = (1, 2)
+    n_candidates: int = 20
+    diversity: float = 0.3
     seed: int = 0
 
 
@@ -193,26 +211,68 @@ def top_keyphrases(
     return [c for c, _ in chosen[:n]]
 
 
+def mmr(relevance: np.ndarray, similarity: np.ndarray, n: int, diversity: float) -> list[int]:
+    """Maximal marginal relevance: the indices of n items, picked one at a time.
+
+    Each pick is the best trade-off between its relevance and its largest similarity to the
+    items already chosen.
+    """
+    chosen: list[int] = []
+    left = list(range(len(relevance)))
+    while left and len(chosen) < n:
+        if chosen:
+            redundancy = similarity[np.ix_(left, chosen)].max(axis=1)
+        else:
+            redundancy = np.zeros(len(left))
+        score = (1 - diversity) * relevance[left] - diversity * redundancy
+        chosen.append(left.pop(int(np.argmax(score))))
+    return chosen
+
+
 def keyphrases_by_cluster(
-    texts: Sequence[str], labels: np.ndarray, config: LabelConfig = LabelConfig()
+    texts: Sequence[str],
+    labels: np.ndarray,
+    config: LabelConfig = LabelConfig(),
+    embed=None,
+    centres: dict[int, np.ndarray] | None = None,
 ) -> dict[int, list[str]]:
     """Keyphrases of every cluster (noise excluded), best first.
+
+    Without an embedder, the c-TF-IDF order (`top_keyphrases`). With one, the cluster's best
+    `n_candidates` terms (no word said twice) are embedded once, scored by cosine to the
+    cluster's centroid and picked by MMR.
 
     Args:
         texts: Member texts (redacted), aligned with labels.
         labels: Cluster of each text (-1 = noise).
         config: Label settings.
+        embed: Texts -> unit vectors (the embedder of the clustered vectors), or None.
+        centres: Cluster id -> unit centroid in the embedder's space (needed with `embed`).
 
     Returns:
         Cluster id -> list of keyphrases (possibly empty for a cluster of stop words only).
     """
     classes, matrix, terms = class_tfidf(texts, labels, config)
+    wide = config.n_candidates if embed is not None and centres else config.n_keyphrases
     out: dict[int, list[str]] = {}
     for r, c in enumerate(classes):
         if c == NOISE:
             continue
         scores = matrix[r].toarray().ravel() if matrix.shape[1] else np.zeros(0)
-        out[c] = top_keyphrases(scores, terms, config.n_keyphrases)
+        out[c] = top_keyphrases(scores, terms, max(wide, config.n_keyphrases))
+    if wide == config.n_keyphrases:
+        return out
+    vocab = sorted({t for keys in out.values() for t in keys})
+    if not vocab:
+        return out
+    vectors = np.asarray(embed(vocab), dtype=np.float32)
+    where = {t: i for i, t in enumerate(vocab)}
+    for c, keys in out.items():
+        if len(keys) <= 1 or c not in centres:
+            continue
+        v = vectors[[where[t] for t in keys]]
+        picked = mmr(v @ centres[c], v @ v.T, config.n_keyphrases, config.diversity)
+        out[c] = [keys[i] for i in picked]
     return out
 
 
@@ -233,16 +293,19 @@ def shorten(text: str, max_chars: int) -> str:
 def centroids(vectors: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
     """Unit-length mean vector of each cluster (noise excluded), in the embedding space.
 
-    Centroids live in the full embedding space, not the day's reduced space, because the
-    reduction is refitted every day and only the embedding space is the same from day to day.
+    One sparse product, whatever the number of clusters.
     """
-    out: dict[int, np.ndarray] = {}
-    for c in np.unique(labels):
-        if c == NOISE:
-            continue
-        mean = vectors[labels == c].astype(np.float64).mean(axis=0)
-        out[int(c)] = (mean / max(np.linalg.norm(mean), 1e-12)).astype(np.float32)
-    return out
+    ids = np.unique(labels[labels != NOISE])
+    if not len(ids):
+        return {}
+    rows = np.flatnonzero(labels != NOISE)
+    onehot = sparse.csr_matrix(
+        (np.ones(len(rows)), (np.searchsorted(ids, labels[rows]), rows)),
+        shape=(len(ids), len(labels)),
+    )
+    means = np.asarray(onehot @ np.asarray(vectors, dtype=np.float64))
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    return {int(c): means[i].astype(np.float32) for i, c in enumerate(ids)}
 
 
 def representative_quotes(
@@ -289,6 +352,7 @@ def describe_clusters(
     vectors: np.ndarray,
     labels: np.ndarray,
     config: LabelConfig = LabelConfig(),
+    embed=None,
 ) -> pd.DataFrame:
     """Label, keyphrases, quotes and centroid of every cluster (noise excluded).
 
@@ -297,13 +361,15 @@ def describe_clusters(
         vectors: Unit-length embeddings (full space).
         labels: Cluster of each row (-1 = noise).
         config: Label settings.
+        embed: Texts -> unit vectors of the same embedder as `vectors`, to re-rank keyphrase
+            candidates (see `keyphrases_by_cluster`); None keeps the c-TF-IDF order.
 
     Returns:
         One row per cluster: cluster, label, keyphrases (list), quotes (list), centroid (array).
     """
     labels = np.asarray(labels)
-    keys = keyphrases_by_cluster(texts, labels, config)
     centres = centroids(vectors, labels)
+    keys = keyphrases_by_cluster(texts, labels, config, embed, centres)
     quotes = representative_quotes(
         texts, vectors, labels, centres, config.n_quotes, config.max_quote_chars
     )

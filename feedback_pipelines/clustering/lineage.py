@@ -1,129 +1,114 @@
-"""Stable cluster ids: match today's clusters to the previous partition's.
+"""What became of each id from one day to the next: `topic_lineage` events and kept shares.
 
-Clustering is refitted every day, and its raw labels (0, 1, 2...) mean nothing from one fit to
-the next: that is why BERTopic users see "topics change completely between re-runs". Here each
-new cluster is matched one-to-one to a previous cluster by the cosine similarity of their
-centroids in the embedding space (the one space that does not change between days), with the
-Hungarian algorithm (`scipy.optimize.linear_sum_assignment`) and a minimum similarity. A matched
-cluster keeps its id; an unmatched one gets a fresh id and is marked new; a previous cluster left
-unmatched is reported once more, marked faded.
+Subtopic ids are kept by construction (the registry places events and never moves them), so
+their events are written where they happen (born, split, merged, faded: registry.py). Themes
+are re-merged every day from the subtopics, so their ids are kept by following the events:
+a theme keeps yesterday's id when the two are each other's main successor/predecessor and it
+holds most (`keep_share`) of yesterday's events that are still in the window. That rule is also
+what makes `status` true: an id is 'stable' only when it kept most of its events.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
+
+LEVELS = ("theme", "subtopic")
+EVENTS = ("born", "split", "merged", "faded")
 
 
-@dataclass(frozen=True)
-class Match:
-    """Today's cluster `current` (row position) continues previous cluster id `previous_id`."""
-
-    current: int
-    previous_id: int
-    similarity: float
-
-
-def _unit_rows(rows: list[np.ndarray] | np.ndarray) -> np.ndarray:
-    matrix = np.asarray([np.asarray(r, dtype=np.float64) for r in rows], dtype=np.float64)
-    if matrix.ndim != 2:
-        return matrix.reshape(len(matrix), -1)
-    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+def lineage_event(ds, level: str, event: str, from_ids, to_ids) -> dict:
+    """One `topic_lineage` row."""
+    assert level in LEVELS and event in EVENTS, (level, event)
+    return {
+        "ds": ds,
+        "level": level,
+        "event": event,
+        "from_ids": sorted(int(i) for i in from_ids),
+        "to_ids": sorted(int(i) for i in to_ids),
+    }
 
 
-def similarity_matrix(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """Cosine similarity of every current centroid (rows) to every previous one (columns)."""
-    if len(current) == 0 or len(previous) == 0:
-        return np.zeros((len(current), len(previous)))
-    a, b = _unit_rows(current), _unit_rows(previous)
-    if a.shape[1] != b.shape[1]:  # a different embedding model: nothing can match
-        return np.zeros((len(a), len(b)))
-    return a @ b.T
+def kept_shares(previous: np.ndarray, today: np.ndarray) -> dict[int, float]:
+    """Per id of yesterday: share of its events still in the window that carry it today."""
+    both = pd.DataFrame({"prev": previous, "today": today})
+    both = both[both["prev"] >= 0]
+    if not len(both):
+        return {}
+    same = (both["prev"] == both["today"]).groupby(both["prev"]).mean()
+    return {int(k): float(v) for k, v in same.items()}
 
 
-def match_clusters(
-    current: np.ndarray, previous: np.ndarray, previous_ids: list[int], threshold: float
-) -> list[Match]:
-    """One-to-one matches that maximise the total similarity over pairs above the threshold.
-
-    Pairs under the threshold are worth nothing to the solver (not merely filtered afterwards),
-    so it never gives up a good pair to make room for one that would be rejected anyway.
-
-    Args:
-        current: Today's centroids, one row each.
-        previous: The previous partition's centroids, one row each.
-        previous_ids: The stable id of each previous row.
-        threshold: Minimum cosine similarity for two clusters to be the same topic.
-
-    Returns:
-        The accepted matches, by current row.
-    """
-    sim = similarity_matrix(current, previous)
-    if sim.size == 0:
-        return []
-    gain = np.where(sim >= threshold, sim, 0.0)
-    rows, cols = linear_sum_assignment(gain, maximize=True)
-    matches = [
-        Match(int(r), int(previous_ids[c]), float(sim[r, c]))
-        for r, c in zip(rows, cols, strict=True)
-        if sim[r, c] >= threshold
-    ]
-    return sorted(matches, key=lambda m: m.current)
-
-
-def assign_stable_ids(
-    current_centroids: list[np.ndarray] | np.ndarray,
-    previous: pd.DataFrame | None,
+def follow_groups(
+    previous: np.ndarray,
+    today: np.ndarray,
+    n_today: int,
+    previous_ids: list[int],
     next_id: int,
-    threshold: float,
-) -> pd.DataFrame:
-    """A stable id for each of today's clusters, and which previous clusters faded.
+    ds,
+    level: str = "theme",
+    keep_share: float = 0.5,
+    part_share: float = 0.2,
+) -> tuple[np.ndarray, list[dict], int]:
+    """Ids for today's groups by following yesterday's events, and the lineage events.
 
     Args:
-        current_centroids: Today's centroids (embedding space), one per cluster, in the order
-            of today's clusters.
-        previous: The previous partition's clusters: `cluster_id` and `centroid` (faded rows
-            included, so a cluster missing for one day gets its id back). None or empty on the
-            first day.
-        next_id: First unused id (greater than every id ever given).
-        threshold: Minimum centroid cosine similarity to keep an id.
+        previous: Yesterday's id of each event present on both days (-1 = none).
+        today: Today's local group 0..n_today-1 of the same events (-1 = none).
+        n_today: Today's groups.
+        previous_ids: Yesterday's live ids (those not followed by anyone are 'faded').
+        next_id: First id never given.
+        ds: The day (for the lineage rows).
+        level: 'theme' or 'subtopic'.
+        keep_share: Share of yesterday's events an id must keep to continue.
+        part_share: Share of yesterday's events from which a part counts in a split or merge.
 
     Returns:
-        One row per current cluster, in order: `position`, `cluster_id`, `matched` (bool),
-        `similarity` (to the matched cluster, NaN when new); and in `.attrs["faded"]` the ids of
-        previous clusters nobody matched.
+        (id of each local group, lineage rows, next unused id).
     """
-    n = len(current_centroids)
-    prev_ids: list[int] = []
-    prev_c: list[np.ndarray] = []
-    if previous is not None and len(previous):
-        prev_ids = [int(x) for x in previous["cluster_id"]]
-        prev_c = [np.asarray(c, dtype=np.float64) for c in previous["centroid"]]
-    matches = (
-        match_clusters(np.asarray(current_centroids), np.asarray(prev_c), prev_ids, threshold)
-        if n and prev_ids
-        else []
-    )
-    by_row = {m.current: m for m in matches}
-    ids, matched, sims = [], [], []
-    fresh = int(next_id)
-    for r in range(n):
-        m = by_row.get(r)
-        if m is None:
-            ids.append(fresh)
-            fresh += 1
-            matched.append(False)
-            sims.append(np.nan)
-        else:
-            ids.append(m.previous_id)
-            matched.append(True)
-            sims.append(m.similarity)
-    out = pd.DataFrame(
-        {"position": np.arange(n), "cluster_id": ids, "matched": matched, "similarity": sims}
-    )
-    kept = {m.previous_id for m in matches}
-    out.attrs["faded"] = [i for i in dict.fromkeys(prev_ids) if i not in kept]
-    return out
+    prev_ids = sorted({int(i) for i in previous_ids} | {int(i) for i in previous[previous >= 0]})
+    row = {p: r for r, p in enumerate(prev_ids)}
+    both = (previous >= 0) & (today >= 0)
+    m = np.zeros((len(prev_ids), n_today))
+    if both.any():
+        np.add.at(m, (np.array([row[int(p)] for p in previous[both]]), today[both]), 1)
+    out = np.full(n_today, -1, dtype=np.int64)
+    totals = m.sum(axis=1)
+    best_t = m.argmax(axis=1) if n_today else np.zeros(len(prev_ids), dtype=int)
+    best_o = m.argmax(axis=0) if len(prev_ids) else np.zeros(n_today, dtype=int)
+    for r, p in enumerate(prev_ids):
+        t = best_t[r] if n_today else -1
+        if t >= 0 and totals[r] > 0 and best_o[t] == r and m[r, t] >= keep_share * totals[r]:
+            out[t] = p
+    for t in range(n_today):
+        if out[t] < 0:
+            out[t] = next_id
+            next_id += 1
+    events = []
+    continued: set[int] = set()
+    reached: set[int] = set()
+    for r, p in enumerate(prev_ids):
+        parts = np.flatnonzero((m[r] >= part_share * totals[r]) & (m[r] > 0))
+        if len(parts) >= 2:
+            events.append(lineage_event(ds, level, "split", [p], out[parts]))
+            continued.add(p)
+            reached |= {int(i) for i in out[parts]}
+    for t in range(n_today):
+        sources = [
+            r for r in range(len(prev_ids))
+            if best_t[r] == t and m[r, t] > 0 and m[r, t] >= part_share * totals[r]
+        ]  # fmt: skip
+        if len(sources) >= 2:
+            events.append(
+                lineage_event(ds, level, "merged", [prev_ids[r] for r in sources], [out[t]])
+            )
+            continued |= {prev_ids[r] for r in sources}
+            reached.add(int(out[t]))
+    kept = set(int(i) for i in out) & set(prev_ids)
+    for p in prev_ids:
+        if p not in kept and p not in continued:
+            events.append(lineage_event(ds, level, "faded", [p], []))
+    for i in out:
+        if int(i) not in kept and int(i) not in reached:
+            events.append(lineage_event(ds, level, "born", [], [i]))
+    return out, events, next_id

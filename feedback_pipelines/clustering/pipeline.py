@@ -1,91 +1,129 @@
-"""One window of feedback in, topics a team can follow out.
+"""One window of feedback in, a two-level topic map that stays put out.
 
-The stages, each a short function in its own module: blend in the conversation's context
-(context.py), sample distinct texts (fit.py), reduce
-(reduce.py), HDBSCAN on the sample (fit.py), assign every event (assign.py), describe each
-cluster with keyphrases and quotes (labels.py), give it a stable id by matching the previous
-partition's clusters (lineage.py), and compute the figures people read: size, distinct users,
-negative rate, first and last seen, growth over the window and a status (new, growing, stable,
-faded). Pure: arrays and DataFrames in, DataFrames out; no Dagster, no database.
+The day, in order (each stage a short module, all pure: arrays and DataFrames in and out, no
+Dagster, no database):
+
+1. blend each event's vector with its conversation's (context.py);
+2. subtopics from the registry (registry.py): yesterday's events keep their subtopic, the rest
+   join a frozen centroid when close enough, and only the unplaced pool of the last days gives
+   birth to new subtopics; on the first day (empty registry) the whole window is fitted
+   (subtopics.py); loose catch-alls are split, subtopics that became one are merged;
+3. themes: the live subtopics merged by Ward's criterion (themes.py), their ids kept by
+   following yesterday's events (lineage.py);
+4. labels and quotes for both levels (labels.py), figures and a true status for each id.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from feedback_pipelines.clustering.assign import assign_to_clusters
 from feedback_pipelines.clustering.context import session_context
-from feedback_pipelines.clustering.fit import (
-    FitConfig,
-    fit_clusters,
-    select_fit_sample,
-    split_emerging,
-    vector_keys,
-)
 from feedback_pipelines.clustering.labels import LabelConfig, describe_clusters
-from feedback_pipelines.clustering.lineage import assign_stable_ids
-from feedback_pipelines.clustering.reduce import PCAReducer, select_reducer
-from feedback_pipelines.schema import ASSIGNMENT_COLUMNS, CLUSTER_COLUMNS, NOISE
+from feedback_pipelines.clustering.lineage import (
+    EVENTS,
+    follow_groups,
+    kept_shares,
+    lineage_event,
+)
+from feedback_pipelines.clustering.registry import (
+    RegistryConfig,
+    births,
+    cohesion,
+    merge_pairs,
+    place,
+    split_group,
+)
+from feedback_pipelines.clustering.subtopics import (
+    SubtopicConfig,
+    fit_window,
+    group_means,
+    normalize,
+)
+from feedback_pipelines.clustering.themes import ThemeConfig, merge_themes
+from feedback_pipelines.schema import (
+    ASSIGNMENT_COLUMNS,
+    CLUSTER_COLUMNS,
+    LINEAGE_COLUMNS,
+    NOISE,
+    REGISTRY_COLUMNS,
+    TOPIC_COLUMNS,
+)
 
 logger = logging.getLogger(__name__)
 
 STATUSES = ("new", "growing", "stable", "faded")
 EVENT_COLUMNS = ("feedback_id", "text", "user_id", "is_negative", "timestamp")
 #: Optional event columns: `session_id` (conversation context), `ds` (the event's day).
+Embed = Callable[[list[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
 class ClusteringConfig:
-    """Every knob of the window clustering, with the measured defaults.
+    """Every knob of the window's topics, with the measured defaults.
 
     Attributes:
         context_weight: Share of the session's mean vector blended into each event's vector
-            before clustering (context.py; 0 turns it off).
-        reducer: 'umap' (default), 'pca' or 'none'.
-        n_components: Dimensions after reduction.
-        umap_min_points: Below this many sample points UMAP is replaced by PCA.
-        neighbour_dims: Dimensions of the space nearest exemplars are searched in.
-        fit: HDBSCAN and sampling settings.
-        labels: Keyphrase and quote settings.
-        match_threshold: Minimum centroid cosine similarity for a cluster to keep yesterday's
-            id (measured on generated data: one topic on consecutive days 0.96-0.998, two
-            different planted topics at most 0.66).
-        growing_threshold: Growth (see `window_growth`) from which a kept cluster is
-            'growing' (+0.5 = the recent half of the window has 1.5 times the early half's
-            events); a kept cluster with no early events is growing too.
-        growing_min_size: Clusters with fewer recent events are never called growing (small
-            counts swing).
-        growing_min_days: Nothing is called growing before the window spans this many days
-            (one day against the next is noise, not a trend).
-        seed: Seed for the reducer (the fit has its own in `fit`).
+            (context.py; 0 turns it off).
+        subtopics: The fine level (subtopics.py).
+        registry: Day-to-day placement, births, splits and merges (registry.py).
+        themes: The coarse level (themes.py).
+        labels: Keyphrases and quotes (labels.py).
+        keep_share: Share of yesterday's events an id must keep to be 'stable' (or, for a
+            theme, to keep its id at all).
+        growing_threshold: Growth (see `window_growth`) from which a kept id is 'growing'.
+        growing_min_size: Ids with fewer recent events are never called growing.
+        growing_min_days: Nothing is called growing before the window spans this many days.
     """
 
     context_weight: float = 0.7
-    reducer: str = "umap"
-    n_components: int = 5
-    umap_min_points: int = 100
-    neighbour_dims: int = 64
-    fit: FitConfig = field(default_factory=FitConfig)
+    subtopics: SubtopicConfig = field(default_factory=SubtopicConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    themes: ThemeConfig = field(default_factory=ThemeConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
-    match_threshold: float = 0.8
+    keep_share: float = 0.5
     growing_threshold: float = 0.5
     growing_min_size: int = 10
     growing_min_days: int = 4
-    seed: int = 0
 
 
 @dataclass
-class WindowClusters:
-    """The result for one window: the two tables and what happened, for logs and metadata."""
+class PreviousDay:
+    """What earlier days left: the only input a day's ids depend on besides its own events.
+
+    Attributes:
+        registry: `topic_registry` rows of the latest earlier day (cluster_id, centroid, born,
+            retired, topic_id); retired ids are kept so they are never given again.
+        clusters: That day's `feedback_clusters` rows (first_seen, status, labels), or None.
+        topics: That day's `feedback_topics` rows, or None.
+        assignments: That day's `cluster_assignments` (feedback_id, cluster_id, topic_id).
+        next_cluster_id: First subtopic id never given before.
+        next_topic_id: First theme id never given before.
+    """
+
+    registry: pd.DataFrame | None = None
+    clusters: pd.DataFrame | None = None
+    topics: pd.DataFrame | None = None
+    assignments: pd.DataFrame | None = None
+    next_cluster_id: int = 0
+    next_topic_id: int = 0
+
+
+@dataclass
+class WindowTopics:
+    """A day's tables (schema.py column orders) and what happened, for logs and metadata."""
 
     clusters: pd.DataFrame
+    topics: pd.DataFrame
     assignments: pd.DataFrame
+    lineage: pd.DataFrame
+    registry: pd.DataFrame
     stats: dict = field(default_factory=dict)
 
 
@@ -118,22 +156,6 @@ def window_growth(event_days: pd.Series, start: date, end: date) -> float:
     """
     early, recent = window_halves(event_days, start, end)
     return recent / early - 1.0 if early else float("nan")
-
-
-def neighbour_space(
-    vectors: np.ndarray, sample: np.ndarray, dims: int, seed: int = 0
-) -> np.ndarray:
-    """Unit vectors projected on the sample's first `dims` principal axes, re-normalized.
-
-    Nearest-exemplar search compares every event with every sample row; in 64 dimensions
-    instead of 384 that costs six times less, and the neighbours barely change (PCA keeps the
-    directions along which the texts differ most).
-    """
-    if dims <= 0 or vectors.shape[1] <= dims or len(sample) <= dims:
-        return vectors
-    projected = PCAReducer(dims, seed).fit(vectors[sample]).transform(vectors)
-    norms = np.linalg.norm(projected, axis=1, keepdims=True)
-    return projected / np.maximum(norms, 1e-12)
 
 
 def cluster_figures(
@@ -201,171 +223,80 @@ def as_list(value: object) -> list:
     return list(value)
 
 
-def _empty_clusters() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in CLUSTER_COLUMNS})
+def _alive(registry: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, unit frozen centroids) of the registry's live subtopics."""
+    if registry is None or not len(registry):
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    live = registry[registry["retired"].isna()].sort_values("cluster_id")
+    if not len(live):
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    cents = np.stack([np.asarray(c, dtype=np.float32) for c in live["centroid"]])
+    return live["cluster_id"].to_numpy(dtype=np.int64), normalize(cents)
 
 
-def _faded_rows(previous: pd.DataFrame, faded_ids: list[int], ds: date) -> list[dict]:
-    """Rows reporting, once, the previous clusters nobody continued today."""
-    rows = []
-    if previous is None or not faded_ids:
-        return rows
-    prev = previous.set_index("cluster_id", drop=False)
-    for cid in faded_ids:
-        p = prev.loc[cid]
-        if isinstance(p, pd.DataFrame):
-            p = p.iloc[0]
-        if str(p.get("status", "")) == "faded":
-            continue  # already reported yesterday: it stays gone
-        rows.append(
-            {
-                "ds": ds,
-                "cluster_id": int(cid),
-                "label": p.get("label"),
-                "label_source": p.get("label_source", "keyphrases"),
-                "keyphrases": as_list(p.get("keyphrases")),
-                "quotes": as_list(p.get("quotes")),
-                "size": 0,
-                "distinct_users": 0,
-                "n_negative": 0,
-                "negative_rate": np.nan,
-                "first_seen": p.get("first_seen"),
-                "last_seen": p.get("last_seen"),
-                "status": "faded",
-                "growth": -1.0,
-                "previous_size": int(p.get("size", 0) or 0),
-                "match_similarity": np.nan,
-                "centroid": np.asarray(p["centroid"], dtype=np.float32),
-            }
-        )
-    return rows
+def _previous_of(events: pd.DataFrame, frame: pd.DataFrame | None, column: str) -> np.ndarray:
+    """Yesterday's `column` (an id) of each event, -1 when it had none."""
+    if frame is None or not len(frame) or column not in frame.columns:
+        return np.full(len(events), NOISE, dtype=np.int64)
+    ids = frame.drop_duplicates("feedback_id").set_index("feedback_id")[column]
+    mapped = events["feedback_id"].astype(str).map(ids)
+    return pd.to_numeric(mapped, errors="coerce").fillna(NOISE).to_numpy(dtype=np.int64)
 
 
-def cluster_window(
-    events: pd.DataFrame,
-    vectors: np.ndarray,
-    ds: date | str,
-    previous: pd.DataFrame | None = None,
-    next_id: int = 0,
-    config: ClusteringConfig = ClusteringConfig(),
-) -> WindowClusters:
-    """Cluster one trailing window and give its clusters stable ids and readable labels.
+def _status(
+    born: bool, kept: float | None, early: int, recent: int, span_days: int, c: ClusteringConfig
+) -> str:
+    """The true status of a live id.
 
-    Args:
-        events: One row per feedback event of the window, with `feedback_id`, `text` (the
-            embedded, redacted interaction text), `user_id`, `is_negative`, `timestamp`, and
-            optionally `ds` (the event's day; derived from `timestamp` when absent).
-        vectors: Unit-length embeddings, row-aligned with events (n, dim).
-        ds: The partition: the window's last day.
-        previous: The previous partition's `feedback_clusters` rows (at least `cluster_id`,
-            `centroid`, `first_seen`, `size`, `status`, `label`...), or None on the first day.
-        next_id: The first id never given before (max id so far + 1).
-        config: Settings.
-
-    Returns:
-        `clusters` (CLUSTER_COLUMNS, one row per cluster plus faded ones), `assignments`
-        (ASSIGNMENT_COLUMNS, one row per event, -1 for noise) and `stats`.
+    'new' when born today or when it kept too few of yesterday's events to be the same id;
+    'growing' when it came back (no event yesterday) or its volume rose; else 'stable'.
     """
-    t0 = time.perf_counter()
-    end = _as_date(ds)
-    missing = [c for c in EVENT_COLUMNS if c not in events.columns]
-    if missing:
-        raise ValueError(f"events lack columns {missing}")
-    if len(events) != len(vectors):
-        raise ValueError(f"{len(events)} events but {len(vectors)} vectors")
-    events = events.reset_index(drop=True)
-    vectors = np.asarray(vectors, dtype=np.float32)
-    n = len(events)
-    stats: dict = {"events": n, "ds": end.isoformat()}
-    if n == 0:
-        faded = (
-            _faded_rows(previous, [int(x) for x in previous["cluster_id"]], end)
-            if previous is not None and len(previous)
-            else []
-        )
-        clusters = pd.DataFrame(faded, columns=CLUSTER_COLUMNS) if faded else _empty_clusters()
-        assignments = pd.DataFrame(columns=ASSIGNMENT_COLUMNS)
-        return WindowClusters(clusters, assignments, {**stats, "clusters": 0})
-
-    # 1. conversation context, then the sample: distinct vectors, bounded
-    sessions = events["session_id"] if "session_id" in events.columns else None
-    context = session_context(vectors, sessions, config.context_weight)
-    keys = vector_keys(context)
-    sample = select_fit_sample(keys, config.fit.max_sample, config.fit.max_copies, config.fit.seed)
-    stats["distinct_texts"] = int(keys.max()) + 1
-    stats["sample"] = len(sample)
-    # 2. reduce the sample (fitted and applied to the sample only)
-    t = time.perf_counter()
-    reducer_name = config.reducer
-    if reducer_name == "umap" and len(sample) < config.umap_min_points:
-        reducer_name = "pca"  # UMAP's graph needs more points than a tiny window has
-    if len(sample) <= config.n_components + 1:
-        reducer_name = "none"
-    reducer = select_reducer(reducer_name, config.n_components, config.seed)
-    points = reducer.fit_transform(context[sample])
-    stats["reducer"] = reducer.name
-    stats["reduce_seconds"] = round(time.perf_counter() - t, 3)
-    # 3. HDBSCAN on the sample
-    t = time.perf_counter()
-    fitted = fit_clusters(points, config.fit)
-    event_days = _event_days(events)
-    recent_start = end - timedelta(days=config.fit.emerging_days - 1)
-    recent = (event_days.iloc[sample] >= recent_start).to_numpy()
-    fitted = split_emerging(points, fitted, recent, vectors[sample], config.fit)
-    stats["emerging"] = len(fitted.emerging)
-    stats["fit_seconds"] = round(time.perf_counter() - t, 3)
-    stats["min_cluster_size"] = fitted.min_cluster_size
-    # 4. every event: nearest exemplars, in a cheap neighbour space
-    t = time.perf_counter()
-    space = neighbour_space(context, sample, config.neighbour_dims, config.seed)
-    labels, strength = assign_to_clusters(fitted.labels, fitted.probabilities, space, keys, sample)
-    stats["assign_seconds"] = round(time.perf_counter() - t, 3)
-    # 5. labels and quotes
-    t = time.perf_counter()
-    texts = events["text"].fillna("").astype(str).tolist()
-    described = describe_clusters(texts, vectors, labels, config.labels)
-    stats["label_seconds"] = round(time.perf_counter() - t, 3)
-    # 6. stable ids
-    lineage = assign_stable_ids(
-        list(described["centroid"]), previous, next_id, config.match_threshold
+    if born or (kept is not None and kept < c.keep_share):
+        return "new"
+    if kept is None:
+        return "growing"
+    grew = (early == 0 and recent > 0) or (
+        early > 0 and recent / early - 1.0 >= c.growing_threshold
     )
-    local_to_id = dict(zip(described["cluster"], lineage["cluster_id"], strict=True))
-    # 7. figures
-    timestamps = pd.to_datetime(events["timestamp"], utc=True).dt.tz_localize(None)
-    days = event_days
-    span_start = min(days.min(), end)
-    span_days = (end - span_start).days + 1
-    prev_by_id = (
-        previous.drop_duplicates("cluster_id").set_index("cluster_id")
+    if grew and recent >= c.growing_min_size and span_days >= c.growing_min_days:
+        return "growing"
+    return "stable"
+
+
+def _rows(
+    level_ids: np.ndarray,
+    described: pd.DataFrame,
+    figures: pd.DataFrame,
+    born: set[int],
+    kept: dict[int, float],
+    previous: pd.DataFrame | None,
+    id_col: str,
+    end: date,
+    span_days: int,
+    config: ClusteringConfig,
+) -> list[dict]:
+    """The figures, labels and status of each live id of one level."""
+    prev = (
+        previous.drop_duplicates(id_col).set_index(id_col)
         if previous is not None and len(previous)
         else None
     )
-    figures = cluster_figures(labels, events, days, timestamps, span_start, end)
+    by_id = described.set_index("cluster")
     rows = []
-    for pos, d in described.iterrows():
-        f = figures.loc[int(d["cluster"])]
-        cid = int(lineage.at[pos, "cluster_id"])
-        matched = bool(lineage.at[pos, "matched"])
+    for i in level_ids:
+        i = int(i)
+        f, d = figures.loc[i], by_id.loc[i]
         early, recent = int(f["early"]), int(f["recent"])
-        growth = recent / early - 1.0 if early else float("nan")
-        first_seen = f["first_seen"]
-        prev_size = None
-        if matched and prev_by_id is not None and cid in prev_by_id.index:
-            p = prev_by_id.loc[cid]
+        first_seen, prev_size = f["first_seen"], None
+        if prev is not None and i in prev.index:
+            p = prev.loc[i]
             prev_size = int(p.get("size", 0) or 0)
             if pd.notna(p.get("first_seen")):
                 first_seen = min(first_seen, _naive_utc(p["first_seen"]))
-        grew = (early == 0 and recent > 0) or growth >= config.growing_threshold
-        if not matched:
-            status = "new"
-        elif grew and recent >= config.growing_min_size and span_days >= config.growing_min_days:
-            status = "growing"
-        else:
-            status = "stable"
         rows.append(
             {
                 "ds": end,
-                "cluster_id": cid,
+                id_col: i,
                 "label": d["label"],
                 "label_source": "keyphrases",
                 "keyphrases": list(d["keyphrases"]),
@@ -376,46 +307,290 @@ def cluster_window(
                 "negative_rate": float(f["n_negative"] / f["size"]),
                 "first_seen": first_seen,
                 "last_seen": f["last_seen"],
-                "status": status,
-                "growth": round(float(growth), 4) if early else np.nan,
+                "status": _status(i in born, kept.get(i), early, recent, span_days, config),
+                "growth": round(recent / early - 1.0, 4) if early else np.nan,
                 "previous_size": prev_size,
-                "match_similarity": float(lineage.at[pos, "similarity"]),
+                "kept_share": kept.get(i, np.nan),
                 "centroid": d["centroid"],
             }
         )
-    rows.extend(_faded_rows(previous, lineage.attrs.get("faded", []), end))
-    clusters = pd.DataFrame(rows, columns=CLUSTER_COLUMNS)
-    if len(clusters):
-        clusters = clusters.sort_values(["size", "cluster_id"], ascending=[False, True])
-        clusters = clusters.reset_index(drop=True)
-    lookup = np.full(max(labels.max(initial=NOISE), 0) + 2, NOISE, dtype=np.int64)
-    for local, cid in local_to_id.items():
-        lookup[local] = cid
-    ids = lookup[labels]  # index -1 (noise) is the last slot, which stays NOISE
+    return rows
+
+
+def _faded(previous: pd.DataFrame | None, ids: set[int], id_col: str, end: date) -> list[dict]:
+    """Rows reporting, once, yesterday's live ids that have no event today."""
+    if previous is None or not len(previous) or not ids:
+        return []
+    rows = []
+    for _, p in previous.drop_duplicates(id_col).iterrows():
+        if int(p[id_col]) not in ids or str(p.get("status", "")) == "faded":
+            continue
+        row = {c: p.get(c) for c in previous.columns}
+        row.update(
+            ds=end, size=0, distinct_users=0, n_negative=0, negative_rate=np.nan,
+            status="faded", growth=-1.0, previous_size=int(p.get("size", 0) or 0),
+            kept_share=0.0, keyphrases=as_list(p.get("keyphrases")),
+            quotes=as_list(p.get("quotes")),
+        )  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def _frame(rows: list[dict], columns: list[str], sort: str) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=columns)
+    if len(frame):
+        frame = frame.sort_values(["size", sort], ascending=[False, True]).reset_index(drop=True)
+    return frame
+
+
+def cluster_window(
+    events: pd.DataFrame,
+    vectors: np.ndarray,
+    ds: date | str,
+    previous: PreviousDay | None = None,
+    config: ClusteringConfig = ClusteringConfig(),
+    embed: Embed | None = None,
+) -> WindowTopics:
+    """The window's subtopics and themes, with ids that stay put and labels a person reads.
+
+    Args:
+        events: One row per feedback event of the window: `feedback_id`, `text` (embedded,
+            redacted), `user_id`, `is_negative`, `timestamp`, optionally `ds` and `session_id`.
+        vectors: Unit-length embeddings, row-aligned with events (n, dim).
+        ds: The partition: the window's last day.
+        previous: What earlier days left (None = the first day).
+        config: Settings.
+        embed: The embedder (texts -> unit vectors) to re-rank keyphrase candidates; None
+            keeps the c-TF-IDF order.
+    """
+    t0 = time.perf_counter()
+    end = _as_date(ds)
+    missing = [c for c in EVENT_COLUMNS if c not in events.columns]
+    if missing:
+        raise ValueError(f"events lack columns {missing}")
+    if len(events) != len(vectors):
+        raise ValueError(f"{len(events)} events but {len(vectors)} vectors")
+    previous = previous or PreviousDay()
+    rc = config.registry
+    events = events.reset_index(drop=True)
+    n = len(events)
+    raw = normalize(np.asarray(vectors, dtype=np.float32))
+    sessions = events["session_id"] if "session_id" in events.columns else None
+    x = normalize(session_context(raw, sessions, config.context_weight)) if n else raw
+    days = _event_days(events) if n else pd.Series([], dtype=object)
+    stats: dict = {"events": n, "ds": end.isoformat()}
+    lineage: list[dict] = []
+
+    # -- 2. subtopics: the registry ------------------------------------------------------------
+    reg = (
+        previous.registry.copy()
+        if previous.registry is not None
+        else pd.DataFrame(columns=REGISTRY_COLUMNS)
+    )
+    reg_ids, reg_cents = _alive(reg)
+    next_cid = int(previous.next_cluster_id)
+    ids = np.full(n, NOISE, dtype=np.int64)
+    centroid_of: dict[int, np.ndarray] = dict(zip(reg_ids.tolist(), reg_cents, strict=True))
+    new_ids: list[int] = []
+
+    def register(cents: np.ndarray) -> np.ndarray:
+        nonlocal next_cid
+        out = np.arange(next_cid, next_cid + len(cents), dtype=np.int64)
+        next_cid += len(cents)
+        centroid_of.update(zip(out.tolist(), normalize(cents), strict=True))
+        new_ids.extend(out.tolist())
+        return out
+
+    if n and not len(reg_ids):
+        fit = fit_window(x, config.subtopics)
+        stats["fit"] = fit.stats
+        used = np.bincount(fit.labels[fit.labels >= 0], minlength=fit.n_subtopics) > 0
+        remap = np.full(fit.n_subtopics, NOISE, dtype=np.int64)
+        remap[used] = register(fit.centroids[used])  # a subtopic of noise only is no subject
+        ids = np.where(fit.labels >= 0, remap[np.maximum(fit.labels, 0)], NOISE)
+        stats["placed_on_registry"] = 0
+    elif n:
+        before = _previous_of(events, previous.assignments, "cluster_id")
+        keep = np.isin(before, reg_ids)
+        ids[keep] = before[keep]
+        rest = np.flatnonzero(~keep)
+        spot, _ = place(x[rest], reg_cents, rc.join_similarity)
+        ids[rest] = np.where(spot >= 0, reg_ids[np.maximum(spot, 0)], NOISE)
+        stats["kept_from_yesterday"] = int(keep.sum())
+        stats["placed_on_registry"] = int((spot >= 0).sum())
+        pool_start = end - timedelta(days=rc.pool_days - 1)
+        pool = np.flatnonzero((ids == NOISE) & (days >= pool_start).to_numpy())
+        stats["pool"] = len(pool)
+        local, cents = births(x[pool], reg_cents, rc, config.subtopics)
+        if len(cents):
+            given = register(cents)
+            ids[pool[local >= 0]] = given[local[local >= 0]]
+    stats["born"] = len(new_ids)
+
+    # repairs: loose catch-alls split, subtopics that became one merged
+    retired: dict[int, date] = {}
+    if n:
+        live, counts = np.unique(ids[ids >= 0], return_counts=True)
+        for cid, count in zip(live.tolist(), counts.tolist(), strict=True):
+            members = np.flatnonzero(ids == cid)
+            if count < max(rc.split_min_events, rc.split_share * n):
+                continue
+            if cohesion(x[members], centroid_of[cid]) >= rc.split_cohesion:
+                continue
+            parts = split_group(x[members], rc, config.subtopics)
+            if parts is None:
+                continue
+            child, cents = parts
+            given = register(cents)
+            ids[members] = given[child]
+            retired[cid] = end
+            lineage.append(lineage_event(end, "subtopic", "split", [cid], given))
+        live = np.unique(ids[ids >= 0])
+        pos = np.searchsorted(live, ids)
+        means, sizes = group_means(x, np.where(ids >= 0, pos, NOISE), len(live))
+        older = ~np.isin(live, new_ids)  # a subtopic born today was not a duplicate at birth
+        for keep_row, gone_row in merge_pairs(means[older], sizes[older], rc.merge_similarity):
+            kept_id, gone_id = int(live[older][keep_row]), int(live[older][gone_row])
+            ids[ids == gone_id] = kept_id
+            retired[gone_id] = end
+            lineage.append(lineage_event(end, "subtopic", "merged", [kept_id, gone_id], [kept_id]))
+    born_set = set(new_ids) - set(retired)
+    for cid in sorted(born_set):
+        lineage.append(lineage_event(end, "subtopic", "born", [], [cid]))
+    live = np.unique(ids[ids >= 0])
+    prev_live = (
+        set(previous.clusters.loc[previous.clusters["status"] != "faded", "cluster_id"].astype(int))
+        if previous.clusters is not None and len(previous.clusters)
+        else set()
+    )
+    faded_ids = prev_live - set(live.tolist())
+    for cid in sorted(faded_ids - set(retired)):
+        lineage.append(lineage_event(end, "subtopic", "faded", [cid], []))
+
+    # -- 3. themes -------------------------------------------------------------------------------
+    pos = np.searchsorted(live, ids)
+    sub_of = np.where(ids >= 0, pos, NOISE)
+    means, sizes = group_means(x, sub_of, len(live))
+    theme_local = merge_themes(means, sizes, config.themes)
+    ev_theme_local = np.where(ids >= 0, theme_local[np.maximum(sub_of, 0)], NOISE)
+    prev_topic = _previous_of(events, previous.assignments, "topic_id")
+    prev_topics_live = (
+        previous.topics.loc[previous.topics["status"] != "faded", "topic_id"].astype(int).tolist()
+        if previous.topics is not None and len(previous.topics)
+        else []
+    )
+    n_themes = int(theme_local.max()) + 1 if len(theme_local) else 0
+    theme_ids, theme_events, _ = follow_groups(
+        prev_topic, ev_theme_local, n_themes, prev_topics_live, previous.next_topic_id, end,
+        "theme", config.keep_share,
+    )  # fmt: skip
+    lineage = [e for e in theme_events] + lineage
+    topic_ids = np.where(ids >= 0, theme_ids[np.maximum(ev_theme_local, 0)], NOISE)
+    topic_of_sub = dict(zip(live.tolist(), theme_ids[theme_local].tolist(), strict=True))
+
+    # -- 4. labels, figures, status -------------------------------------------------------------
+    t = time.perf_counter()
+    texts = events["text"].fillna("").astype(str).tolist()
+    sub_desc = describe_clusters(texts, raw, ids, config.labels, embed)
+    theme_desc = describe_clusters(texts, raw, topic_ids, config.labels, embed)
+    stats["label_seconds"] = round(time.perf_counter() - t, 3)
+    timestamps = (
+        pd.to_datetime(events["timestamp"], utc=True).dt.tz_localize(None)
+        if n
+        else pd.Series([], dtype="datetime64[ns]")
+    )
+    span_start = min(days.min(), end) if n else end
+    span_days = (end - span_start).days + 1
+    prev_cluster = _previous_of(events, previous.assignments, "cluster_id")
+    sub_kept = kept_shares(prev_cluster, ids)
+    theme_kept = kept_shares(prev_topic, topic_ids)
+    theme_born = {int(e["to_ids"][0]) for e in theme_events if e["event"] == "born"}
+    sub_rows = _rows(
+        live, sub_desc, cluster_figures(ids, events, days, timestamps, span_start, end),
+        born_set, sub_kept, previous.clusters, "cluster_id", end, span_days, config,
+    )  # fmt: skip
+    for row in sub_rows:
+        cid = row["cluster_id"]
+        row["topic_id"] = topic_of_sub[cid]
+        row["match_similarity"] = float(
+            normalize(means[np.searchsorted(live, cid)][None])[0] @ centroid_of[cid]
+        )
+    sub_rows += _faded(previous.clusters, faded_ids, "cluster_id", end)
+    clusters = _frame(sub_rows, CLUSTER_COLUMNS, "cluster_id")
+    live_themes = np.unique(topic_ids[topic_ids >= 0])
+    theme_rows = _rows(
+        live_themes, theme_desc,
+        cluster_figures(topic_ids, events, days, timestamps, span_start, end),
+        theme_born, theme_kept, previous.topics, "topic_id", end, span_days, config,
+    )  # fmt: skip
+    for row in theme_rows:
+        members = [c for c, tid in topic_of_sub.items() if tid == row["topic_id"]]
+        row["cluster_ids"] = sorted(members, key=lambda c: -int((ids == c).sum()))
+    gone_themes = set(prev_topics_live) - set(live_themes.tolist())
+    theme_rows += _faded(previous.topics, gone_themes, "topic_id", end)
+    topics = _frame(theme_rows, TOPIC_COLUMNS, "topic_id")
+
+    probability = np.zeros(n, dtype=np.float64)
+    if n and len(live):
+        cents = np.stack([centroid_of[int(c)] for c in live])
+        rows_ = np.flatnonzero(ids >= 0)
+        probability[rows_] = np.einsum("ij,ij->i", x[rows_], cents[sub_of[rows_]])
     assignments = pd.DataFrame(
         {
             "ds": end,
             "feedback_id": events["feedback_id"].astype(str).to_numpy(),
             "cluster_id": ids,
-            "probability": np.round(strength, 4),
-        }
+            "topic_id": topic_ids,
+            "probability": np.round(probability, 4),
+            "complaint_id": pd.array([None] * n, dtype="Int64"),
+        },
+        columns=ASSIGNMENT_COLUMNS,
     )
-    counts = clusters["status"].value_counts().to_dict() if len(clusters) else {}
+    registry = _next_registry(reg, centroid_of, new_ids, retired, topic_of_sub, end)
+    lineage_frame = pd.DataFrame(lineage, columns=LINEAGE_COLUMNS)
+    by_status = clusters["status"].value_counts().to_dict() if len(clusters) else {}
     stats.update(
+        clusters=len(live),
+        themes=len(live_themes),
+        noise_share=round(float(np.mean(ids == NOISE)), 4) if n else 0.0,
+        max_share=round(float(np.bincount(sub_of[sub_of >= 0]).max() / n), 4) if len(live) else 0.0,
+        by_status={s: int(by_status.get(s, 0)) for s in STATUSES},
+        lineage={e: int(sum(r["event"] == e for r in lineage)) for e in EVENTS},
+        seconds=round(time.perf_counter() - t0, 3),
+    )  # fmt: skip
+    logger.info(
+        "window ending %s: %d events, %d subtopics in %d themes (%s), %.0f%% noise in %.1fs",
+        end, n, stats["clusters"], stats["themes"], stats["by_status"],
+        100 * stats["noise_share"], stats["seconds"],
+    )  # fmt: skip
+    return WindowTopics(clusters, topics, assignments, lineage_frame, registry, stats)
+
+
+def _next_registry(
+    reg: pd.DataFrame,
+    centroid_of: dict[int, np.ndarray],
+    new_ids: list[int],
+    retired: dict[int, date],
+    topic_of_sub: dict[int, int],
+    end: date,
+) -> pd.DataFrame:
+    """Yesterday's registry with today's births, retirements and themes (one row per id ever)."""
+    rows = reg[list(REGISTRY_COLUMNS[1:])].copy() if len(reg) else None
+    fresh = pd.DataFrame(
         {
-            "clusters": int((clusters["status"] != "faded").sum()) if len(clusters) else 0,
-            "noise_share": round(float(np.mean(ids == NOISE)), 4),
-            "by_status": {s: int(counts.get(s, 0)) for s in STATUSES},
-            "seconds": round(time.perf_counter() - t0, 3),
+            "cluster_id": np.asarray(new_ids, dtype=np.int64),
+            "centroid": [centroid_of[i] for i in new_ids],
+            "born": [end] * len(new_ids),
+            "retired": [None] * len(new_ids),
+            "topic_id": [None] * len(new_ids),
         }
     )
-    logger.info(
-        "window ending %s: %d events, %d clusters (%s), %.0f%% noise in %.1fs",
-        end,
-        n,
-        stats["clusters"],
-        stats["by_status"],
-        100 * stats["noise_share"],
-        stats["seconds"],
-    )
-    return WindowClusters(clusters, assignments, stats)
+    out = fresh if rows is None else pd.concat([rows.astype(object), fresh.astype(object)])
+    out = out.reset_index(drop=True)
+    out["cluster_id"] = out["cluster_id"].astype(np.int64)
+    for cid, day in retired.items():
+        out.loc[out["cluster_id"] == cid, "retired"] = day
+    themes = out["cluster_id"].map(topic_of_sub)
+    out["topic_id"] = themes.where(themes.notna(), out["topic_id"])
+    out.insert(0, "ds", end)
+    return out[list(REGISTRY_COLUMNS)].sort_values("cluster_id").reset_index(drop=True)

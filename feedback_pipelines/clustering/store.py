@@ -1,9 +1,12 @@
-"""The clustering tables in the warehouse: read a window, read yesterday, write a partition.
+"""The topic tables in the warehouse: read a window, read what earlier days left, write a day.
 
-`feedback_clusters` and `cluster_assignments` (CONTRACT.md section 3) are written per `ds`, the
-window's last day, by delete-then-insert in one transaction, so a rerun replaces its day and
-nothing else. Plain functions over a DuckDB connection, no Dagster: the asset holds the
-connection only while these run (read, close, compute, reopen to write).
+`feedback_clusters` (subtopics), `feedback_topics` (themes), `topic_lineage`,
+`cluster_assignments` (CONTRACT.md section 3) and `topic_registry` (the frozen subtopic
+centroids a day's placement depends on) are written per `ds`, the window's last day, by
+delete-then-insert in one transaction, so a rerun replaces its day and nothing else; a day
+reads only days before it, so reruns are idempotent. Plain functions over a DuckDB connection,
+no Dagster: the asset holds the connection only while these run (read, close, compute, reopen
+to write).
 """
 
 from __future__ import annotations
@@ -15,12 +18,19 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from feedback_pipelines.clustering.pipeline import PreviousDay
 from feedback_pipelines.schema import (
+    ASSIGNMENT_COLUMNS,
     ASSIGNMENTS,
-    ASSIGNMENTS_DDL,
     CLUSTER_TABLE_COLUMNS,
     CLUSTERS,
-    CLUSTERS_DDL,
+    LINEAGE,
+    LINEAGE_COLUMNS,
+    REGISTRY,
+    REGISTRY_COLUMNS,
+    TOPIC_TABLE_COLUMNS,
+    TOPIC_TABLES_DDL,
+    TOPICS,
 )
 from feedback_pipelines.tables import table_exists, transaction
 
@@ -64,47 +74,80 @@ def read_window(
     return events, np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the topic tables, and add columns newer than an old warehouse's tables."""
+    for ddl in TOPIC_TABLES_DDL:
+        conn.execute(ddl)
+
+
+def _vectors(values: pd.Series) -> list[np.ndarray]:
+    return [np.asarray(c, dtype=np.float32) for c in values]
+
+
 def read_previous(
     conn: duckdb.DuckDBPyConnection, ds: date | str, model_id: str | None = None
-) -> tuple[pd.DataFrame | None, date | None, int]:
-    """The latest partition before `ds` (faded rows included) and the next unused id.
+) -> tuple[PreviousDay, date | None]:
+    """What the days before `ds` left, for `cluster_window`.
 
-    The next id is one more than any id given before `ds`, so a rerun of a day hands out the
-    same new ids as its first run (ids of later days are not counted).
+    The latest registry, that day's clusters, themes and assignments, and the next unused ids
+    (ids of `ds` and later days are not counted, so a rerun hands out the same new ids).
 
     Args:
         conn: Warehouse connection.
         ds: The partition being computed.
-        model_id: Only clusters built on this model's vectors can be continued.
+        model_id: Only topics built on this model's vectors can be continued.
 
     Returns:
-        (rows or None, their ds or None, next id).
+        (previous day, its ds or None).
     """
     if not table_exists(conn, CLUSTERS):
-        return None, None, 0
+        return PreviousDay(), None
+    ensure_tables(conn)
     end = pd.Timestamp(ds).date()
-    next_id = conn.execute(
-        f"SELECT coalesce(max(cluster_id), -1) + 1 FROM {CLUSTERS} WHERE ds < ?", [end]
+    model = " AND model_id = ?" if model_id else ""
+    params: list = [model_id] if model_id else []
+    next_cid = conn.execute(
+        f"SELECT greatest((SELECT coalesce(max(cluster_id), -1) FROM {CLUSTERS} WHERE ds < ?), "
+        f"(SELECT coalesce(max(cluster_id), -1) FROM {REGISTRY} WHERE ds < ?)) + 1",
+        [end, end],
     ).fetchall()[0][0]
-    prev_ds = conn.execute(f"SELECT max(ds) FROM {CLUSTERS} WHERE ds < ?", [end]).fetchall()[0][0]
+    next_tid = conn.execute(
+        f"SELECT coalesce(max(topic_id), -1) + 1 FROM {TOPICS} WHERE ds < ?", [end]
+    ).fetchall()[0][0]
+    prev_ds = conn.execute(
+        f"SELECT max(ds) FROM {REGISTRY} WHERE ds < ?{model}", [end, *params]
+    ).fetchall()[0][0]
+    previous = PreviousDay(next_cluster_id=int(next_cid), next_topic_id=int(next_tid))
     if prev_ds is None:
-        return None, None, int(next_id)
-    sql = f"SELECT * FROM {CLUSTERS} WHERE ds = ?"
-    params: list = [prev_ds]
-    if model_id:
-        sql += " AND model_id = ?"
-        params.append(model_id)
-    rows = conn.execute(sql + " ORDER BY cluster_id", params).df()
-    rows["centroid"] = [np.asarray(c, dtype=np.float32) for c in rows["centroid"]]
-    return (rows if len(rows) else None), pd.Timestamp(prev_ds).date(), int(next_id)
+        return previous, None
+    day = [prev_ds, *params]
+    registry = conn.execute(
+        f"SELECT {', '.join(REGISTRY_COLUMNS)} FROM {REGISTRY} WHERE ds = ?{model} "
+        "ORDER BY cluster_id",
+        day,
+    ).df()
+    registry["centroid"] = _vectors(registry["centroid"])
+    registry["retired"] = (
+        registry["retired"].astype(object).where(registry["retired"].notna(), None)
+    )
+    clusters = conn.execute(f"SELECT * FROM {CLUSTERS} WHERE ds = ?{model}", day).df()
+    topics = conn.execute(f"SELECT * FROM {TOPICS} WHERE ds = ?{model}", day).df()
+    for frame in (clusters, topics):
+        frame["centroid"] = _vectors(frame["centroid"])
+    previous.registry = registry
+    previous.clusters = clusters if len(clusters) else None
+    previous.topics = topics if len(topics) else None
+    previous.assignments = read_assignments(conn, prev_ds)
+    return previous, pd.Timestamp(prev_ds).date()
 
 
 def read_assignments(conn: duckdb.DuckDBPyConnection, ds: date | str) -> pd.DataFrame:
-    """One partition's assignments (feedback_id, cluster_id), empty when there are none."""
+    """One partition's assignments (feedback_id, cluster_id, topic_id), empty when none."""
     if not table_exists(conn, ASSIGNMENTS):
-        return pd.DataFrame(columns=["feedback_id", "cluster_id"])
+        return pd.DataFrame(columns=["feedback_id", "cluster_id", "topic_id"])
+    ensure_tables(conn)
     return conn.execute(
-        f"SELECT feedback_id, cluster_id FROM {ASSIGNMENTS} WHERE ds = ?", [ds]
+        f"SELECT feedback_id, cluster_id, topic_id FROM {ASSIGNMENTS} WHERE ds = ?", [ds]
     ).df()
 
 
@@ -112,50 +155,81 @@ def _listify(values: pd.Series, cast=float) -> list:
     return [None if v is None else [cast(x) for x in v] for v in values]
 
 
-def write_window(
-    conn: duckdb.DuckDBPyConnection,
-    ds: date | str,
-    clusters: pd.DataFrame,
-    assignments: pd.DataFrame,
-    start: date,
-    model_id: str,
-) -> tuple[int, int]:
-    """Replace partition `ds` of both tables in one transaction.
-
-    Returns:
-        (cluster rows, assignment rows) written.
-    """
-    end = pd.Timestamp(ds).date()
-    rows = clusters.copy()
+def _level_rows(frame: pd.DataFrame, columns: list[str], end, start, model_id) -> pd.DataFrame:
+    rows = frame.copy()
     rows["ds"] = end
     rows["window_start"] = start
     rows["model_id"] = model_id
     rows["keyphrases"] = _listify(rows["keyphrases"], str)
     rows["quotes"] = _listify(rows["quotes"], str)
     rows["centroid"] = _listify(rows["centroid"], float)
+    if "cluster_ids" in rows.columns:
+        rows["cluster_ids"] = _listify(rows["cluster_ids"], int)
     for col in ("first_seen", "last_seen"):
         rows[col] = pd.to_datetime(rows[col], utc=True).dt.tz_localize(None)
-    for col in ("size", "distinct_users", "n_negative", "previous_size", "cluster_id"):
-        rows[col] = pd.array(pd.to_numeric(rows[col], errors="coerce"), dtype="Int64")
-    rows = rows[CLUSTER_TABLE_COLUMNS]
-    links = assignments[["feedback_id", "cluster_id", "probability"]].copy()
+    for col in ("size", "distinct_users", "n_negative", "previous_size", "cluster_id", "topic_id"):
+        if col in rows.columns:
+            rows[col] = pd.array(pd.to_numeric(rows[col], errors="coerce"), dtype="Int64")
+    return rows[columns]
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> None:
+    if not len(rows):
+        return
+    columns = ", ".join(rows.columns)
+    select = columns.replace("centroid", "centroid::FLOAT[]")
+    conn.register("_topic_rows", rows)
+    conn.execute(f"INSERT INTO {table} ({columns}) SELECT {select} FROM _topic_rows")
+    conn.unregister("_topic_rows")
+
+
+def write_window(
+    conn: duckdb.DuckDBPyConnection,
+    ds: date | str,
+    result,
+    start: date,
+    model_id: str,
+) -> dict[str, int]:
+    """Replace partition `ds` of every topic table in one transaction.
+
+    Args:
+        conn: Warehouse connection.
+        ds: The partition.
+        result: A `WindowTopics` (its clusters may carry LLM titles by then).
+        start: First day of the window.
+        model_id: The embedder whose vectors were clustered.
+
+    Returns:
+        Rows written per table.
+    """
+    end = pd.Timestamp(ds).date()
+    clusters = _level_rows(result.clusters, CLUSTER_TABLE_COLUMNS, end, start, model_id)
+    topics = _level_rows(result.topics, TOPIC_TABLE_COLUMNS, end, start, model_id)
+    links = result.assignments[ASSIGNMENT_COLUMNS].copy()
     links["ds"] = end
-    conn.execute(CLUSTERS_DDL)
-    conn.execute(ASSIGNMENTS_DDL)
+    lineage = result.lineage[LINEAGE_COLUMNS].copy()
+    lineage["ds"] = end
+    lineage["model_id"] = model_id
+    lineage["from_ids"] = _listify(lineage["from_ids"], int)
+    lineage["to_ids"] = _listify(lineage["to_ids"], int)
+    registry = result.registry[REGISTRY_COLUMNS].copy()
+    registry["ds"] = end
+    registry["model_id"] = model_id
+    registry["centroid"] = _listify(registry["centroid"], float)
+    for col in ("cluster_id", "topic_id"):
+        registry[col] = pd.array(pd.to_numeric(registry[col], errors="coerce"), dtype="Int64")
+    for col in ("born", "retired"):
+        registry[col] = pd.to_datetime(registry[col]).dt.date
+    ensure_tables(conn)
+    tables = {
+        CLUSTERS: clusters,
+        TOPICS: topics,
+        ASSIGNMENTS: links,
+        LINEAGE: lineage,
+        REGISTRY: registry,
+    }
     with transaction(conn):
-        conn.execute(f"DELETE FROM {CLUSTERS} WHERE ds = ?", [end])
-        conn.execute(f"DELETE FROM {ASSIGNMENTS} WHERE ds = ?", [end])
-        if len(rows):
-            conn.register("_cluster_rows", rows)
-            columns = ", ".join(CLUSTER_TABLE_COLUMNS)
-            select = columns.replace("centroid", "centroid::FLOAT[]")
-            conn.execute(f"INSERT INTO {CLUSTERS} ({columns}) SELECT {select} FROM _cluster_rows")
-            conn.unregister("_cluster_rows")
-        if len(links):
-            conn.register("_assignment_rows", links)
-            conn.execute(
-                f"INSERT INTO {ASSIGNMENTS} (ds, feedback_id, cluster_id, probability) "
-                "SELECT ds, feedback_id, cluster_id, probability FROM _assignment_rows"
-            )
-            conn.unregister("_assignment_rows")
-    return len(rows), len(links)
+        for table, rows in tables.items():
+            conn.execute(f"DELETE FROM {table} WHERE ds = ?", [end])
+            _insert(conn, table, rows)
+    return {table: len(rows) for table, rows in tables.items()}

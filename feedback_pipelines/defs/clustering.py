@@ -1,9 +1,10 @@
-"""Clustering stage: `feedback_clusters` and `cluster_assignments` over a trailing window.
+"""Topics stage: subtopics, themes, their lineage and every event's place, over a trailing window.
 
-Thin wiring: read the window's vectors and yesterday's clusters, call
-`feedback_pipelines.clustering.cluster_window`, optionally title the clusters, write both tables
-for the partition (the window's last day), then write each event's cluster id into its Qdrant
-payload so semantic search can filter by topic.
+Thin wiring: read the window's vectors and what earlier days left (the registry of frozen
+subtopic centroids, yesterday's tables), call `feedback_pipelines.clustering.cluster_window`,
+optionally title the subtopics, write every topic table for the partition (the window's last
+day), then write each event's subtopic and theme into its Qdrant payload so semantic search can
+filter by topic.
 """
 
 import os
@@ -13,10 +14,15 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from feedback_pipelines.clustering import ClusteringConfig, FitConfig, cluster_window
+from feedback_pipelines.clustering import (
+    ClusteringConfig,
+    RegistryConfig,
+    SubtopicConfig,
+    ThemeConfig,
+    cluster_window,
+)
 from feedback_pipelines.clustering.llm_labels import title_clusters
 from feedback_pipelines.clustering.store import (
-    read_assignments,
     read_previous,
     read_window,
     window_start,
@@ -49,27 +55,27 @@ _DEFAULTS = ClusteringConfig()
 class ClusteringSettings(dg.Config):
     """Knobs of the window clustering shown in the launchpad (defaults: `ClusteringConfig`)."""
 
-    reducer: str = _DEFAULTS.reducer
     context_weight: float = _DEFAULTS.context_weight
-    max_sample: int = _DEFAULTS.fit.max_sample
-    min_cluster_fraction: float = _DEFAULTS.fit.min_cluster_fraction
-    min_cluster_floor: int = _DEFAULTS.fit.min_cluster_floor
-    match_threshold: float = _DEFAULTS.match_threshold
-    emerging_days: int = _DEFAULTS.fit.emerging_days
+    max_sample: int = _DEFAULTS.subtopics.max_sample
+    cut_height: float = _DEFAULTS.subtopics.cut_height
+    join_similarity: float = _DEFAULTS.registry.join_similarity
+    pool_days: int = _DEFAULTS.registry.pool_days
+    min_birth: int = _DEFAULTS.registry.min_birth
+    max_themes: int = _DEFAULTS.themes.max_themes
+    rerank_labels: bool = True
     write_payloads: bool = True
 
     def to_config(self) -> ClusteringConfig:
         """The pure-core configuration."""
         return ClusteringConfig(
-            reducer=self.reducer,
             context_weight=self.context_weight,
-            match_threshold=self.match_threshold,
-            fit=FitConfig(
-                max_sample=self.max_sample,
-                min_cluster_fraction=self.min_cluster_fraction,
-                min_cluster_floor=self.min_cluster_floor,
-                emerging_days=self.emerging_days,
+            subtopics=SubtopicConfig(max_sample=self.max_sample, cut_height=self.cut_height),
+            registry=RegistryConfig(
+                join_similarity=self.join_similarity,
+                pool_days=self.pool_days,
+                min_birth=self.min_birth,
             ),
+            themes=ThemeConfig(max_themes=self.max_themes),
         )
 
 
@@ -94,16 +100,31 @@ def _spec(key: str, description: str) -> dg.AssetSpec:
     specs=[
         _spec(
             "feedback_clusters",
-            "Topics of the trailing window (default 14 days) ending on the partition: a stable "
-            "id, a readable label (c-TF-IDF keyphrases, or a short title when a labeller is "
-            "configured), 3-5 representative quotes, size, distinct users, negative rate, "
-            "first and last seen, growth over the window and a status (new, growing, stable, "
-            "faded).",
+            "Subtopics (about one user intent) of the trailing window (default 14 days) ending "
+            "on the partition: an id that stays put (a registry of frozen centroids), its theme "
+            "(`topic_id`), a readable label (keyphrases re-ranked by the embedder, or a short "
+            "title when a labeller is configured), 3-5 quotes, size, distinct users, negative "
+            "rate, first and last seen, growth and a true status (new, growing, stable, faded).",
+        ),
+        _spec(
+            "feedback_topics",
+            "Themes: the window's subtopics merged into a readable handful, with the same "
+            "figures and the subtopics each holds (`cluster_ids`).",
+        ),
+        _spec(
+            "topic_lineage",
+            "What became of ids that day, at both levels: born, split, merged, faded.",
+        ),
+        _spec(
+            "topic_registry",
+            "Every subtopic id ever given with its frozen centroid, birth and retirement: the "
+            "state the next day's placement reads.",
         ),
         _spec(
             "cluster_assignments",
-            "The cluster of every embedded feedback event of the window (-1 = noise, never "
-            "forced into a topic), with a confidence.",
+            "The subtopic (`cluster_id`) and theme (`topic_id`) of every embedded feedback event "
+            "of the window (-1 = noise, never forced into a topic), with a confidence; "
+            "`complaint_id` is filled by the complaint clustering.",
         ),
     ],
     check_specs=[
@@ -141,77 +162,115 @@ def topic_clusters(
     vector_store: VectorStoreResource,
     cluster_labeller: ClusterLabellerResource,
 ):
-    """Cluster the window, keep yesterday's ids, label, write both tables and Qdrant payloads."""
+    """Place the window on the registry, merge themes, label, write the tables and payloads."""
     ds = context.partition_key
     end = date.fromisoformat(ds)
     start = window_start(end, settings.window_days)
     model = embedder.get()
     with warehouse.get_connection() as conn:
         events, vectors = read_window(conn, start, end, model.model_id)
-        previous, prev_ds, next_id = read_previous(conn, end, model.model_id)
-        prev_links = read_assignments(conn, prev_ds) if prev_ds is not None else None
+        previous, prev_ds = read_previous(conn, end, model.model_id)
+    n_prev = 0 if previous.clusters is None else len(previous.clusters)
     context.log.info(
         f"{ds}: window {start}..{end}: {len(events):,} embedded events "
-        f"({model.model_id}); previous partition {prev_ds or 'none'} with "
-        f"{0 if previous is None else len(previous)} clusters"
+        f"({model.model_id}); previous partition {prev_ds or 'none'} with {n_prev} subtopics"
     )
-    result = cluster_window(events, vectors, end, previous, next_id, config.to_config())
-    clusters = result.clusters
+    embed = model.embed if config.rerank_labels else None
+    result = cluster_window(events, vectors, end, previous, config.to_config(), embed)
     stats = result.stats
     labeller = cluster_labeller.client()
-    if labeller is not None and len(clusters):
-        clusters = title_clusters(clusters, labeller, previous, log=context.log.info)
-    with warehouse.get_connection() as conn:
-        written, linked = write_window(
-            conn, end, clusters, result.assignments, start, model.model_id
+    if labeller is not None and len(result.clusters):
+        result.clusters = title_clusters(
+            result.clusters, labeller, previous.clusters, log=context.log.info
         )
+    with warehouse.get_connection() as conn:
+        written = write_window(conn, end, result, start, model.model_id)
     rate = len(events) / stats["seconds"] if stats.get("seconds") else 0.0
     context.log.info(
-        f"{ds}: {stats.get('clusters', 0)} clusters {stats.get('by_status', {})}, "
+        f"{ds}: {stats.get('clusters', 0)} subtopics in {stats.get('themes', 0)} themes "
+        f"{stats.get('by_status', {})}, lineage {stats.get('lineage', {})}, "
         f"{stats.get('noise_share', 0):.1%} noise, in {stats.get('seconds', 0):.1f}s "
-        f"({rate:,.0f} events/s; sample {stats.get('sample', 0):,}, reduce "
-        f"{stats.get('reduce_seconds', 0)}s, fit {stats.get('fit_seconds', 0)}s, assign "
-        f"{stats.get('assign_seconds', 0)}s, labels {stats.get('label_seconds', 0)}s)"
+        f"({rate:,.0f} events/s; labels {stats.get('label_seconds', 0)}s)"
     )
     payload_stats = _write_payloads(
         context, config, vector_store, model, result.assignments, (start, end)
     )
-
-    kept = _kept_share(result.assignments, prev_links)
-    active = clusters[clusters["status"] != "faded"] if len(clusters) else clusters
-    preview_cols = ["cluster_id", "label", "size", "distinct_users", "negative_rate"]
-    preview_cols += ["status", "growth"]
+    kept = _kept_share(result.assignments, previous.assignments)
     common = {"partition": ds, "window_start": start.isoformat(), "model_id": model.model_id}
     yield dg.MaterializeResult(
         asset_key="feedback_clusters",
         metadata={
             **common,
-            "dagster/row_count": written,
-            "clusters": len(active),
+            "dagster/row_count": written["feedback_clusters"],
+            "subtopics": stats.get("clusters", 0),
+            "themes": stats.get("themes", 0),
             "by_status": dg.MetadataValue.json(stats.get("by_status", {})),
-            "emerging_split": stats.get("emerging", 0),
-            "min_cluster_size": stats.get("min_cluster_size", 0),
+            "largest_share": stats.get("max_share", 0.0),
             "ids_kept_share": None if kept is None else round(kept, 4),
             "labels": cluster_labeller.describe(),
-            "preview": markdown_table(clusters[preview_cols].head(10))
-            if len(clusters)
-            else markdown_table(clusters),
+            "preview": dg.MetadataValue.md(_preview(result)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="feedback_topics",
+        metadata={
+            **common,
+            "dagster/row_count": written["feedback_topics"],
+            "themes": stats.get("themes", 0),
+            "preview": markdown_table(_theme_table(result.topics)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="topic_lineage",
+        metadata={
+            **common,
+            "dagster/row_count": written["topic_lineage"],
+            "events": dg.MetadataValue.json(stats.get("lineage", {})),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="topic_registry",
+        metadata={
+            **common,
+            "dagster/row_count": written["topic_registry"],
+            "born": stats.get("born", 0),
+            "placed_on_registry": stats.get("placed_on_registry", 0),
+            "kept_from_yesterday": stats.get("kept_from_yesterday", 0),
+            "pool": stats.get("pool", 0),
         },
     )
     yield dg.MaterializeResult(
         asset_key="cluster_assignments",
         metadata={
             **common,
-            "dagster/row_count": linked,
+            "dagster/row_count": written["cluster_assignments"],
             "noise_share": stats.get("noise_share", 0.0),
-            "sample": stats.get("sample", 0),
-            "distinct_texts": stats.get("distinct_texts", 0),
-            "reducer": stats.get("reducer", ""),
             "seconds": stats.get("seconds", 0.0),
             "qdrant_payloads": dg.MetadataValue.json(payload_stats),
         },
     )
     yield from _checks(result, len(events), kept)
+
+
+def _theme_table(topics: pd.DataFrame) -> pd.DataFrame:
+    cols = ["topic_id", "label", "size", "negative_rate", "status"]
+    live = topics[topics["status"] != "faded"] if len(topics) else topics
+    return live[cols].head(15) if len(live) else pd.DataFrame(columns=cols)
+
+
+def _preview(result, themes: int = 8, per_theme: int = 4) -> str:
+    """Themes > subtopics, biggest first: what a person reads first."""
+    topics, clusters = result.topics, result.clusters
+    if not len(topics):
+        return "(no topics)"
+    lines = []
+    live = clusters[clusters["status"] != "faded"]
+    for _, t in topics[topics["status"] != "faded"].head(themes).iterrows():
+        lines.append(f"- **{t['label']}** ({int(t['size'])}, {t['status']})")
+        subs = live[live["topic_id"] == t["topic_id"]].head(per_theme)
+        for _, c in subs.iterrows():
+            lines.append(f"  - {c['label']} ({int(c['size'])}, {c['status']})")
+    return "\n".join(lines)
 
 
 def _write_payloads(
@@ -222,7 +281,7 @@ def _write_payloads(
     assignments: pd.DataFrame,
     window: tuple[date, date],
 ) -> dict:
-    """Set `cluster_id` (-1 = noise) in the Qdrant payload of every point of the window.
+    """Set `cluster_id` and `topic_id` (-1 = noise) in the payload of every point of the window.
 
     Points outside the window keep the id of the last window they were in.
     """
@@ -230,13 +289,18 @@ def _write_payloads(
         return {"written": 0, "missing": 0}
     started = time.perf_counter()
     wanted = {
-        point_id(fid): int(cid)
-        for fid, cid in zip(assignments["feedback_id"], assignments["cluster_id"], strict=True)
+        point_id(fid): {"cluster_id": int(cid), "topic_id": int(tid)}
+        for fid, cid, tid in zip(
+            assignments["feedback_id"],
+            assignments["cluster_id"],
+            assignments["topic_id"],
+            strict=True,
+        )
     }
     with vector_store.open(model.model_id, model.dim) as store:
         in_window = {"ds": {"gte": window[0].isoformat(), "lte": window[1].isoformat()}}
         present = set(store.ids(in_window)) & set(wanted)
-        store.set_payloads({pid: {"cluster_id": wanted[pid]} for pid in present})
+        store.set_payloads({pid: wanted[pid] for pid in present})
     missing = len(wanted) - len(present)
     seconds = time.perf_counter() - started
     context.log.info(
@@ -247,7 +311,7 @@ def _write_payloads(
 
 
 def _kept_share(assignments: pd.DataFrame, previous: pd.DataFrame | None) -> float | None:
-    """Share of yesterday's clustered events (still in the window) that kept their cluster id."""
+    """Share of yesterday's events in a subtopic (still in the window) that kept its id."""
     if previous is None or not len(previous) or not len(assignments):
         return None
     both = assignments.merge(previous, on="feedback_id", suffixes=("", "_prev"))

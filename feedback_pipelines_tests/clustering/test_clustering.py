@@ -1,4 +1,4 @@
-"""The clustering core: labels, lineage, context, sampling, assignment, and whole windows.
+"""The topic core's mechanics: labels, context, growth, and whole windows day after day.
 
 Small synthetic vectors for the mechanics (seconds); the real embedding model on real rater
 comments (FeedbackQA) for what people read: labels made of the texts' own words, and clearly
@@ -17,24 +17,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feedback_pipelines.clustering import ClusteringConfig, FitConfig, cluster_window
-from feedback_pipelines.clustering.assign import assign_to_clusters, nearest_exemplar
+from feedback_pipelines.clustering import ClusteringConfig, PreviousDay, cluster_window
 from feedback_pipelines.clustering.context import session_context
-from feedback_pipelines.clustering.fit import (
-    min_cluster_size_for,
-    select_fit_sample,
-    vector_keys,
-)
 from feedback_pipelines.clustering.labels import (
     LabelConfig,
     keyphrases_by_cluster,
+    mmr,
     phrases,
     representative_quotes,
     top_keyphrases,
 )
-from feedback_pipelines.clustering.lineage import assign_stable_ids, match_clusters
+from feedback_pipelines.clustering.lineage import follow_groups
 from feedback_pipelines.clustering.pipeline import window_growth, window_halves
-from feedback_pipelines.clustering.reduce import cosine_knn, select_reducer
 from feedback_pipelines_tests.fixtures.pipeline import TEST_DATA
 
 DIM = 384
@@ -108,37 +102,6 @@ def test_quotes_are_the_distinct_members_nearest_the_centre():
 # --------------------------------------------------------------------------------------------
 
 
-def test_matching_is_one_to_one_and_maximises_the_total_not_greedy():
-    # greedy would give current 0 -> prev 10 (0.95) and leave current 1 unmatched (0.5 < 0.8)
-    previous = unit(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
-    current = unit(np.array([[0.95, 0.31, 0.0], [0.9, 0.0, 0.44]]))
-    sim = current @ previous.T
-    assert sim[0, 0] > sim[1, 0] and sim[0, 1] >= 0.3
-    matches = match_clusters(current, previous, [10, 11], threshold=0.3)
-    assert {(m.current, m.previous_id) for m in matches} == {(0, 11), (1, 10)}
-    assert len({m.previous_id for m in matches}) == len(matches)
-
-
-def test_stable_ids_new_ids_and_faded():
-    rng = np.random.default_rng(1)
-    prev_c = unit(rng.standard_normal((3, DIM)))
-    previous = pd.DataFrame({"cluster_id": [4, 7, 9], "centroid": list(prev_c)})
-    current = unit(
-        np.vstack([prev_c[1] + 0.01 * rng.standard_normal(DIM), rng.standard_normal(DIM)])
-    )
-    out = assign_stable_ids(list(current), previous, next_id=12, threshold=0.8)
-    assert out["cluster_id"].tolist() == [7, 12]
-    assert out["matched"].tolist() == [True, False]
-    assert sorted(out.attrs["faded"]) == [4, 9]
-    first = assign_stable_ids(list(current), None, next_id=0, threshold=0.8)
-    assert first["cluster_id"].tolist() == [0, 1] and not first["matched"].any()
-
-
-# --------------------------------------------------------------------------------------------
-# context, sampling, assignment
-# --------------------------------------------------------------------------------------------
-
-
 def test_session_context_pulls_turns_together_and_leaves_single_events_alone():
     rng = np.random.default_rng(2)
     v = unit(rng.standard_normal((4, DIM)))
@@ -147,66 +110,6 @@ def test_session_context_pulls_turns_together_and_leaves_single_events_alone():
     assert np.allclose(out[2], v[2], atol=1e-6) and np.allclose(out[3], v[3], atol=1e-6)
     assert float(out[0] @ out[1]) > float(v[0] @ v[1]) + 0.5
     assert np.array_equal(session_context(v, None), v)
-
-
-def test_min_cluster_size_scales_with_the_sample_within_bounds():
-    config = FitConfig(min_cluster_fraction=0.01, min_cluster_floor=10, min_cluster_ceiling=500)
-    assert min_cluster_size_for(300, config) == 10
-    assert min_cluster_size_for(8_000, config) == 80
-    assert min_cluster_size_for(200_000, config) == 500
-    assert min_cluster_size_for(12, config) == 6  # a tiny window can still hold two clusters
-
-
-def test_fit_sample_keeps_distinct_texts_bounded_and_deterministic():
-    rng = np.random.default_rng(3)
-    base = unit(rng.standard_normal((50, DIM)))
-    vectors = np.vstack([base, base[:10], base[:10], base[:10]])  # 30 copies of 10 texts
-    keys = vector_keys(vectors)
-    assert keys.max() + 1 == 50
-    sample = select_fit_sample(keys, max_sample=1000, max_copies=1, seed=0)
-    assert len(sample) == 50 and len(set(keys[sample])) == 50
-    assert len(select_fit_sample(keys, max_sample=20, max_copies=1, seed=0)) == 20
-    assert np.array_equal(sample, select_fit_sample(keys, 1000, 1, seed=0))
-    assert len(select_fit_sample(keys, 1000, max_copies=2, seed=0)) == 60
-
-
-def test_events_take_their_nearest_exemplar_cluster_and_noise_stays_noise():
-    rng = np.random.default_rng(4)
-    centres = unit(rng.standard_normal((2, DIM)))
-    sample = blobs(centres, 20, 0.02, rng)
-    labels = np.r_[np.zeros(20, int), np.full(20, -1)]  # the second blob is noise
-    strength = np.r_[np.full(20, 0.7), np.zeros(20)]
-    others = blobs(centres, 5, 0.02, rng)
-    space = np.vstack([sample, others])
-    got, prob = assign_to_clusters(labels, strength, space, vector_keys(space), np.arange(40))
-    assert got[40:].tolist() == [0] * 5 + [-1] * 5
-    assert prob[40:].tolist() == [0.7] * 5 + [0.0] * 5
-    near = nearest_exemplar(others, sample)
-    assert (near[:5] < 20).all() and (near[5:] >= 20).all()
-
-
-def test_copies_of_a_sampled_text_take_its_cluster():
-    space = unit(np.random.default_rng(5).standard_normal((6, DIM)))
-    space[3] = space[0]  # a copy of row 0 outside the sample
-    keys = vector_keys(space)
-    labels, prob = assign_to_clusters(
-        np.array([2, 1, -1]), np.array([0.9, 0.8, 0.0]), space, keys, np.array([0, 1, 2])
-    )
-    assert labels[3] == 2 and prob[3] == pytest.approx(0.9)
-
-
-def test_cosine_knn_is_exact_and_starts_with_the_row_itself():
-    x = unit(np.random.default_rng(6).standard_normal((300, 16)))
-    idx, dist = cosine_knn(x, 5, chunk=64)
-    brute = np.argsort(-(x @ x.T), axis=1)[:, :5]
-    assert (idx[:, 0] == np.arange(300)).all() and (dist[:, 0] == 0).all()
-    assert (np.sort(idx, axis=1) == np.sort(brute, axis=1)).mean() > 0.99
-    assert (np.diff(dist, axis=1) >= -1e-6).all()
-
-
-def test_unknown_reducer_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match="pca"):
-        select_reducer("tsne")
 
 
 def test_growth_compares_equal_halves_of_the_span():
@@ -230,17 +133,20 @@ def synthetic_window(
     `born` maps a topic index to its first day (topics planted later).
     """
     rows, vecs = [], []
+    # each topic is said in 8 ways (8 distinct texts), as templated feedback is: more ways
+    # than a row has graph neighbours, so a topic is one piece of the kNN graph
+    phrasings = [blobs(c[None, :], 8, 0.035, rng) for c in centres]
     for d in range(days):
         day = end - timedelta(days=days - 1 - d)
         for t, c in enumerate(centres):
             if born and t in born and day < born[t]:
                 continue
-            v = blobs(c[None, :], per_day, 0.035, rng)
+            v = phrasings[t][np.arange(per_day) % 8]
             for i in range(per_day):
                 rows.append(
                     {
                         "feedback_id": f"{day}-{t}-{i}",
-                        "text": f"topic{t} word{t}x complaint about thing{t} number {i % 7}",
+                        "text": f"topic{t} word{t}x complaint about thing{t} number {i % 8}",
                         "user_id": f"u{(t * 31 + i) % 40}",
                         "session_id": f"s{day}-{t}-{i}",
                         "is_negative": bool(i % 3 == 0),
@@ -266,7 +172,19 @@ def synthetic_window(
     return pd.DataFrame(rows), np.vstack(vecs)
 
 
-FAST = ClusteringConfig(reducer="pca", n_components=10)
+FAST = ClusteringConfig()
+
+
+def previous_from(result) -> PreviousDay:
+    """What a day leaves for the next (as the warehouse would hand it back)."""
+    return PreviousDay(
+        registry=result.registry,
+        clusters=result.clusters,
+        topics=result.topics,
+        assignments=result.assignments,
+        next_cluster_id=int(result.registry["cluster_id"].max()) + 1,
+        next_topic_id=int(result.topics["topic_id"].max()) + 1,
+    )
 
 
 def window_of(events, vectors, end, days):
@@ -278,7 +196,7 @@ def window_of(events, vectors, end, days):
 
 def test_window_ids_stay_put_new_topics_appear_and_old_ones_fade():
     rng = np.random.default_rng(7)
-    centres = unit(rng.standard_normal((5, DIM)))
+    centres = unit(rng.standard_normal((10, DIM)))  # each topic under max_share of a window
     # topic 3 starts on the last day; topic 4 stops after the first 4 days
     born = {3: END}
     events, vectors = synthetic_window(END, 8, centres, 12, rng, born=born)
@@ -291,23 +209,34 @@ def test_window_ids_stay_put_new_topics_appear_and_old_ones_fade():
     w1, v1 = window_of(events, vectors, day1, 4)
     first = cluster_window(w1, v1, day1, config=FAST)
     assert set(first.clusters["status"]) == {"new"}
-    assert len(first.clusters) == 4  # topics 0, 1, 2, 4 (topic 4's last days are in)
+    assert len(first.clusters) == 9  # all but topic 3 (topic 4's last days are in)
     assert (first.assignments["cluster_id"] == -1).sum() >= 1  # noise is kept as noise
 
     w2, v2 = window_of(events, vectors, END, 4)
-    second = cluster_window(w2, v2, END, previous=first.clusters, next_id=100, config=FAST)
+    previous = previous_from(first)
+    second = cluster_window(w2, v2, END, previous=previous, config=FAST)
     kept = second.assignments.merge(first.assignments, on="feedback_id", suffixes=("", "_1"))
     kept = kept[kept["cluster_id_1"] >= 0]
-    assert (kept["cluster_id"] == kept["cluster_id_1"]).mean() >= 0.95
+    assert (kept["cluster_id"] == kept["cluster_id_1"]).mean() == 1.0  # placed events never move
     status = second.clusters.set_index("cluster_id")["status"]
     topic3 = second.assignments[second.assignments["feedback_id"].str.contains("-3-")]
     new_id = topic3["cluster_id"].mode()[0]
-    assert new_id >= 100 and status[new_id] == "new"
+    assert new_id >= previous.next_cluster_id and status[new_id] == "new"
+    assert (topic3["cluster_id"] == new_id).mean() >= 0.9
+    lineage = second.lineage
+    born = lineage[(lineage["level"] == "subtopic") & (lineage["event"] == "born")]
+    assert [new_id] in born["to_ids"].tolist()
     topic4 = first.assignments[first.assignments["feedback_id"].str.contains("-4-")]
     faded_id = topic4["cluster_id"].mode()[0]
     assert status[faded_id] == "faded"
     faded = second.clusters.set_index("cluster_id").loc[faded_id]
     assert faded["size"] == 0 and faded["previous_size"] > 0 and faded["growth"] == -1.0
+    gone = lineage[(lineage["level"] == "subtopic") & (lineage["event"] == "faded")]
+    assert [faded_id] in gone["from_ids"].tolist()
+    live = second.clusters[second.clusters["status"] != "faded"]
+    assert set(live.loc[live["cluster_id"] != new_id, "status"]) <= {"stable", "growing"}
+    registry = second.registry.set_index("cluster_id")
+    assert registry.loc[new_id, "born"] == END and registry["retired"].isna().all()
 
 
 def test_window_figures_are_right():
@@ -331,7 +260,7 @@ def test_window_figures_are_right():
 
 def test_a_kept_topic_whose_volume_rises_is_growing():
     rng = np.random.default_rng(10)
-    centres = unit(rng.standard_normal((3, DIM)))
+    centres = unit(rng.standard_normal((8, DIM)))
     events, vectors = synthetic_window(END, 8, centres, 16, rng)
     days = pd.to_datetime(events["ds"]).dt.date
     # topic 2: 4 events a day in the first half of the window, 16 in the second
@@ -339,7 +268,7 @@ def test_a_kept_topic_whose_volume_rises_is_growing():
     drop = early & (events["feedback_id"].str.rsplit("-", n=1).str[-1].astype(int) >= 4)
     events, vectors = events[~drop].reset_index(drop=True), vectors[~drop.to_numpy()]
     first = cluster_window(events, vectors, END, config=FAST)
-    second = cluster_window(events, vectors, END, previous=first.clusters, config=FAST)
+    second = cluster_window(events, vectors, END, previous=previous_from(first), config=FAST)
     topic2 = second.assignments[second.assignments["feedback_id"].str.contains("-2-")]
     row = second.clusters.set_index("cluster_id").loc[topic2["cluster_id"].mode()[0]]
     assert row["status"] == "growing"
@@ -348,43 +277,8 @@ def test_a_kept_topic_whose_volume_rises_is_growing():
     assert set(others["status"]) == {"stable"}
 
 
-def test_a_small_topic_born_in_the_last_days_is_split_out_as_emerging():
-    rng = np.random.default_rng(9)
-    centres = unit(rng.standard_normal((4, DIM)))
-    # topic 3 is born on the last day with 14 events: under the window's min_cluster_size
-    events, vectors = synthetic_window(END, 10, centres[:3], 60, rng)
-    young, yv = synthetic_window(END, 1, centres[3:], 14, rng)
-    young["feedback_id"] = "young-" + young["feedback_id"]
-    events = pd.concat([events, young[~young["feedback_id"].str.contains("noise")]])
-    vectors = np.vstack([vectors, yv[: len(young) - 3]])
-    config = ClusteringConfig(
-        reducer="pca", n_components=10, fit=FitConfig(min_cluster_fraction=0.02)
-    )
-    result = cluster_window(events.reset_index(drop=True), vectors, END, config=config)
-    assert result.stats["min_cluster_size"] > 14
-    young_ids = result.assignments[result.assignments["feedback_id"].str.startswith("young-")]
-    cid = young_ids["cluster_id"].mode()[0]
-    assert cid >= 0 and (young_ids["cluster_id"] == cid).mean() >= 0.9
-    others = result.assignments[~result.assignments["feedback_id"].str.startswith("young-")]
-    assert (others["cluster_id"] == cid).sum() == 0
-    assert result.stats["emerging"] == 1
-    without = cluster_window(
-        events.reset_index(drop=True),
-        vectors,
-        END,
-        config=ClusteringConfig(
-            reducer="pca",
-            n_components=10,
-            fit=FitConfig(min_cluster_fraction=0.02, emerging_days=0),
-        ),
-    )
-    young_without = without.assignments[without.assignments["feedback_id"].str.startswith("young-")]
-    assert young_without["cluster_id"].nunique() >= 1
-    assert without.stats["emerging"] == 0
-
-
 def test_empty_window_reports_every_previous_cluster_faded():
-    previous = pd.DataFrame(
+    clusters = pd.DataFrame(
         {
             "cluster_id": [3],
             "centroid": [np.ones(DIM, dtype=np.float32) / np.sqrt(DIM)],
@@ -398,10 +292,46 @@ def test_empty_window_reports_every_previous_cluster_faded():
         }
     )
     events = pd.DataFrame(columns=["feedback_id", "text", "user_id", "is_negative", "timestamp"])
+    registry = pd.DataFrame(
+        {
+            "ds": [END - timedelta(days=1)],
+            "cluster_id": [3],
+            "centroid": [np.ones(DIM, dtype=np.float32) / np.sqrt(DIM)],
+            "born": [date(2026, 11, 1)],
+            "retired": [None],
+            "topic_id": [0],
+        }
+    )
+    previous = PreviousDay(registry=registry, clusters=clusters, next_cluster_id=4)
     result = cluster_window(events, np.zeros((0, DIM)), END, previous=previous)
     assert result.clusters["status"].tolist() == ["faded"]
     assert result.clusters["keyphrases"].tolist() == [["refund"]]
     assert len(result.assignments) == 0
+    assert result.lineage[["level", "event"]].values.tolist() == [["subtopic", "faded"]]
+    assert result.registry["cluster_id"].tolist() == [3]  # the id stays registered
+
+
+def test_mmr_prefers_a_relevant_term_that_says_something_new():
+    relevance = np.array([0.9, 0.88, 0.6])
+    similarity = np.array([[1.0, 0.95, 0.1], [0.95, 1.0, 0.1], [0.1, 0.1, 1.0]])
+    assert mmr(relevance, similarity, 2, 0.0) == [0, 1]  # relevance only
+    assert mmr(relevance, similarity, 2, 0.5) == [0, 2]  # the near-duplicate waits
+
+
+def test_theme_ids_follow_their_events_and_lineage_says_split_merged_born_faded():
+    # yesterday: theme 10 (6 events), 11 (4), 12 (4), 13 (3); today's local groups 0..2
+    prev = np.array([10] * 6 + [11] * 4 + [12] * 4 + [13] * 3)
+    today = np.array([0] * 3 + [1] * 3 + [2] * 4 + [2] * 4 + [-1] * 3)
+    ids, events, next_id = follow_groups(prev, today, 4, [10, 11, 12, 13], 20, END)
+    # 10 split into groups 0 and 1 (half each: it keeps the id of one of them), 11 and 12
+    # merged into group 2, 13 has nothing today, group 3 has no predecessor
+    kinds = {(e["event"], tuple(e["from_ids"]), tuple(e["to_ids"])) for e in events}
+    assert ids[0] == 10 and ids[1] >= 20 and ids[3] >= 20
+    assert ("split", (10,), tuple(sorted([10, int(ids[1])]))) in kinds
+    assert ("merged", (11, 12), (int(ids[2]),)) in kinds
+    assert ("faded", (13,), ()) in kinds
+    assert ("born", (), (int(ids[3]),)) in kinds
+    assert next_id == 20 + sum(i >= 20 for i in ids)
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,3 +407,55 @@ def test_feedbackqa_clearly_different_complaints_land_in_different_clusters(
     assert "visa" in labels[homes["visa"]]
     assert "mask" in labels[homes["masks"]]
     assert "clean" in labels[homes["cleaning"]] or "disinfect" in labels[homes["cleaning"]]
+
+
+def test_store_migrates_old_tables_and_reruns_replace_a_day_with_the_same_ids():
+    import duckdb
+
+    from feedback_pipelines.clustering.store import read_previous, write_window
+
+    rng = np.random.default_rng(11)
+    centres = unit(rng.standard_normal((10, DIM)))
+    events, vectors = synthetic_window(END, 3, centres, 16, rng)
+    conn = duckdb.connect()
+    # a warehouse written before the two-level map: no topic_id, no complaint_id
+    from feedback_pipelines import schema
+
+    old = schema.CLUSTERS_DDL.replace("topic_id BIGINT,", "").replace("kept_share DOUBLE,", "")
+    conn.execute(old)
+    conn.execute(
+        "CREATE TABLE cluster_assignments (ds DATE, feedback_id VARCHAR, cluster_id BIGINT, "
+        "probability DOUBLE)"
+    )
+    conn.execute(
+        "INSERT INTO feedback_clusters (ds, cluster_id, label) VALUES ('2026-10-01', 41, 'old')"
+    )
+
+    def run(day):
+        window = events[pd.to_datetime(events["ds"]).dt.date <= day].reset_index(drop=True)
+        rows = (pd.to_datetime(events["ds"]).dt.date <= day).to_numpy()
+        previous, _ = read_previous(conn, day, "m")
+        result = cluster_window(window, vectors[rows], day, previous)
+        write_window(conn, day, result, END - timedelta(days=2), "m")
+        return conn.execute(
+            "SELECT feedback_id, cluster_id, topic_id FROM cluster_assignments WHERE ds = ? "
+            "ORDER BY 1",
+            [day],
+        ).df()
+
+    day1, day2 = END - timedelta(days=1), END
+    first = run(day1)
+    assert first.loc[first["cluster_id"] >= 0, "cluster_id"].min() >= 42  # old ids not reused
+    second = run(day2)
+    again = run(day1)  # a rerun reads only earlier days: same result, later days untouched
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(second, run(day2))
+    assert conn.execute(
+        "SELECT count(*) FROM cluster_assignments WHERE complaint_id IS NOT NULL"
+    ).fetchone() == (0,)
+    counts = conn.execute(
+        "SELECT ds, count(*) FROM topic_registry GROUP BY ds ORDER BY ds"
+    ).fetchall()
+    assert [d for d, _ in counts] == [day1, day2]
+    merged = second.merge(first, on="feedback_id", suffixes=("", "_1"))
+    assert (merged["cluster_id"] == merged["cluster_id_1"]).mean() == 1.0

@@ -9,6 +9,7 @@ generator's truth: the topic of every feedback event and the day the new topic s
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,6 +25,7 @@ from feedback_pipelines_tests.fixtures.pipeline import WEEK_END, week_days
 
 pytestmark = [pytest.mark.slow]
 
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.\w+")  # "<API_KEY>@github.com" is redacted already
 CLUSTER_DAYS = [(WEEK_END - timedelta(days=i)).isoformat() for i in (3, 2, 1, 0)]
 
 
@@ -122,35 +124,55 @@ def recall_purity(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_planted_topics_are_recovered(week):
+    """Each planted topic lies >= 80% inside at most 2 themes; subtopics are pure."""
     day = CLUSTER_DAYS[-1]
     frame = topic_table(week, day)
+    themes = week.table("SELECT feedback_id, topic_id FROM cluster_assignments WHERE ds = ?", [day])
+    frame = frame.merge(themes, on="feedback_id")
     table = recall_purity(frame)
-    print(f"\nwindow ending {day}: {len(frame)} events, {frame['cluster_id'].nunique()} clusters")
-    print(table.round(3).to_string())
+    inside = (
+        frame[frame["topic_id"] >= 0]
+        .groupby("topic")["topic_id"]
+        .agg(lambda s: s.value_counts(normalize=True).iloc[:2].sum())
+    )
+    clustered = frame[frame["cluster_id"] >= 0]
+    pure = clustered.groupby("cluster_id")["topic"].agg(lambda s: s.value_counts().iloc[0])
+    purity = pure.sum() / len(clustered)
+    print(
+        f"\nwindow ending {day}: {len(frame)} events, {frame['cluster_id'].nunique()} "
+        f"subtopics, {frame['topic_id'].nunique()} themes, subtopic purity {purity:.3f}"
+    )
+    print(pd.concat([table.round(3), inside.rename("in_2_themes").round(3)], axis=1).to_string())
     assert len(table) == len(week.truth["topics"])
-    assert (table["recall"] >= 0.8).all(), table[table["recall"] < 0.8]
-    assert (table["purity"] >= 0.8).all(), table[table["purity"] < 0.8]
-    assert table["cluster"].is_unique  # one topic, one cluster
+    assert (inside >= 0.8).all(), inside[inside < 0.8]
+    assert purity >= 0.95
+    assert (frame["cluster_id"] == -1).mean() <= 0.1
 
 
 def test_labels_name_the_topics(week):
+    """Templated topics are cut by phrasing at the fine level: their themes carry their names."""
     day = CLUSTER_DAYS[-1]
-    frame = topic_table(week, day)
+    frame = topic_table(week, day).merge(
+        week.table("SELECT feedback_id, topic_id FROM cluster_assignments WHERE ds = ?", [day]),
+        on="feedback_id",
+    )
     clusters = week.table("SELECT * FROM feedback_clusters WHERE ds = ?", [day])
-    home = frame.groupby("topic")["cluster_id"].agg(lambda s: s.value_counts().index[0])
-    labels = clusters.set_index("cluster_id")["label"]
-    print("\n" + "\n".join(f"  {t:<22} #{c:<3} {labels[c]}" for t, c in home.items()))
+    topics = week.table("SELECT * FROM feedback_topics WHERE ds = ?", [day])
+    home = frame.groupby("topic")["topic_id"].agg(lambda s: s.value_counts().index[0])
+    labels = topics.set_index("topic_id")["label"]
+    print("\n" + "\n".join(f"  {t:<22} theme {c:<3} {labels[c]}" for t, c in home.items()))
     for topic, words in {
         "password_reset": ("password", "reset"),
         "billing_invoice": ("invoice", "billing"),
-        "smart_home_setup": ("smart", "thermostat", "router", "network"),
         "recipe_conversion": ("cups", "butter", "grams", "recipe", "flour"),
+        "sql_help": ("query", "sql", "subquery"),
+        "translation": ("translate", "translation"),
     }.items():
         label = labels[home[topic]]
         assert any(w in label for w in words), (topic, label)
     for row in clusters[clusters["status"] != "faded"].itertuples():
         assert 3 <= len(row.quotes) <= 5
-        assert all("@" not in q for q in row.quotes)  # redacted text only
+        assert not any(EMAIL.search(q) for q in row.quotes)  # redacted text only
         assert not any("<" in k for k in row.keyphrases)
 
 
@@ -159,8 +181,12 @@ def test_ids_stay_put_from_one_day_to_the_next(week):
     a, b = topic_table(week, before), topic_table(week, after)
     both = a.merge(b, on=["feedback_id", "topic"], suffixes=("_before", "_after"))
     kept = (both["cluster_id_before"] == both["cluster_id_after"]).mean()
-    home_a = a.groupby("topic")["cluster_id"].agg(lambda s: s.value_counts().index[0])
-    home_b = b.groupby("topic")["cluster_id"].agg(lambda s: s.value_counts().index[0])
+    # a planted topic keeps its theme (its largest subtopic may change as counts move)
+    themes = "SELECT feedback_id, topic_id FROM cluster_assignments WHERE ds = ?"
+    a = a.merge(week.table(themes, [before]), on="feedback_id")
+    b = b.merge(week.table(themes, [after]), on="feedback_id")
+    home_a = a.groupby("topic")["topic_id"].agg(lambda s: s.value_counts().index[0])
+    home_b = b.groupby("topic")["topic_id"].agg(lambda s: s.value_counts().index[0])
     print(f"\n{before} -> {after}: {kept:.1%} of {len(both)} shared events kept their cluster id")
     assert kept >= 0.9
     common = home_a.index.intersection(home_b.index)
@@ -176,30 +202,43 @@ def test_ids_stay_put_from_one_day_to_the_next(week):
 
 
 def test_the_new_topic_appears_as_new_on_its_first_day(week):
+    """Born from the unplaced pool on its first day, in new subtopics of its own, kept after."""
     new = week.truth["new_topic"]
     first = new["first_day"]
     assert first in CLUSTER_DAYS[1:], "the fixture's week must cluster the day before too"
     frame = topic_table(week, first)
     mine = frame[frame["topic"] == new["name"]]
-    cid = int(mine["cluster_id"].value_counts().index[0])
-    share = (mine["cluster_id"] == cid).mean()
-    clusters = week.table("SELECT * FROM feedback_clusters WHERE ds = ?", [first])
-    row = clusters.set_index("cluster_id").loc[cid]
-    print(f"\n{new['name']} on {first}: {len(mine)} events, {share:.0%} in #{cid} ({row['label']})")
-    assert cid >= 0 and share >= 0.8
-    assert row["status"] == "new"
-    assert (frame.loc[frame["cluster_id"] == cid, "topic"] == new["name"]).mean() >= 0.8
-    assert pd.Timestamp(row["first_seen"]).date() == date.fromisoformat(first)
+    clusters = week.table("SELECT * FROM feedback_clusters WHERE ds = ?", [first]).set_index(
+        "cluster_id"
+    )
+    born = clusters.index[clusters["status"] == "new"]
+    share = mine["cluster_id"].isin(born).mean()
+    elsewhere = ((mine["cluster_id"] >= 0) & ~mine["cluster_id"].isin(born)).mean()
+    print(f"\n{new['name']} on {first}: {len(mine)} events, {share:.0%} in subtopics born that "
+          f"day, {elsewhere:.0%} in older ones, the rest waits in the pool (noise)")  # fmt: skip
+    # births need >= 5 members close to their centre: loose first-day events wait in the pool
+    assert share >= 0.7 and elsewhere <= 0.1
+    homes = mine.loc[mine["cluster_id"].isin(born), "cluster_id"].unique()
+    for cid in homes:
+        assert (frame.loc[frame["cluster_id"] == cid, "topic"] == new["name"]).mean() >= 0.8
+        assert pd.Timestamp(clusters.loc[cid, "first_seen"]).date() == date.fromisoformat(first)
+    lineage = week.table(
+        "SELECT * FROM topic_lineage WHERE ds = ? AND level = 'subtopic' AND event = 'born'",
+        [first],
+    )
+    assert set(homes) <= {int(i) for ids in lineage["to_ids"] for i in ids}
     before = week.table(
         "SELECT cluster_id FROM feedback_clusters WHERE ds = ?",
         [(date.fromisoformat(first) - timedelta(days=1)).isoformat()],
     )
-    assert cid not in set(before["cluster_id"])
+    assert not set(homes) & set(before["cluster_id"])
     later = week.table(
-        "SELECT status FROM feedback_clusters WHERE ds = ? AND cluster_id = ?",
-        [CLUSTER_DAYS[-1], cid],
+        "SELECT status FROM feedback_clusters WHERE ds = ? AND cluster_id IN "
+        f"({', '.join(str(int(c)) for c in homes)})",
+        [CLUSTER_DAYS[-1]],
     )
-    assert later["status"].tolist() in (["stable"], ["growing"])  # same id the days after
+    assert len(later) == len(homes)
+    assert set(later["status"]) <= {"stable", "growing"}  # same ids the days after
 
 
 def test_every_event_of_the_window_is_assigned_once(week):
@@ -217,11 +256,20 @@ def test_every_event_of_the_window_is_assigned_once(week):
     assert (active.set_index("cluster_id")["size"] == sizes.reindex(active["cluster_id"])).all()
     checks = {e.check_name: e.passed for e in week.runs[day].get_asset_check_evaluations()}
     assert checks == {"every_event_assigned": True, "noise_share": True, "ids_kept": True}
+    # every theme's subtopics are live subtopics of the day, each in one theme
+    topics = week.table("SELECT * FROM feedback_topics WHERE ds = ?", [day])
+    held = [c for ids in topics.loc[topics["status"] != "faded", "cluster_ids"] for c in ids]
+    assert sorted(held) == sorted(active["cluster_id"])
+    assert (links.loc[links["cluster_id"] == -1, "topic_id"] == -1).all()
+    assert links["complaint_id"].isna().all()  # filled by the complaint clustering
 
 
 def test_a_rerun_replaces_its_partition_with_the_same_result(week):
     day = CLUSTER_DAYS[-1]
-    query = "SELECT cluster_id, size, label, status FROM feedback_clusters WHERE ds = ? ORDER BY 1"
+    query = (
+        "SELECT cluster_id, topic_id, size, label, status FROM feedback_clusters WHERE ds = ? "
+        "ORDER BY 1"
+    )
     before = week.table(query, [day])
     links_before = week.table(
         "SELECT feedback_id, cluster_id FROM cluster_assignments WHERE ds = ? ORDER BY 1", [day]
@@ -236,6 +284,9 @@ def test_a_rerun_replaces_its_partition_with_the_same_result(week):
         "SELECT count(*) AS n FROM feedback_clusters WHERE ds = ?", [CLUSTER_DAYS[0]]
     )
     assert other["n"][0] > 0  # other partitions untouched
+    for table in ("feedback_topics", "topic_lineage", "topic_registry"):
+        n = week.table(f"SELECT count(*) AS n FROM {table} WHERE ds = ?", [day])["n"][0]
+        assert n > 0 or table == "topic_lineage", table
 
 
 def test_cluster_ids_are_in_the_qdrant_payloads(week):

@@ -233,17 +233,15 @@ def test_the_asset_titles_clusters_when_a_labeller_is_configured(server, tmp_pat
         [topic_clusters],
         partition_key=end.isoformat(),
         resources=resources,
-        run_config={
-            "ops": {"topic_clusters": {"config": {"reducer": "pca", "write_payloads": False}}}
-        },
+        run_config={"ops": {"topic_clusters": {"config": {"write_payloads": False}}}},
     )
     assert result.success
     with duckdb.connect(str(db), read_only=True) as conn:
         clusters = conn.execute("SELECT * FROM feedback_clusters").df()
-    assert len(clusters) == 3
+    assert len(clusters) >= 3  # three planted topics (a topic over max_share is cut finer)
     assert (clusters["label"] == "A topic title").all()
     assert (clusters["label_source"] == "llm").all()
-    assert len(server.requests) == 3
+    assert len(server.requests) == len(clusters)
     assert all(r["auth"] == f"Bearer {KEY}" for r in server.requests)
     assert "bob.smith@example.org" not in server.sent_text()
     (mat,) = [
