@@ -242,7 +242,7 @@ _KEEP = VERDICT_WORDS | {w for k in KINDS for p in k.prototypes for w in _WORD_R
 
 
 def verdict_form(sentence: str) -> str:
-    """The sentence with its subject words replaced: "Doesn't mention something at all."
+    """The sentence with its subject words replaced ("Doesn't mention something at all").
 
     Kept: `VERDICT_WORDS`, the words of the kinds' prototypes, punctuation; a run of other
     words becomes one "something". Fixed vocabulary, so the result depends on the sentence only.
@@ -303,8 +303,10 @@ def kind_scores(
     prototype_vectors: np.ndarray,
     prototype_owner: np.ndarray,
 ) -> np.ndarray:
-    """Score of each complaint for each kind: the best cosine of any of its sentences to any of
-    the kind's prototypes. Shape (n_complaints, len(KINDS)); -1 where a complaint has no text.
+    """Score of each complaint for each kind, shape (n_complaints, len(KINDS)).
+
+    The best cosine of any of its sentences to any of the kind's prototypes; -1 where a
+    complaint has no text.
     """
     scores = np.full((n_complaints, len(KINDS)), -1.0, dtype=np.float32)
     if not len(sentence_vectors):
@@ -645,7 +647,7 @@ def group_complaints(
         "kind_share": round(float(placed.mean()), 4),
         "grouped_share": round(float((complaint_id >= FIRST_GROUP_ID).mean()), 4),
         "other_share": round(float((complaint_id == OTHER_ID).mean()), 4),
-        "groups": int(len(clusters)),
+        "groups": len(clusters),
         "data_driven_groups": n_groups,
         "by_kind": {k: int(v) for k, v in pd.Series(kinds).value_counts().items()},
     }
