@@ -73,6 +73,8 @@ KINDS: tuple[ComplaintKind, ...] = (
     )),
     ComplaintKind(3, "factual_error", "factually wrong", ("factual_error",), (
         "this is factually wrong",
+        "that is wrong",
+        "the answer is wrong",
         "the information is incorrect",
         "that's not true, the answer contains mistakes",
         "the facts and numbers are wrong",
@@ -324,8 +326,10 @@ def place_kinds(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The kind row of each complaint (-1 = none), its score, and what decided it.
 
-    The reason's kind gets `reason_bonus`; a complaint without text takes its reason's kind
-    outright (score NaN); a complaint whose best score is under `kind_threshold` has no kind.
+    The reason's kind gets `reason_bonus`, and decides when no kind clears `kind_threshold`
+    (a user's own category outweighs vague words: "Not great." with reason `incomplete`); a
+    complaint without text takes its reason's kind outright (score NaN). Without a reason, a
+    complaint whose best score is under `kind_threshold` has no kind.
     """
     boosted = scores.copy()
     row_of = {k.kind: i for i, k in enumerate(KINDS)}
@@ -341,12 +345,18 @@ def place_kinds(
     score = best_score.astype(np.float64)
     source = []
     for i in range(len(scores)):
+        r = reason_rows[i]
         if not has_text[i]:
-            kind[i] = reason_rows[i]
+            kind[i] = r
             score[i] = np.nan
             source.append("reason")
-        elif reason_rows[i] >= 0 and kind[i] == reason_rows[i]:
+        elif r >= 0 and kind[i] == r:
             source.append("text+reason")
+        elif r >= 0 and kind[i] < 0:
+            # the user named the kind and the words say nothing clearer: the reason decides
+            kind[i] = r
+            score[i] = float(boosted[i, r])
+            source.append("reason")
         else:
             source.append("text")
     return kind, score, source
