@@ -29,7 +29,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from feedback_pipelines.clustering.complaints import group_complaints  # noqa: E402
+from feedback_pipelines.clustering.complaints import (  # noqa: E402
+    ComplaintConfig,
+    group_complaints,
+)
 from feedback_pipelines.embedding import get_embedder  # noqa: E402
 from feedback_pipelines.sources.public_sets import lamp_reason  # noqa: E402
 
@@ -98,6 +101,36 @@ def report(name: str, events: pd.DataFrame, samples: int) -> None:
             print(f"    · {text[:160]}")
 
 
+def by_rating(events: pd.DataFrame) -> None:
+    """FeedbackQA kinds per rating: "Bad" should be mostly off-topic, "Could be Improved" less."""
+    result = group_complaints(events, get_embedder().embed)
+    both = result.assignments.merge(events[["feedback_id", "rating"]], on="feedback_id")
+    table = pd.crosstab(both["kind"], both["rating"], normalize="columns").round(3)
+    print("\n## FeedbackQA kinds per rating (share of the rating's complaints)")
+    print(table.to_markdown())
+
+
+def lamp_categories() -> None:
+    """Each LAMP edit category alone as a comment, no reason: where do a writer's words land?"""
+    cats = Counter()
+    for path in sorted((REAL / "lamp").glob("W*_edits.json")):
+        for item in json.loads(path.read_text()):
+            cats.update(str(e.get("categorization")) for e in item["fine_grained_edits"] if e)
+    names = sorted(cats)
+    events = pd.DataFrame(
+        {"feedback_id": names, "is_negative": True, "comment": names, "reason": None}
+    )
+    result = group_complaints(
+        events, get_embedder().embed, config=ComplaintConfig(min_group_size=99)
+    )
+    print("\n## LAMP edit categories (held out: no prototype copies them), no reason given")
+    for row in result.assignments.itertuples():
+        print(
+            f"- {row.feedback_id!r} ({cats[row.feedback_id]} edits) -> {row.kind} "
+            f"({row.similarity})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None)
@@ -107,6 +140,8 @@ def main() -> None:
     report("FeedbackQA (Bad, Could be Improved)", feedbackqa_events(args.limit), args.samples)
     report("LAMP (edit category as comment, reason from the importer)", lamp_events(),
            args.samples)  # fmt: skip
+    by_rating(feedbackqa_events(args.limit))
+    lamp_categories()
 
 
 if __name__ == "__main__":

@@ -221,7 +221,9 @@ def search_feedback(
         user_role=user_role,
     )
     if in_complaint is not None:
+        # complaints are negative by construction; the indexed flag narrows the scan first
         flt["feedback_id"] = in_complaint
+        flt.setdefault("is_negative", True)
     vector = model.embed([query.strip()])[0]
     own = store is None
     if own:

@@ -115,3 +115,23 @@ def test_a_rerun_embeds_nothing_and_replaces_its_day(complained):
     assert per_day[0] == per_day[1] == 112
     assert list(after["complaint_id"]) == list(before["complaint_id"])
     assert list(after["size"]) == list(before["size"])
+
+
+def test_the_asset_names_its_table_and_columns_from_the_schema_module():
+    import duckdb
+
+    from feedback_pipelines.schema import COMPLAINTS_DDL
+    from feedback_pipelines_tests.fixtures.pipeline import load_defs
+
+    spec = next(
+        s for s in load_defs().resolve_all_asset_specs() if s.key.path == ["complaint_clusters"]
+    )
+    assert spec.metadata["dagster/table_name"] == "warehouse.main.complaint_clusters"
+    assert spec.metadata["partition_expr"] == "ds"
+    value = spec.metadata["dagster/column_schema"]
+    columns = [(c.name, c.type) for c in getattr(value, "schema", value).columns]
+    with duckdb.connect() as conn:
+        conn.execute(COMPLAINTS_DDL)
+        expected = [(r[0], r[1]) for r in conn.execute("DESCRIBE complaint_clusters").fetchall()]
+    assert columns == expected
+    assert spec.owners and spec.group_name == "clustering"
