@@ -131,6 +131,38 @@ def lamp_categories() -> None:
         )
 
 
+def day_to_day(events: pd.DataFrame, days: int = 7) -> None:
+    """Replay: events spread over `days` by a hash of their id, a growing window each day; the
+    share of yesterday's complaints that keep their group id today (kinds and data-driven)."""
+    import hashlib
+
+    day = events["feedback_id"].map(lambda f: int(hashlib.sha1(f.encode()).hexdigest(), 16) % days)
+    embed = get_embedder().embed
+    previous, next_id, before = None, 100, None
+    print(f"\n## Day to day ({days} days, window = every day so far)")
+    for d in range(days):
+        result = group_complaints(
+            events[day <= d],
+            embed,
+            previous=previous,
+            next_id=next_id,
+            previous_assignments=None if before is None else before.to_dict(),
+        )
+        now = result.assignments.set_index("feedback_id")["complaint_id"]
+        if before is not None:
+            both = before.index.intersection(now.index)
+            kept = float((before[both] == now[both]).mean())
+            grouped = before[both] >= 100
+            kept_groups = float((before[both][grouped] == now[both][grouped]).mean())
+            print(
+                f"day {d}: {len(now)} complaints, kept {kept:.1%} "
+                f"(of those in data-driven groups yesterday: {kept_groups:.1%})"
+            )
+        previous = result.clusters
+        next_id = max(next_id, int(result.clusters["complaint_id"].max()) + 1)
+        before = now
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None)
@@ -142,6 +174,7 @@ def main() -> None:
            args.samples)  # fmt: skip
     by_rating(feedbackqa_events(args.limit))
     lamp_categories()
+    day_to_day(feedbackqa_events(args.limit))
 
 
 if __name__ == "__main__":

@@ -55,23 +55,37 @@ def read_topic_links(conn: duckdb.DuckDBPyConnection, ds: date) -> pd.DataFrame:
     ).df()
 
 
-def read_previous(conn: duckdb.DuckDBPyConnection, ds: date) -> tuple[pd.DataFrame | None, int]:
-    """The latest partition before `ds` (complaint_id, centroid) and the next data-driven id.
+def read_previous(
+    conn: duckdb.DuckDBPyConnection, ds: date
+) -> tuple[pd.DataFrame | None, dict[str, int], int]:
+    """The latest partition before `ds`: its groups, its complaints' ids, the next new id.
 
-    The next id counts only partitions before `ds`, so a rerun hands out the same ids.
+    Groups are (complaint_id, centroid) rows; complaints map feedback_id -> data-driven
+    complaint_id. The next id counts only partitions before `ds`, so a rerun hands out the same ids.
     """
     if not table_exists(conn, COMPLAINTS):
-        return None, FIRST_GROUP_ID
+        return None, {}, FIRST_GROUP_ID
     next_id = conn.execute(
         f"SELECT greatest(coalesce(max(complaint_id), 0) + 1, ?) FROM {COMPLAINTS} WHERE ds < ?",
         [FIRST_GROUP_ID, ds],
     ).fetchall()[0][0]
+    prev_ds = conn.execute(f"SELECT max(ds) FROM {COMPLAINTS} WHERE ds < ?", [ds]).fetchall()[0][0]
+    if prev_ds is None:
+        return None, {}, int(next_id)
     rows = conn.execute(
-        f"SELECT complaint_id, centroid FROM {COMPLAINTS} "
-        f"WHERE ds = (SELECT max(ds) FROM {COMPLAINTS} WHERE ds < ?) ORDER BY complaint_id",
-        [ds],
+        f"SELECT complaint_id, centroid FROM {COMPLAINTS} WHERE ds = ? ORDER BY complaint_id",
+        [prev_ds],
     ).df()
-    return (rows if len(rows) else None), int(next_id)
+    links: dict[str, int] = {}
+    if table_exists(conn, COMPLAINT_ASSIGNMENTS):
+        links = dict(
+            conn.execute(
+                f"SELECT feedback_id, complaint_id FROM {COMPLAINT_ASSIGNMENTS} "
+                f"WHERE ds = ? AND complaint_id >= ?",
+                [prev_ds, FIRST_GROUP_ID],
+            ).fetchall()
+        )
+    return (rows if len(rows) else None), links, int(next_id)
 
 
 def cached_vectors(conn: duckdb.DuckDBPyConnection, hashes: Sequence[str]) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ one backed by the content-hash cache, so a rerun embeds nothing).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,6 +162,8 @@ class ComplaintConfig:
         group_distance: Average-linkage cosine distance below which unplaced complaints merge.
         min_group_size: Smaller data-driven groups go to "other".
         match_threshold: Centroid cosine from which a group continues a previous group's id.
+        keep_similarity: Cosine to a previous group's centroid from which a complaint joins
+            that group before anything is clustered (so it does not move from day to day).
         max_sentences: Sentences of a comment scored (the verdict comes early).
         max_group_sample: Unplaced complaints clustered at most (the rest join their nearest
             group), so the quadratic linkage stays bounded.
@@ -174,6 +176,7 @@ class ComplaintConfig:
     group_distance: float = 0.55
     min_group_size: int = 3
     match_threshold: float = 0.8
+    keep_similarity: float = 0.6
     max_sentences: int = 4
     max_group_sample: int = 3000
     n_examples: int = 5
@@ -468,6 +471,18 @@ def distinctive_phrases(
     return out
 
 
+def previous_groups(previous: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and unit centroids of the previous partition's data-driven groups."""
+    if previous is None or not len(previous):
+        return np.zeros(0, dtype=int), np.zeros((0, 0), dtype=np.float32)
+    rows = previous[previous["complaint_id"] >= FIRST_GROUP_ID]
+    rows = rows[rows["centroid"].map(lambda c: c is not None and len(c) > 0)]
+    if not len(rows):
+        return np.zeros(0, dtype=int), np.zeros((0, 0), dtype=np.float32)
+    cents = unit(np.stack([np.asarray(c, dtype=np.float32) for c in rows["centroid"]]))
+    return rows["complaint_id"].to_numpy(dtype=int), cents
+
+
 def match_previous(
     centroids: np.ndarray, previous: pd.DataFrame | None, next_id: int, threshold: float
 ) -> list[int]:
@@ -509,6 +524,7 @@ def group_complaints(
     embed: Embed,
     *,
     previous: pd.DataFrame | None = None,
+    previous_assignments: Mapping[str, int] | None = None,
     next_id: int = FIRST_GROUP_ID,
     config: ComplaintConfig = ComplaintConfig(),
 ) -> ComplaintGroups:
@@ -520,6 +536,8 @@ def group_complaints(
         embed: Texts -> unit vectors (n, dim), e.g. the embedder through its cache.
         previous: Yesterday's `complaint_clusters` rows (complaint_id, centroid), for the ids of
             data-driven groups.
+        previous_assignments: Yesterday's feedback_id -> complaint_id: a complaint that was in
+            one of those data-driven groups stays there (placed events never move).
         next_id: First unused data-driven id (>= FIRST_GROUP_ID).
         config: Thresholds.
 
@@ -575,23 +593,43 @@ def group_complaints(
     placed = kind_row >= 0
     complaint_id[placed] = [KINDS[k].complaint_id for k in kind_row[placed]]
     pool = np.flatnonzero(~placed & ~empty)
-    local = group_unplaced(comp[pool], config)
     texts = picked["text"].tolist()
-    n_groups = int(local.max()) + 1 if len(local) and local.max() >= 0 else 0
-    group_centroids = (
-        unit(np.stack([comp[pool][local == g].mean(axis=0) for g in range(n_groups)]))
-        if n_groups
+    # stable by construction: a complaint close to one of yesterday's groups stays in it; only
+    # the rest is clustered, and a new group close to an old one continues its id
+    old_ids, old_centroids = previous_groups(previous)
+    if previous_assignments is not None and len(pool):
+        known = {int(c) for c in old_ids}
+        before = picked["feedback_id"].iloc[pool].map(previous_assignments)
+        keep = before.map(lambda c: pd.notna(c) and int(c) in known).to_numpy(dtype=bool)
+        complaint_id[pool[keep]] = before[keep].astype(int).to_numpy()
+        kept_before = int(keep.sum())
+        pool = pool[~keep]
+    else:
+        kept_before = 0
+    if len(old_ids) and len(pool):
+        sims = comp[pool] @ old_centroids.T
+        near = sims.argmax(axis=1)
+        stays = sims[np.arange(len(pool)), near] >= config.keep_similarity
+        complaint_id[pool[stays]] = old_ids[near[stays]]
+        rest = pool[~stays]
+    else:
+        rest = pool
+    local = group_unplaced(comp[rest], config)
+    n_new = int(local.max()) + 1 if len(local) and local.max() >= 0 else 0
+    new_centroids = (
+        unit(np.stack([comp[rest][local == g].mean(axis=0) for g in range(n_new)]))
+        if n_new
         else np.zeros((0, dim), dtype=np.float32)
     )
-    group_ids = match_previous(
-        group_centroids, previous, max(next_id, FIRST_GROUP_ID), config.match_threshold
+    new_ids = match_previous(
+        new_centroids, previous, max(next_id, FIRST_GROUP_ID), config.match_threshold
     )
-    for g in range(n_groups):
-        complaint_id[pool[local == g]] = group_ids[g]
+    for g in range(n_new):
+        complaint_id[rest[local == g]] = new_ids[g]
     # phrases: every complaint is background, each data-driven group a class
-    phrase_labels = np.full(n, -1, dtype=int)
-    for g in range(n_groups):
-        phrase_labels[pool[local == g]] = g
+    data_ids = sorted(int(c) for c in set(complaint_id.tolist()) if c >= FIRST_GROUP_ID)
+    class_of = {cid: i for i, cid in enumerate(data_ids)}
+    phrase_labels = np.array([class_of.get(int(c), -1) for c in complaint_id], dtype=int)
     verdict_texts = [
         " ".join(verdict_form(x) for x in complaint_sentences(t, config.max_sentences))
         for t in texts
@@ -623,8 +661,7 @@ def group_complaints(
         elif cid == OTHER_ID:
             kind, label, source_of_label, keyphrases = OTHER_KIND, OTHER_LABEL, "kind", []
         else:
-            g = group_ids.index(cid)
-            keyphrases = phrases.get(g, [])
+            keyphrases = phrases.get(class_of[cid], [])
             kind = OTHER_KIND
             label = ", ".join(keyphrases) if keyphrases else f"complaint group {cid}"
             source_of_label = "keyphrases"
@@ -658,7 +695,9 @@ def group_complaints(
         "grouped_share": round(float((complaint_id >= FIRST_GROUP_ID).mean()), 4),
         "other_share": round(float((complaint_id == OTHER_ID).mean()), 4),
         "groups": len(clusters),
-        "data_driven_groups": n_groups,
+        "data_driven_groups": len(data_ids),
+        "new_groups": n_new,
+        "kept_in_previous_groups": kept_before + int(len(pool) - len(rest)),
         "by_kind": {k: int(v) for k, v in pd.Series(kinds).value_counts().items()},
     }
     return ComplaintGroups(clusters.reset_index(drop=True), assignments, stats)

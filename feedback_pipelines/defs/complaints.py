@@ -103,7 +103,7 @@ def complaint_clusters(
     model = embedder.get()
     with warehouse.get_connection() as conn:
         events = store.read_complaint_events(conn, start, end)
-        previous, next_id = store.read_previous(conn, end)
+        previous, previous_links, next_id = store.read_previous(conn, end)
     fresh: dict[str, np.ndarray] = {}
 
     def lookup(hashes: list[str]) -> dict[str, np.ndarray]:
@@ -119,7 +119,12 @@ def complaint_clusters(
         return vectors
 
     result = group_complaints(
-        events, embed, previous=previous, next_id=next_id, config=config.to_config()
+        events,
+        embed,
+        previous=previous,
+        previous_assignments=previous_links,
+        next_id=next_id,
+        config=config.to_config(),
     )
     clusters, assignments, stats = result.clusters, result.assignments, result.stats
     with warehouse.get_connection() as conn:
@@ -151,6 +156,8 @@ def complaint_clusters(
             "kind_share": stats.get("kind_share", 0.0),
             "other_share": stats.get("other_share", 0.0),
             "data_driven_groups": stats.get("data_driven_groups", 0),
+            "new_groups": stats.get("new_groups", 0),
+            "kept_in_previous_groups": stats.get("kept_in_previous_groups", 0),
             "by_kind": dg.MetadataValue.json(stats.get("by_kind", {})),
             "linked_in_cluster_assignments": in_topics,
             "vectors_embedded": len(fresh),

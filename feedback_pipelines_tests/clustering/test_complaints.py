@@ -213,6 +213,27 @@ def test_data_driven_groups_keep_their_ids(embed, who):
     assert (kept["complaint_id"] < next_id).mean() >= 0.5
 
 
+def test_placed_complaints_never_move(embed, who):
+    events, result = who
+    before = result.assignments.set_index("feedback_id")["complaint_id"]
+    grouped = before[before >= FIRST_GROUP_ID]
+    assert len(grouped) >= 5
+    # tomorrow's window: a different mix around them, yet every grouped complaint stays put
+    tomorrow = pd.concat([events.iloc[40:], feedbackqa_negatives("Australia").iloc[:200]])
+    later = group_complaints(
+        tomorrow,
+        embed,
+        previous=result.clusters,
+        previous_assignments=grouped.to_dict(),
+        next_id=int(before.max()) + 1,
+    )
+    now = later.assignments.set_index("feedback_id")["complaint_id"]
+    both = grouped.index.intersection(now.index)
+    assert len(both) >= 3
+    assert (now[both] == grouped[both]).all()
+    assert later.stats["kept_in_previous_groups"] >= len(both)
+
+
 def test_resolve_complaint():
     assert resolve_complaint("3") == 3
     assert resolve_complaint("off-topic") == "off_topic"
