@@ -23,9 +23,10 @@ from feedback_pipelines.sources.public_sets import import_public_set
 from feedback_pipelines_tests.fixtures.pipeline import TEST_DATA, make_env
 
 DS = "2026-11-20"
+DAY_BEFORE = "2026-11-19"
 
 
-def materialize(env) -> dg.ExecuteInProcessResult:
+def materialize(env, ds: str = DS) -> dg.ExecuteInProcessResult:
     from feedback_pipelines.defs.complaints import complaint_clusters
     from feedback_pipelines.embedding import DEFAULT_EMBEDDER
     from feedback_pipelines.resources.semantic import EmbedderResource
@@ -34,7 +35,7 @@ def materialize(env) -> dg.ExecuteInProcessResult:
 
     return dg.materialize(
         [complaint_clusters],
-        partition_key=DS,
+        partition_key=ds,
         resources={
             "settings": PipelineConfig(data_dir=str(env.data)),
             "warehouse": WarehouseResource(database=str(env.warehouse)),
@@ -49,17 +50,22 @@ def complained(tmp_path_factory):
     shutil.copy(TEST_DATA / "real" / "feedbackqa" / "WHO_feedback_valid.json", source)
     with pytest.MonkeyPatch.context() as mp:
         env = make_env(tmp_path_factory.mktemp("complaints"), mp)
-        import_public_set("feedbackqa", source, env.landing, end=date.fromisoformat(DS), days=1)
+        import_public_set("feedbackqa", source, env.landing, end=date.fromisoformat(DS), days=2)
         with env.connect(read_only=False) as conn:
-            ingest_day(conn, env.landing, DS, "test-secret-key")
+            for day in (DAY_BEFORE, DS):
+                ingest_day(conn, env.landing, day, "test-secret-key")
             conn.execute(ASSIGNMENTS_DDL)
             conn.execute(
-                "INSERT INTO cluster_assignments SELECT ds, feedback_id, "
-                "hash(trace_id) % 5, 1.0 FROM feedback_events"
+                "INSERT INTO cluster_assignments SELECT ?::DATE, feedback_id, "
+                "hash(trace_id) % 5, 1.0 FROM feedback_events",
+                [DS],
             )
+        assert materialize(env, DAY_BEFORE).success
         first = materialize(env)
         with env.connect() as conn:
-            before = conn.execute("SELECT * FROM complaint_clusters ORDER BY complaint_id").df()
+            before = conn.execute(
+                "SELECT * FROM complaint_clusters WHERE ds = ? ORDER BY complaint_id", [DS]
+            ).df()
         second = materialize(env)
     return env, first, second, before
 
@@ -69,7 +75,7 @@ def test_groups_every_negative_comment_and_writes_the_ids(complained):
     assert first.success
     with env.connect() as conn:
         n_neg = conn.execute(
-            "SELECT count(*) FROM feedback_events WHERE ds = ? AND is_negative "
+            "SELECT count(*) FROM feedback_events WHERE ds <= ? AND is_negative "
             "AND nullif(trim(comment), '') IS NOT NULL",
             [DS],
         ).fetchone()[0]
@@ -108,13 +114,31 @@ def test_a_rerun_embeds_nothing_and_replaces_its_day(complained):
     meta = second.asset_materializations_for_node("complaint_clusters")[0].metadata
     assert meta["vectors_embedded"].value == 0  # every sentence came from the cache
     with env.connect() as conn:
-        after = conn.execute("SELECT * FROM complaint_clusters ORDER BY complaint_id").df()
+        after = conn.execute(
+            "SELECT * FROM complaint_clusters WHERE ds = ? ORDER BY complaint_id", [DS]
+        ).df()
         per_day = conn.execute(
-            "SELECT count(*), count(DISTINCT feedback_id) FROM complaint_assignments"
+            "SELECT count(*), count(DISTINCT feedback_id) FROM complaint_assignments WHERE ds = ?",
+            [DS],
         ).fetchone()
     assert per_day[0] == per_day[1] == 112
     assert list(after["complaint_id"]) == list(before["complaint_id"])
     assert list(after["size"]) == list(before["size"])
+
+
+def test_yesterdays_grouped_complaints_keep_their_ids(complained):
+    env, *_ = complained
+    with env.connect() as conn:
+        both = conn.execute(
+            "SELECT y.feedback_id, y.complaint_id AS before, t.complaint_id AS after "
+            "FROM complaint_assignments y JOIN complaint_assignments t USING (feedback_id) "
+            "WHERE y.ds = ? AND t.ds = ?",
+            [DAY_BEFORE, DS],
+        ).df()
+    assert 20 <= len(both) < 112  # the day before holds part of the window
+    grouped = both[both["before"] != 0]  # "other" may find a group once more complaints come
+    assert (grouped["before"] >= 100).any()  # a data-driven group, not only fixed kinds
+    assert (grouped["before"] == grouped["after"]).all()
 
 
 def test_the_asset_names_its_table_and_columns_from_the_schema_module():
