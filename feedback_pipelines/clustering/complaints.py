@@ -44,6 +44,10 @@ class ComplaintKind:
         label: What a person reads.
         reasons: Categorized reasons (CONTRACT section 2) that mean this kind.
         prototypes: Phrasings a user might write; a sentence close to one is this kind.
+        cues: Word starts one of which a comment must contain to be this kind (empty: none
+            needed). Sentence embeddings match on shared words as much as on meaning ("The
+            response itself has limited information" came out "slow" through "the response
+            was very slow"); a kind with its own vocabulary must show some of it.
     """
 
     complaint_id: int
@@ -51,6 +55,7 @@ class ComplaintKind:
     label: str
     reasons: tuple[str, ...]
     prototypes: tuple[str, ...]
+    cues: tuple[str, ...] = ()
 
 
 KINDS: tuple[ComplaintKind, ...] = (
@@ -79,49 +84,57 @@ KINDS: tuple[ComplaintKind, ...] = (
         "that's not true, the answer contains mistakes",
         "the facts and numbers are wrong",
         "made up facts, hallucinated",
-    )),
+    ), ("wrong", "incorrect", "false", "untrue", "not true", "mistake", "error", "inaccura",
+        "misinform", "hallucinat", "made up", "fake", "correct", "fact")),
     ComplaintKind(4, "outdated", "outdated information", (), (
         "the information is outdated",
         "this is out of date, no longer current",
         "old information, it has changed since",
-    )),
+    ), ("outdated", "out of date", "old", "current", "anymore", "no longer", "update",
+        "latest", "date", "recent", "changed")),
     ComplaintKind(5, "too_long", "too long / verbose", ("too_long",), (
         "too long",
         "too verbose and wordy",
         "repetitive, says the same thing twice",
         "flowery and overwritten",
         "could be much shorter and more concise",
-    )),
+    ), ("long", "length", "verbose", "wordy", "short", "concise", "redundan", "repeti",
+        "ramble", "rambling", "flowery", "overwritten", "unnecessar")),
     ComplaintKind(6, "formatting", "wrong format", ("formatting",), (
         "wrong format",
         "badly formatted, should be a list or a table",
         "did not follow the requested format",
         "messy layout and punctuation",
-    )),
+    ), ("format", "list", "table", "bullet", "markdown", "layout", "punctuation", "json",
+        "indent", "structure", "code block")),
     ComplaintKind(7, "refusal", "refused / unhelpful", ("refusal",), (
         "it refused to answer",
         "the assistant would not help me",
         "unhelpful non-answer",
         "it just said it cannot do that",
-    )),
+    ), ("refus", "won't", "wouldn't", "can't", "cannot", "declin", "unable", "unhelpful",
+        "not allowed", "not help", "no help")),
     ComplaintKind(8, "unsafe", "unsafe or rude", ("unsafe",), (
         "unsafe or harmful content",
         "rude and offensive",
         "inappropriate response",
         "dangerous advice",
-    )),
+    ), ("unsafe", "harm", "danger", "rude", "offensive", "inappropriate", "toxic", "racis",
+        "sexis", "insult", "violen", "illegal", "offend", "disrespect")),
     ComplaintKind(9, "slow", "slow", (), (
         "too slow",
         "it took forever to respond",
         "the response was very slow",
-    )),
+    ), ("slow", "took", "wait", "forever", "latency", "time out", "timeout", "timed out",
+        "seconds", "minutes", "lag", "hang", "speed", "fast")),
     ComplaintKind(10, "style", "awkward wording or tone", ("tone",), (
         "the wording is clumsy and awkward",
         "uses worn-out stock phrases",
         "sentences are badly built",
         "the tone is wrong",
         "sounds robotic and unnatural",
-    )),
+    ), ("word", "phras", "tone", "clich", "awkward", "robotic", "clumsy", "sentence",
+        "grammar", "read well", "reads", "style", "unnatural", "cumbersome", "stock")),
 )  # fmt: skip
 
 #: The group of complaints close to no kind and in no data-driven group.
@@ -324,6 +337,23 @@ def kind_scores(
     return scores
 
 
+_CUE_RE = {
+    k.kind: re.compile(r"\b(?:" + "|".join(re.escape(c) for c in k.cues) + ")", re.IGNORECASE)
+    for k in KINDS
+    if k.cues
+}
+
+
+def cue_mask(texts: Sequence[str]) -> np.ndarray:
+    """(n, len(KINDS)) booleans: whether each text may be each kind (has one of its cues)."""
+    mask = np.ones((len(texts), len(KINDS)), dtype=bool)
+    for j, k in enumerate(KINDS):
+        pattern = _CUE_RE.get(k.kind)
+        if pattern is not None:
+            mask[:, j] = [bool(pattern.search(t or "")) for t in texts]
+    return mask
+
+
 def place_kinds(
     scores: np.ndarray, reasons: Sequence[str | None], config: ComplaintConfig
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -483,6 +513,27 @@ def previous_groups(previous: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarr
     return rows["complaint_id"].to_numpy(dtype=int), cents
 
 
+def verdict_label(verdicts: Sequence[str], max_chars: int = 70) -> str:
+    """A group's name from the verdict forms of its most central members.
+
+    The shortest first sentence that still says something, subject words shown as "…"
+    ("Discusses … but not specifically …").
+    """
+    best = ""
+    for text in verdicts:
+        first = complaint_sentences(text, 1)
+        if not first:
+            continue
+        line = re.sub(r"\bsomething\b(\s+something\b)*", "…", first[0])
+        line = re.sub(r"\s+([.,;:!?)])", r"\1", line).strip(" .")
+        words = [w for w in _WORD_RE.findall(line)]
+        if len(words) < 3:
+            continue
+        if not best or len(line) < len(best):
+            best = line
+    return _shorten(best, max_chars) if best else ""
+
+
 def match_previous(
     centroids: np.ndarray, previous: pd.DataFrame | None, next_id: int, threshold: float
 ) -> list[int]:
@@ -573,6 +624,9 @@ def group_complaints(
         kind_scores(sent_vectors, owner_arr, n, proto_vectors, proto_owner),
         kind_scores(verdict_vectors, owner_arr, n, proto_vectors, proto_owner),
     )
+    # a kind whose own words the comment lacks is out of reach (its reason still names it)
+    has_sentences = np.bincount(owner_arr, minlength=n).astype(bool)
+    scores = np.where(cue_mask(picked["text"].tolist()) | ~has_sentences[:, None], scores, -0.5)
     kind_row, score, source = place_kinds(scores, picked["reason"].tolist(), config)
 
     # each complaint's vector: the mean of its sentences' verdict forms, so what is close to no
@@ -663,8 +717,11 @@ def group_complaints(
         else:
             keyphrases = phrases.get(class_of[cid], [])
             kind = OTHER_KIND
-            label = ", ".join(keyphrases) if keyphrases else f"complaint group {cid}"
-            source_of_label = "keyphrases"
+            label = verdict_label([verdict_texts[i] for i in with_text[:3]])
+            source_of_label = "verdict"
+            if not label:
+                label = ", ".join(keyphrases) if keyphrases else f"complaint group {cid}"
+                source_of_label = "keyphrases"
         users = picked["user_id"].iloc[members]
         rows.append(
             {

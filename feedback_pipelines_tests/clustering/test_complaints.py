@@ -129,6 +129,17 @@ def test_other_files_clear_complaints(embed):
         assert kind_of(result, picked, needle) == kind, needle
 
 
+def test_a_kind_needs_some_of_its_own_words(embed):
+    events = feedbackqa_negatives("CDC")
+    picked = events[
+        events["comment"].str.contains("The response itself has limited information", na=False)
+    ]
+    assert len(picked) == 1
+    # nearest prototype by embedding: "the response was very slow"; no word of slowness
+    result = group_complaints(picked, embed)
+    assert result.assignments["kind"].iloc[0] != "slow"
+
+
 def test_plain_user_complaints_get_their_kind(embed):
     texts = {
         "Way too long, I only needed one line.": "too_long",
