@@ -268,3 +268,24 @@ def test_select_reads_no_request_column():
     assert list(picked["feedback_id"]) == ["x"]
     assert "example.com" not in picked["text"].iloc[0]
     assert "request" not in picked.columns
+
+
+def test_reasons_alone_and_any_embedder_keep_the_invariants():
+    from feedback_pipelines.embedding import get_embedder
+
+    only_reasons = pd.DataFrame(
+        {
+            "feedback_id": ["r1", "r2", "r3"],
+            "is_negative": True,
+            "comment": None,
+            "reason": ["unsafe", "other", "formatting"],
+        }
+    )
+    hashing = get_embedder("hash")  # the unit-test backend: vectors without meaning
+    result = group_complaints(only_reasons, hashing.embed)
+    assert list(result.assignments["kind"]) == ["unsafe", "other", "formatting"]
+    assert result.stats["with_text"] == 0
+    events = feedbackqa_negatives("WHO")
+    result = group_complaints(events, hashing.embed)
+    assert result.clusters["size"].sum() == result.stats["complaints"] == 112
+    assert not result.assignments["feedback_id"].duplicated().any()
