@@ -411,3 +411,58 @@ REVIEW_COLUMNS = [
     "correction",
     "messages",
 ]
+
+
+# --- clustering.complaint_store ------------------------------------------------------------------
+# "What went wrong": groups of negative feedback by the complaint's own text (issue 14, point 4).
+COMPLAINTS = "complaint_clusters"
+COMPLAINT_ASSIGNMENTS = "complaint_assignments"
+COMPLAINT_VECTORS = "complaint_vectors"
+
+# One row per complaint group per ds (the trailing window ending on ds). `kind` is the fixed
+# kind of the group ("off_topic", ..., or "other" for data-driven groups); `topic_counts` and
+# `cluster_counts` are JSON objects {theme or subtopic id: complaints} from cluster_assignments.
+COMPLAINTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {COMPLAINTS} (
+    ds DATE,
+    complaint_id BIGINT,
+    kind VARCHAR,
+    label VARCHAR,
+    label_source VARCHAR,
+    keyphrases VARCHAR[],
+    size BIGINT,
+    share DOUBLE,
+    n_with_reason BIGINT,
+    distinct_users BIGINT,
+    example_ids VARCHAR[],
+    quotes VARCHAR[],
+    topic_counts VARCHAR,
+    cluster_counts VARCHAR,
+    centroid FLOAT[],
+    window_start DATE,
+    model_id VARCHAR
+)
+"""
+
+# The group of every complaint of the window: also in cluster_assignments.complaint_id, kept
+# here with the score and what decided it (text, reason, both), and for events no topic holds.
+COMPLAINT_ASSIGNMENTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {COMPLAINT_ASSIGNMENTS} (
+    ds DATE,
+    feedback_id VARCHAR,
+    complaint_id BIGINT,
+    kind VARCHAR,
+    similarity DOUBLE,
+    source VARCHAR
+)
+"""
+
+# Content-hash cache of complaint sentence vectors (`embedding.text_hash`): a rerun embeds
+# nothing. Not partitioned: an entry is valid for as long as its model id exists.
+COMPLAINT_VECTORS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {COMPLAINT_VECTORS} (
+    text_hash VARCHAR PRIMARY KEY,
+    model_id VARCHAR,
+    vector FLOAT[]
+)
+"""

@@ -20,6 +20,9 @@ examples:
   feedback-pipelines search "the invoice total is wrong" --version nimbus-2026-11 --limit 10
   feedback-pipelines search "refund policy" --since 2026-11-01 --cluster 3 --json
   feedback-pipelines search "too long" --kind thumbs_down,correction --negative
+  feedback-pipelines search "wrong visa" --complaint off_topic      # or a complaint id
+
+Each hit shows where it sits: theme > subtopic > complaint (what the warehouse knows).
 
 While a pipeline run holds the embedded store, search says so and exits with status 1."""
 
@@ -58,6 +61,12 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     parser.add_argument("--until", type=date.fromisoformat, help="last day, YYYY-MM-DD")
     parser.add_argument("--cluster", type=int, action="append", help="cluster id(s)")
     parser.add_argument("--role", action="append", help="user role(s)")
+    parser.add_argument(
+        "--complaint",
+        action="append",
+        help="what went wrong: complaint id(s) or kind(s) (off_topic, incomplete, "
+        "factual_error, outdated, too_long, formatting, refusal, unsafe, slow, style, other)",
+    )
     polarity = parser.add_mutually_exclusive_group()
     polarity.add_argument("--negative", dest="negative", action="store_const", const=True)
     polarity.add_argument("--positive", dest="negative", action="store_const", const=False,
@@ -66,6 +75,7 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.add_argument("--embedder", default=None, help="embedder name (FEEDBACK_EMBEDDER)")
     parser.add_argument("--store-path", type=Path, default=None, help="embedded store folder")
+    parser.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (labels)")
     parser.set_defaults(func=run_search)
     return parser
 
@@ -127,6 +137,9 @@ def run_search(args: argparse.Namespace) -> int:
                 f"no feedback indexed for {embedder.model_id} under {path}: run the pipeline "
                 "first (feedback-pipelines run ...), or set QDRANT_URL"
             )
+    conn, problem = _open_warehouse(args.warehouse)
+    if args.complaint and conn is None:
+        return _error(f"--complaint needs the warehouse: {problem}", 1)
     try:
         hits = search_feedback(
             args.text,
@@ -139,9 +152,11 @@ def run_search(args: argparse.Namespace) -> int:
             cluster=args.cluster,
             negative=args.negative,
             user_role=args.role,
+            complaint=args.complaint,
             limit=args.limit,
             embedder=embedder,
             path=path,
+            warehouse=conn,
         )
     except ValueError as exc:
         return _error(str(exc))
@@ -153,6 +168,9 @@ def run_search(args: argparse.Namespace) -> int:
                 1,
             )
         raise
+    finally:
+        if conn is not None:
+            conn.close()
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
@@ -167,10 +185,25 @@ def run_search(args: argparse.Namespace) -> int:
         print(
             f"{h.rank:>2}. {h.score:.3f}  {h.ds}  {h.model_version} / {h.prompt_version}  {flags}"
         )
+        if h.path:
+            print(f"    {h.path}")
         text = " | ".join(line.strip() for line in h.text.splitlines() if line.strip())
         print(f"    {text[:300]}{'…' if len(text) > 300 else ''}")
         print(f"    feedback {h.feedback_id}  trace {h.trace_id}  session {h.session_id}")
     return 0
+
+
+def _open_warehouse(path: Path | None):
+    """A read-only warehouse connection for labels and complaint filters, or (None, why)."""
+    import duckdb
+
+    path = Path(path or config.warehouse_path())
+    if not path.exists():
+        return None, f"no warehouse at {path}: run the pipeline first"
+    try:
+        return duckdb.connect(str(path), read_only=True), None
+    except duckdb.Error as exc:
+        return None, f"cannot open the warehouse ({exc}); is a pipeline run writing to it?"
 
 
 def run_session(args: argparse.Namespace) -> int:

@@ -4,6 +4,12 @@
 the query with the same model as the stored feedback, then asks the vector store for the nearest
 points that pass the metadata filters. Pure module (no Dagster); the CLI `feedback-pipelines
 search` is a thin shell over it.
+
+With a warehouse connection, `complaint=` keeps only feedback in a "what went wrong" group (an
+id, or a kind such as "off_topic": `complaint_assignments`, each event's latest partition), and
+every hit is placed as theme > subtopic > complaint (`topic_label`, `cluster_label`,
+`complaint_label`) from the latest partition that clustered it; a table or column the warehouse
+does not have yet (themes arrive with the two-level topics) leaves its fields None.
 """
 
 from __future__ import annotations
@@ -14,8 +20,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pandas as pd
+
 from feedback_pipelines.embedding import Embedder, get_embedder
+from feedback_pipelines.schema import ASSIGNMENTS, CLUSTERS, COMPLAINT_ASSIGNMENTS, COMPLAINTS
+from feedback_pipelines.tables import table_columns
 from feedback_pipelines.vectorstore import Hit, VectorStore, iso_date, open_store
+
+#: The themes table of the two-level topics (CONTRACT section 3).
+TOPICS = "feedback_topics"
 
 
 @dataclass(frozen=True)
@@ -36,10 +50,22 @@ class SearchHit:
     trace_id: str | None
     session_id: str | None
     point_id: str
+    topic_id: int | None = None
+    topic_label: str | None = None
+    cluster_label: str | None = None
+    complaint_id: int | None = None
+    complaint_kind: str | None = None
+    complaint_label: str | None = None
+
+    @property
+    def path(self) -> str:
+        """Where the hit sits: "theme > subtopic > complaint", the levels that are known."""
+        parts = [self.topic_label, self.cluster_label, self.complaint_label]
+        return " > ".join(p for p in parts if p)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return asdict(self)
+        """JSON-ready fields (with `path`)."""
+        return {**asdict(self), "path": self.path}
 
 
 def _values(value: str | Iterable[str] | None) -> list[str] | str | None:
@@ -135,8 +161,10 @@ def search_feedback(
     negative: bool | None = None,
     prompt_version: str | Iterable[str] | None = None,
     user_role: str | Iterable[str] | None = None,
+    complaint: str | int | Iterable[str | int] | None = None,
     limit: int = 10,
     embedder: Embedder | str | None = None,
+    warehouse: duckdb.DuckDBPyConnection | None = None,
     store: VectorStore | None = None,
     path: str | Path | None = None,
     url: str | None = None,
@@ -155,8 +183,11 @@ def search_feedback(
         negative: Only negative (True) or only other (False) feedback.
         prompt_version: Prompt version(s).
         user_role: User role(s).
+        complaint: Complaint group id(s) or kind(s) ("off_topic", "other"); needs `warehouse`.
         limit: Number of hits.
         embedder: An Embedder, a backend name, or None for FEEDBACK_EMBEDDER / the default.
+        warehouse: An open (read-only is enough) warehouse connection: for `complaint`, and to
+            label each hit with its theme, subtopic and complaint.
         store: An open store; otherwise the collection of the embedder's model is opened
             (QDRANT_URL, else the embedded store under `path`, default data/qdrant) and closed.
         path: Embedded store folder when `store` is None.
@@ -164,12 +195,19 @@ def search_feedback(
         api_key: Qdrant API key when `store` is None (default QDRANT_API_KEY).
 
     Raises:
-        ValueError: On an empty query or inconsistent filters.
+        ValueError: On an empty query, inconsistent filters, or `complaint` without a warehouse.
     """
     if not query or not query.strip():
         raise ValueError("the query is empty")
     if limit < 1:
         raise ValueError("limit must be at least 1")
+    in_complaint = None
+    if complaint is not None:
+        if warehouse is None:
+            raise ValueError("filtering by complaint needs the warehouse")
+        in_complaint = complaint_feedback_ids(warehouse, complaint)
+        if not in_complaint:
+            return []
     model = embedder if isinstance(embedder, Embedder) else get_embedder(embedder)
     flt = build_filter(
         version=version,
@@ -182,6 +220,10 @@ def search_feedback(
         negative=negative,
         user_role=user_role,
     )
+    if in_complaint is not None:
+        # complaints are negative by construction; the indexed flag narrows the scan first
+        flt["feedback_id"] = in_complaint
+        flt.setdefault("is_negative", True)
     vector = model.embed([query.strip()])[0]
     own = store is None
     if own:
@@ -191,4 +233,127 @@ def search_feedback(
     finally:
         if own:
             store.close()
-    return [to_search_hit(i + 1, h) for i, h in enumerate(hits)]
+    found = [to_search_hit(i + 1, h) for i, h in enumerate(hits)]
+    return with_places(warehouse, found) if warehouse is not None else found
+
+
+def _values_of(complaint: str | int | Iterable[str | int]) -> list[int | str]:
+    from feedback_pipelines.clustering.complaints import resolve_complaint  # sklearn: lazily
+
+    items = [complaint] if isinstance(complaint, str | int) else list(complaint)
+    parts = [p for item in items for p in str(item).split(",") if p.strip()]
+    return [resolve_complaint(p) for p in parts]
+
+
+def complaint_feedback_ids(
+    conn: duckdb.DuckDBPyConnection, complaint: str | int | Iterable[str | int]
+) -> list[str]:
+    """The feedback ids whose latest complaint group is one of `complaint` (ids or kinds).
+
+    Raises:
+        ValueError: On an unknown kind, or when the warehouse has no complaint groups yet.
+    """
+    wanted = _values_of(complaint)
+    if COMPLAINT_ASSIGNMENTS not in table_columns(conn):
+        raise ValueError(
+            "no complaint groups in the warehouse yet: run the pipeline (complaint_clusters)"
+        )
+    ids = [w for w in wanted if isinstance(w, int)] or [None]
+    kinds = [w for w in wanted if isinstance(w, str)] or [None]
+    rows = conn.execute(
+        "SELECT feedback_id FROM (SELECT feedback_id, arg_max(complaint_id, ds) AS cid, "
+        f"arg_max(kind, ds) AS kind FROM {COMPLAINT_ASSIGNMENTS} GROUP BY feedback_id) "
+        "WHERE list_contains(?, cid) OR list_contains(?, kind) ORDER BY feedback_id",
+        [ids, kinds],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def places(conn: duckdb.DuckDBPyConnection, feedback_ids: Iterable[str]) -> pd.DataFrame:
+    """Theme, subtopic and complaint of each feedback id, from its latest partition.
+
+    Columns: feedback_id, cluster_id, cluster_label, topic_id, topic_label, complaint_id,
+    complaint_kind, complaint_label; None for what the warehouse does not hold.
+    """
+    columns = table_columns(conn)
+    out = pd.DataFrame({"feedback_id": list(dict.fromkeys(feedback_ids))})
+    for col in ("cluster_id", "cluster_label", "topic_id", "topic_label", "complaint_id",
+                "complaint_kind", "complaint_label"):  # fmt: skip
+        out[col] = None
+    if not len(out):
+        return out
+    conn.register("_hit_ids", out[["feedback_id"]])
+    try:
+        if ASSIGNMENTS in columns:
+            have = columns[ASSIGNMENTS]
+            topic = "a.topic_id" if "topic_id" in have else "NULL::BIGINT"
+            label = "c.label" if CLUSTERS in columns else "NULL"
+            join = (
+                f"LEFT JOIN {CLUSTERS} c ON c.ds = a.ds AND c.cluster_id = a.cluster_id"
+                if CLUSTERS in columns
+                else ""
+            )
+            theme = "NULL"
+            if TOPICS in columns and "topic_id" in have and "label" in columns[TOPICS]:
+                theme = "t.label"
+                join += f" LEFT JOIN {TOPICS} t ON t.ds = a.ds AND t.topic_id = a.topic_id"
+            rows = conn.execute(
+                f"SELECT a.feedback_id, arg_max(a.cluster_id, a.ds), arg_max({label}, a.ds), "
+                f"arg_max({topic}, a.ds), arg_max({theme}, a.ds) FROM {ASSIGNMENTS} a "
+                f"JOIN _hit_ids h USING (feedback_id) {join} GROUP BY a.feedback_id"
+            ).fetchall()
+            found = {r[0]: r[1:] for r in rows}
+            for i, fid in enumerate(out["feedback_id"]):
+                if fid in found:
+                    cid, clabel, tid, tlabel = found[fid]
+                    out.at[i, "cluster_id"] = None if cid is None else int(cid)
+                    out.at[i, "cluster_label"] = clabel
+                    out.at[i, "topic_id"] = None if tid is None else int(tid)
+                    out.at[i, "topic_label"] = tlabel
+        if COMPLAINT_ASSIGNMENTS in columns:
+            label = "c.label" if COMPLAINTS in columns else "NULL"
+            join = (
+                f"LEFT JOIN {COMPLAINTS} c ON c.ds = a.ds AND c.complaint_id = a.complaint_id"
+                if COMPLAINTS in columns
+                else ""
+            )
+            rows = conn.execute(
+                f"SELECT a.feedback_id, arg_max(a.complaint_id, a.ds), arg_max(a.kind, a.ds), "
+                f"arg_max({label}, a.ds) FROM {COMPLAINT_ASSIGNMENTS} a "
+                f"JOIN _hit_ids h USING (feedback_id) {join} GROUP BY a.feedback_id"
+            ).fetchall()
+            found = {r[0]: r[1:] for r in rows}
+            for i, fid in enumerate(out["feedback_id"]):
+                if fid in found:
+                    cid, kind, clabel = found[fid]
+                    out.at[i, "complaint_id"] = None if cid is None else int(cid)
+                    out.at[i, "complaint_kind"] = kind
+                    out.at[i, "complaint_label"] = clabel
+    finally:
+        conn.unregister("_hit_ids")
+    return out
+
+
+def with_places(conn: duckdb.DuckDBPyConnection, hits: list[SearchHit]) -> list[SearchHit]:
+    """The hits with their theme, subtopic and complaint filled in from the warehouse."""
+    if not hits:
+        return hits
+    from dataclasses import replace
+
+    table = places(conn, [h.feedback_id for h in hits]).set_index("feedback_id")
+    out = []
+    for h in hits:
+        row = table.loc[h.feedback_id]
+        out.append(
+            replace(
+                h,
+                cluster_id=h.cluster_id if row["cluster_id"] is None else row["cluster_id"],
+                cluster_label=row["cluster_label"],
+                topic_id=row["topic_id"],
+                topic_label=row["topic_label"],
+                complaint_id=row["complaint_id"],
+                complaint_kind=row["complaint_kind"],
+                complaint_label=row["complaint_label"],
+            )
+        )
+    return out
