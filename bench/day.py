@@ -139,7 +139,7 @@ class _listening:
 
 def _table(rows: list[dict], events: int) -> str:
     embed = next((r["seconds"] for r in rows if r["step"] == "feedback_embeddings"), None)
-    lines = [f"| step | seconds | CPU s | peak RSS MB | x embedding | ({events:,} events/day)"]
+    lines = ["| step | seconds | CPU s | peak RSS MB | x embedding |"]
     lines.append("|---|---:|---:|---:|---:|")
     others = 0.0
     for r in rows:
