@@ -20,6 +20,8 @@ Neighbours = Callable[[np.ndarray, float], list[tuple[int, int, float]]]
 TextVectors = Callable[[Sequence[str]], np.ndarray]
 
 
+#: Largest block of similarities held at once (float32 cells): 32M cells = 128 MB, whatever n.
+MAX_BLOCK_CELLS = 32 * 2**20
 #: Slack under the threshold: a pair exactly at it must not be lost to float32 rounding.
 TOLERANCE = 1e-6
 
@@ -40,7 +42,7 @@ def pair_arrays(
     Args:
         vectors: L2-normalized rows.
         threshold: The cosine a pair must reach.
-        block: Rows multiplied at a time.
+        block: Rows multiplied at a time (fewer when block x n exceeds `MAX_BLOCK_CELLS`).
         progress: Called after each block with (rows done, rows, pairs so far).
 
     Returns:
@@ -48,6 +50,7 @@ def pair_arrays(
     """
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n = len(vectors)
+    block = max(1, min(block, MAX_BLOCK_CELLS // max(n, 1)))
     found_i, found_j, found_s = [], [], []
     pairs = 0
     for lo in range(0, n, block):
