@@ -8,6 +8,14 @@ pipeline's: 14 days, 4 model versions, kinds, reasons, is_negative, cluster ids,
 
     python bench/vectorstore.py                           # 10k, 20k, 100k; local mode <= 20k
     python bench/vectorstore.py --daily 100000 --days 3   # day-by-day growth (14 x 100k shape)
+    python bench/vectorstore.py --horizon 90 --per-day 2000   # the retained store, exact vs HNSW
+
+`--horizon D --per-day N`: the store as retention leaves it (FEEDBACK_QDRANT_RETENTION_DAYS=D):
+D + 7 days of N points are written day by day, each day removing what falls out of the horizon
+(`delete_before`), so it ends at D x N points; then filtered top-10 latency and recall@10 are
+measured with exact search (no index, the default) and again after `optimize()` (HNSW). The
+production shape (90 x 100k = 9M points) does not fit this machine; N scales it down, and the
+exact-search latency grows about linearly with the points a filter selects.
 """
 
 from __future__ import annotations
@@ -58,8 +66,10 @@ def real_vectors() -> tuple[np.ndarray, np.ndarray]:
     return stored, queries
 
 
-def make_points(base: np.ndarray, n: int, seed: int, offset: int = 0) -> tuple[np.ndarray, list]:
-    """n vectors (real, then real + noise) and pipeline-like payloads."""
+def make_points(
+    base: np.ndarray, n: int, seed: int, offset: int = 0, day: str | None = None
+) -> tuple[np.ndarray, list]:
+    """n vectors (real, then real + noise) and pipeline-like payloads (all of `day` if given)."""
     rng = np.random.default_rng(seed)
     idx = np.arange(offset, offset + n) % len(base)
     vectors = base[idx].copy()
@@ -74,7 +84,7 @@ def make_points(base: np.ndarray, n: int, seed: int, offset: int = 0) -> tuple[n
             {
                 "feedback_id": f"fb-{offset + i}",
                 "trace_id": f"tr-{offset + i}",
-                "ds": DAYS[(offset + i) % len(DAYS)],
+                "ds": day or DAYS[(offset + i) % len(DAYS)],
                 "model_version": VERSIONS[rng.integers(len(VERSIONS))],
                 "prompt_version": f"p{rng.integers(3)}",
                 "kind": kind,
@@ -116,10 +126,12 @@ FILTERS = {
 }
 
 
-def measure_queries(store, vectors, payloads, queries, n_queries: int) -> dict:
+def measure_queries(
+    store, vectors, payloads, queries, n_queries: int, filters: dict | None = None
+) -> dict:
     """Latency (ms) and recall@10 per filter, against exact numpy search."""
     out = {}
-    for name, flt in FILTERS.items():
+    for name, flt in (filters or FILTERS).items():
         mask = np.array([matches(p, flt) for p in payloads])
         candidates = np.flatnonzero(mask)
         latencies, recalls = [], []
@@ -208,6 +220,74 @@ def bench_daily(per_day: int, days: int, base, queries, n_queries: int) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def horizon_filters(days: list[str]) -> dict:
+    """The filters of the retained store: whole store, a version, a recent negative slice."""
+    return {
+        "none": {},
+        "version (25%)": {"model_version": "nimbus-2026-11"},
+        "last 14 days": {"ds": {"gte": days[-min(14, len(days))]}},
+        "version+negative+7 days": {
+            "model_version": "nimbus-2026-11",
+            "is_negative": True,
+            "ds": {"gte": days[-min(7, len(days))]},
+        },
+    }
+
+
+def bench_horizon(horizon: int, per_day: int, base, queries, n_queries: int) -> None:
+    """Fill a store day by day with retention, then exact vs HNSW at the horizon's size."""
+    from datetime import date, timedelta
+
+    total_days = horizon + 7
+    end = date(2026, 11, 20)
+    days = [(end - timedelta(days=total_days - 1 - k)).isoformat() for k in range(total_days)]
+    folder = Path(tempfile.mkdtemp(prefix="vs-horizon-"))
+    kept_v, kept_p = [], []
+    try:
+        store = open_store("bench", base.shape[1], path=folder, backend="edge")
+        started = time.perf_counter()
+        removed = 0
+        for k, ds in enumerate(days):
+            vectors, payloads = make_points(base, per_day, seed=k, offset=k * per_day, day=ds)
+            store.upsert(
+                [(point_id(p["feedback_id"]), v, p) for v, p in zip(vectors, payloads, strict=True)]
+            )
+            cutoff = (date.fromisoformat(ds) - timedelta(days=horizon - 1)).isoformat()
+            removed += store.delete_before(cutoff)
+            if ds >= days[-horizon]:
+                kept_v.append(vectors)
+                kept_p += payloads
+        fill_s = time.perf_counter() - started
+        vectors = np.vstack(kept_v)
+        count = store.count()
+        assert count == horizon * per_day == len(kept_p), (count, horizon * per_day)
+        print(
+            f"{total_days} days x {per_day:,} points with a {horizon}-day horizon: "
+            f"{count:,} points kept, {removed:,} removed, filled in {fill_s:.0f}s",
+            flush=True,
+        )
+        filters = horizon_filters(days)
+        for label in ("exact (no index)", "HNSW (optimize)"):
+            opt_s = 0.0
+            if label.startswith("HNSW"):
+                start = time.perf_counter()
+                store.optimize()
+                opt_s = time.perf_counter() - start
+            figures = measure_queries(store, vectors, kept_p, queries, n_queries, filters)
+            print(
+                f"{label:<17} {f'built in {opt_s:.0f}s, ' if opt_s else ''}load "
+                f"{os.getloadavg()[0]:.1f}: "
+                + "  ".join(
+                    f"{name}: {med:.1f}/{p95:.1f} ms r={rec:.3f}"
+                    for name, (med, p95, rec) in figures.items()
+                ),
+                flush=True,
+            )
+        store.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,20000,100000")
@@ -218,6 +298,8 @@ def main() -> None:
     parser.add_argument("--no-optimize", action="store_true", help="skip Edge's optimize()")
     parser.add_argument("--daily", type=int, default=0, help="points per day (growth mode)")
     parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--horizon", type=int, default=0, help="retention days (horizon mode)")
+    parser.add_argument("--per-day", type=int, default=2000, help="points per day (horizon)")
     args = parser.parse_args()
 
     base, queries = real_vectors()
@@ -225,6 +307,9 @@ def main() -> None:
         f"{len(base)} real stored vectors, {len(queries)} real queries; "
         f"load {os.getloadavg()[0]:.1f}"
     )
+    if args.horizon:
+        bench_horizon(args.horizon, args.per_day, base, queries, args.queries)
+        return
     if args.daily:
         bench_daily(args.daily, args.days, base, queries, args.queries)
         return

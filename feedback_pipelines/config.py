@@ -39,6 +39,23 @@ def start_date() -> str:
     return value
 
 
+#: Days of feedback the vector store keeps (FEEDBACK_QDRANT_RETENTION_DAYS); 0 keeps all.
+DEFAULT_QDRANT_RETENTION_DAYS = 90
+
+
+def qdrant_retention_days() -> int:
+    """FEEDBACK_QDRANT_RETENTION_DAYS, default 90; 0 keeps every point ever embedded.
+
+    Without a horizon the store grows by a day's events every day (36M points a year at
+    100k/day) and filtered search slows with it; the warehouse keeps the full history.
+    """
+    value = os.environ.get("FEEDBACK_QDRANT_RETENTION_DAYS") or str(DEFAULT_QDRANT_RETENTION_DAYS)
+    days = int(value)
+    if days < 0:
+        raise ValueError(f"FEEDBACK_QDRANT_RETENTION_DAYS must be >= 0, got {value!r}")
+    return days
+
+
 @dataclass(frozen=True)
 class PseudonymKey:
     """The secret for hashing user ids, and whether it is the built-in demo key."""

@@ -153,7 +153,9 @@ def qdrant_feedback(
     One point per embedded event (id = uuid5 of feedback_id), cosine distance, payload = the
     redacted text plus metadata (versions, kind, reason, ds, is_negative, user_role, and
     cluster_id once clustered), indexed for filters; one collection per embedding model.
-    Embedded Qdrant Edge under data/qdrant/, or a Qdrant server via QDRANT_URL.
+    Embedded Qdrant Edge under data/qdrant/, or a Qdrant server via QDRANT_URL. Points older
+    than the retention horizon (FEEDBACK_QDRANT_RETENTION_DAYS, default 90, ending at this
+    partition) are removed, so the store stops growing; the warehouse keeps every day.
     """
     ds = context.partition_key
     model = embedder.get()
@@ -165,6 +167,8 @@ def qdrant_feedback(
     with vector_store.open(model.model_id, model.dim) as store:
         result = sync_day(store, ds, points)
         upsert_s = time.perf_counter() - start
+        cutoff = vector_store.retention_cutoff(ds)
+        expired = store.delete_before(cutoff) if cutoff else 0
         total = store.count()
         optimize_s = 0.0
         if vector_store.should_optimize(total):
@@ -176,7 +180,9 @@ def qdrant_feedback(
     context.log.info(
         f"{ds}: upserted {result.upserted:,} points into {collection} "
         f"({vector_store.describe()}) in {upsert_s:.1f}s ({rate:,.0f}/s), removed "
-        f"{result.deleted} stale; {total:,} points in all"
+        f"{result.deleted} stale"
+        + (f", {expired:,} older than {cutoff} (retention)" if cutoff else "")
+        + f"; {total:,} points in all"
         + (f"; built the HNSW index in {optimize_s:.1f}s" if optimize_s else "")
     )
     preview = pd.DataFrame([{k: p.get(k) for k in ("feedback_id", "kind", "text")}
@@ -189,6 +195,8 @@ def qdrant_feedback(
             "points_in_collection": total,
             "upserted": result.upserted,
             "stale_removed": result.deleted,
+            "expired_removed": expired,
+            "retention_from": cutoff or "",
             "cluster_ids_kept": result.kept_cluster_ids,
             "upsert_seconds": round(upsert_s, 2),
             "optimize_seconds": round(optimize_s, 2),

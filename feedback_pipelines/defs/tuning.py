@@ -17,7 +17,7 @@ from feedback_pipelines.defs.metadata import (
     warehouse_table,
 )
 from feedback_pipelines.defs.partitions import daily_partitions
-from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
+from feedback_pipelines.resources.semantic import EmbedderResource
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.routing import review
@@ -28,6 +28,7 @@ from feedback_pipelines.routing.day import (
     tuning_frame,
     tuning_settings,
 )
+from feedback_pipelines.routing.tuning.similarity import BlockNeighbours
 from feedback_pipelines.routing.tuning.validate import validate_export
 from feedback_pipelines.schema import REVIEW_DDL, TUNING_DDL
 from feedback_pipelines.tables import write_partition
@@ -65,7 +66,7 @@ _UPSTREAM = [
             ),
             deps=_UPSTREAM,
             group_name=GROUP,
-            kinds={"duckdb", "parquet", "qdrant"},
+            kinds={"duckdb", "parquet"},
             owners=owners(GROUP),
             metadata=warehouse_table("tuning_candidates"),
         ),
@@ -104,7 +105,6 @@ def routing(
     settings: PipelineConfig,
     warehouse: WarehouseResource,
     embedder: EmbedderResource,
-    vector_store: VectorStoreResource,
 ):
     """Build the day's tuning exports and review queue from the trailing window of feedback."""
     ds = context.partition_key
@@ -124,12 +124,13 @@ def routing(
         settings.data_path,
         embed=model.embed,
         model_id=model.model_id,
-        neighbours=vector_store.neighbours(),
+        neighbours=BlockNeighbours(log=context.log.info),
         window_days=settings.window_days,
         settings=tuning_settings(settings),
         write_exports="tuning_candidates" in selected,
         write_queue="review_queue" in selected,
         run_id=context.run.run_id,
+        log=context.log.info,
     )
     with warehouse.get_connection() as conn:
         if "tuning_candidates" in selected:

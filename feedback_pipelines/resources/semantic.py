@@ -3,6 +3,7 @@
 Both resolve at run time, so one set of definitions serves every environment:
 
 - `EmbedderResource.name` empty -> `FEEDBACK_EMBEDDER` -> "onnx-int8" (the packaged MiniLM).
+- `VectorStoreResource.retention_days` -1 -> `FEEDBACK_QDRANT_RETENTION_DAYS` -> 90 days kept.
 - `VectorStoreResource.url` / `api_key` empty -> `QDRANT_URL` / `QDRANT_API_KEY`; no URL ->
   the embedded store (Qdrant Edge) under `path`, default `$FEEDBACK_DATA_DIR/qdrant`.
   Bind secrets with `dg.EnvVar("QDRANT_API_KEY")`; they are never logged.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -52,6 +54,23 @@ class VectorStoreResource(dg.ConfigurableResource):
     #: ms up to 100k points with recall 1.0, while optimize() takes minutes, redoes the whole
     #: collection each day and lowered filtered recall@10 to 0.94-0.99; so it is off by default.
     optimize_above: int = 0
+    #: Days of points kept, ending at the partition being written (older points are removed
+    #: by each daily `qdrant_feedback`); -1 = FEEDBACK_QDRANT_RETENTION_DAYS (default 90);
+    #: 0 = keep everything.
+    retention_days: int = -1
+
+    def retention(self) -> int:
+        """The horizon in days (0: none)."""
+        from feedback_pipelines import config
+
+        return config.qdrant_retention_days() if self.retention_days < 0 else self.retention_days
+
+    def retention_cutoff(self, ds: str) -> str | None:
+        """The first day kept when `ds` is written, or None without a horizon."""
+        days = self.retention()
+        if not days:
+            return None
+        return (date.fromisoformat(ds) - timedelta(days=days - 1)).isoformat()
 
     @property
     def store_path(self) -> Path:

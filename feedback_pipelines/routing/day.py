@@ -13,6 +13,7 @@ missing table is named in the data card's notes and in the returned `notes`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -231,6 +232,7 @@ def run_day(
     write_exports: bool = True,
     write_queue: bool = True,
     run_id: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> DayResult:
     """Build and write one day's exports and review queue (files only; tables by the caller).
 
@@ -247,6 +249,7 @@ def run_day(
         write_queue: Write `review/dt=<ds>/`.
         run_id: The orchestrator's run (the data card names it); None outside a run, so two
             builds of the same inputs write the same bytes.
+        log: Progress lines of the long steps (the asset's `context.log.info`); None: silent.
     """
     started = time.perf_counter()
     settings = settings or TuningSettings()
@@ -261,6 +264,7 @@ def run_day(
         clusters=inputs.clusters,
         regressions=inputs.regressions,
         notes=inputs.notes,
+        log=log,
     )
     sets.run_id = run_id
     sets.embedding = {
@@ -276,6 +280,7 @@ def run_day(
             "conflict_below": settings.conflict_below,
         },
     }
+    written = time.perf_counter()
     export = (
         write_export(sets, data_dir / "exports" / f"dt={ds}")
         if write_exports
@@ -295,6 +300,12 @@ def run_day(
     )
     folder = data_dir / "review" / f"dt={ds}"
     files = review.write_review(queue, folder) if write_queue else {}
+    if log is not None:
+        log(
+            f"tuning files: {len(export.table):,} export rows, {len(queue):,} review items "
+            f"written in {time.perf_counter() - written:.1f}s; {vectors.embedded:,} texts "
+            f"embedded here, {vectors.reused:,} reused"
+        )
     return DayResult(
         sets=sets,
         export=export,

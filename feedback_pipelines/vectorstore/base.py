@@ -149,6 +149,15 @@ class VectorStore(ABC):
     def delete(self, ids: Sequence[str]) -> None:
         """Remove points."""
 
+    def delete_before(self, day: str) -> int:
+        """Remove every point whose `ds` is before `day` (retention); returns how many.
+
+        Points without a `ds` are kept. Backends override this with one delete-by-filter.
+        """
+        ids = self.ids({"ds": {"lt": iso_date(day)}})
+        self.delete(ids)
+        return len(ids)
+
     def optimize(self) -> None:
         """Build indexes now (Qdrant Edge has no background optimizer); a no-op elsewhere."""
 

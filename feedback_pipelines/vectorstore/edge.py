@@ -32,6 +32,7 @@ from feedback_pipelines.vectorstore.base import (
     VectorStore,
     batched,
     check_filter,
+    iso_date,
 )
 
 
@@ -206,6 +207,16 @@ class EdgeStore(VectorStore):
         for chunk in batched(ids, 4096):
             self.shard.update(self._qe.UpdateOperation.delete_points(list(chunk)))
         self.shard.flush()
+
+    @override
+    def delete_before(self, day: str) -> int:
+        qe = self._qe
+        old = self._filter({"ds": {"lt": iso_date(day)}})
+        n = int(self.shard.count(qe.CountRequest(exact=True, filter=old)))
+        if n:
+            self.shard.update(qe.UpdateOperation.delete_points_by_filter(old))
+            self.shard.flush()
+        return n
 
     @override
     def optimize(self) -> None:

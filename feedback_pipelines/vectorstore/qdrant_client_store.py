@@ -24,6 +24,7 @@ from feedback_pipelines.vectorstore.base import (
     VectorStore,
     batched,
     check_filter,
+    iso_date,
 )
 
 logger = logging.getLogger(__name__)
@@ -196,6 +197,16 @@ class QdrantClientStore(VectorStore):
             self.client.delete(
                 self.collection, points_selector=self._m.PointIdsList(points=list(chunk)), wait=True
             )
+
+    @override
+    def delete_before(self, day: str) -> int:
+        old = self._filter({"ds": {"lt": iso_date(day)}})
+        n = int(self.client.count(self.collection, count_filter=old, exact=True).count)
+        if n:
+            self.client.delete(
+                self.collection, points_selector=self._m.FilterSelector(filter=old), wait=True
+            )
+        return n
 
     @override
     def close(self) -> None:

@@ -273,7 +273,7 @@ def test_datacard_counts_equal_the_files_and_parquet_loads(routed):
         assert card["counts"][name] == len((folder / f"{name}.jsonl").read_text().splitlines())
     assert card["clusters"]["regressed"] == [routed["regressed"]]
     assert card["window"] == {"start": START, "end": DS, "days": WINDOW_DAYS}
-    assert card["embedding"]["search"] == "qdrant-edge"
+    assert card["embedding"]["search"] == "matrix"
     assert card["embedding"]["texts_from_feedback_embeddings"] == CACHED  # semantic's cache
     for name in ("sft", "preference", "unpaired", "eval"):
         loaded = datasets.load_dataset("parquet", data_dir=str(folder / "parquet" / name))

@@ -56,8 +56,18 @@ def near_duplicate_pairs(
     )
     if not pairs:
         return []
-    texts = sorted({t for p, q, _ in pairs for t in (*_targets(items[p]), *_targets(items[q]))})
-    rows = vectors(texts)
+    # Only answers that differ after folding need vectors: embedding them is this step's
+    # largest cost, so equal texts are never sent.
+    texts = sorted(
+        {
+            t
+            for p, q, _ in pairs
+            for a, b in zip(_targets(items[p]), _targets(items[q]), strict=True)
+            if normalize_text(a) != normalize_text(b)
+            for t in (a, b)
+        }
+    )
+    rows = vectors(texts) if texts else np.zeros((0, 0), dtype=np.float32)
     index = {t: k for k, t in enumerate(texts)}
 
     def similar(a: str, b: str) -> bool:

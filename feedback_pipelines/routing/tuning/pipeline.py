@@ -11,8 +11,10 @@ the whole window, so a copy or a conflict with an earlier day's example is still
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -124,6 +126,31 @@ def _only_new(
     return new, kept, dict(sorted(left.items()))
 
 
+class Steps:
+    """Progress lines for the long steps: what went in, what came out, time and rate.
+
+    Args:
+        log: Where lines go (the asset's `context.log.info`); None: silent, nothing timed.
+    """
+
+    def __init__(self, log: Callable[[str], None] | None = None) -> None:
+        self.log = log
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str, n: int, unit: str) -> Iterator[dict]:
+        """Time one step over n items; the block may set `out["result"]` for the line."""
+        out: dict = {}
+        started = time.perf_counter()
+        yield out
+        seconds = time.perf_counter() - started
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        if self.log is not None:
+            rate = f", {n / seconds:,.0f} {unit}/s" if seconds > 0.01 and n else ""
+            result = f" -> {out['result']}" if "result" in out else ""
+            self.log(f"tuning {name}: {n:,} {unit}{result} in {seconds:.1f}s{rate}")
+
+
 def build_tuning_sets(
     events: pd.DataFrame,
     *,
@@ -135,6 +162,7 @@ def build_tuning_sets(
     clusters: pd.DataFrame | None = None,
     regressions: pd.DataFrame | None = None,
     notes: Sequence[str] = (),
+    log: Callable[[str], None] | None = None,
 ) -> TuningSets:
     """Build SFT, preference, unpaired and eval examples and prompt-tuning candidates.
 
@@ -149,29 +177,52 @@ def build_tuning_sets(
         clusters: `feedback_clusters` rows of the partition (labels for ranking).
         regressions: `version_regressions` rows whose window ends at the partition.
         notes: Remarks for the data card (e.g. an upstream table that was missing).
+        log: Progress lines (counts, time, rate) of each long step; None: silent.
     """
     settings = settings or TuningSettings()
-    evs = prepare_events(events)
-    regressed = regressed_clusters(regressions)
-    log = gates.GateLog()
+    steps = Steps(log)
+    with steps.step("prepare", len(events), "events") as out:
+        evs = prepare_events(events)
+        regressed = regressed_clusters(regressions)
+        gate_log = gates.GateLog()
+        out["result"] = f"{len(evs):,} events"
 
     corrections = [e for e in evs if e.is_correction]
-    sft, conflicts, _ = build_sft(corrections, vectors, neighbours, settings, log)
-    judged = Judgements.of(evs, settings)
-    preference = correction_pairs(sft, settings, log, judged)
-    liked, disliked = plain_signals(evs, settings, log)
-    preference += liked_disliked_pairs(liked, disliked, vectors, neighbours, settings, log, judged)
-    unpaired = unpaired_examples(liked, disliked, log)
-    examples = deduplicate([*sft, *preference, *unpaired], vectors, neighbours, settings, log)
-    examples = _final_pii_sweep(examples, log)
+    with steps.step("sft", len(corrections), "corrections") as out:
+        sft, conflicts, _ = build_sft(corrections, vectors, neighbours, settings, gate_log)
+        out["result"] = f"{len(sft):,} examples, {len(conflicts):,} conflicts"
+    with steps.step("preference", len(evs), "events") as out:
+        judged = Judgements.of(evs, settings)
+        preference = correction_pairs(sft, settings, gate_log, judged)
+        liked, disliked = plain_signals(evs, settings, gate_log)
+        preference += liked_disliked_pairs(
+            liked, disliked, vectors, neighbours, settings, gate_log, judged
+        )
+        unpaired = unpaired_examples(liked, disliked, gate_log)
+        out["result"] = f"{len(preference):,} pairs, {len(unpaired):,} unpaired"
+    found = [*sft, *preference, *unpaired]
+    with steps.step("dedup", len(found), "examples") as out:
+        examples = deduplicate(found, vectors, neighbours, settings, gate_log)
+        examples = _final_pii_sweep(examples, gate_log)
+        out["result"] = f"{len(examples):,} kept"
 
     clustering = "cluster_id" in events.columns
-    ranking = rank_clusters(evs, clusters, regressions) if clustering else []
-    failing = failing_events(evs, settings) if clustering else []
-    split = assign_splits(examples, vectors, neighbours, settings, set(regressed), failing)
-    evals = deduplicate(eval_cases(examples), vectors, neighbours, settings, log)
-    evals = _final_pii_sweep(evals, log)
-    candidates = build_candidates(failing, examples, ranking, split.split_of, settings, log)
+    with steps.step("ranking", len(evs), "events") as out:
+        ranking = rank_clusters(evs, clusters, regressions) if clustering else []
+        failing = failing_events(evs, settings) if clustering else []
+        out["result"] = f"{len(ranking):,} clusters, {len(failing):,} failing events"
+    with steps.step("splits", len(examples) + len(failing), "examples and events") as out:
+        split = assign_splits(examples, vectors, neighbours, settings, set(regressed), failing)
+        out["result"] = f"{split.groups:,} groups, largest {split.largest_group:,}"
+    with steps.step("eval", len(examples), "examples") as out:
+        evals = deduplicate(eval_cases(examples), vectors, neighbours, settings, gate_log)
+        evals = _final_pii_sweep(evals, gate_log)
+        out["result"] = f"{len(evals):,} eval cases"
+    with steps.step("candidates", len(failing), "events") as out:
+        candidates = build_candidates(
+            failing, examples, ranking, split.split_of, settings, gate_log
+        )
+        out["result"] = f"{len(candidates):,} candidate cases"
     held_out = sum(split.split_of.get(e.feedback_id) == "test" for e in failing)
     exported, left = [*examples, *evals], {}
     if settings.export_mode == "incremental":
@@ -185,7 +236,7 @@ def build_tuning_sets(
         candidates=candidates,
         ranking=ranking,
         conflicts=conflicts,
-        log=log,
+        log=gate_log,
         splits=split,
         regressed=regressed,
         events=evs,

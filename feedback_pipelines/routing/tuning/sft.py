@@ -75,13 +75,18 @@ def _correction_similarity(
     corrections: list[Event], pairs: list[tuple[int, int, float]], vectors: TextVectors
 ) -> dict[tuple[int, int], float]:
     """Cosine of the corrections of each pair (equal texts after folding: 1.0)."""
+    # Only pairs whose corrections differ after folding need vectors (the rest are 1.0):
+    # embedding here is this step's largest cost, so equal texts are never sent.
     texts = sorted(
-        {corrections[p].correction or "" for p, q, _ in pairs}
-        | {corrections[q].correction or "" for p, q, _ in pairs}
+        {
+            t
+            for p, q, _ in pairs
+            for t in (corrections[p].correction or "", corrections[q].correction or "")
+            if normalize_text(corrections[p].correction or "")
+            != normalize_text(corrections[q].correction or "")
+        }
     )
-    if not texts:
-        return {}
-    rows = vectors(texts)
+    rows = vectors(texts) if texts else np.zeros((0, 0), dtype=np.float32)
     index = {t: k for k, t in enumerate(texts)}
     out = {}
     for p, q, _ in pairs:

@@ -9,6 +9,7 @@ implementation must agree with.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -19,30 +20,129 @@ Neighbours = Callable[[np.ndarray, float], list[tuple[int, int, float]]]
 TextVectors = Callable[[Sequence[str]], np.ndarray]
 
 
+#: Largest block of similarities held at once (float32 cells): 32M cells = 128 MB, whatever n.
+MAX_BLOCK_CELLS = 32 * 2**20
+#: Slack under the threshold: a pair exactly at it must not be lost to float32 rounding.
+TOLERANCE = 1e-6
+
+
+def pair_arrays(
+    vectors: np.ndarray,
+    threshold: float,
+    block: int = 2048,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (i < j) with cosine >= threshold, as arrays, by blocked matrix products.
+
+    Each block of rows is multiplied only by itself and the rows after it (the upper triangle),
+    so n vectors cost n^2/2 dot products in BLAS and memory stays at `block` x n floats. Pairs
+    are picked with numpy, never a Python loop per pair, so templated days with millions of
+    near-duplicate pairs stay cheap.
+
+    Args:
+        vectors: L2-normalized rows.
+        threshold: The cosine a pair must reach.
+        block: Rows multiplied at a time (fewer when block x n exceeds `MAX_BLOCK_CELLS`).
+        progress: Called after each block with (rows done, rows, pairs so far).
+
+    Returns:
+        (i, j, cosine) arrays sorted by (i, j); int64, int64, float32.
+    """
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n = len(vectors)
+    block = max(1, min(block, MAX_BLOCK_CELLS // max(n, 1)))
+    found_i, found_j, found_s = [], [], []
+    pairs = 0
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        sims = vectors[lo:hi] @ vectors[lo:].T
+        rows, cols = np.nonzero(sims >= threshold - TOLERANCE)
+        keep = cols > rows  # cols are counted from lo: the diagonal and below go
+        rows, cols = rows[keep], cols[keep]
+        found_i.append(rows + lo)
+        found_j.append(cols + lo)
+        found_s.append(sims[rows, cols])
+        pairs += len(rows)
+        if progress is not None:
+            progress(hi, n, pairs)
+    if not found_i:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), np.zeros(0, dtype=np.float32)
+    i = np.concatenate(found_i).astype(np.int64)
+    j = np.concatenate(found_j).astype(np.int64)
+    s = np.concatenate(found_s).astype(np.float32)
+    order = np.lexsort((j, i))
+    return i[order], j[order], s[order]
+
+
 def exact_neighbours(
     vectors: np.ndarray, threshold: float, block: int = 2048
 ) -> list[tuple[int, int, float]]:
     """All pairs at or above a cosine threshold, by blocked matrix products (exact).
 
-    Memory stays at `block` x n floats, so a few hundred thousand vectors fit.
+    The reference every other `Neighbours` must agree with; `pair_arrays` as a sorted list.
 
     Args:
         vectors: L2-normalized rows.
         threshold: The cosine a pair must reach.
         block: Rows multiplied at a time.
     """
-    vectors = np.asarray(vectors, dtype=np.float32)
-    n = len(vectors)
-    pairs: list[tuple[int, int, float]] = []
-    for lo in range(0, n, block):
-        sims = vectors[lo : lo + block] @ vectors.T
-        rows, cols = np.nonzero(sims >= threshold - 1e-6)
-        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-            i = lo + r
-            if c > i:
-                pairs.append((i, c, float(sims[r, c])))
-    pairs.sort()
-    return pairs
+    i, j, s = pair_arrays(vectors, threshold, block)
+    return list(zip(i.tolist(), j.tolist(), s.astype(np.float64).tolist(), strict=True))
+
+
+class BlockNeighbours:
+    """`Neighbours` by blocked matrix products in process: the pipeline's near-duplicate search.
+
+    Exact, like the Qdrant scratch search it replaces (`vectorstore.neighbours`), but one BLAS
+    product per block instead of one query per text: no store, no scratch collection, and a
+    progress line (vectors, pairs, rate) every `every` seconds through `log`.
+
+    Args:
+        log: Where progress lines go (e.g. the asset's `context.log.info`); None: silent.
+        block: Rows multiplied at a time (memory: block x n float32).
+        every: Seconds between progress lines.
+    """
+
+    backend = "matrix"
+
+    def __init__(
+        self, log: Callable[[str], None] | None = None, block: int = 2048, every: float = 10.0
+    ) -> None:
+        self.log = log
+        self.block = block
+        self.every = every
+        self.calls = 0
+        self.compared = 0
+
+    def __call__(self, vectors: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
+        """Every pair (i, j), i < j, with cosine >= threshold."""
+        n = len(vectors)
+        self.calls += 1
+        self.compared += n * (n - 1) // 2
+        if n < 2:
+            return []
+        started = last = time.perf_counter()
+
+        def progress(done: int, total: int, pairs: int) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            if self.log is not None and now - last >= self.every and done < total:
+                last = now
+                rate = done / (now - started)
+                self.log(
+                    f"near-duplicate search: {done:,}/{total:,} vectors, {pairs:,} pairs "
+                    f">= {threshold}, {rate:,.0f} vectors/s"
+                )
+
+        i, j, s = pair_arrays(vectors, threshold, self.block, progress)
+        seconds = time.perf_counter() - started
+        if self.log is not None and seconds >= 1.0:
+            self.log(
+                f"near-duplicate search: {n:,} vectors, {len(i):,} pairs >= {threshold} in "
+                f"{seconds:.1f}s ({n / seconds:,.0f} vectors/s)"
+            )
+        return list(zip(i.tolist(), j.tolist(), s.astype(np.float64).tolist(), strict=True))
 
 
 class TextVectorCache:
