@@ -203,6 +203,10 @@ def _finding(
         since, exact = min(flag_since, today), True
     else:
         since, exact = history.since(key, direction, today)
+    since_words = since_text(since, today, exact, daily)
+    release = _to_date(getattr(row, "release_day", None))
+    if release is not None and flag_since is not None:
+        since_words += f"; flagged on {release_day_words(release, flag_since)}"
     delta = None if _nan(row.delta) else float(row.delta)
     trend_key, trend = trend_words(direction, delta, history.previous(key), unit)
     p_av = getattr(row, "p_always_valid", None)
@@ -232,7 +236,7 @@ def _finding(
         key=key,
         theme=theme,
         age="new" if since >= period_start else "ongoing",
-        since=since_text(since, today, exact, daily),
+        since=since_words,
         trend=trend,
         trend_key=trend_key,
         anytime="" if _nan(p_av) else f"always-valid p = {float(p_av):.2g}",  # type: ignore[arg-type]
@@ -380,10 +384,50 @@ def _span(rows: pd.DataFrame) -> float:
     return max(values, default=1.0) * 1.1 or 1.0
 
 
+def release_day_words(release: date, day: date) -> str:
+    """How a reader counts a release's days: "day 6 of the release (released Tue 10 Nov)"."""
+    return f"day {(day - release).days + 1} of the release (released {_short_day(release)})"
+
+
+def always_valid_rows(regressions: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The rows that carry the alert (the stage's always-valid verdicts), or None."""
+    if regressions is None or regressions.empty or "test" not in regressions:
+        return None
+    rows = regressions[regressions["test"].astype(str).str.startswith("always_valid")]
+    return None if rows.empty else rows
+
+
+def guarantee_text(alpha: float) -> str:
+    """The always-valid verdict's promise, in one plain sentence."""
+    side = f"{alpha / 2:.1%}".replace(".0%", "%")
+    return (
+        f"For a release that changes nothing, the chance that it is ever flagged as a regression "
+        f"on any day is at most {side} (and {side} for an improvement), however often this report "
+        "is read."
+    )
+
+
 def comparisons_text(regressions: pd.DataFrame | None, alpha: float) -> str:
-    """How many tests stand behind the verdicts, and over which window."""
+    """How many tests stand behind the verdicts, over which span, and what they promise.
+
+    `alpha` is the stage's error budget: the false-discovery rate of the window rows, and the
+    always-valid verdict's per-release budget (split between the two directions).
+    """
     if regressions is None or regressions.empty:
         return ""
+    alerting = always_valid_rows(regressions)
+    if alerting is not None:
+        releases = alerting.get("release_day")
+        first = _to_date(releases.dropna().min()) if releases is not None else None
+        span = f" since {fmt_day(first)}" if first else ""
+        themes = "topic_id" in alerting and alerting["topic_id"].notna().any()
+        levels = "overall, per theme and per topic" if themes else "overall and per topic"
+        return (
+            f"{len(alerting):,} always-valid comparisons of each release against its baseline on "
+            f"everything{span} ({levels}). "
+            f"{guarantee_text(alpha)} "
+            "The last 14 days' rows are kept for reading and never raise a flag."
+        )
     # Rows in the multiple-testing correction carry a q-value; reference rows only a p-value.
     column = "q_value" if "q_value" in regressions else "p_value"
     tested = int(pd.to_numeric(regressions.get(column), errors="coerce").notna().sum())
@@ -402,10 +446,15 @@ def comparisons_text(regressions: pd.DataFrame | None, alpha: float) -> str:
 
 
 def _overall_row(regressions: pd.DataFrame | None, version: str) -> Any | None:
-    """The row that carries a version's overall negative-rate verdict (mix-adjusted if any)."""
+    """The row that carries a version's overall negative-rate verdict (mix-adjusted if any).
+
+    The always-valid row when the stage wrote one (it carries the alert), else the window's.
+    """
     if regressions is None or regressions.empty:
         return None
-    f = regressions
+    f = always_valid_rows(regressions)
+    if f is None or not (f["candidate_version"] == version).any():
+        f = regressions
     mask = (f["metric"] == "negative_rate") & (f["candidate_version"] == version)
     if "dimension" in f:
         mask &= f["dimension"].fillna("model_version") == "model_version"

@@ -99,6 +99,36 @@ def test_flag_since_from_the_stage_wins_over_the_derived_streak():
     assert all(f.age == "ongoing" for f in view.regressions)
 
 
+def test_always_valid_rows_alert_say_the_release_day_and_state_the_guarantee():
+    inputs = rd.story_inputs()
+    window = inputs.regressions.assign(test="cmh")
+    release = rd.END - timedelta(days=5)
+    # The stage's two kinds of rows: the window's (descriptive, never flagged) and the
+    # always-valid ones since the release, one of which flagged a regression on day 4.
+    av = inputs.regressions.assign(
+        test="always_valid",
+        release_day=release,
+        days_since_release=5,
+        flag_since=[release + timedelta(days=3) if f else None for f in window["is_regression"]],
+    )
+    inputs.regressions = pd.concat(
+        [window.assign(is_regression=False, is_improvement=False), av], ignore_index=True
+    )
+    view = build_report(inputs)
+    flagged = int(av["is_regression"].sum())
+    assert flagged and len(view.regressions) == flagged  # window rows never add a finding
+    for f in view.regressions:
+        assert f.since.endswith("; flagged on day 4 of the release (released Sun 15 Nov)"), f.since
+    html, md = render_html(view), render_markdown(view)
+    promise = (
+        "For a release that changes nothing, the chance that it is ever flagged as a regression "
+        "on any day is at most 2.5% (and 2.5% for an improvement), however often this report is "
+        "read."
+    )
+    assert promise in text_of(html) and promise in md
+    assert f"{len(av):,} always-valid comparisons" in view.comparisons
+
+
 def test_without_any_history_every_finding_is_new_today():
     view = build_report(rd.sample_inputs())
     assert {f.since for f in view.regressions} == {"new today"}
