@@ -186,7 +186,7 @@ class ComplaintConfig:
 
     kind_threshold: float = 0.5
     reason_bonus: float = 0.1
-    group_distance: float = 0.55
+    group_distance: float = 0.45
     min_group_size: int = 3
     match_threshold: float = 0.8
     keep_similarity: float = 0.6
@@ -526,8 +526,8 @@ def verdict_label(verdicts: Sequence[str], max_chars: int = 70) -> str:
             continue
         line = re.sub(r"\bsomething\b(\s+something\b)*", "…", first[0])
         line = re.sub(r"\s+([.,;:!?)])", r"\1", line).strip(" .")
-        words = [w for w in _WORD_RE.findall(line)]
-        if len(words) < 3:
+        telling = [w for w in _WORD_RE.findall(line) if w.lower() not in ENGLISH_STOP_WORDS]
+        if len(telling) < 2:  # "… on … of … in …" names nothing
             continue
         if not best or len(line) < len(best):
             best = line
