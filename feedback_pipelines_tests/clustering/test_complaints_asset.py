@@ -159,3 +159,13 @@ def test_the_asset_names_its_table_and_columns_from_the_schema_module():
         expected = [(r[0], r[1]) for r in conn.execute("DESCRIBE complaint_clusters").fetchall()]
     assert columns == expected
     assert spec.owners and spec.group_name == "clustering"
+
+
+def test_a_day_without_complaints_writes_nothing_and_passes(tmp_path, monkeypatch):
+    env = make_env(tmp_path, monkeypatch)
+    result = materialize(env)
+    assert result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"every_complaint_grouped": True, "other_share": True}
+    with env.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM complaint_clusters").fetchone()[0] == 0
