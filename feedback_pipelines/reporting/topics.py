@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -372,7 +373,7 @@ def build_topics(
         cards,
         faded[: settings.max_clusters],
         hidden,
-        _themes(inputs.topics, cards, themes),
+        _themes(inputs.topics, cards, themes, complaints_by_theme(inputs.complaints)),
         rows,
         rule,
     )
@@ -389,8 +390,32 @@ def _extra_keyphrases(row: Any, label: str) -> list[str]:
     return out[:6]
 
 
+def complaints_by_theme(complaints: pd.DataFrame | None, limit: int = 5) -> dict[int, list]:
+    """topic_id -> [(complaint label, events)], largest first, from `topic_counts`."""
+    out: dict[int, list[tuple[str, int]]] = {}
+    if complaints is None or complaints.empty or "topic_counts" not in complaints:
+        return out
+    for row in complaints.itertuples(index=False):
+        label = clean_text(getattr(row, "label", ""), 100)
+        counts = row.topic_counts
+        if isinstance(counts, str):
+            try:
+                counts = json.loads(counts)
+            except ValueError:
+                continue
+        if not label or not isinstance(counts, dict):
+            continue
+        for tid, n in counts.items():
+            if str(tid).lstrip("-").isdigit() and int(tid) >= 0 and int(n) > 0:
+                out.setdefault(int(tid), []).append((label, int(n)))
+    return {t: sorted(v, key=lambda ln: (-ln[1], ln[0]))[:limit] for t, v in out.items()}
+
+
 def _themes(
-    topics: pd.DataFrame | None, cards: list[ClusterView], labels: dict[int, str]
+    topics: pd.DataFrame | None,
+    cards: list[ClusterView],
+    labels: dict[int, str],
+    complaints: dict[int, list] | None = None,
 ) -> list[ThemeView]:
     """The cards grouped under their themes, in the cards' order (empty without themes)."""
     if not labels or not any(c.theme_id is not None for c in cards):
@@ -419,6 +444,7 @@ def _themes(
                 negative_rate=fmt_pct(getattr(row, "negative_rate", None)),
                 subtopics=len(subtopics) if subtopics else len(members),
                 clusters=members,
+                complaints=(complaints or {}).get(tid, []) if tid is not None else [],
             )
         )
     return out

@@ -283,6 +283,9 @@ class ThemeView:
     negative_rate: str
     subtopics: int
     clusters: list[ClusterView]
+    complaints: list[tuple[str, int]] = field(
+        default_factory=list
+    )  # what went wrong, largest first
 
 
 @dataclass

@@ -286,6 +286,36 @@ def test_subtopic_cards_are_grouped_under_their_theme_and_findings_name_it():
     assert "billing and payments" in [r.theme for r in view.topic_rows]
 
 
+def test_each_theme_lists_what_went_wrong_from_the_complaint_groups():
+    inputs = rd.with_themes(rd.story_inputs())
+    # complaint_clusters rows as the complaints stage writes them (per-theme counts as JSON).
+    inputs.complaints = pd.DataFrame(
+        [
+            {"complaint_id": 1, "label": "does not answer the question", "size": 40,
+             "topic_counts": '{"50": 12, "51": 28}'},
+            {"complaint_id": 3, "label": "factually wrong", "size": 30,
+             "topic_counts": '{"50": 25, "-1": 5}'},
+            {"complaint_id": 0, "label": "other <script>", "size": 3, "topic_counts": None},
+        ]
+    )  # fmt: skip
+    view = build_report(inputs)
+    by = {t.label: t.complaints for t in view.themes}
+    assert by["billing and payments"] == [
+        ("factually wrong", 25),
+        ("does not answer the question", 12),
+    ]
+    assert by["account access"] == [("does not answer the question", 28)]
+    assert by["health"] == []
+    html, md = render_html(view), render_markdown(view)
+    assert "What went wrong: factually wrong (25); does not answer the question (12)" in text_of(
+        html
+    )
+    assert (
+        "- **billing and payments**: factually wrong (25); does not answer the question (12)" in md
+    )
+    assert "<script>" not in html
+
+
 def test_theme_level_regression_rows_are_named_by_their_theme():
     inputs = rd.with_themes(rd.story_inputs())
     base = inputs.regressions
