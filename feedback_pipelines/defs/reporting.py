@@ -25,7 +25,9 @@ UPSTREAM = (
     "version_metrics",
     "version_regressions",
     "feedback_clusters",
+    "feedback_topics",
     "cluster_assignments",
+    "complaint_clusters",
     "tuning_candidates",
     "review_queue",
 )
