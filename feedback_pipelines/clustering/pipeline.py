@@ -591,7 +591,7 @@ def _next_registry(
     out["cluster_id"] = out["cluster_id"].astype(np.int64)
     for cid, day in retired.items():
         out.loc[out["cluster_id"] == cid, "retired"] = day
-    themes = out["cluster_id"].map(topic_of_sub)
-    out["topic_id"] = themes.where(themes.notna(), out["topic_id"])
+    themes = out["cluster_id"].map(topic_of_sub).astype(object)
+    out["topic_id"] = themes.where(themes.notna(), out["topic_id"].astype(object))
     out.insert(0, "ds", end)
     return out[list(REGISTRY_COLUMNS)].sort_values("cluster_id").reset_index(drop=True)
