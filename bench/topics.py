@@ -321,6 +321,72 @@ def labels_table(sets, name: str = "all three", top: int = 15) -> None:
             print(f"  - “{quote[:160]}”")
 
 
+def replay_table(sets, days: int = 21, window_days: int = 14) -> None:
+    """Each set spread over `days` days, a trailing window a day, as the daily job runs it."""
+    from datetime import timedelta
+
+    from feedback_pipelines.clustering import ClusteringConfig, PreviousDay, cluster_window
+
+    print(f"\n## Day to day: each set spread over {days} days, {window_days}-day windows\n")
+    print("| set | ids kept (min / mean) | themes kept (min / mean) | subtopics at the end | "
+          "born after day 1 | split | merged | final ARI | s per day |")  # fmt: skip
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    config = ClusteringConfig(context_weight=0.0)
+    for name in ("banking77", "feedbackqa"):
+        x, y, texts = sets[name]
+        day_of = np.random.default_rng(0).integers(0, days, len(x))
+        first = END - timedelta(days=days - 1)
+        events = pd.DataFrame(
+            {
+                "feedback_id": [str(i) for i in range(len(x))],
+                "text": texts,
+                "user_id": "u",
+                "is_negative": False,
+                "ds": [first + timedelta(days=int(d)) for d in day_of],
+            }
+        )
+        events["timestamp"] = pd.to_datetime(events["ds"]) + pd.Timedelta(hours=12)
+        previous, before, kept, themes_kept, counts, seconds = None, None, [], [], {}, []
+        for k in range(days):
+            rows = (day_of <= k) & (day_of > k - window_days)
+            t = time.perf_counter()
+            result = cluster_window(events[rows], x[rows], first + timedelta(days=k), previous,
+                                    config)  # fmt: skip
+            seconds.append(time.perf_counter() - t)
+            links = result.assignments.set_index("feedback_id")
+            if before is not None:
+                both = before.index.intersection(links.index)
+                b = before.loc[both]
+                sub = b["cluster_id"] >= 0
+                kept.append(
+                    float((links.loc[both[sub], "cluster_id"] == b.loc[sub, "cluster_id"]).mean())
+                )
+                th = b["topic_id"] >= 0
+                themes_kept.append(
+                    float((links.loc[both[th], "topic_id"] == b.loc[th, "topic_id"]).mean())
+                )
+                for e in result.lineage.query("level == 'subtopic'")["event"]:
+                    counts[e] = counts.get(e, 0) + 1
+            before = links[["cluster_id", "topic_id"]]
+            previous = PreviousDay(
+                registry=result.registry, clusters=result.clusters, topics=result.topics,
+                assignments=result.assignments,
+                next_cluster_id=int(result.registry["cluster_id"].max()) + 1,
+                next_topic_id=int(result.topics["topic_id"].max()) + 1,
+            )  # fmt: skip
+        ari = ""
+        if y is not None:
+            ids = links.loc[events.loc[rows, "feedback_id"], "cluster_id"].to_numpy()
+            ari = f"{adjusted_rand_score(y[rows], ids):.3f}"
+        print(
+            f"| {name} (n={len(x):,}) | {min(kept):.3f} / {np.mean(kept):.3f} | "
+            f"{min(themes_kept):.3f} / {np.mean(themes_kept):.3f} | {result.stats['clusters']} | "
+            f"{counts.get('born', 0)} | {counts.get('split', 0)} | {counts.get('merged', 0)} | "
+            f"{ari} | {np.mean(seconds):.1f} |",
+            flush=True,
+        )
+
+
 _CACHE: list[Path] = []
 
 
@@ -338,7 +404,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=0, help="also time a window of N events")
     parser.add_argument("--no-bertopic-big", action="store_true")
     parser.add_argument(
-        "--skip", nargs="*", default=[], choices=["banking", "varied", "seeds", "labels"]
+        "--skip", nargs="*", default=[], choices=["banking", "varied", "seeds", "labels", "replay"]
     )
     args = parser.parse_args()
     _CACHE.append(args.cluster_cache)
@@ -353,6 +419,8 @@ def main() -> None:
         seed_table(sets)
     if "labels" not in args.skip:
         labels_table(sets)
+    if "replay" not in args.skip:
+        replay_table(sets)
     if args.big:
         big_table(args.big, not args.no_bertopic_big)
 

@@ -56,6 +56,8 @@ FEEDBACK_STOP_WORDS = frozenset(
 )  # fmt: skip
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | FEEDBACK_STOP_WORDS
 _WORD_RE = re.compile(TOKEN_PATTERN)
+#: Every word, one letter or a number too: those are not keyphrases but do break a phrase.
+_ANY_WORD_RE = re.compile(r"(?u)[\w'-]+")
 #: Phrases never span these: a keyphrase is words that were next to each other in one clause.
 _CLAUSE_RE = re.compile(r"[.!?;:,()\[\]{}\"\n\r\t]+|\s[-–—]\s")
 
@@ -75,8 +77,9 @@ def phrases(text: str, ngram_range: tuple[int, int] = (1, 2)) -> list[str]:
     out: list[str] = []
     clean = strip_placeholders(text).replace("\u2019", "'").lower()
     for clause in _CLAUSE_RE.split(clean):
-        tokens = _WORD_RE.findall(clause)
-        keep = [t not in STOP_WORDS for t in tokens]
+        # "answering a different" is no phrase; quotes and dashes around a word are not in it
+        tokens = [w for w in (t.strip("'-") for t in _ANY_WORD_RE.findall(clause)) if w]
+        keep = [t not in STOP_WORDS and _WORD_RE.fullmatch(t) is not None for t in tokens]
         for n in range(lo, hi + 1):
             for i in range(len(tokens) - n + 1):
                 if all(keep[i : i + n]):

@@ -429,12 +429,12 @@ def cluster_window(
 
     # repairs: loose catch-alls split, subtopics that became one merged
     retired: dict[int, date] = {}
+    split_children: set[int] = set()
     if n:
         live, counts = np.unique(ids[ids >= 0], return_counts=True)
-        for cid, count in zip(live.tolist(), counts.tolist(), strict=True):
+        big = counts >= max(rc.split_min_events, rc.split_share * n)
+        for cid in live[big].tolist():
             members = np.flatnonzero(ids == cid)
-            if count < max(rc.split_min_events, rc.split_share * n):
-                continue
             if cohesion(x[members], centroid_of[cid]) >= rc.split_cohesion:
                 continue
             parts = split_group(x[members], rc, config.subtopics)
@@ -444,6 +444,7 @@ def cluster_window(
             given = register(cents)
             ids[members] = given[child]
             retired[cid] = end
+            split_children.update(given.tolist())
             lineage.append(lineage_event(end, "subtopic", "split", [cid], given))
         live = np.unique(ids[ids >= 0])
         pos = np.searchsorted(live, ids)
@@ -455,7 +456,7 @@ def cluster_window(
             retired[gone_id] = end
             lineage.append(lineage_event(end, "subtopic", "merged", [kept_id, gone_id], [kept_id]))
     born_set = set(new_ids) - set(retired)
-    for cid in sorted(born_set):
+    for cid in sorted(born_set - split_children):  # split children are in their split event
         lineage.append(lineage_event(end, "subtopic", "born", [], [cid]))
     live = np.unique(ids[ids >= 0])
     prev_live = (
@@ -590,7 +591,7 @@ def _next_registry(
     out["cluster_id"] = out["cluster_id"].astype(np.int64)
     for cid, day in retired.items():
         out.loc[out["cluster_id"] == cid, "retired"] = day
-    themes = out["cluster_id"].map(topic_of_sub)
-    out["topic_id"] = themes.where(themes.notna(), out["topic_id"])
+    themes = out["cluster_id"].map(topic_of_sub).astype(object)
+    out["topic_id"] = themes.where(themes.notna(), out["topic_id"].astype(object))
     out.insert(0, "ds", end)
     return out[list(REGISTRY_COLUMNS)].sort_values("cluster_id").reset_index(drop=True)

@@ -189,13 +189,8 @@ def test_registry_keeps_ids_day_to_day_and_lineage_is_true(banking):
         links = result.assignments.set_index("feedback_id")
         registry = result.registry.set_index("cluster_id")
         lineage = result.lineage
-        born = {
-            i
-            for ids in lineage.loc[lineage["event"] == "born"].query("level == 'subtopic'")[
-                "to_ids"
-            ]
-            for i in ids
-        }
+        given = lineage[(lineage["level"] == "subtopic") & lineage["event"].isin(["born", "split"])]
+        born = {i for ids in given["to_ids"] for i in ids}
         assert born == set(registry.index[registry["born"] == end])  # births are recorded
         live = result.clusters[result.clusters["status"] != "faded"]
         assert set(live["cluster_id"]) <= set(registry.index[registry["retired"].isna()])
