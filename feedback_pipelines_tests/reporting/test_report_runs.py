@@ -299,13 +299,16 @@ def _planted(truth: dict) -> tuple[str, str]:
 def test_week_tells_the_regression_over_time(week):
     run, truth = week
     candidate, baseline = _planted(truth)
-    pattern = re.compile(rf"{re.escape(candidate)} is worse on “[^”]+”: [^—]+ on {baseline} ")
+    # Named by its theme (or subtopic), once a day.
+    pattern = re.compile(
+        rf"{re.escape(candidate)} is worse on (?:the theme )?“[^”]+”: [^—]+ on {baseline} "
+    )
     flagged = [ds for ds in run.days if pattern.search(run.text(ds))]
     assert flagged, "the planted regression is reported"
     first = flagged[0]
     assert flagged == run.days[run.days.index(first) :]  # flagged every day from then on
     first_day = date.fromisoformat(first)
-    assert "— new today" in run.entry(f"dt={first}")["headline"]
+    assert "— new today; flagged on day " in run.entry(f"dt={first}")["headline"]
     assert run.entry(f"dt={first}")["new"] >= 1
     for ds in flagged[1:]:
         n = (date.fromisoformat(ds) - first_day).days + 1
