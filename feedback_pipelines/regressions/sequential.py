@@ -111,7 +111,9 @@ class SequentialSettings:
             regressions (e-BH level) and α/2 for improvements.
         tau: Standard deviation of the (half-)normal mixture over the effect beyond the null,
             on the scale of a difference of rates. Detection is fastest for effects ≈ τ beyond
-            the minimum; any value keeps the guarantee.
+            the minimum; any value keeps the guarantee. 0.12: in the daily replay it flags the
+            planted 10-point topic as early as 0.08 did (40.6% vs 38.8% by day 7, 500
+            releases) and a 25-point rise on ~120 events per side on the day 0.08 misses.
         min_effect: Smallest difference worth flagging (0.03 = 3 points).
         min_effect_test: "estimate" (default, today's rule): the flag needs always-valid
             evidence that δ > 0 and a point estimate ≥ min_effect; "null" (strict): evidence
@@ -225,7 +227,7 @@ def always_valid_two_proportions(
     n2: object,
     *,
     margin: float = 0.0,
-    tau: float = 0.08,
+    tau: float = 0.12,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Anytime-valid comparison of two proportions from cumulative counts, one row per input.
@@ -297,7 +299,7 @@ def always_valid_stratified(
     group: object,
     *,
     margin: float = 0.0,
-    tau: float = 0.08,
+    tau: float = 0.12,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Mix-adjusted anytime-valid comparison: one row per group, strata given one per input row.
