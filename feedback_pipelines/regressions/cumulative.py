@@ -261,17 +261,29 @@ def always_valid_rows(
         previous = out
     if out is None or out.empty:
         return pd.DataFrame(columns=columns)
-    return _as_table_rows(out, {_key(c): rel.date() for c, rel, _ in judged}, end)
+    replaced = {
+        _key(c)
+        for c, rel, daily in judged
+        if not ((daily["side"] == "baseline") & (daily["day"] >= rel)).any()
+    }
+    return _as_table_rows(out, {_key(c): rel.date() for c, rel, _ in judged}, end, replaced)
 
 
 def _key(c: _Comparison) -> tuple:
     return (c.dimension, c.model_version, c.candidate, c.baseline)
 
 
-def _as_table_rows(out: pd.DataFrame, releases: dict[tuple, date], end: date) -> pd.DataFrame:
+def _as_table_rows(
+    out: pd.DataFrame, releases: dict[tuple, date], end: date, replaced: set[tuple]
+) -> pd.DataFrame:
     """`sequential_verdicts` output in `version_regressions`' columns."""
     rows = out.copy()
     keys = list(zip(*(rows[k] for k in sq.KEYS[:4]), strict=True))
+    fixed = "baseline not served since the release: certainty limited by its last days before it"
+    rows["note"] = [
+        "; ".join(p for p in (n, fixed) if p) if k in replaced else n
+        for k, n in zip(keys, rows["note"], strict=True)
+    ]
     rows["release_day"] = [releases[k] for k in keys]
     rows["days_since_release"] = pd.array(
         [(end - r).days for r in rows["release_day"]], dtype="Int64"
