@@ -45,10 +45,12 @@ from feedback_pipelines.regressions.compare import (
     _prepare_events,
     _prepare_traces,
     _sides,
+    compute_regressions,
 )
 from feedback_pipelines.regressions.metrics import naive_utc
 from feedback_pipelines.schema import (
     ALWAYS_VALID_COLUMNS,
+    REGRESSION_COLUMNS,
     REGRESSION_TABLE_COLUMNS,
 )
 
@@ -315,6 +317,29 @@ def _as_table_rows(
     return rows[columns].reset_index(drop=True)
 
 
+def window_theme_rows(
+    events: pd.DataFrame,
+    traces: pd.DataFrame,
+    assignments: pd.DataFrame | None,
+    settings: RegressionSettings | None = None,
+    **window: object,
+) -> pd.DataFrame:
+    """The window test per theme, for reading: `compute_regressions` with the themes as strata.
+
+    Only its per-stratum rows are kept (scope 'topic', `cluster_id` NULL, `topic_id` set); the
+    overall and mix-adjusted rows are the subtopic run's. Empty without a `topic_id`.
+    """
+    if assignments is None or "topic_id" not in assignments:
+        return pd.DataFrame(columns=[*REGRESSION_COLUMNS, "topic_id"])
+    themes = assignments[["feedback_id", "topic_id"]].rename(columns={"topic_id": "cluster_id"})
+    out = compute_regressions(events, traces, themes, settings, **window)  # type: ignore[arg-type]
+    out = out[out["scope"] == "cluster"].copy()
+    out["scope"] = "topic"
+    out["topic_id"] = out["cluster_id"].astype("Int64")
+    out["cluster_id"] = pd.Series(pd.NA, index=out.index, dtype="Int64")
+    return out.reset_index(drop=True)
+
+
 def version_regression_rows(window: pd.DataFrame, always_valid: pd.DataFrame) -> pd.DataFrame:
     """Both kinds of rows of one partition: window rows become descriptive (they never alert).
 
@@ -322,6 +347,8 @@ def version_regression_rows(window: pd.DataFrame, always_valid: pd.DataFrame) ->
     `is_improvement` are the always-valid verdict's alone.
     """
     win = window.copy()
+    if "topic_id" not in win:
+        win["topic_id"] = pd.Series(pd.NA, index=win.index, dtype="Int64")
     demoted = []
     for reg, imp, note in zip(
         win["is_regression"], win["is_improvement"], win["note"], strict=True
@@ -337,11 +364,10 @@ def version_regression_rows(window: pd.DataFrame, always_valid: pd.DataFrame) ->
     win["is_improvement"] = False
     columns = REGRESSION_TABLE_COLUMNS
     if always_valid.empty:
-        win["topic_id"] = pd.Series(pd.NA, index=win.index, dtype="Int64")
         for col in ALWAYS_VALID_COLUMNS:
             win[col] = None
         return win[columns].reset_index(drop=True)
-    for col in ["topic_id", *ALWAYS_VALID_COLUMNS]:  # NULL, typed as the always-valid rows
+    for col in ALWAYS_VALID_COLUMNS:  # NULL, typed as the always-valid rows
         win[col] = pd.Series(None, index=win.index, dtype=always_valid[col].dtype)
     if win.empty:
         return always_valid[columns].reset_index(drop=True)

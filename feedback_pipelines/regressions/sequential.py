@@ -264,8 +264,8 @@ def always_valid_two_proportions(
     return pd.DataFrame(
         {
             "delta": delta * nan,
-            "e_regression": np.exp(log_reg) * nan,
-            "e_improvement": np.exp(log_imp) * nan,
+            "e_regression": np.exp(np.minimum(log_reg, 700.0)) * nan,
+            "e_improvement": np.exp(np.minimum(log_imp, 700.0)) * nan,
             "p_regression": np.minimum(1.0, np.exp(-log_reg)) * nan,
             "p_improvement": np.minimum(1.0, np.exp(-log_imp)) * nan,
             "cs_low": cs_low * nan,
@@ -355,8 +355,8 @@ def always_valid_stratified(
             "n_baseline": np.bincount(codes, weights=n2_, minlength=g),
             "x_candidate": np.bincount(codes, weights=x1_, minlength=g),
             "x_baseline": np.bincount(codes, weights=x2_, minlength=g),
-            "e_regression": np.exp(log_reg) * nan,
-            "e_improvement": np.exp(log_imp) * nan,
+            "e_regression": np.exp(np.minimum(log_reg, 700.0)) * nan,
+            "e_improvement": np.exp(np.minimum(log_imp, 700.0)) * nan,
             "p_regression": np.minimum(1.0, np.exp(-log_reg)) * nan,
             "p_improvement": np.minimum(1.0, np.exp(-log_imp)) * nan,
             "cs_low": cs_low * nan,
