@@ -31,6 +31,7 @@ from feedback_pipelines.regressions.cumulative import (
     guarantee_sentence,
     release_span_start,
     version_regression_rows,
+    window_theme_rows,
 )
 from feedback_pipelines.regressions.metrics import compute_version_metrics
 from feedback_pipelines.regressions.sequential import SequentialSettings
@@ -173,6 +174,18 @@ def version_regressions(
         window_start=start,
         window_end=end,
     )
+    themes = window_theme_rows(
+        events,
+        traces,
+        assignments,
+        config,
+        first_seen=window.first_seen,
+        window_start=start,
+        window_end=end,
+    )
+    if len(themes):
+        windowed["topic_id"] = pd.Series(pd.NA, index=windowed.index, dtype="Int64")
+        windowed = pd.concat([windowed, themes], ignore_index=True)
     judged = always_valid_rows(
         span.events, span.traces, span.assignments, end, config, first_seen=window.first_seen
     )

@@ -45,10 +45,12 @@ from feedback_pipelines.regressions.compare import (
     _prepare_events,
     _prepare_traces,
     _sides,
+    compute_regressions,
 )
 from feedback_pipelines.regressions.metrics import naive_utc
 from feedback_pipelines.schema import (
     ALWAYS_VALID_COLUMNS,
+    REGRESSION_COLUMNS,
     REGRESSION_TABLE_COLUMNS,
 )
 
@@ -261,17 +263,29 @@ def always_valid_rows(
         previous = out
     if out is None or out.empty:
         return pd.DataFrame(columns=columns)
-    return _as_table_rows(out, {_key(c): rel.date() for c, rel, _ in judged}, end)
+    replaced = {
+        _key(c)
+        for c, rel, daily in judged
+        if not ((daily["side"] == "baseline") & (daily["day"] >= rel)).any()
+    }
+    return _as_table_rows(out, {_key(c): rel.date() for c, rel, _ in judged}, end, replaced)
 
 
 def _key(c: _Comparison) -> tuple:
     return (c.dimension, c.model_version, c.candidate, c.baseline)
 
 
-def _as_table_rows(out: pd.DataFrame, releases: dict[tuple, date], end: date) -> pd.DataFrame:
+def _as_table_rows(
+    out: pd.DataFrame, releases: dict[tuple, date], end: date, replaced: set[tuple]
+) -> pd.DataFrame:
     """`sequential_verdicts` output in `version_regressions`' columns."""
     rows = out.copy()
     keys = list(zip(*(rows[k] for k in sq.KEYS[:4]), strict=True))
+    fixed = "baseline not served since the release: certainty limited by its last days before it"
+    rows["note"] = [
+        "; ".join(p for p in (n, fixed) if p) if k in replaced else n
+        for k, n in zip(keys, rows["note"], strict=True)
+    ]
     rows["release_day"] = [releases[k] for k in keys]
     rows["days_since_release"] = pd.array(
         [(end - r).days for r in rows["release_day"]], dtype="Int64"
@@ -303,6 +317,29 @@ def _as_table_rows(out: pd.DataFrame, releases: dict[tuple, date], end: date) ->
     return rows[columns].reset_index(drop=True)
 
 
+def window_theme_rows(
+    events: pd.DataFrame,
+    traces: pd.DataFrame,
+    assignments: pd.DataFrame | None,
+    settings: RegressionSettings | None = None,
+    **window: object,
+) -> pd.DataFrame:
+    """The window test per theme, for reading: `compute_regressions` with the themes as strata.
+
+    Only its per-stratum rows are kept (scope 'topic', `cluster_id` NULL, `topic_id` set); the
+    overall and mix-adjusted rows are the subtopic run's. Empty without a `topic_id`.
+    """
+    if assignments is None or "topic_id" not in assignments:
+        return pd.DataFrame(columns=[*REGRESSION_COLUMNS, "topic_id"])
+    themes = assignments[["feedback_id", "topic_id"]].rename(columns={"topic_id": "cluster_id"})
+    out = compute_regressions(events, traces, themes, settings, **window)  # type: ignore[arg-type]
+    out = out[out["scope"] == "cluster"].copy()
+    out["scope"] = "topic"
+    out["topic_id"] = out["cluster_id"].astype("Int64")
+    out["cluster_id"] = pd.Series(pd.NA, index=out.index, dtype="Int64")
+    return out.reset_index(drop=True)
+
+
 def version_regression_rows(window: pd.DataFrame, always_valid: pd.DataFrame) -> pd.DataFrame:
     """Both kinds of rows of one partition: window rows become descriptive (they never alert).
 
@@ -310,6 +347,8 @@ def version_regression_rows(window: pd.DataFrame, always_valid: pd.DataFrame) ->
     `is_improvement` are the always-valid verdict's alone.
     """
     win = window.copy()
+    if "topic_id" not in win:
+        win["topic_id"] = pd.Series(pd.NA, index=win.index, dtype="Int64")
     demoted = []
     for reg, imp, note in zip(
         win["is_regression"], win["is_improvement"], win["note"], strict=True
@@ -325,11 +364,10 @@ def version_regression_rows(window: pd.DataFrame, always_valid: pd.DataFrame) ->
     win["is_improvement"] = False
     columns = REGRESSION_TABLE_COLUMNS
     if always_valid.empty:
-        win["topic_id"] = pd.Series(pd.NA, index=win.index, dtype="Int64")
         for col in ALWAYS_VALID_COLUMNS:
             win[col] = None
         return win[columns].reset_index(drop=True)
-    for col in ["topic_id", *ALWAYS_VALID_COLUMNS]:  # NULL, typed as the always-valid rows
+    for col in ALWAYS_VALID_COLUMNS:  # NULL, typed as the always-valid rows
         win[col] = pd.Series(None, index=win.index, dtype=always_valid[col].dtype)
     if win.empty:
         return always_valid[columns].reset_index(drop=True)

@@ -111,7 +111,9 @@ class SequentialSettings:
             regressions (e-BH level) and α/2 for improvements.
         tau: Standard deviation of the (half-)normal mixture over the effect beyond the null,
             on the scale of a difference of rates. Detection is fastest for effects ≈ τ beyond
-            the minimum; any value keeps the guarantee.
+            the minimum; any value keeps the guarantee. 0.12: in the daily replay it flags the
+            planted 10-point topic as early as 0.08 did (40.6% vs 38.8% by day 7, 500
+            releases) and a 25-point rise on ~120 events per side on the day 0.08 misses.
         min_effect: Smallest difference worth flagging (0.03 = 3 points).
         min_effect_test: "estimate" (default, today's rule): the flag needs always-valid
             evidence that δ > 0 and a point estimate ≥ min_effect; "null" (strict): evidence
@@ -225,7 +227,7 @@ def always_valid_two_proportions(
     n2: object,
     *,
     margin: float = 0.0,
-    tau: float = 0.08,
+    tau: float = 0.12,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Anytime-valid comparison of two proportions from cumulative counts, one row per input.
@@ -262,8 +264,8 @@ def always_valid_two_proportions(
     return pd.DataFrame(
         {
             "delta": delta * nan,
-            "e_regression": np.exp(log_reg) * nan,
-            "e_improvement": np.exp(log_imp) * nan,
+            "e_regression": np.exp(np.minimum(log_reg, 700.0)) * nan,
+            "e_improvement": np.exp(np.minimum(log_imp, 700.0)) * nan,
             "p_regression": np.minimum(1.0, np.exp(-log_reg)) * nan,
             "p_improvement": np.minimum(1.0, np.exp(-log_imp)) * nan,
             "cs_low": cs_low * nan,
@@ -297,7 +299,7 @@ def always_valid_stratified(
     group: object,
     *,
     margin: float = 0.0,
-    tau: float = 0.08,
+    tau: float = 0.12,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Mix-adjusted anytime-valid comparison: one row per group, strata given one per input row.
@@ -353,8 +355,8 @@ def always_valid_stratified(
             "n_baseline": np.bincount(codes, weights=n2_, minlength=g),
             "x_candidate": np.bincount(codes, weights=x1_, minlength=g),
             "x_baseline": np.bincount(codes, weights=x2_, minlength=g),
-            "e_regression": np.exp(log_reg) * nan,
-            "e_improvement": np.exp(log_imp) * nan,
+            "e_regression": np.exp(np.minimum(log_reg, 700.0)) * nan,
+            "e_improvement": np.exp(np.minimum(log_imp, 700.0)) * nan,
             "p_regression": np.minimum(1.0, np.exp(-log_reg)) * nan,
             "p_improvement": np.minimum(1.0, np.exp(-log_imp)) * nan,
             "cs_low": cs_low * nan,

@@ -136,9 +136,11 @@ def read_window(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> Regr
     ).df()
     window = RegressionWindow(events, traces, None, history)
     if "cluster_assignments" in tables:
-        on_day = "WHERE ds = ?" if "ds" in tables["cluster_assignments"] else ""
+        cols = tables["cluster_assignments"]
+        on_day = "WHERE ds = ?" if "ds" in cols else ""
+        topic = ", topic_id" if "topic_id" in cols else ""
         window.assignments = conn.execute(
-            f"SELECT feedback_id, cluster_id FROM cluster_assignments {on_day}",
+            f"SELECT feedback_id, cluster_id{topic} FROM cluster_assignments {on_day}",
             [end] if on_day else [],
         ).df()
     else:

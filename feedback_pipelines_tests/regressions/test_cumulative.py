@@ -338,3 +338,17 @@ def test_an_old_warehouse_gets_the_new_columns_on_write():
     back = conn.execute("SELECT * FROM version_regressions WHERE ds = ?", [end]).df()
     assert len(back) == len(rows) and (back["days_since_release"] == 3).all()
     assert conn.execute("SELECT count(*) FROM version_regressions").fetchone()[0] == len(rows) + 1
+
+
+def test_a_replaced_baseline_is_a_fixed_reference_and_the_note_says_so():
+    ev, tr, asg = _traffic(days=22)
+    asg = asg[["feedback_id", "cluster_id"]]
+    gone = (ev["model_version"] == "v1") & (ev["ds"] >= RELEASE)
+    gone_tr = (tr["model_version"] == "v1") & (tr["ds"] >= RELEASE)
+    end = RELEASE + timedelta(days=5)
+    out = _rows(ev[~gone], tr[~gone_tr], asg, end)
+    row = _one(out, metric="negative_rate", scope="cluster", cluster_id=0)
+    assert row.n_baseline == 14 * 60 and row.n_candidate == 6 * 60
+    assert "baseline not served since the release" in row.note
+    beside = _one(_rows(ev, tr, asg, end), metric="negative_rate", scope="cluster", cluster_id=0)
+    assert "baseline not served" not in beside.note

@@ -248,3 +248,39 @@ def test_configured_baseline_is_used(week):
         ).df()
     assert set(rows["baseline_version"]) == {first}
     assert first not in set(rows["candidate_version"])
+
+
+def test_theme_rows_when_assignments_carry_a_topic_id(week):
+    """With `cluster_assignments.topic_id` (issue 14), theme rows join the always-valid family:
+    `cluster_id` NULL, `topic_id` set; the planted subtopic is still the one flagged."""
+    env, truth = week
+    assignments, ids = _topic_ids(truth)
+    assignments["topic_id"] = assignments["cluster_id"] // 3
+    assignments.insert(0, "ds", WEEK_END)
+    with duckdb.connect(str(env.warehouse)) as conn:
+        conn.execute("CREATE TABLE cluster_assignments AS SELECT * FROM assignments")
+    expected = truth["expected_regressions"][0]
+    cluster = ids[expected["topic"]]
+    assert _materialize(version_regressions).success
+    with env.connect() as conn:
+        rows = conn.execute("SELECT * FROM version_regressions WHERE ds = ?", [END]).df()
+    all_themes = rows[rows["scope"] == "topic"]
+    assert all_themes["cluster_id"].isna().all() and all_themes["topic_id"].notna().all()
+    # the window test per theme, for reading: never alerts
+    read = all_themes[~all_themes["test"].str.startswith("always_valid")]
+    assert len(read) and read["q_value"].notna().any() and not read["is_regression"].any()
+    themes = all_themes[all_themes["test"] == "always_valid"]
+    assert len(themes) and themes["e_value"].notna().any()
+    assert set(themes["topic_id"]) <= set(assignments["topic_id"])
+    flagged = rows[rows["is_regression"] & rows["cluster_id"].notna()]
+    assert set(flagged["cluster_id"]) == {cluster}
+    assert set(flagged["candidate_version"]) == {expected["candidate"]}
+    theme = themes[
+        (themes["candidate_version"] == expected["candidate"])
+        & (themes["metric"] == "negative_rate")
+        & (themes["topic_id"] == cluster // 3)
+        & (themes["dimension"] == "model_version")
+    ].iloc[0]
+    assert theme["delta"] > 0.05  # the planted rise shows in its theme too
+    clean = rows[rows["candidate_version"] == truth["expected_clean"][0]["candidate"]]
+    assert not clean["is_regression"].any()

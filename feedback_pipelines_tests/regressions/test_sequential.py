@@ -178,7 +178,11 @@ def test_always_valid_p_value_is_non_increasing_for_a_persistent_effect():
 
 def test_power_against_a_ten_point_rise_with_about_500_events_per_side_per_14_days():
     """Single topic 20% -> 30%, baseline beside with its pre-release window: flagged by day 14
-    in most streams and by day 30 in nearly all (K = 1 here; the replay adds the other topics)."""
+    in most streams and by day 30 in nearly all (K = 1 here; the replay adds the other topics).
+
+    A lone row needs only e >= 40, where a narrower mixture (tau 0.08) is a little faster by day
+    14 (90.5% vs 89.7%); under e-BH over a release's rows the bar is e >= K/α' (hundreds), where
+    the default 0.12 is as fast or faster (the replay: 40.6% vs 38.8% by day 7)."""
     rng = np.random.default_rng(23)
     daily = 500 / 14
     n = 2000
@@ -189,14 +193,17 @@ def test_power_against_a_ten_point_rise_with_about_500_events_per_side_per_14_da
     x2 = rng.binomial(pre, 0.2) + np.cumsum(
         rng.binomial(np.diff(n2 - pre, prepend=0, axis=1), 0.2), axis=1
     )
-    res = sq.always_valid_two_proportions(x1.ravel(), n1.ravel(), x2.ravel(), n2.ravel())
-    flagged = (res["e_regression"].to_numpy() >= 2 / ALPHA).reshape(n, 30) & (
-        (x1 / n1 - x2 / n2) >= 0.03
-    )
-    first = np.where(flagged.any(axis=1), flagged.argmax(axis=1) + 1, 99)
-    assert (first <= 7).mean() >= 0.6
-    assert (first <= 14).mean() >= 0.9
-    assert (first <= 30).mean() >= 0.99
+    for tau, by_14 in ((0.08, 0.9), (sq.SequentialSettings.tau, 0.88)):
+        res = sq.always_valid_two_proportions(
+            x1.ravel(), n1.ravel(), x2.ravel(), n2.ravel(), tau=tau
+        )
+        flagged = (res["e_regression"].to_numpy() >= 2 / ALPHA).reshape(n, 30) & (
+            (x1 / n1 - x2 / n2) >= 0.03
+        )
+        first = np.where(flagged.any(axis=1), flagged.argmax(axis=1) + 1, 99)
+        assert (first <= 7).mean() >= 0.6
+        assert (first <= 14).mean() >= by_14
+        assert (first <= 30).mean() >= 0.99
 
 
 # --------------------------------------------------------------------------- mix adjustment
