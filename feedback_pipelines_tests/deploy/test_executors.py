@@ -38,7 +38,9 @@ def _executor_of_the_job(executor: str) -> str:
 def test_the_definitions_validate_with_the_kubernetes_executor(tmp_path):
     done = _dagster(["definitions", "validate", "-w", "workspace.yaml"], "k8s", tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Validation successful for code location feedback_pipelines." in done.stdout + done.stderr
+    assert (
+        "Validation successful for code location feedback_pipelines." in done.stdout + done.stderr
+    )
     assert _executor_of_the_job("k8s") == "k8s"
     assert _executor_of_the_job("") == "in_process"
 
