@@ -124,6 +124,12 @@ def fmt_day(d: date) -> str:
     return f"{d.strftime('%a')} {d.day} {d.strftime('%b %Y')}"
 
 
+def fmt_release_day(release: date, day: date) -> str:
+    """Which day of a release `day` is, as people count (the release day is day 1)."""
+    released = fmt_day(release).rsplit(" ", 1)[0]
+    return f"day {(day - release).days + 1} of the release (released {released})"
+
+
 def period_text(kind: str, start: date, end: date) -> str:
     """The period in words: "Fri 20 Nov 2026", or "Mon 9 Nov – Sun 15 Nov 2026 (week 46)"."""
     if kind == "weekly" or start != end:

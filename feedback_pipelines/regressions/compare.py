@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from feedback_pipelines import stats
-from feedback_pipelines.formatting import fmt_delta, fmt_value
+from feedback_pipelines.formatting import fmt_delta, fmt_release_day, fmt_value
 from feedback_pipelines.regressions.baselines import find_baselines
 from feedback_pipelines.regressions.metrics import naive_utc
 from feedback_pipelines.regressions.sequential import SequentialSettings
@@ -689,8 +689,8 @@ def describe_regression(
     release = getattr(row, "release_day", None)
     when = ""
     if always and not _missing(since) and not _missing(release):
-        day = (pd.Timestamp(since) - pd.Timestamp(release)).days
-        when = f", flagged on day {day} of the release (since {pd.Timestamp(since).date()})"
+        flagged = fmt_release_day(pd.Timestamp(release).date(), pd.Timestamp(since).date())
+        when = f", flagged on {flagged}"
     interval = "always-valid 95% range" if always else "95% CI"
     return (
         f"{versions}: {metric} {where}{when}: "

@@ -40,10 +40,12 @@ from feedback_pipelines.formatting import (
     fmt_pct,
     fmt_pct_interval,
     fmt_points,
+    fmt_release_day,
     fmt_value,
     period_text,
     q_words,
 )
+from feedback_pipelines.regressions.cumulative import guarantee_sentence
 from feedback_pipelines.reporting import charts
 from feedback_pipelines.reporting.history import (
     History,
@@ -206,7 +208,7 @@ def _finding(
     since_words = since_text(since, today, exact, daily)
     release = _to_date(getattr(row, "release_day", None))
     if release is not None and flag_since is not None:
-        since_words += f"; flagged on {release_day_words(release, flag_since)}"
+        since_words += f"; flagged on {fmt_release_day(release, flag_since)}"
     delta = None if _nan(row.delta) else float(row.delta)
     trend_key, trend = trend_words(direction, delta, history.previous(key), unit)
     p_av = getattr(row, "p_always_valid", None)
@@ -384,11 +386,6 @@ def _span(rows: pd.DataFrame) -> float:
     return max(values, default=1.0) * 1.1 or 1.0
 
 
-def release_day_words(release: date, day: date) -> str:
-    """How a reader counts a release's days: "day 6 of the release (released Tue 10 Nov)"."""
-    return f"day {(day - release).days + 1} of the release (released {_short_day(release)})"
-
-
 def always_valid_rows(regressions: pd.DataFrame | None) -> pd.DataFrame | None:
     """The rows that carry the alert (the stage's always-valid verdicts), or None."""
     if regressions is None or regressions.empty or "test" not in regressions:
@@ -397,22 +394,8 @@ def always_valid_rows(regressions: pd.DataFrame | None) -> pd.DataFrame | None:
     return None if rows.empty else rows
 
 
-def guarantee_text(alpha: float) -> str:
-    """The always-valid verdict's promise, in one plain sentence."""
-    side = f"{alpha / 2:.1%}".replace(".0%", "%")
-    return (
-        f"For a release that changes nothing, the chance that it is ever flagged as a regression "
-        f"on any day is at most {side} (and {side} for an improvement), however often this report "
-        "is read."
-    )
-
-
 def comparisons_text(regressions: pd.DataFrame | None, alpha: float) -> str:
-    """How many tests stand behind the verdicts, over which span, and what they promise.
-
-    `alpha` is the stage's error budget: the false-discovery rate of the window rows, and the
-    always-valid verdict's per-release budget (split between the two directions).
-    """
+    """How many tests stand behind the verdicts, over which span, and what they promise."""
     if regressions is None or regressions.empty:
         return ""
     alerting = always_valid_rows(regressions)
@@ -425,7 +408,7 @@ def comparisons_text(regressions: pd.DataFrame | None, alpha: float) -> str:
         return (
             f"{len(alerting):,} always-valid comparisons of each release against its baseline on "
             f"everything{span} ({levels}). "
-            f"{guarantee_text(alpha)} "
+            f"{guarantee_sentence()} "
             "The last 14 days' rows are kept for reading and never raise a flag."
         )
     # Rows in the multiple-testing correction carry a q-value; reference rows only a p-value.
