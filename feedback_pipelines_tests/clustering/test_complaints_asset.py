@@ -56,7 +56,8 @@ def complained(tmp_path_factory):
                 ingest_day(conn, env.landing, day, "test-secret-key")
             conn.execute(ASSIGNMENTS_DDL)
             conn.execute(
-                "INSERT INTO cluster_assignments SELECT ?::DATE, feedback_id, "
+                "INSERT INTO cluster_assignments (ds, feedback_id, cluster_id, probability) "
+                "SELECT ?::DATE, feedback_id, "
                 "hash(trace_id) % 5, 1.0 FROM feedback_events",
                 [DS],
             )

@@ -69,7 +69,8 @@ def world(tmp_path_factory) -> World:
             [DS, DS, DS],
         )
         conn.execute(
-            "INSERT INTO cluster_assignments SELECT ds, feedback_id, hash(feedback_id) % 3, 1.0 "
+            "INSERT INTO cluster_assignments (ds, feedback_id, cluster_id, probability) "
+            "SELECT ds, feedback_id, hash(feedback_id) % 3, 1.0 "
             "FROM feedback_events"
         )
     texts = [interaction_text(r, c) for r, c in zip(events["request"], events["comment"])]
@@ -121,7 +122,6 @@ def test_hits_sit_under_subtopic_then_complaint_and_later_under_a_theme(world):
     assert all(h.path == f"{h.cluster_label} > does not answer the question" for h in hits)
     assert {h.cluster_label for h in hits} <= {"masks", "testing", "travel"}
     with duckdb.connect(str(world.warehouse)) as conn:  # the two-level topics arrive
-        conn.execute("ALTER TABLE cluster_assignments ADD COLUMN topic_id INTEGER")
         conn.execute("UPDATE cluster_assignments SET topic_id = CASE WHEN cluster_id = 2 "
                      "THEN 8 ELSE 7 END")  # fmt: skip
         conn.execute("CREATE TABLE feedback_topics (ds DATE, topic_id BIGINT, label VARCHAR)")
@@ -136,7 +136,7 @@ def test_hits_sit_under_subtopic_then_complaint_and_later_under_a_theme(world):
     finally:
         with duckdb.connect(str(world.warehouse)) as conn:
             conn.execute("DROP TABLE feedback_topics")
-            conn.execute("ALTER TABLE cluster_assignments DROP COLUMN topic_id")
+            conn.execute("UPDATE cluster_assignments SET topic_id = NULL")
 
 
 def test_places_of_unknown_ids_are_empty(world):
