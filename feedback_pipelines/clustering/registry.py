@@ -26,8 +26,9 @@ part, as in a split; `refit_ids`); what
 became of every other id is recorded (born, split, merged, faded), and the refit's centroids
 replace the frozen ones. It is what repairs a cold start seeded by a small first day.
 
-Measured (Banking77 train over 21 days): ids kept 100% by construction; 99% of events keep the
-subtopic their nearest centroid gives; ARI 0.465 against the 77 intents after a 7-day start.
+Measured (bench/topics.py, Banking77 test over 21 days, 14-day windows): ids kept >= 99.5%
+on days without a refit, 31% and 71% on the refit days 7 and 14; final ARI 0.519 against the
+77 intents (0.261 without refits, 0.555 for one fit of the whole set).
 """
 
 from __future__ import annotations
