@@ -321,17 +321,29 @@ def labels_table(sets, name: str = "all three", top: int = 15) -> None:
             print(f"  - “{quote[:160]}”")
 
 
-def replay_table(sets, days: int = 21, window_days: int = 14) -> None:
-    """Each set spread over `days` days, a trailing window a day, as the daily job runs it."""
+def replay_table(sets, days: int = 21, window_days: int = 14, refit: bool = True) -> None:
+    """Each set spread over `days` days, a trailing window a day, as the daily job runs it.
+
+    Ids kept are measured apart on the days the registry was refitted (schedule or drift) and
+    on the other days; `refit=False` is the registry seeded by its first day only.
+    """
+    from dataclasses import replace
     from datetime import timedelta
 
     from feedback_pipelines.clustering import ClusteringConfig, PreviousDay, cluster_window
 
-    print(f"\n## Day to day: each set spread over {days} days, {window_days}-day windows\n")
-    print("| set | ids kept (min / mean) | themes kept (min / mean) | subtopics at the end | "
-          "born after day 1 | split | merged | final ARI | s per day |")  # fmt: skip
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     config = ClusteringConfig(context_weight=0.0)
+    how = f"every {config.registry.refit_every_days} days or on drift"
+    if not refit:
+        how = "off"
+        config = replace(
+            config, registry=replace(config.registry, refit_every_days=0, refit_drift=1.0)
+        )
+    print(f"\n## Day to day: each set over {days} days, {window_days}-day windows, refit {how}\n")
+    print("| set | ids kept (min / mean) | refit days: ids kept | themes kept (min / mean) | "
+          "subtopics at the end | born after day 1 | split | merged | faded | final ARI | "
+          "s per day |")  # fmt: skip
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in ("banking77", "feedbackqa"):
         x, y, texts = sets[name]
         day_of = np.random.default_rng(0).integers(0, days, len(x))
@@ -347,6 +359,7 @@ def replay_table(sets, days: int = 21, window_days: int = 14) -> None:
         )
         events["timestamp"] = pd.to_datetime(events["ds"]) + pd.Timedelta(hours=12)
         previous, before, kept, themes_kept, counts, seconds = None, None, [], [], {}, []
+        refit_kept = []
         for k in range(days):
             rows = (day_of <= k) & (day_of > k - window_days)
             t = time.perf_counter()
@@ -358,9 +371,13 @@ def replay_table(sets, days: int = 21, window_days: int = 14) -> None:
                 both = before.index.intersection(links.index)
                 b = before.loc[both]
                 sub = b["cluster_id"] >= 0
-                kept.append(
-                    float((links.loc[both[sub], "cluster_id"] == b.loc[sub, "cluster_id"]).mean())
+                share = float(
+                    (links.loc[both[sub], "cluster_id"] == b.loc[sub, "cluster_id"]).mean()
                 )
+                if result.stats.get("refit"):
+                    refit_kept.append(f"d{k} {result.stats['refit']} {share:.3f}")
+                else:
+                    kept.append(share)
                 th = b["topic_id"] >= 0
                 themes_kept.append(
                     float((links.loc[both[th], "topic_id"] == b.loc[th, "topic_id"]).mean())
@@ -380,8 +397,10 @@ def replay_table(sets, days: int = 21, window_days: int = 14) -> None:
             ari = f"{adjusted_rand_score(y[rows], ids):.3f}"
         print(
             f"| {name} (n={len(x):,}) | {min(kept):.3f} / {np.mean(kept):.3f} | "
+            f"{', '.join(refit_kept) or '-'} | "
             f"{min(themes_kept):.3f} / {np.mean(themes_kept):.3f} | {result.stats['clusters']} | "
             f"{counts.get('born', 0)} | {counts.get('split', 0)} | {counts.get('merged', 0)} | "
+            f"{counts.get('faded', 0)} | "
             f"{ari} | {np.mean(seconds):.1f} |",
             flush=True,
         )
@@ -404,7 +423,10 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=0, help="also time a window of N events")
     parser.add_argument("--no-bertopic-big", action="store_true")
     parser.add_argument(
-        "--skip", nargs="*", default=[], choices=["banking", "varied", "seeds", "labels", "replay"]
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["banking", "varied", "seeds", "labels", "replay", "no-refit"],
     )
     args = parser.parse_args()
     _CACHE.append(args.cluster_cache)
@@ -421,6 +443,8 @@ def main() -> None:
         labels_table(sets)
     if "replay" not in args.skip:
         replay_table(sets)
+    if "no-refit" not in args.skip:
+        replay_table(sets, refit=False)
     if args.big:
         big_table(args.big, not args.no_bertopic_big)
 

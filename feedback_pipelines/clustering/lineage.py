@@ -1,7 +1,9 @@
 """What became of each id from one day to the next: `topic_lineage` events and kept shares.
 
-Subtopic ids are kept by construction (the registry places events and never moves them), so
-their events are written where they happen (born, split, merged, faded: registry.py). Themes
+Subtopic ids are kept by construction (the registry places events and moves them only in a
+split, where the parent's id goes on with its largest child, or a merge), so their events are
+written where they happen (born, split, merged, faded: registry.py); a refit re-cuts the window
+and follows its old ids with `follow_groups` at the subtopic level. Themes
 are re-merged every day from the subtopics, so their ids are kept by following the events:
 a theme keeps yesterday's id when the two are each other's main successor/predecessor and it
 holds most (`keep_share`) of yesterday's events that are still in the window. That rule is also

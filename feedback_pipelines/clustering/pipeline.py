@@ -7,7 +7,8 @@ Dagster, no database):
 2. subtopics from the registry (registry.py): yesterday's events keep their subtopic, the rest
    join a frozen centroid when close enough, and only the unplaced pool of the last days gives
    birth to new subtopics; on the first day (empty registry) the whole window is fitted
-   (subtopics.py); loose catch-alls are split, subtopics that became one are merged;
+   (subtopics.py); loose catch-alls are split, subtopics that became one are merged; on a
+   refit day (schedule or drift) the whole window is fitted again and mapped onto the old ids;
 3. themes: the live subtopics merged by Ward's criterion (themes.py), their ids kept by
    following yesterday's events (lineage.py);
 4. labels and quotes for both levels (labels.py), figures and a true status for each id.
@@ -38,6 +39,8 @@ from feedback_pipelines.clustering.registry import (
     cohesion,
     merge_pairs,
     place,
+    refit_due,
+    refit_ids,
     split_group,
 )
 from feedback_pipelines.clustering.subtopics import (
@@ -392,6 +395,9 @@ def cluster_window(
     ids = np.full(n, NOISE, dtype=np.int64)
     centroid_of: dict[int, np.ndarray] = dict(zip(reg_ids.tolist(), reg_cents, strict=True))
     new_ids: list[int] = []
+    recentred: set[int] = set()  # kept ids whose frozen centroid was replaced today
+    recorded: set[int] = set()  # new ids already in a lineage event (split children, refit)
+    retired: dict[int, date] = {}
 
     def register(cents: np.ndarray) -> np.ndarray:
         nonlocal next_cid
@@ -418,6 +424,23 @@ def cluster_window(
         ids[rest] = np.where(spot >= 0, reg_ids[np.maximum(spot, 0)], NOISE)
         stats["kept_from_yesterday"] = int(keep.sum())
         stats["placed_on_registry"] = int((spot >= 0).sum())
+        today = np.flatnonzero((days == end).to_numpy() & ~keep)
+        unplaced = float(np.mean(ids[today] == NOISE)) if len(today) else 0.0
+        stats["unplaced_share"] = round(unplaced, 4)
+        first_day = min(_as_date(b) for b in reg["born"]) if len(reg) else end
+        stats["refit"] = refit_due(first_day, end, unplaced, n, rc)
+    if n and len(reg_ids) and stats.get("refit"):
+        old = sorted(int(i) for i in reg_ids)
+        ids, fitted, events_, next_cid = refit_ids(
+            x, ids, old, next_cid, end, config.subtopics, rc.refit_keep_share
+        )
+        lineage += events_
+        centroid_of.update(fitted)
+        new_ids += [c for c in fitted if c not in old]
+        recentred |= {c for c in fitted if c in old}
+        recorded |= set(new_ids)
+        retired.update((c, end) for c in old if c not in fitted)
+    elif n and len(reg_ids):
         pool_start = end - timedelta(days=rc.pool_days - 1)
         pool = np.flatnonzero((ids == NOISE) & (days >= pool_start).to_numpy())
         stats["pool"] = len(pool)
@@ -427,10 +450,8 @@ def cluster_window(
             ids[pool[local >= 0]] = given[local[local >= 0]]
     stats["born"] = len(new_ids)
 
-    # repairs: loose catch-alls split, subtopics that became one merged
-    retired: dict[int, date] = {}
-    split_children: set[int] = set()
-    if n:
+    # repairs: loose catch-alls split, subtopics that became one merged (a refit is its own repair)
+    if n and not stats.get("refit"):
         live, counts = np.unique(ids[ids >= 0], return_counts=True)
         big = counts >= max(rc.split_min_events, rc.split_share * n)
         for cid in live[big].tolist():
@@ -441,10 +462,14 @@ def cluster_window(
             if parts is None:
                 continue
             child, cents = parts
-            given = register(cents)
+            main = int(np.argmax(np.bincount(child, minlength=len(cents))))
+            others = np.flatnonzero(np.arange(len(cents)) != main)
+            given = np.full(len(cents), cid, dtype=np.int64)
+            given[others] = register(cents[others])
+            centroid_of[cid] = cents[main]  # the parent id goes on with its largest child
+            recentred.add(cid)
             ids[members] = given[child]
-            retired[cid] = end
-            split_children.update(given.tolist())
+            recorded.update(given[others].tolist())
             lineage.append(lineage_event(end, "subtopic", "split", [cid], given))
         live = np.unique(ids[ids >= 0])
         pos = np.searchsorted(live, ids)
@@ -456,7 +481,7 @@ def cluster_window(
             retired[gone_id] = end
             lineage.append(lineage_event(end, "subtopic", "merged", [kept_id, gone_id], [kept_id]))
     born_set = set(new_ids) - set(retired)
-    for cid in sorted(born_set - split_children):  # split children are in their split event
+    for cid in sorted(born_set - recorded):  # split and refit children have their own events
         lineage.append(lineage_event(end, "subtopic", "born", [], [cid]))
     live = np.unique(ids[ids >= 0])
     prev_live = (
@@ -547,7 +572,7 @@ def cluster_window(
         },
         columns=ASSIGNMENT_COLUMNS,
     )
-    registry = _next_registry(reg, centroid_of, new_ids, retired, topic_of_sub, end)
+    registry = _next_registry(reg, centroid_of, new_ids, retired, topic_of_sub, end, recentred)
     lineage_frame = pd.DataFrame(lineage, columns=LINEAGE_COLUMNS)
     by_status = clusters["status"].value_counts().to_dict() if len(clusters) else {}
     stats.update(
@@ -574,8 +599,12 @@ def _next_registry(
     retired: dict[int, date],
     topic_of_sub: dict[int, int],
     end: date,
+    recentred: set[int] = frozenset(),
 ) -> pd.DataFrame:
-    """Yesterday's registry with today's births, retirements and themes (one row per id ever)."""
+    """Yesterday's registry with today's births, retirements, new centroids and themes.
+
+    One row per id ever; a split's parent and the ids a refit kept take their new centroid.
+    """
     rows = reg[list(REGISTRY_COLUMNS[1:])].copy() if len(reg) else None
     fresh = pd.DataFrame(
         {
@@ -591,6 +620,10 @@ def _next_registry(
     out["cluster_id"] = out["cluster_id"].astype(np.int64)
     for cid, day in retired.items():
         out.loc[out["cluster_id"] == cid, "retired"] = day
+    for cid in recentred:
+        out.loc[out["cluster_id"] == cid, "centroid"] = pd.Series(
+            [centroid_of[cid]], index=out.index[out["cluster_id"] == cid], dtype=object
+        )
     themes = out["cluster_id"].map(topic_of_sub).astype(object)
     out["topic_id"] = themes.where(themes.notna(), out["topic_id"].astype(object))
     out.insert(0, "ds", end)

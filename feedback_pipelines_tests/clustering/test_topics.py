@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import date, timedelta
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -190,7 +191,8 @@ def test_registry_keeps_ids_day_to_day_and_lineage_is_true(banking):
         registry = result.registry.set_index("cluster_id")
         lineage = result.lineage
         given = lineage[(lineage["level"] == "subtopic") & lineage["event"].isin(["born", "split"])]
-        born = {i for ids in given["to_ids"] for i in ids}
+        known = set(previous.registry["cluster_id"]) if previous is not None else set()
+        born = {i for ids in given["to_ids"] for i in ids} - known  # a split's parent goes on
         assert born == set(registry.index[registry["born"] == end])  # births are recorded
         live = result.clusters[result.clusters["status"] != "faded"]
         assert set(live["cluster_id"]) <= set(registry.index[registry["retired"].isna()])
@@ -206,3 +208,73 @@ def test_registry_keeps_ids_day_to_day_and_lineage_is_true(banking):
         previous = previous_from(result)
     ids = links.loc[[f"f{i}" for i in range(len(texts))], "cluster_id"].to_numpy()
     assert adjusted_rand_score(truth, ids) >= 0.35
+
+
+def replay(texts, vectors, day_of, first, days, config=None):
+    """The windows of days 0..days-1 (each holds every earlier event), as the daily job runs."""
+    from feedback_pipelines.clustering import ClusteringConfig
+
+    events = window(texts, [first + timedelta(days=int(d)) for d in day_of])
+    previous, out = None, []
+    for k in range(days):
+        rows = day_of <= k
+        result = cluster_window(
+            events[rows], vectors[rows], first + timedelta(days=k), previous,
+            config or ClusteringConfig(),
+        )  # fmt: skip
+        out.append((rows, result))
+        previous = previous_from(result)
+    return out
+
+
+def test_a_refit_repairs_a_cold_start_and_lineage_says_what_became_of_each_id(banking):
+    """Banking77 test over 21 days, days 0-7 replayed: the registry is seeded by ~150 queries.
+
+    Without a refit the coarse first subtopics stay; the scheduled refit on day 7 (7 days after
+    the registry's first day) re-cuts the window, keeps ids where the mapping is clear and
+    records every other id in `topic_lineage`. Measured: ARI 0.21 without, 0.50 with.
+    """
+    from dataclasses import replace
+
+    from feedback_pipelines.clustering import ClusteringConfig
+
+    texts, truth, vectors = banking
+    first = END - timedelta(days=7)
+    day_of = np.random.default_rng(0).integers(0, 21, len(texts))
+    base = ClusteringConfig()
+    off = replace(base, registry=replace(base.registry, refit_every_days=0, refit_drift=1.0))
+    on = replace(base, registry=replace(base.registry, refit_drift=1.0))  # schedule only
+    aris = {}
+    for name, config in (("off", off), ("on", on)):
+        days = replay(texts, vectors, day_of, first, 8, config)
+        rows, last = days[-1]
+        ids = last.assignments["cluster_id"].to_numpy()
+        aris[name] = adjusted_rand_score(truth[rows], ids)
+        refits = [k for k, (_, r) in enumerate(days) if r.stats.get("refit")]
+        assert refits == ([7] if name == "on" else []), refits
+        for (_, a), (_, b) in pairwise(days[:-1]):
+            yesterday = a.assignments.set_index("feedback_id")["cluster_id"]
+            today = b.assignments.set_index("feedback_id")["cluster_id"]
+            both = yesterday[yesterday >= 0]
+            assert (today.loc[both.index] == both).mean() >= 0.95  # non-refit days
+    print(f"\nBanking77 over 21 days, days 0-7: ARI {aris['off']:.3f} without a refit, "
+          f"{aris['on']:.3f} with the day-7 refit")  # fmt: skip
+    assert aris["on"] >= aris["off"] + 0.2 and aris["on"] >= 0.45
+    # what became of each id: every id live before the refit is kept, or in an event
+    before = days[-2][1].registry
+    old = set(before.loc[before["retired"].isna(), "cluster_id"])
+    lineage = last.lineage[last.lineage["level"] == "subtopic"]
+    assert {"split", "born"} <= set(lineage["event"])
+    registry = last.registry.set_index("cluster_id")
+    live = set(registry.index[registry["retired"].isna()])
+    named = {i for ids in lineage["from_ids"] for i in ids}
+    assert old - live <= named  # a retired id is in a split, merge or fade
+    assert set(registry.index[registry["retired"] == END]) == old - live
+    new = live - old
+    assert new == {i for ids in lineage["to_ids"] for i in ids} - old  # every new id recorded
+    assert set(last.assignments["cluster_id"]) - {-1} <= live
+    kept = old & live
+    assert len(kept) >= 0.5 * len(old)  # ids stay where the mapping is clear
+    moved = np.stack(registry.loc[sorted(kept), "centroid"].to_numpy())
+    was = np.stack(before.set_index("cluster_id").loc[sorted(kept), "centroid"].to_numpy())
+    assert np.mean(np.sum(moved * was, axis=1) < 0.999) > 0.5  # the frozen centroids replaced
