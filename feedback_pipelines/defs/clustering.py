@@ -61,6 +61,8 @@ class ClusteringSettings(dg.Config):
     join_similarity: float = _DEFAULTS.registry.join_similarity
     pool_days: int = _DEFAULTS.registry.pool_days
     min_birth: int = _DEFAULTS.registry.min_birth
+    refit_every_days: int = _DEFAULTS.registry.refit_every_days
+    refit_drift: float = _DEFAULTS.registry.refit_drift
     max_themes: int = _DEFAULTS.themes.max_themes
     rerank_labels: bool = True
     write_payloads: bool = True
@@ -74,6 +76,8 @@ class ClusteringSettings(dg.Config):
                 join_similarity=self.join_similarity,
                 pool_days=self.pool_days,
                 min_birth=self.min_birth,
+                refit_every_days=self.refit_every_days,
+                refit_drift=self.refit_drift,
             ),
             themes=ThemeConfig(max_themes=self.max_themes),
         )
@@ -234,6 +238,8 @@ def topic_clusters(
             **common,
             "dagster/row_count": written["topic_registry"],
             "born": stats.get("born", 0),
+            "refit": stats.get("refit") or "none",
+            "unplaced_share": round(float(stats.get("unplaced_share") or 0.0), 4),
             "placed_on_registry": stats.get("placed_on_registry", 0),
             "kept_from_yesterday": stats.get("kept_from_yesterday", 0),
             "pool": stats.get("pool", 0),
@@ -346,15 +352,20 @@ def _checks(result, n_events: int, kept: float | None):
         description=f"{noise:.1%} of the window is noise",
         metadata={"noise_share": noise},
     )
+    refit = result.stats.get("refit")
+    if kept is None:
+        said = "no previous partition to compare with"
+    else:
+        said = f"{kept:.1%} of yesterday's clustered events kept their cluster id"
+        if refit:  # a planned re-cut: lineage says what became of every id
+            said += f" (refit, {refit}: topic_lineage records what became of each id)"
     yield dg.AssetCheckResult(
         check_name="ids_kept",
         asset_key="feedback_clusters",
-        passed=kept is None or kept >= KEPT_WARN_SHARE,
+        passed=kept is None or kept >= KEPT_WARN_SHARE or bool(refit),
         severity=dg.AssetCheckSeverity.WARN,
-        description="no previous partition to compare with"
-        if kept is None
-        else f"{kept:.1%} of yesterday's clustered events kept their cluster id",
-        metadata={"kept_share": -1.0 if kept is None else kept},
+        description=said,
+        metadata={"kept_share": -1.0 if kept is None else kept, "refit": refit or "none"},
     )
 
 
