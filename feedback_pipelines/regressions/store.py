@@ -83,16 +83,7 @@ def read_release_span(conn: duckdb.DuckDBPyConnection, start: date, end: date) -
     are not read, so a partition's rows do not depend on what ran after it.
     """
     tables = table_columns(conn)
-    events = conn.execute(
-        "SELECT ds, feedback_id, trace_id, timestamp, kind, is_negative, model_version, "
-        "prompt_version FROM feedback_events WHERE ds BETWEEN ? AND ?",
-        [start, end],
-    ).df()
-    traces = conn.execute(
-        "SELECT ds, trace_id, timestamp, model_version, prompt_version, latency_ms, abandoned "
-        "FROM traces WHERE ds BETWEEN ? AND ?",
-        [start, end],
-    ).df()
+    events, traces = _events_and_traces(conn, start, end)
     cols = tables.get("cluster_assignments")
     if cols is None:
         return ReleaseSpan(events, traces, None)
@@ -119,16 +110,7 @@ def read_window(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> Regr
     missing = [t for t in ("feedback_events", "traces") if t not in tables]
     if missing:
         raise MissingTables(f"upstream tables missing: {', '.join(missing)} (run ingest first)")
-    events = conn.execute(
-        "SELECT ds, feedback_id, trace_id, timestamp, kind, is_negative, model_version, "
-        "prompt_version FROM feedback_events WHERE ds BETWEEN ? AND ?",
-        [start, end],
-    ).df()
-    traces = conn.execute(
-        "SELECT ds, trace_id, timestamp, model_version, prompt_version, latency_ms, abandoned "
-        "FROM traces WHERE ds BETWEEN ? AND ?",
-        [start, end],
-    ).df()
+    events, traces = _events_and_traces(conn, start, end)
     history = conn.execute(
         "SELECT model_version, prompt_version, min(timestamp) AS first_seen FROM traces "
         "WHERE ds <= ? AND model_version IS NOT NULL GROUP BY ALL",
@@ -173,3 +155,20 @@ def write_regressions(conn: duckdb.DuckDBPyConnection, result: pd.DataFrame, ds:
     for statement in REGRESSIONS_MIGRATIONS:
         conn.execute(statement)
     write_partition(conn, "version_regressions", REGRESSIONS_DDL, result, ds)
+
+
+def _events_and_traces(
+    conn: duckdb.DuckDBPyConnection, start: date, end: date
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The feedback events and traces of days `start`..`end`, as the comparisons read them."""
+    events = conn.execute(
+        "SELECT ds, feedback_id, trace_id, timestamp, kind, is_negative, model_version, "
+        "prompt_version FROM feedback_events WHERE ds BETWEEN ? AND ?",
+        [start, end],
+    ).df()
+    traces = conn.execute(
+        "SELECT ds, trace_id, timestamp, model_version, prompt_version, latency_ms, abandoned "
+        "FROM traces WHERE ds BETWEEN ? AND ?",
+        [start, end],
+    ).df()
+    return events, traces
