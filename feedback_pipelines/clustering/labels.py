@@ -174,16 +174,36 @@ def class_tfidf(
     return classes, (tf @ sparse.diags(idf)).tocsr(), vectorizer.get_feature_names_out()
 
 
+def _stem(word: str) -> str:
+    """A word without its plural or number suffix ("refunds", "boxes", "covid-19").
+
+    For comparing terms only: a crude rule that leaves "status", "class" and "analysis" alone.
+    """
+    w = re.sub(r"-?[0-9]+$", "", word) or word
+    if w.endswith("'s"):
+        return w[:-2]
+    if len(w) > 4 and w.endswith(("xes", "ches", "shes", "sses")):
+        return w[:-2]
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        return w[:-1]
+    return w
+
+
+def _stems(term: str) -> set[str]:
+    """The stems of a term's words: "refunds" and "covid-19" say what "refund", "covid" say."""
+    return {_stem(w) for w in term.split()}
+
+
 def top_keyphrases(
     scores: np.ndarray, terms: np.ndarray, n: int, replace_ratio: float = 0.6
 ) -> list[str]:
     """The n best terms of one class, without repeating what a chosen term already says.
 
     A term whose words are all shown already is skipped ("refund, refund policy, policy" says
-    "policy" twice). A phrase that contains a chosen shorter term takes its place when it
-    scores at least `replace_ratio` of it (it accounts for most of that term's uses: "physical"
-    becomes "physical activities"), and is skipped otherwise ("invoice" does not become the
-    rarer "invoice shows").
+    "policy" twice; "refunds" and "covid-19" repeat "refund" and "covid"). A phrase that
+    contains a chosen shorter term takes its place when it scores at least `replace_ratio` of
+    it (it accounts for most of that term's uses: "physical" becomes "physical activities"),
+    and is skipped otherwise ("invoice" does not become the rarer "invoice shows").
 
     Args:
         scores: c-TF-IDF scores of the class over all terms.
@@ -198,10 +218,10 @@ def top_keyphrases(
         if score <= 0 or len(chosen) >= n:
             break
         term = str(terms[j])
-        words = set(term.split())
+        words = _stems(term)
         if words <= covered:
             continue
-        inside = [k for k, (c, _) in enumerate(chosen) if set(c.split()) < words]
+        inside = [k for k, (c, _) in enumerate(chosen) if _stems(c) < words]
         if inside:
             if any(score < replace_ratio * chosen[k][1] for k in inside):
                 continue

@@ -76,6 +76,12 @@ def test_keyphrases_are_distinctive_and_exclude_placeholders():
     assert "email" not in flat and "phone" not in flat
 
 
+def test_top_keyphrases_do_not_repeat_a_word_as_its_plural_or_with_a_number():
+    terms = np.array(["refund", "refunds", "covid", "covid-19", "covid-19 pandemic", "status"])
+    scores = np.array([9.0, 8.0, 7.0, 6.0, 5.0, 4.0])
+    assert top_keyphrases(scores, terms, 4) == ["refund", "covid-19 pandemic", "status"]
+
+
 def test_top_keyphrases_never_say_a_word_twice():
     terms = np.array(["refund", "refund policy", "policy", "voucher", "voucher code", "late"])
     scores = np.array([0.9, 0.8, 0.7, 0.5, 0.1, 0.05])
