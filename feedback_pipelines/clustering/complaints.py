@@ -271,13 +271,14 @@ def verdict_form(sentence: str) -> str:
     """The sentence with its subject words replaced ("Doesn't mention something at all").
 
     Kept: `VERDICT_WORDS`, the words of the kinds' prototypes, punctuation; a run of other
-    words becomes one "something". Fixed vocabulary, so the result depends on the sentence only.
+    words (and any token holding a digit: account or case numbers are never a label) becomes one
+    "something". Fixed vocabulary, so the result depends on the sentence only.
     """
     out: list[str] = []
     masked = False
     for token in _TOKEN_RE.findall(sentence):
         word = token.lower().replace("\u2019", "'")
-        if token[0].isalpha() and word not in _KEEP:
+        if (token[0].isalpha() and word not in _KEEP) or any(c.isdigit() for c in token):
             if not masked:
                 out.append("something")
             masked = True

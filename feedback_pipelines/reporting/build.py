@@ -61,6 +61,7 @@ from feedback_pipelines.reporting.text import version_text as _version
 from feedback_pipelines.reporting.topics import (
     build_topics,
     cluster_labels,
+    complaint_label,
     period_people,
     theme_labels,
     theme_of,
@@ -1235,7 +1236,7 @@ def build_report(
         for row, n in sorted(
             zip(c.itertuples(index=False), size, strict=True), key=lambda rn: -rn[1]
         )[:10]:
-            label = clean_text(getattr(row, "label", ""), 100)
+            label = complaint_label(row, settings.min_users_for_quotes)
             if label:
                 complaints.append((label, int(n)))
     kind_title = "Daily feedback review" if inputs.kind == "daily" else "Weekly feedback review"

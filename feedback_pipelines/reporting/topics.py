@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from feedback_pipelines.clustering.complaints import FIRST_GROUP_ID
 from feedback_pipelines.formatting import _nan, fmt_day, fmt_pct
 from feedback_pipelines.privacy import find_pii
 from feedback_pipelines.reporting import charts
@@ -373,7 +374,12 @@ def build_topics(
         cards,
         faded[: settings.max_clusters],
         hidden,
-        _themes(inputs.topics, cards, themes, complaints_by_theme(inputs.complaints)),
+        _themes(
+            inputs.topics,
+            cards,
+            themes,
+            complaints_by_theme(inputs.complaints, settings.min_users_for_quotes),
+        ),
         rows,
         rule,
     )
@@ -390,13 +396,29 @@ def _extra_keyphrases(row: Any, label: str) -> list[str]:
     return out[:6]
 
 
-def complaints_by_theme(complaints: pd.DataFrame | None, limit: int = 5) -> dict[int, list]:
+def complaint_label(row: Any, k: int) -> str:
+    """A complaint group's label, redacted; a data-driven group's only with >= k people.
+
+    A fixed kind's label is the product's words ("does not answer the question"); a
+    data-driven group's comes from a member's sentence, so it is held to the quotes' k rule.
+    """
+    cid = getattr(row, "complaint_id", None)
+    users = getattr(row, "distinct_users", None)
+    data_driven = not _nan(cid) and int(cid) >= FIRST_GROUP_ID
+    if data_driven and (_nan(users) or int(users) < k):
+        return f"a smaller group (its words hidden: fewer than {k} people)"
+    return clean_text(getattr(row, "label", ""), 100)
+
+
+def complaints_by_theme(
+    complaints: pd.DataFrame | None, k: int, limit: int = 5
+) -> dict[int, list[tuple[str, int]]]:
     """topic_id -> [(complaint label, events)], largest first, from `topic_counts`."""
     out: dict[int, list[tuple[str, int]]] = {}
     if complaints is None or complaints.empty or "topic_counts" not in complaints:
         return out
     for row in complaints.itertuples(index=False):
-        label = clean_text(getattr(row, "label", ""), 100)
+        label = complaint_label(row, k)
         counts = row.topic_counts
         if isinstance(counts, str):
             try:

@@ -195,6 +195,12 @@ def test_the_request_never_enters_the_grouping(embed, who):
     assert not any(q in t for q in list(questions)[:50] for t in texts if len(q) > 20)
 
 
+def test_verdict_form_never_keeps_a_number_a_label_could_show():
+    form = verdict_form("It does not mention my account 4829-1173 at 221 Baker St")
+    assert not any(c.isdigit() for c in form)
+    assert form == "It does not mention my something - something at something"
+
+
 def test_verdict_form_keeps_how_and_drops_what():
     assert verdict_form("Doesn't mention swabs at all.") == "Doesn't mention something at all ."
     assert "visa" not in verdict_form("This answer is about student visas, not pandemic visas")

@@ -296,6 +296,9 @@ def test_each_theme_lists_what_went_wrong_from_the_complaint_groups():
             {"complaint_id": 3, "label": "factually wrong", "size": 30,
              "topic_counts": '{"50": 25, "-1": 5}'},
             {"complaint_id": 0, "label": "other <script>", "size": 3, "topic_counts": None},
+            # a data-driven group is labelled from a member's words: held to the k rule
+            {"complaint_id": 101, "label": "Says nothing about my flight", "size": 4,
+             "distinct_users": 2, "topic_counts": '{"51": 4}'},
         ]
     )  # fmt: skip
     view = build_report(inputs)
@@ -304,7 +307,10 @@ def test_each_theme_lists_what_went_wrong_from_the_complaint_groups():
         ("factually wrong", 25),
         ("does not answer the question", 12),
     ]
-    assert by["account access"] == [("does not answer the question", 28)]
+    assert by["account access"] == [
+        ("does not answer the question", 28),
+        ("a smaller group (its words hidden: fewer than 5 people)", 4),
+    ]
     assert by["health"] == []
     html, md = render_html(view), render_markdown(view)
     assert "What went wrong: factually wrong (25); does not answer the question (12)" in text_of(
@@ -313,7 +319,7 @@ def test_each_theme_lists_what_went_wrong_from_the_complaint_groups():
     assert (
         "- **billing and payments**: factually wrong (25); does not answer the question (12)" in md
     )
-    assert "<script>" not in html
+    assert "<script>" not in html and "my flight" not in html + md
 
 
 def test_theme_level_regression_rows_are_named_by_their_theme():
