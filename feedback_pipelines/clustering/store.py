@@ -24,6 +24,7 @@ from feedback_pipelines.schema import (
     ASSIGNMENTS,
     CLUSTER_TABLE_COLUMNS,
     CLUSTERS,
+    COMPLAINT_ASSIGNMENTS,
     LINEAGE,
     LINEAGE_COLUMNS,
     REGISTRY,
@@ -232,4 +233,12 @@ def write_window(
         for table, rows in tables.items():
             conn.execute(f"DELETE FROM {table} WHERE ds = ?", [end])
             _insert(conn, table, rows)
+        if table_exists(conn, COMPLAINT_ASSIGNMENTS):
+            # A rerun of this day alone keeps the complaint ids the complaint stage wrote.
+            conn.execute(
+                f"UPDATE {ASSIGNMENTS} AS a SET complaint_id = c.complaint_id "
+                f"FROM {COMPLAINT_ASSIGNMENTS} AS c "
+                "WHERE a.ds = ? AND c.ds = a.ds AND c.feedback_id = a.feedback_id",
+                [end],
+            )
     return {table: len(rows) for table, rows in tables.items()}

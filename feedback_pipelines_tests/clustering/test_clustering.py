@@ -466,6 +466,21 @@ def test_store_migrates_old_tables_and_reruns_replace_a_day_with_the_same_ids():
     assert [d for d, _ in counts] == [day1, day2]
     merged = second.merge(first, on="feedback_id", suffixes=("", "_1"))
     assert (merged["cluster_id"] == merged["cluster_id_1"]).mean() == 1.0
+    # the complaint stage's ids of a day survive a rerun of the topics of that day alone
+    conn.execute(schema.COMPLAINT_ASSIGNMENTS_DDL)
+    picked = second["feedback_id"].head(3).tolist()
+    for fid in picked:
+        conn.execute(
+            "INSERT INTO complaint_assignments VALUES (?, ?, 2, 'incomplete', 0.7, 'text')",
+            [day2, fid],
+        )
+    run(day2)
+    kept = conn.execute(
+        "SELECT feedback_id FROM cluster_assignments WHERE ds = ? AND complaint_id = 2 "
+        "ORDER BY 1",
+        [day2],
+    ).fetchall()
+    assert [f for (f,) in kept] == sorted(picked)
 
 
 def test_a_loose_catch_all_is_split_and_the_lineage_says_so():
