@@ -89,7 +89,8 @@ def read_release_span(conn: duckdb.DuckDBPyConnection, start: date, end: date) -
         return ReleaseSpan(events, traces, None)
     picks = ["cluster_id", *(["topic_id"] if "topic_id" in cols else [])]
     if "ds" in cols:
-        select = ", ".join(f"arg_min(a.{c}, a.ds) AS {c}" for c in picks)
+        # arg_min_null: a NULL theme on the event's own day stays NULL, never a later day's
+        select = ", ".join(f"arg_min_null(a.{c}, a.ds) AS {c}" for c in picks)
         sql = (
             f"SELECT e.feedback_id, {select} FROM feedback_events e "
             "JOIN cluster_assignments a ON a.feedback_id = e.feedback_id "

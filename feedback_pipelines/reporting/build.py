@@ -341,11 +341,14 @@ def build_resolved(
             today[row_key(row)] = row
     out = []
     day = history.previous_day
+    alerting = any(k[-1] == "always_valid" for k in today)
     for key, past in sorted(history.flagged_on_previous_day("worse"), key=lambda kv: str(kv[0])):
         now = today.get(key)
         if now is not None and _bool(getattr(now, "is_regression", False)):
             continue
-        dimension, model, candidate, baseline, metric, scope, cluster, topic = key
+        dimension, model, candidate, baseline, metric, scope, cluster, topic, family = key
+        if alerting and family == "window":
+            continue  # window rows no longer alert: their old flags were not resolved
         subject = _version(candidate)
         if dimension == "prompt_version":
             subject = f"prompt {subject}" + (f" (on {_version(model)})" if model else "")

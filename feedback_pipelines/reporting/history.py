@@ -43,7 +43,14 @@ def row_key(row: Any) -> tuple:
     # A missing dimension is the model version (older rows did not write one).
     if key[0] is None:
         key[0] = "model_version"
+    # Each comparison has a window row and an always-valid row a day: two histories.
+    key.append(row_family(get("test", None)))
     return tuple(key)
+
+
+def row_family(test: object) -> str:
+    """Which kind of row this is: `always_valid` rows carry the alert, `window` rows do not."""
+    return "always_valid" if str(test or "").startswith("always_valid") else "window"
 
 
 def _flag(row: Any, column: str) -> bool:

@@ -155,6 +155,7 @@ REGRESSION_KEY = (
     "topic_id",
 )
 _HISTORY_VALUES = (
+    "test",
     "delta",
     "rate_candidate",
     "rate_baseline",

@@ -476,8 +476,7 @@ def test_store_migrates_old_tables_and_reruns_replace_a_day_with_the_same_ids():
         )
     run(day2)
     kept = conn.execute(
-        "SELECT feedback_id FROM cluster_assignments WHERE ds = ? AND complaint_id = 2 "
-        "ORDER BY 1",
+        "SELECT feedback_id FROM cluster_assignments WHERE ds = ? AND complaint_id = 2 ORDER BY 1",
         [day2],
     ).fetchall()
     assert [f for (f,) in kept] == sorted(picked)

@@ -127,6 +127,12 @@ def test_always_valid_rows_alert_say_the_release_day_and_state_the_guarantee():
     )
     assert promise in text_of(html) and promise in md
     assert f"{len(av):,} always-valid comparisons" in view.comparisons
+    # Yesterday's flags came from window rows (the day before the always-valid verdict took
+    # over): not "resolved" today, since window rows no longer alert.
+    assert view.resolved == []
+    inputs.regression_history = inputs.regression_history.assign(test="always_valid")
+    resolved = build_report(inputs).resolved
+    assert len(resolved) == 2 and all("no longer flagged" in r.sentence for r in resolved)
 
 
 def test_without_any_history_every_finding_is_new_today():
