@@ -238,6 +238,7 @@ def _finding(
         note=clean_text(getattr(row, "note", ""), 300),
         key=key,
         theme=theme,
+        theme_id=topic_id if cluster is None else None,
         age="new" if since >= period_start else "ongoing",
         since=since_words,
         trend=trend,

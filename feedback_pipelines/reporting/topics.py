@@ -292,11 +292,17 @@ def build_topics(
     for f in regressions:
         if f.cluster_id is not None and f.subject not in regressed.setdefault(f.cluster_id, []):
             regressed[f.cluster_id].append(f.subject)
+    # A theme-level regression puts its theme's subtopics first too (it names no subtopic).
+    themes_hit = {
+        f.theme_id for f in regressions if f.cluster_id is None and f.theme_id is not None
+    }
+    in_hit_theme = {c for c, t in theme_map.items() if t in themes_hit}
     frame = clusters[pd.to_numeric(clusters["cluster_id"], errors="coerce").fillna(-1) >= 0]
     size = pd.to_numeric(frame.get("size"), errors="coerce").fillna(0)
     neg = pd.to_numeric(frame.get("negative_rate"), errors="coerce").fillna(0)
+    ids = frame["cluster_id"].astype(int)
     frame = frame.assign(
-        _impact=size * neg, _regressed=frame["cluster_id"].astype(int).isin(regressed)
+        _impact=size * neg, _regressed=ids.isin(regressed) | ids.isin(in_hit_theme)
     )
     frame = frame.sort_values(
         ["_regressed", "_impact", "cluster_id"], ascending=[False, False, True], kind="stable"

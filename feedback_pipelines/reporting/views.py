@@ -189,6 +189,7 @@ class Finding:
     note: str = ""
     key: tuple = ()  # identifies the comparison from day to day
     theme: str = ""  # the theme of the topic, when topics have two levels
+    theme_id: int | None = None  # set on a theme-level row (no subtopic)
     age: str = ""  # "new" | "ongoing" (flagged on earlier days too)
     since: str = ""  # "new today" | "day 3, since Wed 2 Dec"
     trend: str = ""  # "growing: +17 points, was +12 on Thu 1 Dec"

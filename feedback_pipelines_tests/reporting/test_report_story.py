@@ -342,6 +342,19 @@ def test_theme_level_regression_rows_are_named_by_their_theme():
     )
 
 
+def test_a_theme_level_regression_ranks_its_theme_with_the_regressed_ones():
+    inputs = rd.with_themes(rd.story_inputs())
+    base = inputs.regressions
+    frame = pd.concat([base, rd.regression_rows().iloc[[0]]], ignore_index=True)
+    frame.loc[len(base), ["cluster_id", "is_regression"]] = [pd.NA, True]
+    frame["topic_id"] = pd.array([pd.NA] * len(base) + [52], dtype="Int64")  # "health"
+    inputs.regressions = frame
+    order = [t.label for t in build_report(inputs).themes]
+    assert order.index("health") < order.index("account access")  # next to billing's regression
+    before = [t.label for t in build_report(rd.with_themes(rd.story_inputs())).themes]
+    assert before.index("health") > before.index("account access")
+
+
 def test_without_themes_the_page_has_no_theme_words(story):
     view, html, _ = story
     assert view.themes == [] and "Theme:" not in html
