@@ -13,7 +13,7 @@ the embedding step's. `--days 14` is the 14-day window at volume (the routing st
 day again; with `--only routing` (comma-separated asset keys) just those steps run, e.g.
 to time the routing step of one code version against the warehouse another version built:
 
-    PYTHONPATH=/work/main .venv/bin/python bench/day.py --root /tmp/day20k --reuse \
+    PYTHONPATH=<other checkout> .venv/bin/python bench/day.py --root /tmp/day20k --reuse \
         --only tuning_candidates,review_queue
 
 Peak RSS per step: the kernel's high-water mark (VmHWM) is reset before each step

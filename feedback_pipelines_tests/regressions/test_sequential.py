@@ -1,6 +1,6 @@
 """Tests of the anytime-valid verdicts (`sequential.py`): formulas, guarantees, flag states.
 
-Run: PYTHONPATH=/work/before:/work/scratch/seq .venv/bin/python -m pytest -q test_sequential.py
+Run: .venv/bin/pytest -q feedback_pipelines_tests/regressions/test_sequential.py
 The simulations are count-level and vectorized (seconds, not minutes); seeds are fixed.
 """
 
