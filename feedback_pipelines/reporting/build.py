@@ -65,6 +65,7 @@ from feedback_pipelines.reporting.topics import (
     period_people,
     theme_labels,
     theme_of,
+    users_counted,
 )
 from feedback_pipelines.reporting.views import (
     DATASET_LABELS,
@@ -1240,7 +1241,9 @@ def build_report(
         for row, n in sorted(
             zip(c.itertuples(index=False), size, strict=True), key=lambda rn: -rn[1]
         )[:10]:
-            label = complaint_label(row, settings.min_users_for_quotes)
+            label = complaint_label(
+                row, settings.min_users_for_quotes, users_counted(inputs.totals)
+            )
             if label:
                 complaints.append((label, int(n)))
     kind_title = "Daily feedback review" if inputs.kind == "daily" else "Weekly feedback review"

@@ -384,7 +384,9 @@ def build_topics(
             inputs.topics,
             cards,
             themes,
-            complaints_by_theme(inputs.complaints, settings.min_users_for_quotes),
+            complaints_by_theme(
+                inputs.complaints, settings.min_users_for_quotes, users_counted(inputs.totals)
+            ),
         ),
         rows,
         rule,
@@ -402,29 +404,38 @@ def _extra_keyphrases(row: Any, label: str) -> list[str]:
     return out[:6]
 
 
-def complaint_label(row: Any, k: int) -> str:
+def users_counted(totals: dict[str, int]) -> bool:
+    """False when the period's feedback carries no user ids (people cannot be counted)."""
+    n = int(totals.get("n_feedback", 0))
+    return not (n and int(totals.get("n_with_user", int(totals.get("n_users", 0)) and n)) == 0)
+
+
+def complaint_label(row: Any, k: int, counted: bool = True) -> str:
     """A complaint group's label, redacted; a data-driven group's only with >= k people.
 
     A fixed kind's label is the product's words ("does not answer the question"); a
-    data-driven group's comes from a member's sentence, so it is held to the quotes' k rule.
+    data-driven group's comes from a member's sentence, so it is held to the quotes' k rule
+    (and hidden when people cannot be counted: the group counts users, not conversations).
     """
     cid = getattr(row, "complaint_id", None)
     users = getattr(row, "distinct_users", None)
-    data_driven = not _nan(cid) and int(cid) >= FIRST_GROUP_ID
-    if data_driven and (_nan(users) or int(users) < k):
-        return f"a smaller group (its words hidden: fewer than {k} people)"
+    if not _nan(cid) and int(cid) >= FIRST_GROUP_ID:
+        if not counted:
+            return "a group of its own (its words hidden: people cannot be counted)"
+        if _nan(users) or int(users) < k:
+            return f"a smaller group (its words hidden: fewer than {k} people)"
     return clean_text(getattr(row, "label", ""), 100)
 
 
 def complaints_by_theme(
-    complaints: pd.DataFrame | None, k: int, limit: int = 5
+    complaints: pd.DataFrame | None, k: int, counted: bool = True, limit: int = 5
 ) -> dict[int, list[tuple[str, int]]]:
     """topic_id -> [(complaint label, events)], largest first, from `topic_counts`."""
     out: dict[int, list[tuple[str, int]]] = {}
     if complaints is None or complaints.empty or "topic_counts" not in complaints:
         return out
     for row in complaints.itertuples(index=False):
-        label = complaint_label(row, k)
+        label = complaint_label(row, k, counted)
         counts = row.topic_counts
         if isinstance(counts, str):
             try:
@@ -484,7 +495,7 @@ def period_people(totals: dict[str, int], k: int) -> tuple[str, str]:
     users = int(totals.get("n_users", 0))
     with_user = int(totals.get("n_with_user", users and n))
     conversations = int(totals.get("n_conversations", 0))
-    if n and with_user == 0:
+    if not users_counted(totals):
         return (
             f"{conversations:,} conversation{'s' if conversations != 1 else ''}",
             "This feedback carries no user ids, so people cannot be counted: distinct "

@@ -326,6 +326,10 @@ def test_each_theme_lists_what_went_wrong_from_the_complaint_groups():
         "- **billing and payments**: factually wrong (25); does not answer the question (12)" in md
     )
     assert "<script>" not in html and "my flight" not in html + md
+    # Without user ids a group's people cannot be counted: its words stay hidden, said so.
+    inputs.totals = {**inputs.totals, "n_with_user": 0}
+    account = {t.label: t.complaints for t in build_report(inputs).themes}["account access"]
+    assert account[1] == ("a group of its own (its words hidden: people cannot be counted)", 4)
 
 
 def test_theme_level_regression_rows_are_named_by_their_theme():
