@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
-import json
 import os
 import sys
 import time
@@ -46,30 +45,11 @@ warnings.filterwarnings("ignore")
 
 def real_sets() -> dict[str, tuple[list[str], list[str] | None]]:
     """Texts (and truth) of Banking77 test and the varied sets, as the tests build them."""
-    from feedback_pipelines.embedding import interaction_text
+    from feedback_pipelines_tests.fixtures.real_sets import varied_texts
 
     bank = pd.read_csv(REAL / "banking77" / "test.csv")
-    fqa, oasst, lamp = [], [], []
-    for path in sorted((REAL / "feedbackqa").glob("*_feedback_valid.json")):
-        for item in json.loads(path.read_text()):
-            fqa += [interaction_text(item["question"], c) for c in item.get("feedback", [])]
-    with (REAL / "oasst" / "en_100_tree.jsonl").open() as handle:
-        for line in handle:
-            stack = [json.loads(line)["prompt"]]
-            while stack:
-                m = stack.pop()
-                for r in m.get("replies", []):
-                    if m.get("role") == "prompter":
-                        oasst.append(interaction_text(m["text"], None, r["text"]))
-                    stack.append(r)
-    for path in sorted((REAL / "lamp").glob("*_edits.json")):
-        for item in json.loads(path.read_text()):
-            for e in item.get("fine_grained_edits", []):
-                lamp.append(
-                    interaction_text(
-                        item["instruction"], e.get("categorization"), e.get("editedText")
-                    )
-                )
+    sets = varied_texts()
+    fqa, oasst, lamp = sets["feedbackqa"], sets["oasst"], sets["lamp"]
 
     def distinct(texts):
         return list(dict.fromkeys(t for t in texts if t))
@@ -330,7 +310,7 @@ def replay_table(sets, days: int = 21, window_days: int = 14, refit: bool = True
     from dataclasses import replace
     from datetime import timedelta
 
-    from feedback_pipelines.clustering import ClusteringConfig, PreviousDay, cluster_window
+    from feedback_pipelines.clustering import ClusteringConfig, cluster_window
 
     config = ClusteringConfig(context_weight=0.0)
     how = f"every {config.registry.refit_every_days} days or on drift"
@@ -385,12 +365,7 @@ def replay_table(sets, days: int = 21, window_days: int = 14, refit: bool = True
                 for e in result.lineage.query("level == 'subtopic'")["event"]:
                     counts[e] = counts.get(e, 0) + 1
             before = links[["cluster_id", "topic_id"]]
-            previous = PreviousDay(
-                registry=result.registry, clusters=result.clusters, topics=result.topics,
-                assignments=result.assignments,
-                next_cluster_id=int(result.registry["cluster_id"].max()) + 1,
-                next_topic_id=int(result.topics["topic_id"].max()) + 1,
-            )  # fmt: skip
+            previous = result.as_previous()
         ari = ""
         if y is not None:
             ids = links.loc[events.loc[rows, "feedback_id"], "cluster_id"].to_numpy()

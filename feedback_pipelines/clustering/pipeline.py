@@ -129,6 +129,25 @@ class WindowTopics:
     registry: pd.DataFrame
     stats: dict = field(default_factory=dict)
 
+    def as_previous(self) -> PreviousDay:
+        """What this day leaves for the next, kept in memory (replays, benches, tests).
+
+        The daily job reads the same from the warehouse (`store.read_previous`).
+        """
+
+        def next_id(frame: pd.DataFrame, column: str) -> int:
+            ids = pd.to_numeric(frame[column], errors="coerce").dropna() if len(frame) else []
+            return int(max(ids, default=-1)) + 1
+
+        return PreviousDay(
+            registry=self.registry,
+            clusters=self.clusters,
+            topics=self.topics,
+            assignments=self.assignments,
+            next_cluster_id=next_id(self.registry, "cluster_id"),
+            next_topic_id=next_id(self.topics, "topic_id"),
+        )
+
 
 def window_halves(event_days: pd.Series, start: date, end: date) -> tuple[int, int]:
     """Events in the early and in the recent half of the window's span.

@@ -34,7 +34,7 @@ from feedback_pipelines.defs.metadata import (
     owners,
     warehouse_table,
 )
-from feedback_pipelines.defs.partitions import daily_partitions
+from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
 from feedback_pipelines.defs.semantic import STORE_POOL
 from feedback_pipelines.resources.clustering import ClusterLabellerResource
 from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
@@ -43,8 +43,6 @@ from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.vectorstore import point_id
 
 GROUP = "clustering"
-# Lineage only: the window actually read is `settings.window_days` (default 14).
-_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-13, end_offset=0)
 NOISE_WARN_SHARE = 0.5
 KEPT_WARN_SHARE = 0.8
 
@@ -88,8 +86,8 @@ def _spec(key: str, description: str) -> dg.AssetSpec:
         key,
         description=description,
         deps=[
-            dg.AssetDep("feedback_embeddings", partition_mapping=_WINDOW),
-            dg.AssetDep("feedback_events", partition_mapping=_WINDOW),
+            dg.AssetDep("feedback_embeddings", partition_mapping=WINDOW_MAPPING),
+            dg.AssetDep("feedback_events", partition_mapping=WINDOW_MAPPING),
             # ordering only: the day's points must exist before their cluster ids are set
             dg.AssetDep("qdrant_feedback"),
         ],

@@ -21,15 +21,13 @@ from feedback_pipelines.clustering.complaints import (
 )
 from feedback_pipelines.clustering.store import window_start
 from feedback_pipelines.defs.metadata import STORE_RETRY, markdown_table, owners, warehouse_table
-from feedback_pipelines.defs.partitions import daily_partitions
+from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
 from feedback_pipelines.embedding import embed_with_cache
 from feedback_pipelines.resources.semantic import EmbedderResource
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 
 GROUP = "clustering"
-# Lineage only: the window actually read is `settings.window_days` (default 14).
-_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-13, end_offset=0)
 OTHER_WARN_SHARE = 0.5
 _DEFAULTS = ComplaintConfig()
 
@@ -58,7 +56,7 @@ class ComplaintSettings(dg.Config):
     kinds={"duckdb"},
     owners=owners(GROUP),
     deps=[
-        dg.AssetDep("feedback_events", partition_mapping=_WINDOW),
+        dg.AssetDep("feedback_events", partition_mapping=WINDOW_MAPPING),
         # same partition: its complaint ids are written into that day's assignments
         "cluster_assignments",
     ],

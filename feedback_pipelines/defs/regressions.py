@@ -19,7 +19,7 @@ from feedback_pipelines.defs.metadata import (
     owners,
     warehouse_table,
 )
-from feedback_pipelines.defs.partitions import daily_partitions
+from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
 from feedback_pipelines.regressions import store
 from feedback_pipelines.regressions.compare import (
     RegressionSettings,
@@ -40,8 +40,6 @@ from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.schema import REGRESSION_COLUMNS
 
 GROUP = "regressions"
-# Lineage only: the window actually read is `settings.window_days` (default 14).
-_LINEAGE_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-13, end_offset=0)
 _CLUSTERING_DEPS = ["cluster_assignments"]
 
 
@@ -114,8 +112,8 @@ def regression_settings(settings: PipelineConfig) -> RegressionSettings:
     group_name=GROUP,
     kinds={"duckdb"},
     deps=[
-        dg.AssetDep("traces", partition_mapping=_LINEAGE_WINDOW),
-        dg.AssetDep("feedback_events", partition_mapping=_LINEAGE_WINDOW),
+        dg.AssetDep("traces", partition_mapping=WINDOW_MAPPING),
+        dg.AssetDep("feedback_events", partition_mapping=WINDOW_MAPPING),
         *_CLUSTERING_DEPS,
     ],
     owners=owners(GROUP),

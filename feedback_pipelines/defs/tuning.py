@@ -16,7 +16,7 @@ from feedback_pipelines.defs.metadata import (
     owners,
     warehouse_table,
 )
-from feedback_pipelines.defs.partitions import daily_partitions
+from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
 from feedback_pipelines.resources.semantic import EmbedderResource
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
@@ -34,8 +34,6 @@ from feedback_pipelines.schema import REVIEW_DDL, TUNING_DDL
 from feedback_pipelines.tables import write_partition
 
 GROUP = "routing"
-# Lineage only: the window actually read is `settings.window_days` (default 14).
-_WINDOW = dg.TimeWindowPartitionMapping(start_offset=-13, end_offset=0)
 # Same-day upstream assets (the step degrades, and says so, when one of them has no rows).
 UPSTREAM = (
     "feedback_embeddings",
@@ -46,8 +44,8 @@ UPSTREAM = (
 )
 # Events are read with their trace's texts (`read_events`), from `traces`.
 _UPSTREAM = [
-    dg.AssetDep("feedback_events", partition_mapping=_WINDOW),
-    dg.AssetDep("traces", partition_mapping=_WINDOW),
+    dg.AssetDep("feedback_events", partition_mapping=WINDOW_MAPPING),
+    dg.AssetDep("traces", partition_mapping=WINDOW_MAPPING),
     *UPSTREAM,
 ]
 

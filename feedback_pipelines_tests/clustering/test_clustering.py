@@ -181,18 +181,6 @@ def synthetic_window(
 FAST = ClusteringConfig()
 
 
-def previous_from(result) -> PreviousDay:
-    """What a day leaves for the next (as the warehouse would hand it back)."""
-    return PreviousDay(
-        registry=result.registry,
-        clusters=result.clusters,
-        topics=result.topics,
-        assignments=result.assignments,
-        next_cluster_id=int(result.registry["cluster_id"].max()) + 1,
-        next_topic_id=int(result.topics["topic_id"].max()) + 1,
-    )
-
-
 def window_of(events, vectors, end, days):
     keep = (pd.to_datetime(events["ds"]).dt.date > end - timedelta(days=days)).to_numpy() & (
         pd.to_datetime(events["ds"]).dt.date <= end
@@ -219,7 +207,7 @@ def test_window_ids_stay_put_new_topics_appear_and_old_ones_fade():
     assert (first.assignments["cluster_id"] == -1).sum() >= 1  # noise is kept as noise
 
     w2, v2 = window_of(events, vectors, END, 4)
-    previous = previous_from(first)
+    previous = first.as_previous()
     second = cluster_window(w2, v2, END, previous=previous, config=FAST)
     kept = second.assignments.merge(first.assignments, on="feedback_id", suffixes=("", "_1"))
     kept = kept[kept["cluster_id_1"] >= 0]
@@ -274,7 +262,7 @@ def test_a_kept_topic_whose_volume_rises_is_growing():
     drop = early & (events["feedback_id"].str.rsplit("-", n=1).str[-1].astype(int) >= 4)
     events, vectors = events[~drop].reset_index(drop=True), vectors[~drop.to_numpy()]
     first = cluster_window(events, vectors, END, config=FAST)
-    second = cluster_window(events, vectors, END, previous=previous_from(first), config=FAST)
+    second = cluster_window(events, vectors, END, previous=first.as_previous(), config=FAST)
     topic2 = second.assignments[second.assignments["feedback_id"].str.contains("-2-")]
     row = second.clusters.set_index("cluster_id").loc[topic2["cluster_id"].mode()[0]]
     assert row["status"] == "growing"

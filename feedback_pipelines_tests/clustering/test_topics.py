@@ -8,7 +8,6 @@ varied window, the same subtopics whatever the order of the rows, and ids kept d
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import date, timedelta
 from itertools import pairwise
@@ -18,9 +17,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from feedback_pipelines.clustering import PreviousDay, cluster_window
+from feedback_pipelines.clustering import cluster_window
 from feedback_pipelines.clustering.labels import STOP_WORDS
 from feedback_pipelines_tests.fixtures.pipeline import TEST_DATA
+from feedback_pipelines_tests.fixtures.real_sets import varied_texts
 
 REAL = TEST_DATA / "real"
 END = date(2026, 11, 20)
@@ -63,29 +63,8 @@ def varied(embedder):
 
     Every other FeedbackQA and LAMP text (about 2,000 in all) keeps the embedding under 30 s.
     """
-    from feedback_pipelines.embedding import interaction_text
-
-    fqa, oasst, lamp = [], [], []
-    for path in sorted((REAL / "feedbackqa").glob("*_feedback_valid.json")):
-        for item in json.loads(path.read_text()):
-            fqa += [interaction_text(item["question"], c) for c in item.get("feedback", [])]
-    with (REAL / "oasst" / "en_100_tree.jsonl").open() as handle:
-        for line in handle:
-            stack = [json.loads(line)["prompt"]]
-            while stack:
-                m = stack.pop()
-                for r in m.get("replies", []):
-                    if m.get("role") == "prompter":
-                        oasst.append(interaction_text(m["text"], None, r["text"]))
-                    stack.append(r)
-    for path in sorted((REAL / "lamp").glob("*_edits.json")):
-        for item in json.loads(path.read_text()):
-            for e in item.get("fine_grained_edits", []):
-                lamp.append(
-                    interaction_text(
-                        item["instruction"], e.get("categorization"), e.get("editedText")
-                    )
-                )
+    sets = varied_texts()
+    fqa, oasst, lamp = sets["feedbackqa"], sets["oasst"], sets["lamp"]
     texts = list(dict.fromkeys(t for t in fqa[::2] + oasst + lamp[::2] if t))
     return texts, embedder.embed(texts)
 
@@ -165,17 +144,6 @@ def test_no_catch_all_on_a_varied_real_window(varied):
     assert 5 <= result.stats["themes"] <= 15
 
 
-def previous_from(result) -> PreviousDay:
-    return PreviousDay(
-        registry=result.registry,
-        clusters=result.clusters,
-        topics=result.topics,
-        assignments=result.assignments,
-        next_cluster_id=int(result.registry["cluster_id"].max()) + 1,
-        next_topic_id=int(result.topics["topic_id"].max()) + 1,
-    )
-
-
 def test_registry_keeps_ids_day_to_day_and_lineage_is_true(banking):
     """Banking77 test spread over 5 days, one trailing window per day, as the daily job runs."""
     texts, truth, vectors = banking
@@ -205,7 +173,7 @@ def test_registry_keeps_ids_day_to_day_and_lineage_is_true(banking):
             stable = live[live["status"] == "stable"]
             assert (stable["kept_share"] >= 0.5).all()
         yesterday = links["cluster_id"]
-        previous = previous_from(result)
+        previous = result.as_previous()
     ids = links.loc[[f"f{i}" for i in range(len(texts))], "cluster_id"].to_numpy()
     assert adjusted_rand_score(truth, ids) >= 0.35
 
@@ -223,7 +191,7 @@ def replay(texts, vectors, day_of, first, days, config=None):
             config or ClusteringConfig(),
         )  # fmt: skip
         out.append((rows, result))
-        previous = previous_from(result)
+        previous = result.as_previous()
     return out
 
 
