@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import datasets  # locked in the dev extra: the ML engineers' loader, for real
 import pandas as pd
 import pytest
 
@@ -18,9 +19,6 @@ from feedback_pipelines.routing.tuning import TuningSettings, build_tuning_sets,
 from feedback_pipelines.routing.tuning.similarity import TextVectorCache
 from feedback_pipelines.vectorstore.neighbours import EdgeNeighbours
 from feedback_pipelines_tests.fixtures import tuning as td
-from feedback_pipelines_tests.routing.test_tuning import regression
-
-datasets = pytest.importorskip("datasets")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +26,7 @@ def export(tmp_path_factory):
     sets = build_tuning_sets(
         td.full_window(), vectors=TextVectorCache(OnnxEmbedder().embed),
         neighbours=EdgeNeighbours(), ds=td.DS, window_start="2026-11-07",
-        settings=TuningSettings(validation_fraction=0.3), regressions=regression(2),
+        settings=TuningSettings(validation_fraction=0.3), regressions=td.regression(2),
         clusters=pd.DataFrame({"cluster_id": [1, 2, 3], "label": ["a", "b", "c"]}),
     )  # fmt: skip
     root = tmp_path_factory.mktemp("loading")

@@ -39,23 +39,6 @@ def build(events: pd.DataFrame, vectors, regressions=None, clusters=None, **sett
     )
 
 
-def regression(cluster: int, delta: float = 0.25, n: int = 80) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "window_end": td.DS,
-                "metric": "negative_rate",
-                "cluster_id": cluster,
-                "candidate_version": "nimbus-2026-11",
-                "baseline_version": "nimbus-2026-10",
-                "n_candidate": n,
-                "delta": delta,
-                "is_regression": True,
-            }
-        ]
-    )
-
-
 def fids(examples) -> set[str]:
     return {x.event.feedback_id for x in examples}
 
@@ -142,7 +125,7 @@ def test_splits_keep_near_identical_requests_together_and_are_seeded(vectors):
 
 def test_eval_cases_come_from_regressed_clusters_and_never_train(vectors):
     window = td.full_window()
-    sets = build(window, vectors, regressions=regression(2))
+    sets = build(window, vectors, regressions=td.regression(2))
     assert sets.regressed == [2]
     cases = sets.of("eval")
     assert cases and all(x.event.cluster_id == 2 and x.split == "test" for x in cases)
@@ -163,7 +146,7 @@ def test_eval_cases_come_from_regressed_clusters_and_never_train(vectors):
 def test_candidates_ranked_by_impact_with_fixes(vectors):
     window = td.full_window()
     clusters = pd.DataFrame({"cluster_id": [1, 2, 3], "label": ["invoices", "sql", "misc"]})
-    sets = build(window, vectors, regressions=regression(1, delta=0.2, n=100), clusters=clusters,
+    sets = build(window, vectors, regressions=td.regression(1, delta=0.2, n=100), clusters=clusters,
                  eval_fraction=0.0)  # fmt: skip
     ranking = {r["cluster_id"]: r for r in sets.ranking}
     assert ranking[1]["rank"] == 1 and ranking[1]["basis"] == "regression"
@@ -247,7 +230,7 @@ def test_export_files_validate_load_and_rewrite_identically(vectors, tmp_path):
 
     window = td.full_window()
     clusters = pd.DataFrame({"cluster_id": [1, 2, 3], "label": ["invoices", "sql", "misc"]})
-    options = {"regressions": regression(2), "clusters": clusters}
+    options = {"regressions": td.regression(2), "clusters": clusters}
     sets = build(window, vectors, **options)
     folder = tmp_path / "exports" / f"dt={td.DS}"
     export = write_export(sets, folder)
