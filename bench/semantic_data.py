@@ -8,7 +8,6 @@ plays the role of a correction), LAMP instructions with the writers' edits. Each
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from feedback_pipelines.embedding import interaction_text  # noqa: E402
+from feedback_pipelines_tests.fixtures.real_sets import varied_texts  # noqa: E402
 
 #: How many of the texts of the last `bench_texts` call are real (the rest are recombined).
 REAL_TEXTS = 0
@@ -36,28 +35,8 @@ def shared_data_dir() -> Path:
 def bench_texts(n: int = 5000) -> list[str]:
     """`n` distinct interaction texts from the real public sets, in a fixed order."""
     real = shared_data_dir()
-    texts: list[str] = []
-    for path in sorted((real / "feedbackqa").glob("*.json")):
-        for item in json.loads(path.read_text()):
-            for comment in item.get("feedback", []):
-                texts.append(interaction_text(item["question"], comment))
-    with (real / "oasst" / "en_100_tree.jsonl").open() as handle:
-        for line in handle:
-            stack = [json.loads(line)["prompt"]]
-            while stack:
-                message = stack.pop()
-                for reply in message.get("replies", []):
-                    if message.get("role") == "prompter":
-                        texts.append(interaction_text(message["text"], None, reply["text"]))
-                    stack.append(reply)
-    for path in sorted((real / "lamp").glob("*_edits.json")):
-        for item in json.loads(path.read_text()):
-            for edit in item.get("fine_grained_edits", []):
-                texts.append(
-                    interaction_text(
-                        item["instruction"], edit.get("categorization"), edit.get("editedText")
-                    )
-                )
+    sets = varied_texts(real)
+    texts = sets["feedbackqa"] + sets["oasst"] + sets["lamp"]
     unique = list(dict.fromkeys(t for t in texts if t))
     real_count = len(unique)
     global REAL_TEXTS
