@@ -21,17 +21,11 @@ from feedback_pipelines.defs.metadata import (
 )
 from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
 from feedback_pipelines.regressions import store
-from feedback_pipelines.regressions.compare import (
-    RegressionSettings,
-    compute_regressions,
-    describe_regression,
-)
+from feedback_pipelines.regressions.compare import RegressionSettings, describe_regression
 from feedback_pipelines.regressions.cumulative import (
-    always_valid_rows,
     guarantee_sentence,
+    partition_rows,
     release_span_start,
-    version_regression_rows,
-    window_theme_rows,
 )
 from feedback_pipelines.regressions.metrics import compute_version_metrics
 from feedback_pipelines.regressions.sequential import SequentialSettings
@@ -163,31 +157,7 @@ def version_regressions(
     for note in window.notes:
         context.log.warning(note)
     events, traces, assignments = window.events, window.traces, window.assignments
-    windowed = compute_regressions(
-        events,
-        traces,
-        assignments,
-        config,
-        first_seen=window.first_seen,
-        window_start=start,
-        window_end=end,
-    )
-    themes = window_theme_rows(
-        events,
-        traces,
-        assignments,
-        config,
-        first_seen=window.first_seen,
-        window_start=start,
-        window_end=end,
-    )
-    if len(themes):
-        windowed["topic_id"] = pd.Series(pd.NA, index=windowed.index, dtype="Int64")
-        windowed = pd.concat([windowed, themes], ignore_index=True)
-    judged = always_valid_rows(
-        span.events, span.traces, span.assignments, end, config, first_seen=window.first_seen
-    )
-    result = version_regression_rows(windowed, judged)
+    result = partition_rows(window, span, start, end, config)
     result.insert(0, "ds", end)
     with warehouse.get_connection() as conn:
         store.write_regressions(conn, result, end.isoformat())

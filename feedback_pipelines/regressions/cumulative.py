@@ -374,6 +374,38 @@ def version_regression_rows(window: pd.DataFrame, always_valid: pd.DataFrame) ->
     return pd.concat([win[columns], always_valid[columns]], ignore_index=True)
 
 
+def partition_rows(
+    window,
+    span,
+    start: date,
+    end: date,
+    settings: RegressionSettings | None = None,
+) -> pd.DataFrame:
+    """Every `version_regressions` row of partition `end`: the window's, and the releases'.
+
+    Args:
+        window: The trailing window (`store.RegressionWindow`: events, traces, assignments,
+            first_seen), read for the window test and its theme rows.
+        span: Everything since the earliest judged release (`store.ReleaseSpan`), with each
+            event's frozen assignment, for the always-valid rows.
+        start: First day of the window.
+        end: The partition.
+        settings: The thresholds.
+    """
+    settings = settings or RegressionSettings()
+    bounds = {"first_seen": window.first_seen, "window_start": start, "window_end": end}
+    frames = (window.events, window.traces, window.assignments, settings)
+    windowed = compute_regressions(*frames, **bounds)
+    themes = window_theme_rows(*frames, **bounds)
+    if len(themes):
+        windowed["topic_id"] = pd.Series(pd.NA, index=windowed.index, dtype="Int64")
+        windowed = pd.concat([windowed, themes], ignore_index=True)
+    judged = always_valid_rows(
+        span.events, span.traces, span.assignments, end, settings, first_seen=window.first_seen
+    )
+    return version_regression_rows(windowed, judged)
+
+
 def release_span_start(first_seen: pd.DataFrame, end: date, settings: RegressionSettings) -> date:
     """First day the always-valid rows of partition `end` read.
 

@@ -19,6 +19,7 @@ from feedback_pipelines.regressions import store
 from feedback_pipelines.regressions.compare import RegressionSettings, compute_regressions
 from feedback_pipelines.regressions.cumulative import (
     always_valid_rows,
+    partition_rows,
     release_span_start,
     version_regression_rows,
 )
@@ -202,6 +203,14 @@ def test_version_regressions_rerun_is_identical_and_pure_function_agrees(week):
     judged = always_valid_rows(events, traces, assignments, WEEK_END, first_seen=history)
     pure = version_regression_rows(window, judged)
     assert len(pure) == len(first)
+    with env.connect() as conn:  # what the asset computes, from the pure core
+        read = store.read_window(conn, WEEK_END - timedelta(days=13), WEEK_END)
+        span = store.read_release_span(conn, release_span_start(read.first_seen, WEEK_END,
+                                       RegressionSettings()), WEEK_END)  # fmt: skip
+    core = partition_rows(read, span, WEEK_END - timedelta(days=13), WEEK_END)
+    assert len(core) == len(first)
+    assert int(core["is_regression"].sum()) == int(first["is_regression"].sum())
+    assert sorted(core["q_value"].dropna().round(9)) == sorted(first["q_value"].dropna().round(9))
     assert int(pure["is_regression"].sum()) == int(first["is_regression"].sum()) > 0
     assert release_span_start(history, WEEK_END, RegressionSettings()) < WEEK_END
 
