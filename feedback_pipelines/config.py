@@ -56,6 +56,22 @@ def qdrant_retention_days() -> int:
     return days
 
 
+def embed_shards() -> int:
+    """FEEDBACK_EMBED_SHARDS, default 1: how many parallel steps embed a day's new texts.
+
+    More than one pays off only where the shards get cores of their own: the multiprocess
+    executor on a machine with cores to spare, or pods (FEEDBACK_EXECUTOR=k8s).
+    """
+    value = os.environ.get("FEEDBACK_EMBED_SHARDS") or "1"
+    try:
+        shards = int(value)
+    except ValueError:
+        shards = 0
+    if shards < 1:
+        raise ValueError(f"FEEDBACK_EMBED_SHARDS must be a whole number >= 1, got {value!r}")
+    return shards
+
+
 @dataclass(frozen=True)
 class PseudonymKey:
     """The secret for hashing user ids, and whether it is the built-in demo key."""

@@ -1,5 +1,6 @@
 """The one entry point: every Dagster object lives under `defs/` and is found by the loader."""
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -12,6 +13,21 @@ CODE_REFERENCES = "dagster/code_references"
 def defs() -> dg.Definitions:
     """All assets, checks, jobs, schedules, sensors and resources of the project."""
     return with_code_references(dg.load_from_defs_folder(path_within_project=Path(__file__).parent))
+
+
+def daily_pipeline_job() -> dg.JobDefinition:
+    """The daily job, built once per process.
+
+    Step processes rebuild it by this name (`dg.reconstructable`), and the multiprocess
+    executor's fork server builds it before it forks them (FEEDBACK_EXECUTOR=multiprocess), so
+    a step starts without loading the project again.
+    """
+    return _daily_pipeline_job()
+
+
+@functools.cache
+def _daily_pipeline_job() -> dg.JobDefinition:
+    return defs().resolve_job_def("daily_pipeline")
 
 
 def with_code_references(loaded: dg.Definitions) -> dg.Definitions:

@@ -168,16 +168,26 @@ def test_warehouse_assets_name_their_table_and_columns_from_the_schema_module():
         assert spec.metadata["partition_expr"] == "ds"
 
 
-def test_steps_that_touch_stores_retry_with_backoff_and_jitter():
-    assets = [a for a in load_defs().assets if isinstance(a, dg.AssetsDefinition)]
-    assert {a.op.name for a in assets} >= {"landing_ingest", "qdrant_feedback", "review_report"}
-    for assets_def in assets:
-        if assets_def.op.name == "source_pull":  # retries itself with RetryRequested
-            continue
-        policy = assets_def.op.retry_policy
-        assert policy is not None, assets_def.op.name
-        assert policy.max_retries >= 1 and policy.backoff == dg.Backoff.EXPONENTIAL
-        assert policy.jitter is not None, assets_def.op.name
+def test_steps_that_touch_stores_take_the_stores_pool_and_retry_with_backoff_and_jitter():
+    from feedback_pipelines.defs.metadata import STORES_POOL
+
+    ops = {}
+    for assets_def in load_defs().assets:
+        if isinstance(assets_def, dg.AssetsDefinition):
+            node = assets_def.node_def
+            for op in node.iterate_op_defs() if isinstance(node, dg.GraphDefinition) else [node]:
+                ops[op.name] = op
+    assert set(ops) >= {"landing_ingest", "plan_embedding_shards", "embed_shard",
+                        "commit_embeddings", "qdrant_feedback", "review_report"}  # fmt: skip
+    for op in ops.values():
+        opens_stores = bool(op.required_resource_keys & {"warehouse", "vector_store"})
+        assert (op.pool == STORES_POOL) == opens_stores, op.name  # shards run beside them
+        if opens_stores:
+            policy = op.retry_policy
+            assert policy is not None, op.name
+            assert policy.max_retries >= 1 and policy.backoff == dg.Backoff.EXPONENTIAL
+            assert policy.jitter is not None, op.name
+    assert ops["embed_shard"].retry_policy.max_retries >= 1
 
 
 def test_report_has_a_freshness_policy_and_automation_is_described():

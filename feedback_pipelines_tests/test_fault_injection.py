@@ -24,6 +24,7 @@ from feedback_pipelines_tests.fixtures.cli import (
     environment,
     generate,
     instance_of,
+    point_ids,
     run,
     tables,
     wait_for_step,
@@ -34,26 +35,13 @@ pytestmark = pytest.mark.slow
 # The steps of the daily job, in the order they run.
 STEPS = (
     "landing_ingest",
-    "feedback_embeddings",
+    "feedback_embeddings.embed_shard[shard_0]",
     "qdrant_feedback",
     "topic_clusters",
     "version_regressions",
     "routing",
     "review_report",
 )
-
-
-def point_ids(env: dict) -> list[str]:
-    """Every point id in the embedded store (opened after the runs have ended)."""
-    from feedback_pipelines.embedding import get_embedder
-    from feedback_pipelines.vectorstore import open_store
-
-    model = get_embedder()
-    store = open_store(model.model_id, model.dim, path=Path(env["FEEDBACK_DATA_DIR"]) / "qdrant")
-    try:
-        return sorted(str(i) for i in store.ids({}))
-    finally:
-        store.close()
 
 
 def files(env: dict) -> dict[str, str]:

@@ -43,6 +43,7 @@ DAGSTER_HOME (default ./.dagster_home): browse them with `make dev` or `dagster 
 
 DEFAULT_WAIT_TIMEOUT = 900.0
 _BLOCKED = "Step blocked by limit for pool "
+ORDER_WAIT = "waits for "  # how `defs.ordering.in_date_order` starts its line
 
 
 def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -233,6 +234,7 @@ class RunWatcher(threading.Thread):
         self.interrupted = False
         self.error: str | None = None
         self.blocked: dict[str, tuple[str, float]] = {}
+        self.ordered: set[str] = set()  # steps that said they wait for an earlier day
         self.told: set[str] = set()
         self.warned: set[str] = warned  # shared by the days: a warning is shown once
         self.last_reap = 0.0
@@ -274,6 +276,8 @@ class RunWatcher(threading.Thread):
                     self.warned.add(key)
                     self.display.warn(f"{self.ds} {step}: {message}" if step else message)
             elif step:
+                if message.startswith(ORDER_WAIT):
+                    self.ordered.add(step)
                 self.display.step_message(step, message)
             return
         kind = event.event_type_value
@@ -289,6 +293,8 @@ class RunWatcher(threading.Thread):
             self.display.step_finished(step, seconds, True)
         elif kind == "STEP_FAILURE":
             self.display.step_finished(step, 0.0, False)
+        elif kind == "STEP_UP_FOR_RETRY" and step in self.ordered:
+            self.ordered.discard(step)  # waits for an earlier day (defs.ordering), not a failure
         elif kind == "STEP_UP_FOR_RETRY" and not self.interrupted:
             self.display.warn(f"{self.ds} {step}: failed, retrying ({event.message})")
         elif kind == "ENGINE_EVENT" and (event.message or "").startswith(_BLOCKED):
@@ -480,7 +486,9 @@ def _run_days(instance, job, days, landed, base_tags, display, args, verbose, ou
 
     warned: set[str] = set()
     bridge = SignalBridge()
-    display.start(len(days), len(job.graph.nodes))
+    # Every op once, and each embedding shard beyond the first as a step of its own.
+    steps = sum(1 for _ in job.graph.iterate_op_defs()) + config.embed_shards() - 1
+    display.start(len(days), steps)
     try:
         for index, ds in enumerate(days, 1):
             tags = dict(base_tags)
@@ -492,14 +500,7 @@ def _run_days(instance, job, days, landed, base_tags, display, args, verbose, ou
             watcher.start()
             day_started = time.perf_counter()
             try:
-                result = job.execute_in_process(
-                    partition_key=ds,
-                    instance=instance,
-                    raise_on_error=False,
-                    run_id=run_id,
-                    tags=tags,
-                    run_config=logging_config(verbose),
-                )
+                result = execute_day(instance, job, ds, run_id, tags, logging_config(verbose))
             except StopRequested:  # raised outside Dagster's own handling: the run is over
                 result = None
             finally:
@@ -525,6 +526,37 @@ def _run_days(instance, job, days, landed, base_tags, display, args, verbose, ou
     finally:
         display.stop()
         bridge.close()
+
+
+def execute_day(instance, job, ds: str, run_id: str, tags: dict, run_config: dict):
+    """One day's run: in this process, or through the job's executor (FEEDBACK_EXECUTOR).
+
+    With the in-process executor the steps run here and the model loads once for all days;
+    any other executor runs each step in a process (or pod) of its own, so embedding shards
+    run side by side.
+    """
+    import dagster as dg
+
+    if job.executor_def is dg.in_process_executor:
+        return job.execute_in_process(
+            partition_key=ds,
+            instance=instance,
+            raise_on_error=False,
+            run_id=run_id,
+            tags=tags,
+            run_config=run_config,
+        )
+    from dagster._core.execution.api import execute_run
+
+    run = instance.create_run_for_job(
+        job_def=job,
+        run_id=run_id,
+        run_config=run_config,
+        tags={**tags, "dagster/partition": ds},
+    )
+    from feedback_pipelines.definitions import daily_pipeline_job
+
+    return execute_run(dg.reconstructable(daily_pipeline_job), run, instance)
 
 
 def _report_checks_and_failures(result, ds: str, display: Display, failures: bool) -> None:

@@ -239,6 +239,19 @@ class WaitTimeout(Exception):
     """A wait for another run or for a pool went past its bound."""
 
 
+def run_slots(instance: dg.DagsterInstance) -> int:
+    """How many runs may be in progress at once (dagster.yaml concurrency.runs.max_concurrent_runs).
+
+    1 unless dagster.yaml says otherwise (Dagster's own default, 10, is not taken: days then run
+    one after another). Above 1, days of different commands run side by side: their embedding
+    overlaps and the steps that open the stores take turns (the `stores` pool), in date order
+    (`defs.ordering`). -1 (no limit) counts as unlimited.
+    """
+    runs = (instance.get_settings("concurrency") or {}).get("runs") or {}
+    limit = runs.get("max_concurrent_runs", 1)
+    return 1_000_000 if limit < 0 else max(1, limit)
+
+
 def wait_for_other_runs(
     instance: dg.DagsterInstance,
     timeout: float,
@@ -246,19 +259,21 @@ def wait_for_other_runs(
     exclude: Iterable[str] = (),
     poll: float = 2.0,
 ) -> None:
-    """Wait (bounded) until no other live run is in progress: they write the same stores.
+    """Wait (bounded) until fewer live runs than `run_slots` are in progress.
 
     Dead runs are reaped as they are found. Ctrl-C stops the wait (KeyboardInterrupt).
     """
     skip = set(exclude)
+    slots = run_slots(instance)
     deadline = time.monotonic() + timeout
     told: set[str] = set()
     while True:
         reap_dead_runs(instance, log)
         busy = [p for p in in_progress(instance) if p.run_id not in skip]
-        if not busy:
+        if len(busy) < slots:
             return
         names = ", ".join(p.describe() for p in busy)
+        limit = "one writer at a time" if slots == 1 else f"{slots} runs at a time"
         if time.monotonic() >= deadline:
             raise WaitTimeout(
                 f"gave up after {timeout:.0f}s waiting for {names} to finish (it writes the same "
@@ -268,8 +283,9 @@ def wait_for_other_runs(
         new = {p.run_id for p in busy} - told
         if new:
             log(
-                f"waiting for {names} to finish before starting (one writer at a time; "
-                f"giving up after {timeout:.0f}s, Ctrl-C to stop)"
+                f"waiting for {names} to finish before starting ({limit}, dagster.yaml "
+                f"concurrency.runs.max_concurrent_runs; giving up after {timeout:.0f}s, Ctrl-C "
+                "to stop)"
             )
             told |= new
         time.sleep(poll)

@@ -5,24 +5,37 @@ import os
 
 import dagster as dg
 
+from feedback_pipelines import config
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.ingest.landing import invalid_folders, landed_partitions
 from feedback_pipelines.resources.settings import PipelineConfig
 
-#: Where the daily job's steps run: `in_process` (default), or `k8s` (a pod per step, with
-#: `dagster-k8s`; needs the stores as services, see docs/deploy/README.md).
+#: Where the daily job's steps run: `in_process` (default), `multiprocess` (a process per step:
+#: embedding shards run side by side, the steps of the `stores` pool one at a time), or `k8s`
+#: (a pod per step, with `dagster-k8s`; needs the stores as services, see docs/deploy/README.md).
 EXECUTOR_ENV = "FEEDBACK_EXECUTOR"
+#: What the multiprocess executor's fork server imports before it forks a step's process.
+PRELOAD = "feedback_pipelines.preload"
 
 
 def job_executor() -> dg.ExecutorDefinition:
     """The executor FEEDBACK_EXECUTOR names.
 
-    In process by default: the embedded DuckDB and Qdrant stores take one writer process at a
-    time (dagster.yaml also queues runs one at a time).
+    In process by default: one process pays the model's and the definitions' start-up once.
+    The steps that open the embedded stores are in the `stores` pool whatever the executor.
     """
     name = os.environ.get(EXECUTOR_ENV, "in_process").strip() or "in_process"
     if name == "in_process":
         return dg.in_process_executor
+    if name == "multiprocess":
+        # Every shard plus the one `stores` step that may run beside them; step processes
+        # fork from a server that imported the project once (a fresh import costs seconds).
+        return dg.multiprocess_executor.configured(
+            {
+                "max_concurrent": config.embed_shards() + 1,
+                "start_method": {"forkserver": {"preload_modules": [PRELOAD]}},
+            }
+        )
     if name == "k8s":
         try:
             from dagster_k8s import k8s_job_executor
@@ -31,7 +44,7 @@ def job_executor() -> dg.ExecutorDefinition:
                 f"{EXECUTOR_ENV}=k8s needs dagster-k8s: pip install 'feedback_pipelines[k8s]'"
             ) from err
         return k8s_job_executor
-    raise ValueError(f"{EXECUTOR_ENV}={name!r}: expected 'in_process' or 'k8s'")
+    raise ValueError(f"{EXECUTOR_ENV}={name!r}: expected 'in_process', 'multiprocess' or 'k8s'")
 
 
 daily_pipeline = dg.define_asset_job(

@@ -30,12 +30,13 @@ from feedback_pipelines.clustering.store import (
 )
 from feedback_pipelines.defs.metadata import (
     STORE_RETRY,
+    STORES_POOL,
     markdown_table,
     owners,
     warehouse_table,
 )
+from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
-from feedback_pipelines.defs.semantic import STORE_POOL
 from feedback_pipelines.resources.clustering import ClusterLabellerResource
 from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
 from feedback_pipelines.resources.settings import PipelineConfig
@@ -152,7 +153,7 @@ def _spec(key: str, description: str) -> dg.AssetSpec:
     ],
     partitions_def=daily_partitions,
     can_subset=False,
-    pool=STORE_POOL,
+    pool=STORES_POOL,
     retry_policy=STORE_RETRY,
 )
 def topic_clusters(
@@ -165,6 +166,7 @@ def topic_clusters(
     cluster_labeller: ClusterLabellerResource,
 ):
     """Place the window on the registry, merge themes, label, write the tables and payloads."""
+    in_date_order(context)
     ds = context.partition_key
     end = date.fromisoformat(ds)
     start = window_start(end, settings.window_days)

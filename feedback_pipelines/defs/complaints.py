@@ -20,7 +20,14 @@ from feedback_pipelines.clustering.complaints import (
     group_complaints,
 )
 from feedback_pipelines.clustering.store import window_start
-from feedback_pipelines.defs.metadata import STORE_RETRY, markdown_table, owners, warehouse_table
+from feedback_pipelines.defs.metadata import (
+    STORE_RETRY,
+    STORES_POOL,
+    markdown_table,
+    owners,
+    warehouse_table,
+)
+from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
 from feedback_pipelines.embedding import embed_with_cache
 from feedback_pipelines.resources.semantic import EmbedderResource
@@ -61,6 +68,7 @@ class ComplaintSettings(dg.Config):
         "cluster_assignments",
     ],
     metadata=warehouse_table("complaint_clusters"),
+    pool=STORES_POOL,
     retry_policy=STORE_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
@@ -95,6 +103,7 @@ def complaint_clusters(
     example ids and quotes, and counts per theme and subtopic; each event's group is written to
     `cluster_assignments.complaint_id` of the day.
     """
+    in_date_order(context)
     ds = context.partition_key
     end = date.fromisoformat(ds)
     start = window_start(end, settings.window_days)

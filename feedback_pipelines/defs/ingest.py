@@ -4,10 +4,12 @@ import dagster as dg
 
 from feedback_pipelines.defs.metadata import (
     STORE_RETRY,
+    STORES_POOL,
     markdown_table,
     owners,
     warehouse_table,
 )
+from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.ingest.day import IngestStats, ingest_day
 from feedback_pipelines.resources.settings import PipelineConfig
@@ -78,12 +80,14 @@ def _spec(key: str, description: str, deps: tuple[str, ...] = ()) -> dg.AssetSpe
     ],
     partitions_def=daily_partitions,
     can_subset=False,
+    pool=STORES_POOL,
     retry_policy=STORE_RETRY,
 )
 def landing_ingest(
     context: dg.AssetExecutionContext, settings: PipelineConfig, warehouse: WarehouseResource
 ):
     """Parse, validate, dedup, pseudonymize and redact one day of the landing zone."""
+    in_date_order(context)
     ds = context.partition_key
     key = settings.resolved_pseudonym_key()
     if key.is_default:

@@ -28,6 +28,12 @@ STORE_RETRY = dg.RetryPolicy(
     max_retries=2, delay=3, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 
+#: Every step that opens the warehouse or the vector store takes a slot of this pool. Both are
+#: embedded stores that one process at a time may open, and dagster.yaml gives each pool one
+#: slot, so these steps take turns across every run, while steps outside it (the embedding
+#: shards) run beside them: several days of a backfill can embed at once.
+STORES_POOL = "stores"
+
 #: DuckDB names the catalog of `warehouse.duckdb` after the file; tables live in `main`.
 WAREHOUSE_SCHEMA = "warehouse.main"
 #: `feedback_embeddings` stores vectors of the default model (all-MiniLM-L6-v2, 384-d).

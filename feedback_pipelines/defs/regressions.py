@@ -15,10 +15,12 @@ import pandas as pd
 
 from feedback_pipelines.defs.metadata import (
     STORE_RETRY,
+    STORES_POOL,
     markdown_table,
     owners,
     warehouse_table,
 )
+from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
 from feedback_pipelines.regressions import store
 from feedback_pipelines.regressions.compare import RegressionSettings, describe_regression
@@ -44,6 +46,7 @@ _CLUSTERING_DEPS = ["cluster_assignments"]
     owners=owners(GROUP),
     deps=["traces", "feedback_events"],
     metadata=warehouse_table("version_metrics"),
+    pool=STORES_POOL,
     retry_policy=STORE_RETRY,
 )
 def version_metrics(
@@ -55,6 +58,7 @@ def version_metrics(
     with Wilson 95% intervals, latency p50/p95 and tokens in and out. One day, no window: the
     trend charts and the morning summary read it directly.
     """
+    in_date_order(context)
     ds = context.partition_key
     with warehouse.get_connection() as conn:
         events, traces = store.read_day(conn, ds)
@@ -112,6 +116,7 @@ def regression_settings(settings: PipelineConfig) -> RegressionSettings:
     ],
     owners=owners(GROUP),
     metadata=warehouse_table("version_regressions"),
+    pool=STORES_POOL,
     retry_policy=STORE_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
@@ -144,6 +149,7 @@ def version_regressions(
     * window ('z', 'fisher', 'cmh', 'exceedance_*', 'none'): the trailing window, for reading
       (effect and interval of the last 14 days); they never alert.
     """
+    in_date_order(context)
     end = date.fromisoformat(context.partition_key)
     config = regression_settings(settings)
     start = end - timedelta(days=config.window_days - 1)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from feedback_pipelines.defs.metadata import STORE_RETRY, owners
+from feedback_pipelines.defs.metadata import STORE_RETRY, STORES_POOL, owners
+from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.reporting.build import build_report
 from feedback_pipelines.reporting.load import load_report_inputs
@@ -92,6 +93,7 @@ def _pii_kind(match: str) -> str:
     owners=owners(GROUP),
     deps=list(UPSTREAM),
     freshness_policy=REPORT_FRESHNESS,
+    pool=STORES_POOL,
     retry_policy=STORE_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
@@ -113,6 +115,7 @@ def review_report(
     data quality. On Mondays it also writes the weekly roll-up of the previous seven days.
     reports/index.html lists every report. Stages that have not run yet show as "not computed".
     """
+    in_date_order(context)
     ds = date.fromisoformat(context.partition_key)
     reports = settings.data_path / "reports"
     view, written = _write(warehouse, settings, "daily", ds, ds)

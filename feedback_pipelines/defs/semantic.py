@@ -6,22 +6,28 @@ Thin wiring: the text, the content-hash cache and the table live in
 """
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from feedback_pipelines import config
 from feedback_pipelines.defs.metadata import (
     STORE_RETRY,
+    STORES_POOL,
     markdown_table,
     owners,
     warehouse_table,
 )
+from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import daily_partitions
-from feedback_pipelines.embedding import log_progress, text_hash
+from feedback_pipelines.embedding import log_progress
 from feedback_pipelines.privacy import find_pii
+from feedback_pipelines.recall import shards
 from feedback_pipelines.recall.embeddings import (
-    embed_events,
-    event_texts,
+    compose_day,
+    day_texts,
+    known_hashes,
     lookup_vectors,
     read_day_events,
     read_day_vectors,
@@ -32,92 +38,169 @@ from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreR
 from feedback_pipelines.resources.warehouse import WarehouseResource
 
 GROUP = "semantic"
-#: Steps that open the embedded vector store share this pool, so they never overlap.
-STORE_POOL = "qdrant_store"
+
+EMBEDDING_CHECKS = [
+    dg.AssetCheckSpec(
+        "every_event_embedded",
+        asset="feedback_embeddings",
+        blocking=True,
+        description="Every feedback event of the day that has text has exactly one vector.",
+    ),
+    dg.AssetCheckSpec(
+        "no_pii_in_embedded_text",
+        asset="feedback_embeddings",
+        blocking=True,
+        description="No PII-looking string in the embedded (redacted) texts.",
+    ),
+]
 
 
-@dg.asset(
+@dg.op(
+    ins={"feedback_events": dg.In(dg.Nothing)},
+    out=dg.DynamicOut(str),
+    pool=STORES_POOL,
+    retry_policy=STORE_RETRY,
+)
+def plan_embedding_shards(
+    context: dg.OpExecutionContext, warehouse: WarehouseResource, embedder: EmbedderResource
+):
+    """Writes the day's texts that no day has embedded yet as FEEDBACK_EMBED_SHARDS files."""
+    in_date_order(context)
+    ds = context.partition_key
+    model = embedder.get()
+    with warehouse.get_connection() as conn:
+        events = read_day_events(conn, ds)
+    day = day_texts(events, model.model_id)
+    with warehouse.get_connection() as conn:
+        known = known_hashes(conn, sorted(set(day.hashes)))
+    todo = day.new_texts(known)
+    parts = shards.split(todo, config.embed_shards())
+    root = warehouse.path().parent
+    folder = shards.work_dir(root, ds, context.run.run_id)
+    shards.remove_stale(root, ds, keep=context.run.run_id)
+    context.log.info(
+        f"{ds}: {len(events):,} feedback events, {len(set(day.hashes)):,} distinct texts, "
+        f"{len(known):,} already embedded; {len(todo):,} to embed in {len(parts)} shard(s) "
+        f"of ~{len(parts[0]):,}; model {model.model_id}"
+    )
+    for index, part in enumerate(parts):
+        path = shards.write_texts(folder / f"shard-{index:03d}.parquet", part)
+        yield dg.DynamicOutput(str(path), mapping_key=f"shard_{index}")
+
+
+@dg.op(retry_policy=dg.RetryPolicy(max_retries=1, delay=3))
+def embed_shard(context: dg.OpExecutionContext, embedder: EmbedderResource, shard: str) -> dict:
+    """Embeds one shard file into a vectors file; opens no store, so shards run in parallel."""
+    path = Path(shard)
+    hashes, texts = shards.read_texts(path)
+    model = embedder.get()
+    start = time.perf_counter()
+    vectors = model.embed(texts, progress=log_progress(context.log.info))
+    seconds = time.perf_counter() - start
+    out = shards.write_vectors(path.with_name(path.stem + ".vectors.parquet"), hashes, vectors)
+    rate = len(texts) / seconds if seconds > 0 else 0.0
+    context.log.info(f"{path.name}: embedded {len(texts):,} texts in {seconds:.1f}s ({rate:.1f}/s)")
+    return {"path": str(out), "texts": len(texts), "seconds": seconds}
+
+
+@dg.op(
+    out={
+        "result": dg.Out(dg.Nothing),
+        **{
+            spec.get_python_identifier(): dg.Out(dg.Nothing, is_required=False)
+            for spec in EMBEDDING_CHECKS
+        },
+    },
+    pool=STORES_POOL,
+    retry_policy=STORE_RETRY,
+)
+def commit_embeddings(
+    context: dg.OpExecutionContext,
+    warehouse: WarehouseResource,
+    embedder: EmbedderResource,
+    shard_results: list[dict],
+):
+    """Writes the day's rows: the shards' vectors, and the cache's for texts seen before."""
+    in_date_order(context)
+    ds = context.partition_key
+    model = embedder.get()
+    fresh: dict = {}
+    for result in shard_results:
+        fresh.update(shards.read_vectors(Path(result["path"])))
+    with warehouse.get_connection() as conn:
+        events = read_day_events(conn, ds)
+        day = day_texts(events, model.model_id)
+        vectors = lookup_vectors(conn, sorted(set(day.hashes) - set(fresh)))
+    vectors.update(fresh)
+    late = day.new_texts(vectors)  # the day changed since the plan (a rerun of its ingest)
+    if late:
+        context.log.warning(f"{ds}: {len(late):,} texts appeared after the plan: embedded here")
+        vectors.update(zip([h for h, _ in late], model.embed([t for _, t in late]), strict=True))
+    frame = compose_day(day, ds, model.model_id, vectors)
+    with warehouse.get_connection() as conn:
+        written = write_day(conn, ds, frame, model.dim)
+    shards.remove(shards.work_dir(warehouse.path().parent, ds, context.run.run_id))
+    embedded = sum(r["texts"] for r in shard_results) + len(late)
+    seconds = sum(r["seconds"] for r in shard_results)
+    context.log.info(
+        f"{ds}: wrote {written:,} rows; embedded {embedded:,} new texts in "
+        f"{len(shard_results)} shard(s), reused {len(set(day.hashes)) - embedded:,}, "
+        f"{day.skipped:,} events without text"
+    )
+    dupes = int(frame["feedback_id"].duplicated().sum())
+    yield dg.Output(
+        None,
+        "result",
+        metadata={
+            "dagster/row_count": written,
+            "model_id": model.model_id,
+            "dim": model.dim,
+            "embedded": embedded,
+            "reused_from_cache": len(set(day.hashes)) - embedded,
+            "events_without_text": day.skipped,
+            "shards": len(shard_results),
+            "texts_per_second": round(embedded / seconds, 1) if seconds > 0 else 0.0,
+            "preview": markdown_table(frame[["feedback_id", "text_hash", "text"]].head(10)),
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name="every_event_embedded",
+        asset_key="feedback_embeddings",
+        passed=written == len(day.texts) and dupes == 0,
+        description=f"{written} vectors for {len(day.texts)} events with text ({dupes} duplicates)",
+        metadata={"vectors": written, "events_with_text": len(day.texts), "duplicates": dupes},
+    )
+    found = find_pii(frame["text"].tolist())
+    yield dg.AssetCheckResult(
+        check_name="no_pii_in_embedded_text",
+        asset_key="feedback_embeddings",
+        passed=not found,
+        description=f"{len(found)} PII-looking strings" if found else "no PII found",
+        metadata={"count": len(found)},
+    )
+
+
+@dg.graph_asset(
+    ins={"feedback_events": dg.AssetIn(dagster_type=dg.Nothing)},
     partitions_def=daily_partitions,
-    deps=["feedback_events"],
     group_name=GROUP,
     kinds={"duckdb", "onnx"},
     owners=owners(GROUP),
     metadata=warehouse_table("feedback_embeddings"),
-    retry_policy=STORE_RETRY,
-    check_specs=[
-        dg.AssetCheckSpec(
-            "every_event_embedded",
-            asset="feedback_embeddings",
-            blocking=True,
-            description="Every feedback event of the day that has text has exactly one vector.",
-        ),
-        dg.AssetCheckSpec(
-            "no_pii_in_embedded_text",
-            asset="feedback_embeddings",
-            blocking=True,
-            description="No PII-looking string in the embedded (redacted) texts.",
-        ),
-    ],
+    check_specs=EMBEDDING_CHECKS,
 )
-def feedback_embeddings(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    embedder: EmbedderResource,
-):
+def feedback_embeddings(feedback_events):
     """One vector per feedback event of the day, for recall and clustering.
 
     The text is the user's last request plus the comment or correction, PII-redacted, embedded
     with the configured model (FEEDBACK_EMBEDDER; default all-MiniLM-L6-v2 on onnxruntime). A
     content-hash cache (text + model id) means no text is embedded twice across days and
-    reruns. Each row records the model id.
+    reruns. The new texts are split into FEEDBACK_EMBED_SHARDS shards embedded as parallel
+    steps (with FEEDBACK_EXECUTOR=multiprocess or k8s); one commit step writes the table. Each
+    row records the model id.
     """
-    ds = context.partition_key
-    model = embedder.get()
-    with warehouse.get_connection() as conn:
-        events = read_day_events(conn, ds)
-    # Hash first, look up with the connection open briefly, embed with it closed.
-    hashes = sorted({text_hash(t, model.model_id) for t in event_texts(events) if t})
-    with warehouse.get_connection() as conn:
-        known = lookup_vectors(conn, hashes)
-    context.log.info(
-        f"{ds}: {len(events):,} feedback events, {len(hashes):,} distinct texts, "
-        f"{len(known):,} already embedded; model {model.model_id}"
-    )
-    day = embed_events(events, ds, model, known, progress=log_progress(context.log.info))
-    with warehouse.get_connection() as conn:
-        written = write_day(conn, ds, day.frame, model.dim)
-    context.log.info(
-        f"{ds}: wrote {written:,} rows; embedded {day.embedded:,} new texts "
-        f"({day.texts_per_second:.1f} texts/s), reused {day.reused:,}, "
-        f"{day.skipped:,} events without text"
-    )
-    with_text = len(events) - day.skipped
-    dupes = int(day.frame["feedback_id"].duplicated().sum())
-    yield dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": written,
-            "model_id": model.model_id,
-            "dim": model.dim,
-            "embedded": day.embedded,
-            "reused_from_cache": day.reused,
-            "events_without_text": day.skipped,
-            "texts_per_second": round(day.texts_per_second, 1),
-            "preview": markdown_table(day.frame[["feedback_id", "text_hash", "text"]].head(10)),
-        }
-    )
-    yield dg.AssetCheckResult(
-        check_name="every_event_embedded",
-        passed=written == with_text and dupes == 0,
-        description=f"{written} vectors for {with_text} events with text ({dupes} duplicates)",
-        metadata={"vectors": written, "events_with_text": with_text, "duplicates": dupes},
-    )
-    found = find_pii(day.frame["text"].tolist())
-    yield dg.AssetCheckResult(
-        check_name="no_pii_in_embedded_text",
-        passed=not found,
-        description=f"{len(found)} PII-looking strings" if found else "no PII found",
-        metadata={"count": len(found)},
-    )
+    planned = plan_embedding_shards(feedback_events)
+    return commit_embeddings(planned.map(embed_shard).collect())
 
 
 @dg.asset(
@@ -126,7 +209,7 @@ def feedback_embeddings(
     group_name=GROUP,
     kinds={"qdrant"},
     owners=owners(GROUP),
-    pool=STORE_POOL,
+    pool=STORES_POOL,
     retry_policy=STORE_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
@@ -157,6 +240,7 @@ def qdrant_feedback(
     than the retention horizon (FEEDBACK_QDRANT_RETENTION_DAYS, default 90, ending at this
     partition) are removed, so the store stops growing; the warehouse keeps every day.
     """
+    in_date_order(context)
     ds = context.partition_key
     model = embedder.get()
     with warehouse.get_connection() as conn:

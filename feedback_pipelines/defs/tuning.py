@@ -12,10 +12,12 @@ import pandas as pd
 
 from feedback_pipelines.defs.metadata import (
     STORE_RETRY,
+    STORES_POOL,
     markdown_table,
     owners,
     warehouse_table,
 )
+from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
 from feedback_pipelines.resources.semantic import EmbedderResource
 from feedback_pipelines.resources.settings import PipelineConfig
@@ -96,6 +98,7 @@ _UPSTREAM = [
     ],
     partitions_def=daily_partitions,
     can_subset=True,
+    pool=STORES_POOL,
     retry_policy=STORE_RETRY,
 )
 def routing(
@@ -105,6 +108,7 @@ def routing(
     embedder: EmbedderResource,
 ):
     """Build the day's tuning exports and review queue from the trailing window of feedback."""
+    in_date_order(context)
     ds = context.partition_key
     model = embedder.get()
     selected = {k.to_user_string() for k in context.selected_asset_keys}

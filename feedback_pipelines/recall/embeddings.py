@@ -4,21 +4,23 @@ Columns: ds DATE, feedback_id, model_id, text_hash, text (redacted interaction t
 vector FLOAT[dim]. Readers (clustering, tuning) select `vector` by `feedback_id` or
 `text_hash` and should filter on `model_id` when they compare vectors across days.
 
-A day is computed in three steps so the warehouse is held only briefly: `read_day_events`
-(connection open), `embed_events` (closed: the slow part), `write_day` (open again).
+A day is computed in three steps so the warehouse is held only briefly: `read_day_events` and
+`lookup_vectors` (connection open), embedding the new texts (closed, possibly in parallel shards:
+`recall.shards`), `compose_day` + `write_day` (open again).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from feedback_pipelines.embedding.base import Embedder, ProgressCallback, interaction_text
-from feedback_pipelines.embedding.cache import embed_with_cache
+from feedback_pipelines.embedding.base import interaction_text
+from feedback_pipelines.embedding.cache import text_hash
 from feedback_pipelines.schema import EMBEDDING_COLUMNS
 from feedback_pipelines.tables import table_exists, write_partition
 
@@ -88,6 +90,21 @@ def event_texts(events: pd.DataFrame) -> pd.Series:
     return pd.Series(texts, index=events.index, dtype=object)
 
 
+def known_hashes(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> set[str]:
+    """The text hashes among `hashes` that some day already embedded (vectors not read)."""
+    if not hashes or not table_exists(conn, TABLE):
+        return set()
+    conn.register("_embedding_hashes", pd.DataFrame({"text_hash": hashes}))
+    try:
+        rows = conn.execute(
+            f"SELECT DISTINCT text_hash FROM {TABLE} "
+            "WHERE text_hash IN (SELECT text_hash FROM _embedding_hashes)"
+        ).fetchall()
+    finally:
+        conn.unregister("_embedding_hashes")
+    return {h for (h,) in rows}
+
+
 def lookup_vectors(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> dict[str, np.ndarray]:
     """Vectors already in the table for these text hashes (any day)."""
     if not hashes or not table_exists(conn, TABLE):
@@ -104,64 +121,54 @@ def lookup_vectors(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> dict[s
 
 
 @dataclass
-class DayEmbeddings:
-    """The rows of one day and what it took to make them."""
+class DayTexts:
+    """The day's events that have a text, with their texts and cache keys."""
 
-    frame: pd.DataFrame
-    embedded: int  # texts actually run through the model
-    reused: int  # texts whose vector came from the cache
+    events: pd.DataFrame
+    texts: list[str]
+    hashes: list[str]
     skipped: int  # events with no text at all (unknown trace, no comment)
-    seconds: float
 
-    @property
-    def texts_per_second(self) -> float:
-        """Model throughput on the embedded texts."""
-        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+    def new_texts(self, known: Container[str]) -> list[tuple[str, str]]:
+        """(text_hash, text) of each distinct text not in `known`: what must be embedded."""
+        first: dict[str, str] = {}
+        for h, t in zip(self.hashes, self.texts, strict=True):
+            if h not in known:
+                first.setdefault(h, t)
+        return list(first.items())
 
 
-def embed_events(
-    events: pd.DataFrame,
-    ds: str,
-    embedder: Embedder,
-    known: dict[str, np.ndarray],
-    *,
-    progress: ProgressCallback | None = None,
-) -> DayEmbeddings:
-    """Rows of `feedback_embeddings` for a day, embedding only texts not in `known`.
-
-    Args:
-        events: `read_day_events` output.
-        ds: The day.
-        embedder: The model.
-        known: text_hash -> vector already computed (from `lookup_vectors`).
-        progress: Passed to the embedder.
-    """
-    import time
-
+def day_texts(events: pd.DataFrame, model_id: str) -> DayTexts:
+    """Each event's redacted interaction text and its cache key under `model_id`."""
     texts = event_texts(events)
-    has_text = texts.str.len() > 0
-    kept = events[has_text.to_numpy()]
+    has_text = (texts.str.len() > 0).to_numpy()
     kept_texts = texts[has_text].tolist()
-    start = time.perf_counter()
-    vectors, hashes, embedded = embed_with_cache(
+    return DayTexts(
+        events[has_text],
         kept_texts,
-        embedder,
-        lambda hs: {h: known[h] for h in hs if h in known},
-        progress=progress,
+        [text_hash(t, model_id) for t in kept_texts],
+        int((~has_text).sum()),
     )
-    seconds = time.perf_counter() - start
-    frame = pd.DataFrame(
+
+
+def compose_day(
+    day: DayTexts, ds: str, model_id: str, vectors: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
+    """The day's `feedback_embeddings` rows, every vector taken from `vectors` by text hash.
+
+    Raises:
+        KeyError: A text hash with no vector (a shard is missing).
+    """
+    return pd.DataFrame(
         {
-            "ds": pd.Series([pd.Timestamp(ds).date()] * len(kept), dtype=object),
-            "feedback_id": kept["feedback_id"].to_numpy(),
-            "model_id": embedder.model_id,
-            "text_hash": hashes,
-            "text": kept_texts,
-            "vector": list(vectors),
+            "ds": pd.Series([pd.Timestamp(ds).date()] * len(day.texts), dtype=object),
+            "feedback_id": day.events["feedback_id"].to_numpy(),
+            "model_id": model_id,
+            "text_hash": day.hashes,
+            "text": day.texts,
+            "vector": [vectors[h] for h in day.hashes],
         }
     )
-    unique = len(set(hashes))
-    return DayEmbeddings(frame, embedded, unique - embedded, int((~has_text).sum()), seconds)
 
 
 def write_day(conn: duckdb.DuckDBPyConnection, ds: str, frame: pd.DataFrame, dim: int) -> int:

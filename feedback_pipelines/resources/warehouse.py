@@ -21,10 +21,14 @@ class WarehouseResource(DuckDBResource):
 
     database: str = ""
 
+    def path(self) -> Path:
+        """The warehouse file (its folder also holds the run's scratch files, under `work/`)."""
+        return Path(self.database) if self.database else config.warehouse_path()
+
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open the warehouse (creating its folder), as DuckDBResource does, with retries."""
-        path = Path(self.database) if self.database else config.warehouse_path()
+        path = self.path()
         path.parent.mkdir(parents=True, exist_ok=True)
         inner = DuckDBResource(database=str(path), connection_config=self.connection_config)
         with inner.get_connection() as conn:

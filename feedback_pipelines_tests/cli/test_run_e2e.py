@@ -41,13 +41,13 @@ def test_a_run_killed_mid_way_does_not_wedge_the_next_one(tmp_path):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        killed_run = stop_while_holding(env, "qdrant_store", proc)
+        killed_run = stop_while_holding(env, "stores", proc)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     with instance_of(env) as instance:  # the wedge: STARTED for ever, holding the pool slot
         assert instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.STARTED
-        holders = instance.event_log_storage.get_concurrency_info("qdrant_store").claimed_slots
+        holders = instance.event_log_storage.get_concurrency_info("stores").claimed_slots
         assert [s.run_id for s in holders] == [killed_run]
 
     again = run(env, "--start", DAY, "--end", DAY, "--wait-timeout", "60", timeout=600)
@@ -55,7 +55,7 @@ def test_a_run_killed_mid_way_does_not_wedge_the_next_one(tmp_path):
     assert f"run {killed_run[:8]}" in again.stdout and "marked it failed" in again.stdout
     with instance_of(env) as instance:
         assert instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.FAILURE
-        assert instance.event_log_storage.get_concurrency_info("qdrant_store").claimed_slots == []
+        assert instance.event_log_storage.get_concurrency_info("stores").claimed_slots == []
     got = tables(env)
     assert sorted(got) == sorted(expected)
     for name, rows in expected.items():
@@ -126,12 +126,12 @@ def test_a_wait_for_a_pool_says_what_it_waits_for_gives_up_and_hears_ctrl_c(tmp_
     ghost = "0000aaaa-run-the-instance-does-not-know"
     with instance_of(env) as instance:  # a slot held by something this machine cannot judge
         storage = instance.event_log_storage
-        storage.initialize_concurrency_limit_to_default("qdrant_store")  # 1, from dagster.yaml
-        assert storage.claim_concurrency_slot("qdrant_store", ghost, "elsewhere").is_claimed
+        storage.initialize_concurrency_limit_to_default("stores")  # 1, from dagster.yaml
+        assert storage.claim_concurrency_slot("stores", ghost, "elsewhere").is_claimed
 
     gave_up = run(env, "--start", DAY, "--end", DAY, "--wait-timeout", "5")
     assert gave_up.returncode == 1, gave_up.stdout + gave_up.stderr
-    assert "qdrant_feedback waits for pool qdrant_store, held by run 0000aaaa" in gave_up.stdout
+    assert "landing_ingest waits for pool stores, held by run 0000aaaa" in gave_up.stdout
     (line,) = gave_up.stderr.strip().splitlines()
     assert line.startswith("feedback-pipelines: error: gave up after 5s waiting for pool")
 
@@ -142,7 +142,7 @@ def test_a_wait_for_a_pool_says_what_it_waits_for_gives_up_and_hears_ctrl_c(tmp_
     seen = []
     for line in proc.stdout:
         seen.append(line)
-        if "waits for pool qdrant_store" in line:
+        if "waits for pool stores" in line:
             break
     else:
         raise AssertionError("".join(seen))
@@ -156,7 +156,7 @@ def test_a_wait_for_a_pool_says_what_it_waits_for_gives_up_and_hears_ctrl_c(tmp_
             dg.DagsterRunStatus.FAILURE,  # gave up
             dg.DagsterRunStatus.CANCELED,  # Ctrl-C
         }
-        holders = instance.event_log_storage.get_concurrency_info("qdrant_store")
+        holders = instance.event_log_storage.get_concurrency_info("stores")
         assert [s.run_id for s in holders.claimed_slots] == [ghost]  # nothing of ours left
         assert {s.run_id for s in holders.pending_steps} <= {ghost}
         statuses = sorted(b.status.value for b in instance.get_backfills())

@@ -22,7 +22,7 @@ from feedback_pipelines.cli.runs import (
     wait_for_other_runs,
 )
 
-POOL = "qdrant_store"
+POOL = "stores"
 
 
 @dg.op
@@ -82,7 +82,7 @@ def test_a_dead_runs_slots_are_freed_and_it_is_marked_failed(instance):
     assert instance.get_run_by_id(live.run_id).status == dg.DagsterRunStatus.STARTED
     assert storage.get_concurrency_info(POOL).claimed_slots == []
     (line,) = lines
-    assert dead.run_id[:8] in line and "freed its pool slots (1 qdrant_store slot)" in line
+    assert dead.run_id[:8] in line and "freed its pool slots (1 stores slot)" in line
     # The command that died never recorded its backfill: it is recorded, failed, whole range.
     backfill = instance.get_backfill("abcdefgh")
     assert backfill is not None and backfill.status.value == "FAILED"

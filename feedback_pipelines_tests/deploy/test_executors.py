@@ -42,10 +42,14 @@ def test_the_definitions_validate_with_the_kubernetes_executor(tmp_path):
         "Validation successful for code location feedback_pipelines." in done.stdout + done.stderr
     )
     assert _executor_of_the_job("k8s") == "k8s"
+    assert _executor_of_the_job("multiprocess") == "multiprocess"
     assert _executor_of_the_job("") == "in_process"
 
 
 def test_an_unknown_executor_is_a_clear_error(tmp_path):
     done = _dagster(["definitions", "validate", "-w", "workspace.yaml"], "ray", tmp_path)
     assert done.returncode != 0
-    assert "FEEDBACK_EXECUTOR='ray': expected 'in_process' or 'k8s'" in done.stdout + done.stderr
+    assert (
+        "FEEDBACK_EXECUTOR='ray': expected 'in_process', 'multiprocess' or 'k8s'"
+        in done.stdout + done.stderr
+    )

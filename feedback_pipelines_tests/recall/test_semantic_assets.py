@@ -188,3 +188,55 @@ def test_feedback_points_hold_metadata_and_json_values():
     resource = VectorStoreResource(optimize_above=1000)
     assert not resource.should_optimize(999) and resource.should_optimize(1000)
     assert not VectorStoreResource().should_optimize(10**9)
+
+
+def test_two_shards_give_the_same_rows_and_points_as_one(
+    world, ingested_week, tmp_path, monkeypatch
+):
+    """Issue 19: the day's new texts embedded as two shard steps, bytes for bytes as one."""
+    import shutil
+
+    import dagster as dg
+
+    from feedback_pipelines.defs.semantic import feedback_embeddings, qdrant_feedback
+    from feedback_pipelines_tests.fixtures.semantic import SemanticWorld, resources
+
+    env, truth = ingested_week
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(env.warehouse, data / "warehouse.duckdb")
+    sharded = SemanticWorld(data, data / "warehouse.duckdb", data / "qdrant", truth)
+    monkeypatch.setenv("FEEDBACK_EMBED_SHARDS", "2")
+    result = dg.materialize(
+        [feedback_embeddings, qdrant_feedback], partition_key=DAYS[0], resources=resources(sharded)
+    )
+    assert result.success
+    steps = {e.step_key for e in result.get_step_success_events()}
+    assert {"feedback_embeddings.embed_shard[shard_0]",
+            "feedback_embeddings.embed_shard[shard_1]"} <= steps  # fmt: skip
+    assert not (data / "work").exists()  # the shard files are gone once committed
+
+    def rows(path):
+        with duckdb.connect(str(path), read_only=True) as conn:
+            return conn.execute(
+                "SELECT feedback_id, model_id, text_hash, text, vector FROM feedback_embeddings "
+                "WHERE ds = ? ORDER BY feedback_id",
+                [DAYS[0]],
+            ).fetchall()
+
+    one, two = rows(world.warehouse), rows(sharded.warehouse)
+    assert len(one) == len(two) > 100
+    assert [r[:4] for r in one] == [r[:4] for r in two]
+    diff = np.abs(np.array([r[4] for r in one]) - np.array([r[4] for r in two])).max()
+    assert diff == 0.0
+
+    model = get_embedder(DEFAULT_EMBEDDER)
+
+    def points(path):
+        store = open_store(model.model_id, model.dim, path=path)
+        try:
+            return sorted(str(i) for i in store.ids({"ds": DAYS[0]}))
+        finally:
+            store.close()
+
+    assert points(sharded.store) == points(world.store)
