@@ -38,7 +38,7 @@ from feedback_pipelines.routing.tuning.preference import (
 )
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import Conflict, build_sft
-from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors
+from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, shared_search
 from feedback_pipelines.routing.tuning.splits import SplitResult, assign_splits
 
 
@@ -181,6 +181,8 @@ def build_tuning_sets(
     """
     settings = settings or TuningSettings()
     steps = Steps(log)
+    floor = min(settings.near_duplicate, settings.same_request, settings.group_similarity)
+    neighbours = shared_search(neighbours, floor)
     with steps.step("prepare", len(events), "events") as out:
         evs = prepare_events(events)
         regressed = regressed_clusters(regressions)

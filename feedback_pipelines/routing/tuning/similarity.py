@@ -175,6 +175,120 @@ class TextVectorCache:
         return np.stack([self._cache[t] for t in texts]).astype(np.float32, copy=False)
 
 
+class SharedSearch:
+    """`Neighbours` over texts that compares each pair of distinct texts once per run.
+
+    The tuning builders search overlapping sets of the window's requests (liked and disliked
+    requests, each dataset's requests, every example's request for the splits) at two
+    thresholds; on a 100k-event day each search was a ~40k x 40k product. This keeps every
+    pair at or over `floor` of every text searched so far, so a later search multiplies only
+    its new texts by the known ones and filters the rest: the cost is one product over the
+    union. Exact like `pair_arrays`: a pair's cosine is computed once, so every search of the
+    run sees the same value for it. A search under `floor` goes to `search` unchanged.
+
+    Args:
+        search: The vector search used under `floor` and as a plain `Neighbours`.
+        floor: The lowest threshold the run asks (the settings' smallest similarity).
+        block: New rows multiplied at a time (memory: block x known texts float32).
+        log: Progress lines; None: silent.
+    """
+
+    backend = "matrix"
+
+    def __init__(
+        self,
+        search: Neighbours,
+        floor: float,
+        block: int = 2048,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.search = search
+        self.floor = floor
+        self.block = block
+        self.log = log
+        self.calls = 0
+        self._vectors: TextVectors | None = None
+        self._ids: dict[str, int] = {}
+        self._rows = np.zeros((0, 0), dtype=np.float32)
+        self._i = np.zeros(0, dtype=np.int64)
+        self._j = np.zeros(0, dtype=np.int64)
+        self._s = np.zeros(0, dtype=np.float32)
+
+    def __call__(self, vectors: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
+        """Plain `Neighbours` (vectors, not texts): the wrapped search."""
+        return self.search(vectors, threshold)
+
+    def _add(self, texts: Sequence[str], rows: np.ndarray) -> None:
+        """Register new texts and every pair they make with known ones at or over `floor`."""
+        start = len(self._ids)
+        for k, t in enumerate(texts):
+            self._ids[t] = start + k
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        known = rows if not start else np.concatenate([self._rows, rows])
+        self._rows = known
+        found_i, found_j, found_s = [self._i], [self._j], [self._s]
+        limit = self.floor - TOLERANCE
+        block = max(1, min(self.block, MAX_BLOCK_CELLS // max(len(known), 1)))
+        for lo in range(start, len(known), block):
+            hi = min(lo + block, len(known))
+            sims = known[lo:hi] @ known[:hi].T  # new rows against every earlier row
+            rows_, cols = np.nonzero(sims >= limit)
+            keep = cols < rows_ + lo  # strictly earlier: each pair once, no diagonal
+            rows_, cols = rows_[keep], cols[keep]
+            found_i.append(cols.astype(np.int64))
+            found_j.append((rows_ + lo).astype(np.int64))
+            found_s.append(sims[rows_, cols])
+        self._i = np.concatenate(found_i)
+        self._j = np.concatenate(found_j)
+        self._s = np.concatenate(found_s).astype(np.float32, copy=False)
+
+    def text_pairs(
+        self, distinct: Sequence[str], vectors: TextVectors, threshold: float
+    ) -> list[tuple[int, int, float]]:
+        """Pairs (i < j, positions in `distinct`) of texts at or over `threshold`."""
+        if threshold < self.floor or (self._vectors is not None and vectors is not self._vectors):
+            return self.search(vectors(distinct), threshold)
+        self._vectors = vectors
+        self.calls += 1
+        started = time.perf_counter()
+        rows = vectors(distinct)  # every text, as a direct search would ask (same counts)
+        new = [k for k, t in enumerate(distinct) if t not in self._ids]
+        if new:
+            self._add([distinct[k] for k in new], rows[new])
+        where = np.full(len(self._ids), -1, dtype=np.int64)
+        where[[self._ids[t] for t in distinct]] = np.arange(len(distinct))
+        a, b = where[self._i], where[self._j]
+        hit = (a >= 0) & (b >= 0) & (self._s >= threshold - TOLERANCE)
+        a, b, s = a[hit], b[hit], self._s[hit]
+        i, j = np.minimum(a, b), np.maximum(a, b)
+        order = np.lexsort((j, i))
+        seconds = time.perf_counter() - started
+        if self.log is not None and seconds >= 1.0:
+            self.log(
+                f"near-duplicate search: {len(distinct):,} texts ({len(new):,} new, "
+                f"{len(self._ids):,} known), {len(order):,} pairs >= {threshold} in "
+                f"{seconds:.1f}s"
+            )
+        return list(
+            zip(
+                i[order].tolist(),
+                j[order].tolist(),
+                s[order].astype(np.float64).tolist(),
+                strict=True,
+            )
+        )
+
+
+def shared_search(neighbours: Neighbours, floor: float) -> Neighbours:
+    """The run's search wrapped in a `SharedSearch` when it is the in-process matrix search.
+
+    Other searches (Qdrant, `exact_neighbours` in tests) are returned as they are.
+    """
+    if isinstance(neighbours, BlockNeighbours):
+        return SharedSearch(neighbours, floor, block=neighbours.block, log=neighbours.log)
+    return neighbours
+
+
 def similar_texts(
     texts: Iterable[str],
     vectors: TextVectors,
@@ -189,6 +303,8 @@ def similar_texts(
     distinct = sorted(set(texts))
     if len(distinct) < 2:
         return distinct, []
+    if isinstance(neighbours, SharedSearch):
+        return distinct, neighbours.text_pairs(distinct, vectors, threshold)
     return distinct, neighbours(vectors(distinct), threshold)
 
 
