@@ -25,6 +25,7 @@ from feedback_pipelines.routing.day import (
     DayResult,
     read_inputs,
     run_day,
+    save_text_vectors,
     tuning_frame,
     tuning_settings,
 )
@@ -112,7 +113,8 @@ def routing(
         inputs = read_inputs(conn, ds, settings.window_days, model.model_id)
     context.log.info(
         f"{ds}: {len(inputs.events):,} feedback events over {settings.window_days} days, "
-        f"{len(inputs.cached):,} vectors reused from feedback_embeddings"
+        f"{len(inputs.cached):,} vectors reused from feedback_embeddings, "
+        f"{len(inputs.stored):,} from text_vectors"
     )
     for note in inputs.notes:
         context.log.warning(note)
@@ -131,6 +133,7 @@ def routing(
         log=context.log.info,
     )
     with warehouse.get_connection() as conn:
+        save_text_vectors(conn, model.model_id, result.embedded)
         if "tuning_candidates" in selected:
             write_partition(conn, "tuning_candidates", TUNING_DDL, tuning_frame(result.export), ds)
         if "review_queue" in selected:

@@ -158,6 +158,7 @@ class TextVectorCache:
     def __init__(self, embed: TextVectors, known: dict[str, np.ndarray] | None = None) -> None:
         self._embed = embed
         self._cache: dict[str, np.ndarray] = dict(known or {})
+        self.fresh: dict[str, np.ndarray] = {}  # what `embed` computed here (to persist)
         self.embedded = 0
         self.reused = 0
 
@@ -170,6 +171,7 @@ class TextVectorCache:
             rows = np.asarray(self._embed(missing), dtype=np.float32)
             self.embedded += len(missing)
             self._cache.update(zip(missing, rows, strict=True))
+            self.fresh.update(zip(missing, rows, strict=True))
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts]).astype(np.float32, copy=False)

@@ -1,0 +1,118 @@
+"""What keeps the routing step small beside embedding on a large day (issue 19, part 1).
+
+Two costs grew with the day: the near-duplicate searches (several products over the window's
+requests, each ~40k x 40k at 100k events) and the texts the step embeds itself (answers, and
+requests `feedback_embeddings` holds only inside a longer text). `SharedSearch` compares each
+pair of texts once per run; `text_vectors` keeps what the step embedded, so a rerun embeds
+nothing. Neither may change a row or a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from feedback_pipelines.embedding.onnx import OnnxEmbedder
+from feedback_pipelines.routing import review
+from feedback_pipelines.routing.day import read_inputs, run_day, save_text_vectors, tuning_frame
+from feedback_pipelines.routing.tuning.similarity import (
+    BlockNeighbours,
+    SharedSearch,
+    exact_neighbours,
+    similar_texts,
+)
+from feedback_pipelines_tests.fixtures.pipeline import WEEK_END
+
+DS = (WEEK_END - timedelta(days=1)).isoformat()
+
+
+def test_shared_search_gives_every_search_the_pairs_of_its_own_product():
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(120, 48))
+    rows = np.concatenate([base, base[:80] + 0.2 * rng.normal(size=(80, 48)), base[:30]])
+    rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+    texts = [f"text {k:03d}" for k in range(len(rows))]
+    by_text = dict(zip(texts, rows, strict=True))
+    asked: list[int] = []
+
+    def vectors(batch):
+        asked.append(len(batch))
+        return np.stack([by_text[t] for t in batch])
+
+    shared = SharedSearch(BlockNeighbours(), floor=0.9, block=16)
+    # Overlapping sets at both thresholds, as the builders ask them; the last one is new texts
+    # only, and one under the floor goes to the plain search.
+    for lo, hi, threshold in ((0, 150, 0.95), (100, 230, 0.95), (0, 230, 0.9), (40, 90, 0.92)):
+        subset = texts[lo:hi]
+        distinct, pairs = similar_texts(subset, vectors, shared, threshold)
+        want = exact_neighbours(vectors(distinct), threshold)
+        assert [(i, j) for i, j, _ in pairs] == [(i, j) for i, j, _ in want]
+        assert np.allclose([s for *_, s in pairs], [s for *_, s in want], atol=1e-5)
+    assert shared.calls == 4 and len(shared._ids) == 230
+    assert similar_texts(texts, vectors, shared, 0.5)[1] == exact_neighbours(rows, 0.5)
+    assert len(exact_neighbours(rows, 0.95)) > 100  # the sets do hold near copies
+
+
+def _digest(folder) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_rerun_embeds_nothing_and_writes_the_same_rows_and_files(ingested_week, tmp_path):
+    env, _ = ingested_week
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(env.warehouse, warehouse)  # the shared fixture's warehouse stays as it was
+    model = OnnxEmbedder()
+    sent: list[int] = []
+
+    def embed(texts):
+        sent.append(len(texts))
+        return model.embed(texts)
+
+    runs = []
+    for k in range(2):
+        sent.clear()
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            inputs = read_inputs(conn, DS, 2, model.model_id)
+        result = run_day(
+            inputs, DS, tmp_path / f"run{k}", embed=embed, model_id=model.model_id,
+            neighbours=BlockNeighbours(), window_days=2,
+        )  # fmt: skip
+        with duckdb.connect(str(warehouse)) as conn:
+            for _ in range(2):  # idempotent: the second write adds nothing
+                save_text_vectors(conn, model.model_id, result.embedded)
+            stored = conn.execute("SELECT count(*), count(DISTINCT text_hash) FROM text_vectors")
+            count, distinct = stored.fetchone()
+        runs.append((sum(sent), len(inputs.stored), count, distinct, result))
+    (embedded1, stored1, count1, distinct1, one), (embedded2, stored2, count2, _, two) = runs
+    assert embedded1 > 50 and stored1 == 0 and count1 == distinct1 == embedded1
+    assert embedded2 == 0 and stored2 == embedded1 and count2 == count1
+
+    pd.testing.assert_frame_equal(tuning_frame(one.export), tuning_frame(two.export))
+    assert len(one.export.table) > 0
+    pd.testing.assert_frame_equal(review.table_frame(one.queue), review.table_frame(two.queue))
+    files = [_digest(tmp_path / f"run{k}" / "exports" / f"dt={DS}") for k in range(2)]
+    differ = {name for name in files[0] if files[0][name] != files[1][name]}
+    assert set(files[0]) == set(files[1]) and differ <= {
+        "datacard.json",
+        "datacard.md",
+        "README.md",
+    }
+    cards = [
+        json.loads((tmp_path / f"run{k}" / "exports" / f"dt={DS}" / "datacard.json").read_text())
+        for k in range(2)
+    ]
+    embedding = [card.pop("embedding") for card in cards]
+    assert cards[0] == cards[1]  # only what was embedded and what was reused differ
+    assert embedding[0]["texts_embedded"] == embedded1 and embedding[1]["texts_embedded"] == 0
+    review_files = [_digest(tmp_path / f"run{k}" / "review" / f"dt={DS}") for k in range(2)]
+    assert review_files[0] == review_files[1]
