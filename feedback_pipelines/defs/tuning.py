@@ -143,8 +143,8 @@ def routing(
         f"{ds}: {len(sets.of('sft'))} SFT, {len(sets.of('preference'))} preference, "
         f"{len(sets.of('unpaired'))} unpaired, {len(sets.of('eval'))} eval examples, "
         f"{len(sets.candidates)} candidate cases; {sets.log.total()} removed by gates; "
-        f"{len(result.queue)} items for review; {sets.embedding['texts_embedded']} texts "
-        f"embedded in {result.seconds:.1f}s"
+        f"{len(result.queue)} items for review; {len(result.embedded)} texts embedded now; "
+        f"{result.seconds:.1f}s"
     )
     if "tuning_candidates" in selected:
         yield _tuning_result(result)

@@ -325,7 +325,7 @@ def run_day(
     """
     started = time.perf_counter()
     settings = settings or TuningSettings()
-    vectors = TextVectorCache(embed, {**inputs.stored, **inputs.cached})
+    vectors = TextVectorCache(embed, inputs.cached, inputs.stored)
     sets = build_tuning_sets(
         inputs.events,
         vectors=vectors,
@@ -342,7 +342,7 @@ def run_day(
     sets.embedding = {
         "model_id": model_id,
         "search": getattr(neighbours, "backend", getattr(neighbours, "__name__", "custom")),
-        "texts_embedded": vectors.embedded,
+        "texts_embedded": vectors.needed,  # whether now or on an earlier run (text_vectors)
         "texts_reused": vectors.reused,
         "texts_from_feedback_embeddings": len(inputs.cached),
         "thresholds": {
@@ -375,8 +375,9 @@ def run_day(
     if log is not None:
         log(
             f"tuning files: {len(export.table):,} export rows, {len(queue):,} review items "
-            f"written in {time.perf_counter() - written:.1f}s; {vectors.embedded:,} texts "
-            f"embedded here, {vectors.reused:,} reused"
+            f"written in {time.perf_counter() - written:.1f}s; {vectors.needed:,} texts "
+            f"embedded by this step ({vectors.embedded:,} now, {vectors.from_store:,} from "
+            f"text_vectors), {vectors.reused:,} reused"
         )
     return DayResult(
         sets=sets,

@@ -153,20 +153,40 @@ class TextVectorCache:
         embed: The embedder's `embed` (texts -> normalized rows).
         known: Vectors already computed for some texts (e.g. from `feedback_embeddings`,
             whose text for a plain thumbs event is exactly the request).
+        stored: Vectors this step embedded on an earlier run (`text_vectors`): used like
+            `known`, but counted with the embedded texts (`needed`), so the data card of a
+            rerun says what the first run said.
     """
 
-    def __init__(self, embed: TextVectors, known: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        embed: TextVectors,
+        known: dict[str, np.ndarray] | None = None,
+        stored: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self._embed = embed
         self._cache: dict[str, np.ndarray] = dict(known or {})
+        self._stored = {t: v for t, v in (stored or {}).items() if t not in self._cache}
         self.fresh: dict[str, np.ndarray] = {}  # what `embed` computed here (to persist)
-        self.embedded = 0
+        self.embedded = 0  # sent to the embedder by this run
+        self.from_store = 0  # found in `stored`
         self.reused = 0
+
+    @property
+    def needed(self) -> int:
+        """Distinct texts `known` lacked: embedded now or on an earlier run."""
+        return self.embedded + self.from_store
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """Rows for texts, in order; only texts never seen are sent to the embedder."""
         texts = [t or "" for t in texts]
         missing = sorted({t for t in texts if t not in self._cache})
         self.reused += len({t for t in texts}) - len(missing)
+        if missing and self._stored:
+            found = [t for t in missing if t in self._stored]
+            self._cache.update((t, self._stored.pop(t)) for t in found)
+            self.from_store += len(found)
+            missing = [t for t in missing if t not in self._cache]
         if missing:
             rows = np.asarray(self._embed(missing), dtype=np.float32)
             self.embedded += len(missing)
