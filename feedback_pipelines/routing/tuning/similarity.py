@@ -254,7 +254,7 @@ class SharedSearch:
         for lo in range(start, len(known), block):
             hi = min(lo + block, len(known))
             sims = known[lo:hi] @ known[:hi].T  # new rows against every earlier row
-            rows_, cols = np.nonzero(sims >= limit)
+            rows_, cols = np.divmod(np.flatnonzero(sims >= limit), hi)  # (flat: 10x nonzero)
             keep = cols < rows_ + lo  # strictly earlier: each pair once, no diagonal
             rows_, cols = rows_[keep], cols[keep]
             found_i.append(cols.astype(np.int64))
