@@ -45,7 +45,8 @@ def test_shared_search_gives_every_search_the_pairs_of_its_own_product():
         asked.append(len(batch))
         return np.stack([by_text[t] for t in batch])
 
-    shared = SharedSearch(BlockNeighbours(), floor=0.9, block=16)
+    lines: list[str] = []
+    shared = SharedSearch(BlockNeighbours(), floor=0.9, block=16, log=lines.append, every=0.0)
     # Overlapping sets at both thresholds, as the builders ask them; the last one is new texts
     # only, and one under the floor goes to the plain search.
     for lo, hi, threshold in ((0, 150, 0.95), (100, 230, 0.95), (0, 230, 0.9), (40, 90, 0.92)):
@@ -55,6 +56,7 @@ def test_shared_search_gives_every_search_the_pairs_of_its_own_product():
         assert [(i, j) for i, j, _ in pairs] == [(i, j) for i, j, _ in want]
         assert np.allclose([s for *_, s in pairs], [s for *_, s in want], atol=1e-5)
     assert shared.calls == 4 and len(shared._ids) == 230
+    assert any(line.startswith("near-duplicate search: 16/150 new texts") for line in lines)
     assert similar_texts(texts, vectors, shared, 0.5)[1] == exact_neighbours(rows, 0.5)
     assert len(exact_neighbours(rows, 0.95)) > 100  # the sets do hold near copies
 

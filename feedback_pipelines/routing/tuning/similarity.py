@@ -213,6 +213,7 @@ class SharedSearch:
         floor: The lowest threshold the run asks (the settings' smallest similarity).
         block: New rows multiplied at a time (memory: block x known texts float32).
         log: Progress lines; None: silent.
+        every: Seconds between progress lines of one product.
     """
 
     backend = "matrix"
@@ -223,8 +224,10 @@ class SharedSearch:
         floor: float,
         block: int = 2048,
         log: Callable[[str], None] | None = None,
+        every: float = 10.0,
     ) -> None:
         self.search = search
+        self.every = every
         self.floor = floor
         self.block = block
         self.log = log
@@ -251,7 +254,16 @@ class SharedSearch:
         found_i, found_j, found_s = [self._i], [self._j], [self._s]
         limit = self.floor - TOLERANCE
         block = max(1, min(self.block, MAX_BLOCK_CELLS // max(len(known), 1)))
+        started = last = time.perf_counter()
         for lo in range(start, len(known), block):
+            now = time.perf_counter()
+            if self.log is not None and now - last >= self.every:
+                last = now
+                self.log(
+                    f"near-duplicate search: {lo - start:,}/{len(known) - start:,} new texts "
+                    f"multiplied by every earlier one, {sum(map(len, found_i)):,} pairs "
+                    f">= {self.floor}, {(lo - start) / (now - started):,.0f} texts/s"
+                )
             hi = min(lo + block, len(known))
             sims = known[lo:hi] @ known[:hi].T  # new rows against every earlier row
             rows_, cols = np.divmod(np.flatnonzero(sims >= limit), hi)  # (flat: 10x nonzero)
@@ -289,7 +301,7 @@ class SharedSearch:
             self.log(
                 f"near-duplicate search: {len(distinct):,} texts ({len(new):,} new, "
                 f"{len(self._ids):,} known), {len(order):,} pairs >= {threshold} in "
-                f"{seconds:.1f}s"
+                f"{seconds:.1f}s ({len(distinct) / seconds:,.0f} texts/s)"
             )
         return list(
             zip(
@@ -307,7 +319,9 @@ def shared_search(neighbours: Neighbours, floor: float) -> Neighbours:
     Other searches (Qdrant, `exact_neighbours` in tests) are returned as they are.
     """
     if isinstance(neighbours, BlockNeighbours):
-        return SharedSearch(neighbours, floor, block=neighbours.block, log=neighbours.log)
+        return SharedSearch(
+            neighbours, floor, block=neighbours.block, log=neighbours.log, every=neighbours.every
+        )
     return neighbours
 
 
