@@ -21,6 +21,7 @@ import pandas as pd
 from feedback_pipelines.embedding.onnx import OnnxEmbedder
 from feedback_pipelines.routing import review
 from feedback_pipelines.routing.day import read_inputs, run_day, save_text_vectors, tuning_frame
+from feedback_pipelines.routing.tuning import similarity
 from feedback_pipelines.routing.tuning.similarity import (
     BlockNeighbours,
     SharedSearch,
@@ -59,6 +60,32 @@ def test_shared_search_gives_every_search_the_pairs_of_its_own_product():
     assert any(line.startswith("near-duplicate search: 16/150 new texts") for line in lines)
     assert similar_texts(texts, vectors, shared, 0.5)[1] == exact_neighbours(rows, 0.5)
     assert len(exact_neighbours(rows, 0.95)) > 100  # the sets do hold near copies
+
+
+def test_the_int8_prefilter_finds_every_pair_of_the_float_product(monkeypatch):
+    """The int8 product only chooses candidates: pairs and cosines are float32's, to 1e-6."""
+    rng = np.random.default_rng(11)
+    base = rng.normal(size=(400, 64))
+    noise = [0.1, 0.2, 0.3, 0.33, 0.35]  # cosines from ~0.99 down through 0.9 and below
+    rows = np.concatenate([base] + [base[:200] + k * rng.normal(size=(200, 64)) for k in noise])
+    rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+    exact = rows.astype(np.float64) @ rows.T.astype(np.float64)
+    texts = [f"t{k:04d}" for k in range(len(rows))]
+
+    def vectors(batch):
+        return rows[[int(t[1:]) for t in batch]]
+
+    found = {}
+    for name, cells in (("int8", 0), ("float32", 10**12)):
+        monkeypatch.setattr(similarity, "INT8_MIN_CELLS", cells)
+        shared = SharedSearch(BlockNeighbours(), floor=0.9, block=128)
+        found[name] = {p[:2]: p[2] for p in similar_texts(texts, vectors, shared, 0.9)[1]}
+        want = {(i, j) for i, j in zip(*np.nonzero(np.triu(exact >= 0.9 - 1e-6, 1)), strict=True)}
+        near = {(i, j) for i, j in want if abs(exact[i, j] - (0.9 - 1e-6)) < 1e-5}
+        assert set(found[name]) - near == want - near
+        assert all(abs(s - exact[i, j]) < 1e-5 for (i, j), s in found[name].items())
+    assert len(found["int8"]) > 500
+    assert similarity._matmul_integer() is not None  # the int8 kernel really ran
 
 
 def _digest(folder) -> dict[str, str]:
