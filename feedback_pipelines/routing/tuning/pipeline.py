@@ -66,11 +66,19 @@ class TuningSets:
     earlier_left_out: dict[str, int] = field(default_factory=dict)  # incremental mode
 
     def of(self, dataset: str, split: str | None = None) -> list[Example]:
-        """The examples of one dataset (and split), in file order (by example id)."""
-        rows = [
-            x for x in self.examples if x.dataset == dataset and (split is None or x.split == split)
-        ]
-        return sorted(rows, key=lambda x: x.example_id)
+        """The examples of one dataset (and split), in file order (by example id).
+
+        Sorted once per state of `examples` (the writer and the data card ask ~30 times).
+        """
+        state = (id(self.examples), tuple((x.dataset, x.split) for x in self.examples))
+        if getattr(self, "_of_state", None) != state:
+            ordered = sorted(self.examples, key=lambda x: x.example_id)
+            index: dict[tuple, list[Example]] = {}
+            for x in ordered:
+                index.setdefault((x.dataset, None), []).append(x)
+                index.setdefault((x.dataset, x.split), []).append(x)
+            self._of_state, self._of_index = state, index
+        return list(self._of_index.get((dataset, split), []))
 
     def input_summary(self) -> dict:
         """What the window held: events by kind, corrections, versions (for the data card)."""
