@@ -3,9 +3,12 @@
 The tuning core asks two questions of similarity: "which of these vectors are at least t
 similar to each other?" (`Neighbours`) and "what is the vector of this text?" (`TextVectors`).
 Both are injected, so the core runs the same on a numpy matrix in a test and in the pipeline.
-The pipeline's search is `BlockNeighbours` (blocked matrix products in process, exact);
-`exact_neighbours` is the reference any other implementation must agree with, and the
-Qdrant scratch-collection search it replaced (`vectorstore.neighbours`) is held to it in tests.
+The pipeline's search is `BlockNeighbours` (blocked matrix products in process, exact),
+which `build_tuning_sets` wraps in a `SharedSearch`: one product per run over every text any
+builder searches (each pair compared once), pre-filtered by an int8 product with a proven
+error bound and recomputed in float32, so still exact. `exact_neighbours` is the reference
+any other implementation must agree with, and the Qdrant scratch-collection search it
+replaced (`vectorstore.neighbours`) is held to it in tests.
 """
 
 from __future__ import annotations
