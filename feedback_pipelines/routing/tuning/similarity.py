@@ -375,12 +375,17 @@ class _Quantized:
 
     def __init__(self, session, known: np.ndarray, scale: float) -> None:
         self.session = session
-        q = np.clip(np.rint(known / np.float32(scale)), -127, 127).astype(np.int8)
-        approx = q.astype(np.float32) * np.float32(scale)
-        err = known - approx
-        worst_err = float(np.sqrt(np.einsum("ij,ij->i", err, err, dtype=np.float64).max()))
-        worst_norm = float(np.sqrt(np.einsum("ij,ij->i", approx, approx, dtype=np.float64).max()))
-        worst_err, worst_norm = worst_err * (1 + 1e-4) + 1e-6, worst_norm * (1 + 1e-4) + 1e-6
+        q = np.empty(known.shape, dtype=np.int8)
+        worst_err = worst_norm = 0.0
+        for lo in range(0, len(known), 8192):  # in slices: no float copies of every row
+            part = known[lo : lo + 8192]
+            q[lo : lo + 8192] = np.clip(np.rint(part / np.float32(scale)), -127, 127)
+            approx = q[lo : lo + 8192].astype(np.float32) * np.float32(scale)
+            err = part - approx
+            worst_err = max(worst_err, float(np.einsum("ij,ij->i", err, err).max()))
+            worst_norm = max(worst_norm, float(np.einsum("ij,ij->i", approx, approx).max()))
+        worst_err = np.sqrt(worst_err) * (1 + 1e-4) + 1e-6  # margins over float32 rounding
+        worst_norm = np.sqrt(worst_norm) * (1 + 1e-4) + 1e-6
         self.bound = 2 * worst_norm * worst_err + worst_err * worst_err + 1e-4
         self.scale = scale
         self.rows = (q.astype(np.int16) + 128).astype(np.uint8)  # zero point 128
