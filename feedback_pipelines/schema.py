@@ -358,6 +358,18 @@ CREATE TABLE IF NOT EXISTS review_queue (
 )
 """
 
+# Content-hash cache of the texts the routing step embeds itself (answers, and requests that
+# `feedback_embeddings` holds only inside a longer interaction text), keyed like
+# `feedback_embeddings.text_hash` (`embedding.text_hash`): a rerun or a later day embeds
+# only texts never seen. Not partitioned; an entry is valid for as long as its model id exists.
+TEXT_VECTORS = "text_vectors"
+TEXT_VECTORS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {TEXT_VECTORS} (
+    text_hash VARCHAR PRIMARY KEY,
+    model_id VARCHAR,
+    vector FLOAT[]
+)
+"""
 
 # --- routing.tuning.writer -----------------------------------------------------------------------
 TUNING_COLUMNS = [

@@ -27,6 +27,7 @@ from feedback_pipelines.routing.day import (
     DayResult,
     read_inputs,
     run_day,
+    save_text_vectors,
     tuning_frame,
     tuning_settings,
 )
@@ -116,7 +117,8 @@ def routing(
         inputs = read_inputs(conn, ds, settings.window_days, model.model_id)
     context.log.info(
         f"{ds}: {len(inputs.events):,} feedback events over {settings.window_days} days, "
-        f"{len(inputs.cached):,} vectors reused from feedback_embeddings"
+        f"{len(inputs.cached):,} vectors reused from feedback_embeddings, "
+        f"{len(inputs.stored):,} from text_vectors"
     )
     for note in inputs.notes:
         context.log.warning(note)
@@ -135,6 +137,7 @@ def routing(
         log=context.log.info,
     )
     with warehouse.get_connection() as conn:
+        save_text_vectors(conn, model.model_id, result.embedded)
         if "tuning_candidates" in selected:
             write_partition(conn, "tuning_candidates", TUNING_DDL, tuning_frame(result.export), ds)
         if "review_queue" in selected:
@@ -144,8 +147,8 @@ def routing(
         f"{ds}: {len(sets.of('sft'))} SFT, {len(sets.of('preference'))} preference, "
         f"{len(sets.of('unpaired'))} unpaired, {len(sets.of('eval'))} eval examples, "
         f"{len(sets.candidates)} candidate cases; {sets.log.total()} removed by gates; "
-        f"{len(result.queue)} items for review; {sets.embedding['texts_embedded']} texts "
-        f"embedded in {result.seconds:.1f}s"
+        f"{len(result.queue)} items for review; {len(result.embedded)} texts embedded now; "
+        f"{result.seconds:.1f}s"
     )
     if "tuning_candidates" in selected:
         yield _tuning_result(result)

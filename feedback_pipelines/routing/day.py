@@ -8,6 +8,10 @@ Upstream tables are optional: without `cluster_assignments` there are no cluster
 need only similar requests, no candidates or noise route); without `version_regressions`
 there are no eval cases; without `feedback_embeddings` every text is embedded here. Each
 missing table is named in the data card's notes and in the returned `notes`.
+
+Texts this step embeds itself (answers, and requests `feedback_embeddings` holds only inside
+a longer interaction text) are kept in `text_vectors` by content hash (`save_text_vectors`),
+so a rerun, or a later day that meets the same text, embeds only what it never saw.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from feedback_pipelines.routing import review
 from feedback_pipelines.routing.tuning.exportfiles import Export
@@ -28,7 +33,7 @@ from feedback_pipelines.routing.tuning.pipeline import TuningSets, build_tuning_
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectorCache
 from feedback_pipelines.routing.tuning.writer import write_export
-from feedback_pipelines.schema import TUNING_COLUMNS
+from feedback_pipelines.schema import TEXT_VECTORS, TEXT_VECTORS_DDL, TUNING_COLUMNS
 from feedback_pipelines.tables import table_columns
 
 # The event columns tuning and routing read (`read_events` adds the trace's texts).
@@ -83,7 +88,8 @@ class Inputs:
     clusters: pd.DataFrame | None = None
     regressions: pd.DataFrame | None = None
     regressed_before: list[int] | None = None
-    cached: dict[str, np.ndarray] = field(default_factory=dict)
+    cached: dict[str, np.ndarray] = field(default_factory=dict)  # from feedback_embeddings
+    stored: dict[str, np.ndarray] = field(default_factory=dict)  # from text_vectors
     notes: list[str] = field(default_factory=list)
 
 
@@ -99,6 +105,7 @@ class DayResult:
     new_regressions: list[int]
     seconds: float
     notes: list[str]
+    embedded: dict[str, np.ndarray] = field(default_factory=dict)  # texts embedded by this run
 
 
 def window_start(ds: str, window_days: int) -> str:
@@ -167,7 +174,14 @@ def read_inputs(
         inputs.cached = _cached_vectors(conn, events, model_id)
     else:
         notes.append("feedback_embeddings not found: every text embedded by this step")
+    if model_id and TEXT_VECTORS in tables:
+        texts = _texts(events, ("request", "correction", "response")) | {""}  # "": no text
+        inputs.stored = _vectors_by_hash(conn, TEXT_VECTORS, texts - inputs.cached.keys(), model_id)
     return inputs
+
+
+def _texts(events: pd.DataFrame, columns: tuple[str, ...]) -> set[str]:
+    return {str(t) for column in columns for t in events[column].dropna().unique()}
 
 
 def _cached_vectors(
@@ -178,21 +192,79 @@ def _cached_vectors(
     `feedback_embeddings` holds each event's interaction text, which for a plain thumbs event
     is exactly its request: most requests are found here by their content hash.
     """
+    texts = _texts(events, ("request", "correction"))
+    return _vectors_by_hash(conn, "feedback_embeddings", texts, model_id)
+
+
+def _vectors_by_hash(
+    conn: duckdb.DuckDBPyConnection, table: str, texts: set[str], model_id: str
+) -> dict[str, np.ndarray]:
+    """Text -> vector of the texts whose content hash `table` holds (one vector per hash).
+
+    Vectors arrive as one Arrow list column, flattened once (no Python list per row).
+    """
     from feedback_pipelines.embedding import text_hash
 
-    texts = {str(t) for column in ("request", "correction") for t in events[column].dropna()}
     by_hash = {text_hash(t, model_id): t for t in sorted(texts)}
     if not by_hash:
         return {}
     conn.register("_tuning_hashes", pd.DataFrame({"text_hash": list(by_hash)}))
     try:
-        rows = conn.execute(
-            "SELECT text_hash, any_value(vector) FROM feedback_embeddings "
+        found = conn.sql(
+            f"SELECT text_hash, any_value(vector) AS vector FROM {table} "
             "WHERE text_hash IN (SELECT text_hash FROM _tuning_hashes) GROUP BY text_hash"
-        ).fetchall()
+        ).to_arrow_table()
     finally:
         conn.unregister("_tuning_hashes")
-    return {by_hash[h]: np.asarray(v, dtype=np.float32) for h, v in rows}
+    column = found.column("vector").combine_chunks()
+    if not len(column):
+        return {}
+    sizes = (
+        np.diff(column.offsets.to_numpy())
+        if not isinstance(column.type, pa.FixedSizeListType)
+        else None
+    )
+    if sizes is None or (sizes == sizes[0]).all():
+        rows = column.flatten().to_numpy().astype(np.float32).reshape(len(column), -1)
+    else:  # ragged (never written so): one array per row
+        rows = [np.asarray(v, dtype=np.float32) for v in column.to_pylist()]
+    hashes = found.column("text_hash").to_pylist()
+    return {by_hash[h]: rows[k] for k, h in enumerate(hashes)}
+
+
+def save_text_vectors(
+    conn: duckdb.DuckDBPyConnection, model_id: str, vectors: dict[str, np.ndarray]
+) -> int:
+    """Add the texts this run embedded to `text_vectors` (entries already there are kept).
+
+    Idempotent: a rerun adds nothing, and two runs adding one text keep the first vector.
+
+    Returns:
+        How many texts were offered.
+    """
+    if not vectors:
+        return 0
+    from feedback_pipelines.embedding import text_hash
+
+    conn.execute(TEXT_VECTORS_DDL)
+    texts = sorted(vectors)
+    rows = np.stack([np.asarray(vectors[t], dtype=np.float32) for t in texts])
+    frame = pa.table(
+        {
+            "text_hash": [text_hash(t, model_id) for t in texts],
+            "model_id": [model_id] * len(texts),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), rows.shape[1]),
+        }
+    )
+    conn.register("_text_vectors", frame)
+    try:
+        conn.execute(
+            f"INSERT OR IGNORE INTO {TEXT_VECTORS} "
+            "SELECT text_hash, model_id, vector::FLOAT[] FROM _text_vectors"
+        )
+    finally:
+        conn.unregister("_text_vectors")
+    return len(texts)
 
 
 def tuning_frame(export: Export) -> pd.DataFrame:
@@ -253,7 +325,7 @@ def run_day(
     """
     started = time.perf_counter()
     settings = settings or TuningSettings()
-    vectors = TextVectorCache(embed, inputs.cached)
+    vectors = TextVectorCache(embed, inputs.cached, inputs.stored)
     sets = build_tuning_sets(
         inputs.events,
         vectors=vectors,
@@ -270,7 +342,7 @@ def run_day(
     sets.embedding = {
         "model_id": model_id,
         "search": getattr(neighbours, "backend", getattr(neighbours, "__name__", "custom")),
-        "texts_embedded": vectors.embedded,
+        "texts_embedded": vectors.needed,  # whether now or on an earlier run (text_vectors)
         "texts_reused": vectors.reused,
         "texts_from_feedback_embeddings": len(inputs.cached),
         "thresholds": {
@@ -303,8 +375,9 @@ def run_day(
     if log is not None:
         log(
             f"tuning files: {len(export.table):,} export rows, {len(queue):,} review items "
-            f"written in {time.perf_counter() - written:.1f}s; {vectors.embedded:,} texts "
-            f"embedded here, {vectors.reused:,} reused"
+            f"written in {time.perf_counter() - written:.1f}s; {vectors.needed:,} texts "
+            f"embedded by this step ({vectors.embedded:,} now, {vectors.from_store:,} from "
+            f"text_vectors), {vectors.reused:,} reused"
         )
     return DayResult(
         sets=sets,
@@ -315,4 +388,5 @@ def run_day(
         new_regressions=new,
         seconds=time.perf_counter() - started,
         notes=list(inputs.notes),
+        embedded=vectors.fresh,
     )

@@ -9,6 +9,7 @@ mean the same thing in every step, and makes every output independent of input o
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,30 @@ def _cluster(value: Any) -> int | None:
     return int(value)
 
 
+def _iso_column(events: pd.DataFrame, column: str) -> list[str]:
+    """`_iso` of every value of a column; one vectorized format for a datetime column."""
+    if column not in events.columns:
+        return [""] * len(events)
+    values = events[column]
+    if pd.api.types.is_datetime64_any_dtype(values) and getattr(values.dt, "tz", None) is None:
+        text = values.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        return [t if isinstance(t, str) else "" for t in text.tolist()]
+    return [_iso(v) for v in values.tolist()]
+
+
+def _records(events: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """Rows as dicts, like `to_dict("records")` but from column lists (faster at 100k rows).
+
+    Each row also has `_timestamp` and `_ds`: the event's time and day as `_iso` writes them.
+    """
+    columns = {c: events[c].tolist() for c in events.columns}
+    columns["_timestamp"] = _iso_column(events, "timestamp")
+    columns["_ds"] = [d[:10] for d in _iso_column(events, "ds")]
+    names = list(columns)
+    for values in zip(*columns.values(), strict=True):
+        yield dict(zip(names, values, strict=True))
+
+
 def prepare_events(events: pd.DataFrame) -> list[Event]:
     """Events of the window as `Event`s, earliest first.
 
@@ -97,7 +122,7 @@ def prepare_events(events: pd.DataFrame) -> list[Event]:
     """
     has_cluster = "cluster_id" in events.columns
     out = []
-    for row in events.to_dict("records"):
+    for row in _records(events):
         prompt = msg.parse_messages(row.get("messages"))
         request = msg.last_request(prompt) or (_text(row.get("request")) or "")
         score = row.get("score")
@@ -108,8 +133,8 @@ def prepare_events(events: pd.DataFrame) -> list[Event]:
                 feedback_id=str(row["feedback_id"]),
                 trace_id=_text(row.get("trace_id")),
                 session_id=_text(row.get("session_id")),
-                timestamp=_iso(row.get("timestamp")),
-                ds=_iso(row.get("ds"))[:10],
+                timestamp=row["_timestamp"],
+                ds=row["_ds"],
                 kind=str(row.get("kind") or ""),
                 reason=_text(row.get("reason")),
                 score=score,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 
 from feedback_pipelines.routing.tuning.events import Event
 from feedback_pipelines.routing.tuning.messages import normalize_text
@@ -50,8 +51,7 @@ class Example:
     def example_id(self) -> str:
         """Deterministic id: uuid5 of dataset, source and the feedback ids."""
         paired = self.paired.feedback_id if self.paired else ""
-        key = f"{self.dataset}:{self.source}:{self.event.feedback_id}:{paired}"
-        return str(uuid.uuid5(EXAMPLE_NAMESPACE, key))
+        return _example_id(f"{self.dataset}:{self.source}:{self.event.feedback_id}:{paired}")
 
     @property
     def feedback_ids(self) -> list[str]:
@@ -80,3 +80,9 @@ class Example:
                 self.label,
             ]
         )
+
+
+@lru_cache(maxsize=2**18)
+def _example_id(key: str) -> str:
+    """uuid5 of a key, memoized: sorting and writing a 100k-event export ask ~270k times."""
+    return str(uuid.uuid5(EXAMPLE_NAMESPACE, key))

@@ -61,9 +61,13 @@ def pii_hits(text: str | None) -> list[str]:
     return list(_pii_hits(text))
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=2**18)
 def _pii_hits(text: str) -> tuple[str, ...]:
-    """`pii_hits`, memoized: system prompts and templated requests repeat thousands of times."""
+    """`pii_hits`, memoized: system prompts and templated requests repeat thousands of times.
+
+    Large enough for a 100k-event window's distinct texts (~70k), so the export check that
+    reads the files back finds every text the gates already scanned.
+    """
     found = privacy.find_pii([text])
     found += [m.group(0) for m in _LOOSE_EMAIL.finditer(text)]
     found += [m.group(0) for m in _LOOSE_KEY.finditer(text)]

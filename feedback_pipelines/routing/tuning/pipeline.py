@@ -38,7 +38,7 @@ from feedback_pipelines.routing.tuning.preference import (
 )
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import Conflict, build_sft
-from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors
+from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, shared_search
 from feedback_pipelines.routing.tuning.splits import SplitResult, assign_splits
 
 
@@ -66,11 +66,19 @@ class TuningSets:
     earlier_left_out: dict[str, int] = field(default_factory=dict)  # incremental mode
 
     def of(self, dataset: str, split: str | None = None) -> list[Example]:
-        """The examples of one dataset (and split), in file order (by example id)."""
-        rows = [
-            x for x in self.examples if x.dataset == dataset and (split is None or x.split == split)
-        ]
-        return sorted(rows, key=lambda x: x.example_id)
+        """The examples of one dataset (and split), in file order (by example id).
+
+        Sorted once per state of `examples` (the writer and the data card ask ~30 times).
+        """
+        state = (id(self.examples), tuple((x.dataset, x.split) for x in self.examples))
+        if getattr(self, "_of_state", None) != state:
+            ordered = sorted(self.examples, key=lambda x: x.example_id)
+            index: dict[tuple, list[Example]] = {}
+            for x in ordered:
+                index.setdefault((x.dataset, None), []).append(x)
+                index.setdefault((x.dataset, x.split), []).append(x)
+            self._of_state, self._of_index = state, index
+        return list(self._of_index.get((dataset, split), []))
 
     def input_summary(self) -> dict:
         """What the window held: events by kind, corrections, versions (for the data card)."""
@@ -181,6 +189,8 @@ def build_tuning_sets(
     """
     settings = settings or TuningSettings()
     steps = Steps(log)
+    floor = min(settings.near_duplicate, settings.same_request, settings.group_similarity)
+    neighbours = shared_search(neighbours, floor)
     with steps.step("prepare", len(events), "events") as out:
         evs = prepare_events(events)
         regressed = regressed_clusters(regressions)

@@ -152,13 +152,14 @@ def unpaired_examples(
         for e in group
     ]
     examples.sort(key=lambda x: (x.event.timestamp, x.event.feedback_id))
+    keys = [_answer_key(x) for x in examples]
     by_answer: dict[str, set[bool]] = {}
-    for x in examples:
-        by_answer.setdefault(_answer_key(x), set()).add(bool(x.label))
+    for x, key in zip(examples, keys, strict=True):
+        by_answer.setdefault(key, set()).add(bool(x.label))
     mixed = {k for k, labels in by_answer.items() if len(labels) > 1}
     clean = []
-    for x in examples:
-        if _answer_key(x) in mixed:
+    for x, key in zip(examples, keys, strict=True):
+        if key in mixed:
             log.drop("conflicting_labels", "unpaired", x.event.feedback_id)
         else:
             clean.append(x)
@@ -200,9 +201,10 @@ def liked_disliked_pairs(
         [e.request for e in (*liked, *disliked)], vectors, neighbours, settings.same_request
     )
     index = {t: k for k, t in enumerate(distinct)}
-    liked_at: dict[int, list[Event]] = {}
+    # Liked events by (request, cluster, context): a disliked event meets only its partners.
+    liked_at: dict[tuple, list[Event]] = {}
     for e in liked:
-        liked_at.setdefault(index[e.request], []).append(e)
+        liked_at.setdefault((index[e.request], e.cluster_id, e.context), []).append(e)
     similar: dict[int, list[tuple[int, float]]] = {k: [(k, 1.0)] for k in range(len(distinct))}
     for i, j, sim in pairs:
         similar[i].append((j, sim))
@@ -210,12 +212,9 @@ def liked_disliked_pairs(
     candidates = []
     for d in disliked:
         for k, sim in similar[index[d.request]]:
-            for like in liked_at.get(k, ()):
-                if (
-                    like.cluster_id == d.cluster_id
-                    and like.context == d.context
-                    and like.trace_id != d.trace_id
-                    and normalize_text(like.response) != normalize_text(d.response)
+            for like in liked_at.get((k, d.cluster_id, d.context), ()):
+                if like.trace_id != d.trace_id and normalize_text(like.response) != normalize_text(
+                    d.response
                 ):
                     candidates.append(
                         (

@@ -3,13 +3,17 @@
 The tuning core asks two questions of similarity: "which of these vectors are at least t
 similar to each other?" (`Neighbours`) and "what is the vector of this text?" (`TextVectors`).
 Both are injected, so the core runs the same on a numpy matrix in a test and in the pipeline.
-The pipeline's search is `BlockNeighbours` (blocked matrix products in process, exact);
-`exact_neighbours` is the reference any other implementation must agree with, and the
-Qdrant scratch-collection search it replaced (`vectorstore.neighbours`) is held to it in tests.
+The pipeline's search is `BlockNeighbours` (blocked matrix products in process, exact),
+which `build_tuning_sets` wraps in a `SharedSearch`: one product per run over every text any
+builder searches (each pair compared once), pre-filtered by an int8 product with a proven
+error bound and recomputed in float32, so still exact. `exact_neighbours` is the reference
+any other implementation must agree with, and the Qdrant scratch-collection search it
+replaced (`vectorstore.neighbours`) is held to it in tests.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -153,26 +157,283 @@ class TextVectorCache:
         embed: The embedder's `embed` (texts -> normalized rows).
         known: Vectors already computed for some texts (e.g. from `feedback_embeddings`,
             whose text for a plain thumbs event is exactly the request).
+        stored: Vectors this step embedded on an earlier run (`text_vectors`): used like
+            `known`, but counted with the embedded texts (`needed`), so the data card of a
+            rerun says what the first run said.
     """
 
-    def __init__(self, embed: TextVectors, known: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        embed: TextVectors,
+        known: dict[str, np.ndarray] | None = None,
+        stored: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self._embed = embed
         self._cache: dict[str, np.ndarray] = dict(known or {})
-        self.embedded = 0
+        self._stored = {t: v for t, v in (stored or {}).items() if t not in self._cache}
+        self.fresh: dict[str, np.ndarray] = {}  # what `embed` computed here (to persist)
+        self.embedded = 0  # sent to the embedder by this run
+        self.from_store = 0  # found in `stored`
         self.reused = 0
+
+    @property
+    def needed(self) -> int:
+        """Distinct texts `known` lacked: embedded now or on an earlier run."""
+        return self.embedded + self.from_store
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """Rows for texts, in order; only texts never seen are sent to the embedder."""
         texts = [t or "" for t in texts]
         missing = sorted({t for t in texts if t not in self._cache})
         self.reused += len({t for t in texts}) - len(missing)
+        if missing and self._stored:
+            found = [t for t in missing if t in self._stored]
+            self._cache.update((t, self._stored.pop(t)) for t in found)
+            self.from_store += len(found)
+            missing = [t for t in missing if t not in self._cache]
         if missing:
             rows = np.asarray(self._embed(missing), dtype=np.float32)
             self.embedded += len(missing)
             self._cache.update(zip(missing, rows, strict=True))
+            self.fresh.update(zip(missing, rows, strict=True))
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts]).astype(np.float32, copy=False)
+
+
+class SharedSearch:
+    """`Neighbours` over texts that compares each pair of distinct texts once per run.
+
+    The tuning builders search overlapping sets of the window's requests (liked and disliked
+    requests, each dataset's requests, every example's request for the splits) at two
+    thresholds; on a 100k-event day each search was a ~40k x 40k product. This keeps every
+    pair at or over `floor` of every text searched so far, so a later search multiplies only
+    its new texts by the known ones and filters the rest: the cost is one product over the
+    union. Exact like `pair_arrays`: a pair's cosine is computed once, so every search of the
+    run sees the same value for it. A search under `floor` goes to `search` unchanged.
+
+    Args:
+        search: The vector search used under `floor` and as a plain `Neighbours`.
+        floor: The lowest threshold the run asks (the settings' smallest similarity).
+        block: New rows multiplied at a time (memory: block x known texts float32).
+        log: Progress lines; None: silent.
+        every: Seconds between progress lines of one product.
+    """
+
+    backend = "matrix"
+
+    def __init__(
+        self,
+        search: Neighbours,
+        floor: float,
+        block: int = 2048,
+        log: Callable[[str], None] | None = None,
+        every: float = 10.0,
+    ) -> None:
+        self.search = search
+        self.every = every
+        self.floor = floor
+        self.block = block
+        self.log = log
+        self.calls = 0
+        self._vectors: TextVectors | None = None
+        self._ids: dict[str, int] = {}
+        self._rows = np.zeros((0, 0), dtype=np.float32)
+        self._i = np.zeros(0, dtype=np.int64)
+        self._j = np.zeros(0, dtype=np.int64)
+        self._s = np.zeros(0, dtype=np.float32)
+
+    def __call__(self, vectors: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
+        """Plain `Neighbours` (vectors, not texts): the wrapped search."""
+        return self.search(vectors, threshold)
+
+    def _add(self, texts: Sequence[str], rows: np.ndarray) -> None:
+        """Register new texts and every pair they make with known ones at or over `floor`."""
+        start = len(self._ids)
+        for k, t in enumerate(texts):
+            self._ids[t] = start + k
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        known = rows if not start else np.concatenate([self._rows, rows])
+        self._rows = known
+        found_i, found_j, found_s = [self._i], [self._j], [self._s]
+        limit = self.floor - TOLERANCE
+        block = max(1, min(self.block, MAX_BLOCK_CELLS // max(len(known), 1)))
+        started = last = time.perf_counter()
+        new = len(known) - start
+        quantized = _Quantized.of(known) if new * len(known) >= INT8_MIN_CELLS else None
+        for lo in range(start, len(known), block):
+            now = time.perf_counter()
+            if self.log is not None and now - last >= self.every:
+                last = now
+                self.log(
+                    f"near-duplicate search: {lo - start:,}/{new:,} new texts multiplied by "
+                    f"every earlier one, {sum(map(len, found_i)):,} pairs >= {self.floor}, "
+                    f"{(lo - start) / (now - started):,.0f} texts/s"
+                )
+            hi = min(lo + block, len(known))
+            if quantized is not None:
+                rows_, cols, sims = quantized.pairs(known, lo, hi, limit)
+            else:
+                product = known[lo:hi] @ known[:hi].T  # new rows against every earlier row
+                rows_, cols = np.divmod(np.flatnonzero(product >= limit), hi)  # (10x nonzero)
+                keep = cols < rows_ + lo  # strictly earlier: each pair once, no diagonal
+                rows_, cols = rows_[keep], cols[keep]
+                sims = product[rows_, cols]
+            found_i.append(cols.astype(np.int64))
+            found_j.append((rows_ + lo).astype(np.int64))
+            found_s.append(sims)
+        self._i = np.concatenate(found_i)
+        self._j = np.concatenate(found_j)
+        self._s = np.concatenate(found_s).astype(np.float32, copy=False)
+
+    def text_pairs(
+        self, distinct: Sequence[str], vectors: TextVectors, threshold: float
+    ) -> list[tuple[int, int, float]]:
+        """Pairs (i < j, positions in `distinct`) of texts at or over `threshold`."""
+        if threshold < self.floor or (self._vectors is not None and vectors is not self._vectors):
+            return self.search(vectors(distinct), threshold)
+        self._vectors = vectors
+        self.calls += 1
+        started = time.perf_counter()
+        rows = vectors(distinct)  # every text, as a direct search would ask (same counts)
+        new = [k for k, t in enumerate(distinct) if t not in self._ids]
+        if new:
+            self._add([distinct[k] for k in new], rows[new])
+        where = np.full(len(self._ids), -1, dtype=np.int64)
+        where[[self._ids[t] for t in distinct]] = np.arange(len(distinct))
+        a, b = where[self._i], where[self._j]
+        hit = (a >= 0) & (b >= 0) & (self._s >= threshold - TOLERANCE)
+        a, b, s = a[hit], b[hit], self._s[hit]
+        i, j = np.minimum(a, b), np.maximum(a, b)
+        order = np.lexsort((j, i))
+        seconds = time.perf_counter() - started
+        if self.log is not None and seconds >= 1.0:
+            self.log(
+                f"near-duplicate search: {len(distinct):,} texts ({len(new):,} new, "
+                f"{len(self._ids):,} known), {len(order):,} pairs >= {threshold} in "
+                f"{seconds:.1f}s ({len(distinct) / seconds:,.0f} texts/s)"
+            )
+        return list(
+            zip(
+                i[order].tolist(),
+                j[order].tolist(),
+                s[order].astype(np.float64).tolist(),
+                strict=True,
+            )
+        )
+
+
+#: Products at least this large (new rows x known rows) take the int8 pre-filter.
+INT8_MIN_CELLS = 4096 * 4096
+_INT8_LOCK = threading.Lock()
+_INT8_SESSION: list = []  # [session or None], built once per process
+
+
+def _matmul_integer():
+    """An onnxruntime session computing int8 matrix products (MatMulInteger), or None.
+
+    MLAS's integer kernels run ~4x the float32 BLAS product here (2 cores, AVX2).
+    """
+    with _INT8_LOCK:
+        if not _INT8_SESSION:
+            try:
+                import onnxruntime as ort
+                from onnx import TensorProto, helper
+
+                a = helper.make_tensor_value_info("A", TensorProto.UINT8, ["m", "k"])
+                b = helper.make_tensor_value_info("B", TensorProto.INT8, ["k", "n"])
+                z = helper.make_tensor_value_info("Z", TensorProto.UINT8, [])
+                y = helper.make_tensor_value_info("Y", TensorProto.INT32, ["m", "n"])
+                node = helper.make_node("MatMulInteger", ["A", "B", "Z"], ["Y"])
+                model = helper.make_model(
+                    helper.make_graph([node], "int8_product", [a, b, z], [y]),
+                    opset_imports=[helper.make_opsetid("", 13)],
+                )
+                model.ir_version = 8
+                options = ort.SessionOptions()
+                options.log_severity_level = 3
+                _INT8_SESSION.append(
+                    ort.InferenceSession(
+                        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+                    )
+                )
+            except Exception:  # no onnxruntime kernel: the float32 product does the work
+                _INT8_SESSION.append(None)
+        return _INT8_SESSION[0]
+
+
+class _Quantized:
+    """Rows as int8 (one scale), and a bound on what that changes in any cosine.
+
+    With a = s*qa + ea (|ea| the rounding), a.b - s^2 (qa.qb) <= |s qa| |eb| + |ea| |s qb| +
+    |ea| |eb|: every pair whose cosine reaches the limit has an integer product over
+    `floor`. Those candidates (a few more than the pairs) are then computed in float32, so
+    the pairs and their cosines are the float32 product's: exact, not approximate.
+    """
+
+    ZERO = np.array(128, dtype=np.uint8)
+
+    def __init__(self, session, known: np.ndarray, scale: float) -> None:
+        self.session = session
+        q = np.empty(known.shape, dtype=np.int8)
+        worst_err = worst_norm = 0.0
+        for lo in range(0, len(known), 8192):  # in slices: no float copies of every row
+            part = known[lo : lo + 8192]
+            q[lo : lo + 8192] = np.clip(np.rint(part / np.float32(scale)), -127, 127)
+            approx = q[lo : lo + 8192].astype(np.float32) * np.float32(scale)
+            err = part - approx
+            worst_err = max(worst_err, float(np.einsum("ij,ij->i", err, err).max()))
+            worst_norm = max(worst_norm, float(np.einsum("ij,ij->i", approx, approx).max()))
+        worst_err = np.sqrt(worst_err) * (1 + 1e-4) + 1e-6  # margins over float32 rounding
+        worst_norm = np.sqrt(worst_norm) * (1 + 1e-4) + 1e-6
+        self.bound = 2 * worst_norm * worst_err + worst_err * worst_err + 1e-4
+        self.scale = scale
+        self.rows = (q.astype(np.int16) + 128).astype(np.uint8)  # zero point 128
+        self.columns = np.ascontiguousarray(q.T)
+
+    @classmethod
+    def of(cls, known: np.ndarray) -> _Quantized | None:
+        """The quantized rows, or None (no int8 kernel, or nothing to scale)."""
+        session = _matmul_integer()
+        top = float(np.abs(known).max()) if known.size else 0.0
+        if session is None or top == 0.0 or not np.isfinite(top):
+            return None
+        return cls(session, known, top / 127)
+
+    def pairs(
+        self, known: np.ndarray, lo: int, hi: int, limit: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows lo..hi against every earlier row: (row - lo, col, cosine) with cosine >= limit."""
+        floor = int(np.floor((limit - self.bound) / (self.scale * self.scale)))
+        product = self.session.run(
+            None,
+            {
+                "A": self.rows[lo:hi],
+                "B": np.ascontiguousarray(self.columns[:, :hi]),
+                "Z": self.ZERO,
+            },
+        )[0]
+        rows, cols = np.divmod(np.flatnonzero(product >= floor), hi)
+        keep = cols < rows + lo
+        rows, cols = rows[keep], cols[keep]
+        sims = np.empty(len(rows), dtype=np.float32)
+        for a in range(0, len(rows), 16_384):
+            b = a + 16_384
+            sims[a:b] = np.einsum("ij,ij->i", known[rows[a:b] + lo], known[cols[a:b]])
+        hit = sims >= limit
+        return rows[hit], cols[hit], sims[hit]
+
+
+def shared_search(neighbours: Neighbours, floor: float) -> Neighbours:
+    """The run's search wrapped in a `SharedSearch` when it is the in-process matrix search.
+
+    Other searches (Qdrant, `exact_neighbours` in tests) are returned as they are.
+    """
+    if isinstance(neighbours, BlockNeighbours):
+        return SharedSearch(
+            neighbours, floor, block=neighbours.block, log=neighbours.log, every=neighbours.every
+        )
+    return neighbours
 
 
 def similar_texts(
@@ -189,6 +450,8 @@ def similar_texts(
     distinct = sorted(set(texts))
     if len(distinct) < 2:
         return distinct, []
+    if isinstance(neighbours, SharedSearch):
+        return distinct, neighbours.text_pairs(distinct, vectors, threshold)
     return distinct, neighbours(vectors(distinct), threshold)
 
 
