@@ -90,33 +90,28 @@ def event_texts(events: pd.DataFrame) -> pd.Series:
     return pd.Series(texts, index=events.index, dtype=object)
 
 
-def known_hashes(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> set[str]:
-    """The text hashes among `hashes` that some day already embedded (vectors not read)."""
+def _by_hash(conn: duckdb.DuckDBPyConnection, hashes: list[str], select: str) -> list[tuple]:
+    """`select` over the rows of these text hashes (any day), grouped by text_hash."""
     if not hashes or not table_exists(conn, TABLE):
-        return set()
+        return []
     conn.register("_embedding_hashes", pd.DataFrame({"text_hash": hashes}))
     try:
-        rows = conn.execute(
-            f"SELECT DISTINCT text_hash FROM {TABLE} "
-            "WHERE text_hash IN (SELECT text_hash FROM _embedding_hashes)"
-        ).fetchall()
-    finally:
-        conn.unregister("_embedding_hashes")
-    return {h for (h,) in rows}
-
-
-def lookup_vectors(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> dict[str, np.ndarray]:
-    """Vectors already in the table for these text hashes (any day)."""
-    if not hashes or not table_exists(conn, TABLE):
-        return {}
-    conn.register("_embedding_hashes", pd.DataFrame({"text_hash": hashes}))
-    try:
-        rows = conn.execute(
-            f"SELECT text_hash, any_value(vector) FROM {TABLE} "
+        return conn.execute(
+            f"SELECT {select} FROM {TABLE} "
             "WHERE text_hash IN (SELECT text_hash FROM _embedding_hashes) GROUP BY text_hash"
         ).fetchall()
     finally:
         conn.unregister("_embedding_hashes")
+
+
+def known_hashes(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> set[str]:
+    """The text hashes among `hashes` that some day already embedded (vectors not read)."""
+    return {h for (h,) in _by_hash(conn, hashes, "text_hash")}
+
+
+def lookup_vectors(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> dict[str, np.ndarray]:
+    """Vectors already in the table for these text hashes (any day)."""
+    rows = _by_hash(conn, hashes, "text_hash, any_value(vector)")
     return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
 
 
