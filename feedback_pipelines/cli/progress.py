@@ -102,10 +102,12 @@ class Display:
         """Day `index` (1-based) starts."""
         self.timeline.day_started = time.monotonic()
         self.index, self.ds, self.step_index = index, ds, 0
+        self.started_steps: set[str] = set()
 
     def step_started(self, step: str) -> None:
-        """A step of the current day starts."""
-        self.step_index += 1
+        """A step of the current day starts (a retry of a step does not count again)."""
+        self.started_steps.add(step)
+        self.step_index = len(self.started_steps)
 
     def step_message(self, step: str, text: str) -> None:
         """The step logged something (progress lines carry counts)."""

@@ -43,7 +43,6 @@ DAGSTER_HOME (default ./.dagster_home): browse them with `make dev` or `dagster 
 
 DEFAULT_WAIT_TIMEOUT = 900.0
 _BLOCKED = "Step blocked by limit for pool "
-ORDER_WAIT = "waits for "  # how `defs.ordering.in_date_order` starts its line
 
 
 def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -234,7 +233,10 @@ class RunWatcher(threading.Thread):
         self.interrupted = False
         self.error: str | None = None
         self.blocked: dict[str, tuple[str, float]] = {}
+        from feedback_pipelines.defs.ordering import WAITS_FOR
+
         self.ordered: set[str] = set()  # steps that said they wait for an earlier day
+        self.waits_for = WAITS_FOR
         self.told: set[str] = set()
         self.warned: set[str] = warned  # shared by the days: a warning is shown once
         self.last_reap = 0.0
@@ -276,7 +278,7 @@ class RunWatcher(threading.Thread):
                     self.warned.add(key)
                     self.display.warn(f"{self.ds} {step}: {message}" if step else message)
             elif step:
-                if message.startswith(ORDER_WAIT):
+                if message.startswith(self.waits_for):
                     self.ordered.add(step)
                 self.display.step_message(step, message)
             return
@@ -430,10 +432,10 @@ def run_command(args: argparse.Namespace) -> int:
         record_backfill,
         wait_for_other_runs,
     )
-    from feedback_pipelines.definitions import defs
+    from feedback_pipelines.definitions import daily_pipeline_job
 
     home = ensure_dagster_home()
-    job = defs().resolve_job_def("daily_pipeline")
+    job = daily_pipeline_job()
     backfill_id = new_backfill_id()
     display.line(
         f"loaded in {duration(time.perf_counter() - started)}; recording the runs in "

@@ -6,8 +6,13 @@ of those steps read what earlier days wrote (the topic registry, complaint ids, 
 replay, the report's history), so a day must not run such a step before an earlier day that is
 running has run it: otherwise concurrent runs would give other tables than one day after the
 other. A step that finds such a run asks Dagster to retry it a few seconds later, which frees
-its pool slot while it waits. Runs only queued, finished or for a later day are not waited for
-(a queued earlier day would wait for this run's slot: waiting for it would deadlock).
+its pool slot while it waits. A run of the same day created earlier counts as earlier (two runs
+of one day take turns too). Runs only queued, finished, for a later day, or whose process is
+gone (a killed command) are not waited for: a queued earlier day would wait for this run's slot,
+so waiting for it would deadlock.
+
+The waits share Dagster's attempt count with the steps' retry policy (`STORE_RETRY`): after a
+day waited, a store error is retried fewer times, or not at all.
 """
 
 from __future__ import annotations
@@ -16,23 +21,35 @@ import dagster as dg
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
 PARTITION_TAG = "dagster/partition"
-#: Seconds between two looks, and how many looks before the step gives up (12 hours).
-WAIT_SECONDS = 5
-MAX_WAITS = 12 * 3600 // WAIT_SECONDS
+#: How the line a waiting step logs starts (the CLI shows it as a wait, not a failure).
+WAITS_FOR = "waits for "
+#: Seconds between two looks (growing by half each look up to the cap), and how many looks
+#: before the step gives up (about 12 hours).
+WAIT_SECONDS, MAX_WAIT_SECONDS = 5.0, 30.0
+MAX_WAITS = 12 * 3600 // 30
 _DONE = {"SUCCESS", "FAILURE", "SKIPPED"}
 
 
 def earlier_runs_pending(
     instance: dg.DagsterInstance, run_id: str, ds: str, step_key: str
 ) -> list[tuple[str, str]]:
-    """(run id, day) of each running run of a day before `ds` that has yet to finish `step_key`."""
+    """(run id, day) of each running run before this one that has yet to finish `step_key`.
+
+    Before: of an earlier day, or of the same day and created earlier.
+    """
+    from feedback_pipelines.cli.runs import run_process
+
+    own = instance.get_run_record_by_id(run_id)
+    created = own.create_timestamp if own is not None else None
     pending = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES)):
         run = record.dagster_run
         day = run.tags.get(PARTITION_TAG, "")
-        if run.run_id == run_id or not day or day >= ds:
+        if run.run_id == run_id or not day or day > ds:
             continue
-        if not _plans_step(instance, run, step_key):
+        if day == ds and (created is None or record.create_timestamp >= created):
+            continue
+        if not _plans_step(instance, run, step_key) or run_process(instance, record).alive is False:
             continue
         stats = instance.get_run_step_stats(run.run_id, step_keys=[step_key])
         if any(s.status is not None and s.status.value in _DONE for s in stats):
@@ -61,8 +78,9 @@ def in_date_order(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> 
     if not pending:
         return
     run_id, day = pending[0]
+    wait = min(MAX_WAIT_SECONDS, WAIT_SECONDS * 1.5**context.retry_number)
     context.log.info(
-        f"waits for {day} (run {run_id[:8]}) to run {step_key} first: days that run at once "
-        f"write the stores in date order (next look in {WAIT_SECONDS}s)"
+        f"{WAITS_FOR}{day} (run {run_id[:8]}) to run {step_key} first: days that run at once "
+        f"write the stores in date order (next look in {wait:.0f}s)"
     )
-    raise dg.RetryRequested(max_retries=MAX_WAITS, seconds_to_wait=WAIT_SECONDS)
+    raise dg.RetryRequested(max_retries=MAX_WAITS, seconds_to_wait=wait)

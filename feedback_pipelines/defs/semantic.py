@@ -5,6 +5,7 @@ Thin wiring: the text, the content-hash cache and the table live in
 `feedback_pipelines.recall.sync`.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from feedback_pipelines import config
+from feedback_pipelines.defs.automation import EXECUTOR_ENV
 from feedback_pipelines.defs.metadata import (
     STORE_RETRY,
     STORES_POOL,
@@ -64,8 +66,10 @@ EMBEDDING_CHECKS = [
 def plan_embedding_shards(
     context: dg.OpExecutionContext, warehouse: WarehouseResource, embedder: EmbedderResource
 ):
-    """Writes the day's texts that no day has embedded yet as FEEDBACK_EMBED_SHARDS files."""
-    in_date_order(context)
+    """Writes the day's texts that no day has embedded yet as FEEDBACK_EMBED_SHARDS files.
+
+    Not held back by earlier days (it writes nothing): the commit looks the cache up again.
+    """
     ds = context.partition_key
     model = embedder.get()
     with warehouse.get_connection() as conn:
@@ -94,6 +98,8 @@ def embed_shard(context: dg.OpExecutionContext, embedder: EmbedderResource, shar
     path = Path(shard)
     hashes, texts = shards.read_texts(path)
     model = embedder.get()
+    if os.environ.get(EXECUTOR_ENV) == "multiprocess" and hasattr(model, "share_cores"):
+        model.share_cores(config.embed_shards())  # the shards run side by side on this machine
     start = time.perf_counter()
     vectors = model.embed(texts, progress=log_progress(context.log.info))
     seconds = time.perf_counter() - start
@@ -126,25 +132,27 @@ def commit_embeddings(
     model = embedder.get()
     fresh: dict = {}
     for result in shard_results:
-        fresh.update(shards.read_vectors(Path(result["path"])))
+        path = Path(result["path"])
+        if path.exists():  # gone when a retry follows a commit that had removed them
+            fresh.update(shards.read_vectors(path))
     with warehouse.get_connection() as conn:
         events = read_day_events(conn, ds)
         day = day_texts(events, model.model_id)
         vectors = lookup_vectors(conn, sorted(set(day.hashes) - set(fresh)))
     vectors.update(fresh)
-    late = day.new_texts(vectors)  # the day changed since the plan (a rerun of its ingest)
+    late = day.new_texts(vectors)  # the day changed since the plan, or shard files are gone
     if late:
-        context.log.warning(f"{ds}: {len(late):,} texts appeared after the plan: embedded here")
+        context.log.warning(f"{ds}: {len(late):,} texts without a shard vector: embedded here")
         vectors.update(zip([h for h, _ in late], model.embed([t for _, t in late]), strict=True))
     frame = compose_day(day, ds, model.model_id, vectors)
     with warehouse.get_connection() as conn:
         written = write_day(conn, ds, frame, model.dim)
-    shards.remove(shards.work_dir(warehouse.path().parent, ds, context.run.run_id))
-    embedded = sum(r["texts"] for r in shard_results) + len(late)
+    distinct = set(day.hashes)
+    embedded = len(distinct & set(fresh)) + len(late)
     seconds = sum(r["seconds"] for r in shard_results)
     context.log.info(
         f"{ds}: wrote {written:,} rows; embedded {embedded:,} new texts in "
-        f"{len(shard_results)} shard(s), reused {len(set(day.hashes)) - embedded:,}, "
+        f"{len(shard_results)} shard(s), reused {len(distinct) - embedded:,}, "
         f"{day.skipped:,} events without text"
     )
     dupes = int(frame["feedback_id"].duplicated().sum())
@@ -156,7 +164,7 @@ def commit_embeddings(
             "model_id": model.model_id,
             "dim": model.dim,
             "embedded": embedded,
-            "reused_from_cache": len(set(day.hashes)) - embedded,
+            "reused_from_cache": len(distinct) - embedded,
             "events_without_text": day.skipped,
             "shards": len(shard_results),
             "texts_per_second": round(embedded / seconds, 1) if seconds > 0 else 0.0,
@@ -178,6 +186,8 @@ def commit_embeddings(
         description=f"{len(found)} PII-looking strings" if found else "no PII found",
         metadata={"count": len(found)},
     )
+    for folder in {Path(r["path"]).parent for r in shard_results}:  # last: a retry re-reads them
+        shards.remove(folder)
 
 
 @dg.graph_asset(

@@ -90,6 +90,15 @@ class OnnxEmbedder(Embedder):
         self.optimization = optimization
         self.batch_size = 8  # measured best with one session per core (bench/embed.py)
 
+    def share_cores(self, processes: int) -> None:
+        """Use this process's share of the cores when `processes` embed side by side here.
+
+        Only before the first `embed` of the process (the sessions are made then): a shard
+        step's process, forked for the shard, takes its share instead of every core.
+        """
+        if "sessions" not in self.__dict__:
+            self.threads = max(1, available_cores() // max(1, processes))
+
     @cached_property
     def tokenizer(self) -> Any:
         """The tokenizer, padding off (batches pad themselves) and truncating at max_length."""

@@ -128,3 +128,23 @@ def test_waiting_for_a_live_run_is_bounded_and_says_what_it_waits_for(instance):
     instance.report_run_failed(live)
     started_run(instance, dead_pid())
     wait_for_other_runs(instance, timeout=0.5, log=lines.append, poll=0.1)
+
+
+def test_a_step_waits_for_running_runs_before_it_and_for_no_other(instance):
+    """defs.ordering: earlier days and older runs of the same day go first; dead or later don't."""
+    from feedback_pipelines.defs.ordering import earlier_runs_pending
+
+    day = {"dagster/partition": "2026-11-20"}
+    earlier = started_run(instance, os.getpid(), **{"dagster/partition": "2026-11-19"})
+    older_same_day = started_run(instance, os.getpid(), **day)
+    me = started_run(instance, os.getpid(), **day)
+    started_run(instance, os.getpid(), **day)  # created after me
+    started_run(instance, os.getpid(), **{"dagster/partition": "2026-11-21"})
+    started_run(instance, dead_pid(), **{"dagster/partition": "2026-11-18"})  # a killed command
+    pending = earlier_runs_pending(instance, me.run_id, "2026-11-20", "step")
+    assert pending == [(earlier.run_id, "2026-11-19"), (older_same_day.run_id, "2026-11-20")]
+    assert earlier_runs_pending(instance, me.run_id, "2026-11-20", "not_a_step_of_theirs") == []
+    instance.report_run_failed(earlier)  # finished: nothing to wait for
+    assert earlier_runs_pending(instance, me.run_id, "2026-11-20", "step") == [
+        (older_same_day.run_id, "2026-11-20")
+    ]
