@@ -18,9 +18,9 @@ day waited, a store error is retried fewer times, or not at all.
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
-PARTITION_TAG = "dagster/partition"
+from feedback_pipelines.cli.runs import IN_PROGRESS, PARTITION_TAG, run_process
+
 #: How the line a waiting step logs starts (the CLI shows it as a wait, not a failure).
 WAITS_FOR = "waits for "
 #: Seconds between two looks (growing by half each look up to the cap), and how many looks
@@ -37,12 +37,10 @@ def earlier_runs_pending(
 
     Before: of an earlier day, or of the same day and created earlier.
     """
-    from feedback_pipelines.cli.runs import run_process
-
     own = instance.get_run_record_by_id(run_id)
     created = own.create_timestamp if own is not None else None
     pending = []
-    for record in instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES)):
+    for record in instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS)):
         run = record.dagster_run
         day = run.tags.get(PARTITION_TAG, "")
         if run.run_id == run_id or not day or day > ds:

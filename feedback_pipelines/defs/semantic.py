@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from feedback_pipelines import config
+from feedback_pipelines.cli.runs import IN_PROGRESS
 from feedback_pipelines.defs.automation import EXECUTOR_ENV
 from feedback_pipelines.defs.metadata import (
     STORE_RETRY,
@@ -81,7 +82,8 @@ def plan_embedding_shards(
     parts = shards.split(todo, config.embed_shards())
     root = warehouse.path().parent
     folder = shards.work_dir(root, ds, context.run.run_id)
-    shards.remove_stale(root, ds, keep=context.run.run_id)
+    live = context.instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS))
+    shards.remove_stale(root, {r.dagster_run.run_id for r in live} | {context.run.run_id})
     context.log.info(
         f"{ds}: {len(events):,} feedback events, {len(set(day.hashes)):,} distinct texts, "
         f"{len(known):,} already embedded; {len(todo):,} to embed in {len(parts)} shard(s) "

@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-#: Folders of runs that died before their commit are removed after this long.
-STALE_SECONDS = 24 * 3600
+#: Folders of runs that are not in progress are removed once they are this old.
+STALE_SECONDS = 3600
 
 
 def work_dir(root: Path, ds: str, run_id: str) -> Path:
@@ -85,16 +85,20 @@ def read_vectors(path: Path) -> dict[str, np.ndarray]:
     return dict(zip(hashes, matrix, strict=True))
 
 
-def remove_stale(root: Path, ds: str, keep: str, now: float | None = None) -> int:
-    """Remove shard folders of `ds` left by runs that died (older than a day); returns how many."""
-    day = work_dir(root, ds, keep).parent
-    if not day.is_dir():
+def remove_stale(root: Path, live: set[str], now: float | None = None) -> int:
+    """Remove the shard folders of every day left by runs not in `live` (runs in progress).
+
+    Such a run died before its commit (a killed command). Folders younger than an hour stay:
+    a run that has just started may not be recorded as in progress yet. Returns how many.
+    """
+    days = root / "work" / "embeddings"
+    if not days.is_dir():
         return 0
     now = time.time() if now is None else now
     removed = 0
-    for folder in day.iterdir():
-        if folder.name != keep and now - folder.stat().st_mtime > STALE_SECONDS:
-            shutil.rmtree(folder, ignore_errors=True)
+    for folder in days.glob("dt=*/*"):
+        if folder.name not in live and now - folder.stat().st_mtime > STALE_SECONDS:
+            remove(folder)
             removed += 1
     return removed
 

@@ -29,19 +29,21 @@ def test_vectors_round_trip_bit_for_bit(tmp_path):
     assert shards.read_vectors(tmp_path / "e.parquet") == {}
 
 
-def test_only_old_folders_of_dead_runs_are_removed(tmp_path):
+def test_only_old_folders_of_runs_not_in_progress_are_removed(tmp_path):
     import os
 
     live = shards.work_dir(tmp_path, "2026-11-20", "run-live")
     dead = shards.work_dir(tmp_path, "2026-11-20", "run-dead")
+    dead_other_day = shards.work_dir(tmp_path, "2026-11-02", "run-dead-too")
     fresh = shards.work_dir(tmp_path, "2026-11-20", "run-fresh")
-    for folder in (live, dead, fresh):
+    for folder in (live, dead, dead_other_day, fresh):
         folder.mkdir(parents=True)
     old = 1_000_000_000
-    os.utime(dead, (old, old))
-    os.utime(live, (old, old))
-    assert shards.remove_stale(tmp_path, "2026-11-20", keep="run-live") == 1
+    for folder in (live, dead, dead_other_day):
+        os.utime(folder, (old, old))
+    assert shards.remove_stale(tmp_path, {"run-live"}) == 2
     assert live.exists() and fresh.exists() and not dead.exists()
+    assert not dead_other_day.parent.exists()  # the emptied day's folder goes too
     shards.remove(live)
     shards.remove(fresh)
     assert not (tmp_path / "work").exists()
