@@ -9,8 +9,10 @@ oldest first, and prints for the last day every step's wall time, CPU time and p
 the embedding step's. `--days 14` is the 14-day window at volume (the routing step then reads
 14 x `--events` events; the earlier days are run but only the last is reported).
 
-`--reuse` keeps an existing `--root` (its landing zone and warehouse) and runs only the last
-day again; with `--only routing` (comma-separated asset keys) just those steps run, e.g.
+`--resume` keeps an existing `--root` and runs only the days that have no report yet (a
+14-day window stopped part-way goes on where it stopped). `--reuse` keeps an existing `--root`
+(its landing zone and warehouse) and runs only the last day again; with `--only routing`
+(comma-separated asset keys) just those steps run, e.g.
 to time the routing step of one code version against the warehouse another version built:
 
     PYTHONPATH=<other checkout> .venv/bin/python bench/day.py --root /tmp/day20k --reuse \
@@ -167,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=1, help="days generated and run (window)")
     parser.add_argument("--root", type=Path, default=None, help="working folder (default: tmp)")
     parser.add_argument("--reuse", action="store_true", help="keep --root; rerun the last day")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep --root; run only the days without a report"
+    )
     parser.add_argument("--only", default="", help="comma-separated asset keys to run")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
@@ -181,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("FEEDBACK_LANDING_DIR", None)
     os.environ.setdefault("FEEDBACK_START_DATE", "2026-01-01")
     days = [(END - timedelta(days=args.days - 1 - i)).isoformat() for i in range(args.days)]
-    if not args.reuse:
+    if args.resume:  # a long window stopped part-way: its finished days have their report
+        days = [d for d in days if not (data / "reports" / f"dt={d}" / "report.html").exists()]
+    elif not args.reuse:
         _generate(data / "landing", args.days, args.events, args.seed)
     else:
         days = days[-1:]
