@@ -10,7 +10,8 @@ the embedding step's. `--days 14` is the 14-day window at volume (the routing st
 14 x `--events` events; the earlier days are run but only the last is reported).
 
 `--resume` keeps an existing `--root` and runs only the days that have no report yet (a
-14-day window stopped part-way goes on where it stopped). `--reuse` keeps an existing `--root`
+14-day window stopped part-way goes on where it stopped; `--through DAY` stops after DAY, e.g. to
+time only the last day on other code). `--reuse` keeps an existing `--root`
 (its landing zone and warehouse) and runs only the last day again; with `--only routing`
 (comma-separated asset keys) just those steps run, e.g.
 to time the routing step of one code version against the warehouse another version built:
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", action="store_true", help="keep --root; run only the days without a report"
     )
+    parser.add_argument("--through", default="", help="with --resume: stop after this day")
     parser.add_argument("--only", default="", help="comma-separated asset keys to run")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
@@ -188,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     days = [(END - timedelta(days=args.days - 1 - i)).isoformat() for i in range(args.days)]
     if args.resume:  # a long window stopped part-way: its finished days have their report
         days = [d for d in days if not (data / "reports" / f"dt={d}" / "report.html").exists()]
+        days = [d for d in days if not args.through or d <= args.through]
     elif not args.reuse:
         _generate(data / "landing", args.days, args.events, args.seed)
     else:
