@@ -1,8 +1,8 @@
 """Feedback events as vector store points: payloads, and the idempotent sync of one day.
 
 A payload holds only redacted text and metadata (no user id, no response, no raw messages):
-what search shows and filters on. `cluster_id` is not part of it: the clustering stage sets it
-with `set_payloads`, and a rerun of the day keeps the ids already set.
+what search shows and filters on. `cluster_id` and `topic_id` are not part of it: the clustering
+stage sets them with `set_payloads`, and a rerun of the day keeps the ids already set.
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ def feedback_points(events: pd.DataFrame, rows: pd.DataFrame, ds: str) -> list[P
     return points
 
 
+#: Payload fields the clustering stage sets, which a rerun of the day keeps.
+CLUSTER_FIELDS = ("cluster_id", "topic_id")
+
 # The payload fields that hold user text; the rest are ids, versions, labels and dates.
 PAYLOAD_TEXT_FIELDS = ("text",)
 
@@ -98,17 +101,16 @@ def sync_day(
     """Make the store's points of `ds` exactly `points`: upsert, drop stale ones, keep clusters."""
     day = iso_date(ds)
     new_ids = [pid for pid, _, _ in points]
-    before = set(store.ids({"ds": day}))
-    stale = sorted(before - set(new_ids))
+    previous = store.fields({"ds": day}, CLUSTER_FIELDS)
+    stale = sorted(set(previous) - set(new_ids))
     if stale:
         store.delete(stale)
-    previous = store.retrieve_payloads(sorted(before & set(new_ids))) if before else {}
     kept = 0
     merged: list[PointTuple] = []
     for pid, vector, payload in points:
-        cluster = previous.get(pid, {}).get("cluster_id")
-        if cluster is not None and "cluster_id" not in payload:
-            payload = {**payload, "cluster_id": cluster}
+        clusters = {k: v for k, v in previous.get(pid, {}).items() if k not in payload}
+        if clusters.get("cluster_id") is not None:
+            payload = {**payload, **clusters}
             kept += 1
         merged.append((pid, vector, payload))
     upserted = store.upsert(merged, batch_size=batch_size)

@@ -141,9 +141,19 @@ class VectorStore(ABC):
     def count(self, filter: Filter | None = None) -> int:
         """Exact number of points passing `filter`."""
 
-    @abstractmethod
     def ids(self, filter: Filter | None = None) -> list[str]:
         """Ids of every point passing `filter` (scrolls the whole selection)."""
+        return list(self.fields(filter))
+
+    @abstractmethod
+    def fields(
+        self, filter: Filter | None = None, names: Sequence[str] = ()
+    ) -> dict[str, dict[str, Any]]:
+        """Every point passing `filter`, with only the payload fields `names` (those it has).
+
+        One scroll that reads a few small fields of many points, e.g. the cluster ids of a
+        window, without their text.
+        """
 
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> None:

@@ -187,18 +187,21 @@ class EdgeStore(VectorStore):
         return int(self.shard.count(request))
 
     @override
-    def ids(self, filter: Filter | None = None) -> list[str]:
+    def fields(
+        self, filter: Filter | None = None, names: Sequence[str] = ()
+    ) -> dict[str, dict[str, Any]]:
         qe = self._qe
-        out: list[str] = []
+        out: dict[str, dict[str, Any]] = {}
         offset = None
         while True:
             records, offset = self.shard.scroll(
                 qe.ScrollRequest(
                     offset=offset, limit=4096, filter=self._filter(filter),
-                    with_payload=False, with_vector=False,
+                    with_payload=list(names) if names else False, with_vector=False,
                 )
             )  # fmt: skip
-            out.extend(str(r.id) for r in records)
+            for r in records:
+                out[str(r.id)] = self._decode(r.payload) if names else {}
             if offset is None or not records:
                 return out
 

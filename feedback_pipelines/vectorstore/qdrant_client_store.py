@@ -175,8 +175,10 @@ class QdrantClientStore(VectorStore):
         )
 
     @override
-    def ids(self, filter: Filter | None = None) -> list[str]:
-        out: list[str] = []
+    def fields(
+        self, filter: Filter | None = None, names: Sequence[str] = ()
+    ) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
         offset = None
         while True:
             records, offset = self.client.scroll(
@@ -184,10 +186,11 @@ class QdrantClientStore(VectorStore):
                 scroll_filter=self._filter(filter),
                 limit=4096,
                 offset=offset,
-                with_payload=False,
+                with_payload=list(names) if names else False,
                 with_vectors=False,
             )
-            out.extend(str(r.id) for r in records)
+            for r in records:
+                out[str(r.id)] = dict(r.payload or {}) if names else {}
             if offset is None or not records:
                 return out
 

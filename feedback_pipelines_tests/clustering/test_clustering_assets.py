@@ -274,8 +274,11 @@ def test_a_rerun_replaces_its_partition_with_the_same_result(week):
     links_before = week.table(
         "SELECT feedback_id, cluster_id FROM cluster_assignments WHERE ds = ? ORDER BY 1", [day]
     )
-    cluster_day(week, day)
+    rerun = cluster_day(week, day)
     pd.testing.assert_frame_equal(before, week.table(query, [day]))
+    # the store already holds every id: nothing is rewritten
+    payloads = payload_stats(rerun)
+    assert payloads["written"] == 0 and payloads["unchanged"] > len(links_before) // 2
     links_after = week.table(
         "SELECT feedback_id, cluster_id FROM cluster_assignments WHERE ds = ? ORDER BY 1", [day]
     )
@@ -289,20 +292,42 @@ def test_a_rerun_replaces_its_partition_with_the_same_result(week):
         assert n > 0 or table == "topic_lineage", table
 
 
+def payload_stats(result: dg.ExecuteInProcessResult) -> dict:
+    """What the run did to the Qdrant payloads (cluster_assignments' metadata)."""
+    (event,) = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("cluster_assignments")
+    ]
+    return event.materialization.metadata["qdrant_payloads"].value
+
+
+def test_only_changed_payloads_are_written(week):
+    first, *later = (payload_stats(week.runs[day]) for day in CLUSTER_DAYS)
+    assert first["written"] > 0 and first["missing"] == 0
+    for stats in later:  # a window mostly keeps yesterday's ids: most payloads are left alone
+        assert stats["missing"] == 0 and 0 < stats["written"] < stats["unchanged"]
+
+
 def test_cluster_ids_are_in_the_qdrant_payloads(week):
     from feedback_pipelines.embedding import DEFAULT_EMBEDDER, get_embedder
     from feedback_pipelines.vectorstore import open_store, point_id
 
     day = CLUSTER_DAYS[-1]
     links = week.table(
-        "SELECT feedback_id, cluster_id FROM cluster_assignments WHERE ds = ?", [day]
+        "SELECT feedback_id, cluster_id, topic_id FROM cluster_assignments WHERE ds = ?", [day]
     )
     model = get_embedder(DEFAULT_EMBEDDER)
-    by_point = {point_id(f): int(c) for f, c in zip(links["feedback_id"], links["cluster_id"])}
+    by_point = {
+        point_id(f): {"cluster_id": int(c), "topic_id": int(t)}
+        for f, c, t in zip(links["feedback_id"], links["cluster_id"], links["topic_id"])
+    }
     with open_store(model.model_id, model.dim, path=week.store, backend="edge") as store:
+        # every point of the last window holds that window's ids, though most were written
+        # on earlier days
         payloads = store.retrieve_payloads(list(by_point))
         assert len(payloads) == len(by_point)
-        assert all(payloads[p]["cluster_id"] == c for p, c in by_point.items())
+        assert all({k: payloads[p][k] for k in ids} == ids for p, ids in by_point.items())
         # semantic search filtered by topic returns only that topic's events
         cid = int(links["cluster_id"].value_counts().index[0])
         member = links.loc[links["cluster_id"] == cid, "feedback_id"].iloc[0]

@@ -131,6 +131,10 @@ def test_set_payloads_and_retrieve_vectors(store):
     assert sorted(store.ids({"ds": "2026-11-18"})) == sorted(
         pid for pid, _, p in points if p["ds"] == "2026-11-18"
     )
+    held = store.fields({"ds": "2026-11-18"}, ["cluster_id", "no_such_field"])
+    assert sorted(held) == sorted(store.ids({"ds": "2026-11-18"}))
+    assert held[points[3][0]] == {"cluster_id": 3}  # only the fields asked for
+    assert set(store.fields({}, [])[points[1][0]]) == set()
 
 
 def test_sync_day_is_idempotent_keeps_clusters_and_drops_stale(store):
@@ -144,10 +148,12 @@ def test_sync_day_is_idempotent_keeps_clusters_and_drops_stale(store):
     assert result.count == len(day) and store.count() == len(day)
     result = sync_day(store, "2026-11-20", day)  # a plain rerun
     assert result.deleted == 0 and result.count == len(day)
-    store.set_payload([day[1][0]], {"cluster_id": 9})
+    store.set_payload([day[1][0]], {"cluster_id": 9, "topic_id": 2})
     result = sync_day(store, "2026-11-20", day)
     assert result.kept_cluster_ids == 1
-    assert store.retrieve_payloads([day[1][0]])[day[1][0]]["cluster_id"] == 9
+    payload = store.retrieve_payloads([day[1][0]])[day[1][0]]
+    assert payload["cluster_id"] == 9 and payload["topic_id"] == 2
+    assert payload["text"] == day[1][2]["text"]  # the rest of the payload is the new one
 
 
 def test_bad_filters_are_refused(store):
