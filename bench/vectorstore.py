@@ -9,6 +9,8 @@ pipeline's: 14 days, 4 model versions, kinds, reasons, is_negative, cluster ids,
     python bench/vectorstore.py                           # 10k, 20k, 100k; local mode <= 20k
     python bench/vectorstore.py --daily 100000 --days 3   # day-by-day growth (14 x 100k shape)
     python bench/vectorstore.py --horizon 90 --per-day 2000   # the retained store, exact vs HNSW
+    python bench/vectorstore.py --store COPY_OF/data/qdrant [--optimize]   # a store the pipeline
+                                                              # wrote, as it is (or with HNSW)
 
 `--horizon D --per-day N`: the store as retention leaves it (FEEDBACK_QDRANT_RETENTION_DAYS=D):
 D + 7 days of N points are written day by day, each day removing what falls out of the horizon
@@ -131,15 +133,16 @@ def measure_queries(
 ) -> dict:
     """Latency (ms) and recall@10 per filter, against exact numpy search."""
     out = {}
+    scores = vectors @ queries[:n_queries].T  # every query's exact scores, once
     for name, flt in (filters or FILTERS).items():
         mask = np.array([matches(p, flt) for p in payloads])
         candidates = np.flatnonzero(mask)
         latencies, recalls = [], []
-        for q in queries[:n_queries]:
+        for j, q in enumerate(queries[:n_queries]):
             start = time.perf_counter()
             hits = store.search(q, flt, 10)
             latencies.append((time.perf_counter() - start) * 1000)
-            exact = candidates[np.argsort(-(vectors[candidates] @ q))[:10]]
+            exact = candidates[np.argsort(-scores[candidates, j])[:10]]
             truth = {payloads[i]["feedback_id"] for i in exact}
             recalls.append(len(truth & {h.payload["feedback_id"] for h in hits}) / len(truth))
         out[name] = (statistics.median(latencies), np.percentile(latencies, 95), np.mean(recalls))
@@ -288,6 +291,65 @@ def bench_horizon(horizon: int, per_day: int, base, queries, n_queries: int) -> 
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def store_filters(payloads: list[dict]) -> dict:
+    """Filters a person uses on a real store: a version, recent days, recent complaints, a day."""
+    from collections import Counter
+
+    days = sorted({p["ds"] for p in payloads})
+    version = Counter(p.get("model_version") for p in payloads).most_common(1)[0][0]
+    share = sum(p.get("model_version") == version for p in payloads) / len(payloads)
+    return {
+        "none": {},
+        f"version ({share:.0%})": {"model_version": version},
+        "last 7 days": {"ds": {"gte": days[-min(7, len(days))]}},
+        "version+negative+7 days": {
+            "model_version": version,
+            "is_negative": True,
+            "ds": {"gte": days[-min(7, len(days))]},
+        },
+        "one day": {"ds": days[-1]},
+    }
+
+
+def bench_store(path: Path, queries, n_queries: int, optimize: bool) -> None:
+    """A store the pipeline wrote (e.g. `bench/day.py --days 14`'s data/qdrant), as it is.
+
+    Changes the store if `optimize` (builds HNSW): point it at a copy.
+    """
+    from feedback_pipelines.vectorstore.edge import EdgeStore
+
+    (folder,) = [f for f in path.iterdir() if f.is_dir()]
+    store = EdgeStore(path, folder.name, queries.shape[1])
+    opt_s = 0.0
+    if optimize:
+        start = time.perf_counter()
+        store.optimize()
+        opt_s = time.perf_counter() - start
+    start = time.perf_counter()
+    held = store.fields({}, ["feedback_id", "ds", "model_version", "is_negative"])
+    ids = list(held)
+    payloads = [held[i] for i in ids]
+    by_id = store.retrieve_vectors(ids)
+    vectors = np.stack([by_id[i] for i in ids])
+    del by_id
+    print(
+        f"{len(ids):,} points from {path} ({store.info()}), read in "
+        f"{time.perf_counter() - start:.0f}s",
+        flush=True,
+    )
+    label = f"HNSW, built in {opt_s:.0f}s" if optimize else "as stored"
+    figures = measure_queries(store, vectors, payloads, queries, n_queries, store_filters(payloads))
+    print(
+        f"{label}; load {os.getloadavg()[0]:.1f}: "
+        + "  ".join(
+            f"{name}: {med:.1f}/{p95:.1f} ms r={rec:.3f}"
+            for name, (med, p95, rec) in figures.items()
+        ),
+        flush=True,
+    )
+    store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,20000,100000")
@@ -300,6 +362,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--horizon", type=int, default=0, help="retention days (horizon mode)")
     parser.add_argument("--per-day", type=int, default=2000, help="points per day (horizon)")
+    parser.add_argument("--store", type=Path, help="measure this pipeline store (data/qdrant)")
+    parser.add_argument("--optimize", action="store_true", help="with --store: build HNSW first")
     args = parser.parse_args()
 
     base, queries = real_vectors()
@@ -307,6 +371,9 @@ def main() -> None:
         f"{len(base)} real stored vectors, {len(queries)} real queries; "
         f"load {os.getloadavg()[0]:.1f}"
     )
+    if args.store:
+        bench_store(args.store, queries, args.queries, args.optimize)
+        return
     if args.horizon:
         bench_horizon(args.horizon, args.per_day, base, queries, args.queries)
         return
