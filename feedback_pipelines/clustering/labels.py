@@ -16,9 +16,8 @@ maximal marginal relevance, so the label's words are both typical and different 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -132,6 +131,19 @@ def _sample_per_cluster(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=int)
 
 
+def _memoized_phrases(ngram_range: tuple[int, int]) -> Callable[[str], list[str]]:
+    """`phrases` computed once per distinct text: a window repeats many of its texts."""
+    seen: dict[str, list[str]] = {}
+
+    def analyze(text: str) -> list[str]:
+        found = seen.get(text)
+        if found is None:
+            found = seen[text] = phrases(text, ngram_range)
+        return found
+
+    return analyze
+
+
 def class_tfidf(
     texts: Sequence[str], labels: np.ndarray, config: LabelConfig = LabelConfig()
 ) -> tuple[list[int], sparse.csr_matrix, np.ndarray]:
@@ -156,7 +168,7 @@ def class_tfidf(
     classes = sorted(int(c) for c in np.unique(sub))
     if not classes:
         return [], sparse.csr_matrix((0, 0)), np.array([], dtype=object)
-    vectorizer = CountVectorizer(analyzer=partial(phrases, ngram_range=config.ngram_range))
+    vectorizer = CountVectorizer(analyzer=_memoized_phrases(config.ngram_range))
     try:
         counts = vectorizer.fit_transform(docs)
     except ValueError:  # nothing but stop words and placeholders

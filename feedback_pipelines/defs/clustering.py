@@ -42,7 +42,6 @@ from feedback_pipelines.resources.clustering import ClusterLabellerResource
 from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
-from feedback_pipelines.vectorstore import point_id
 
 GROUP = "clustering"
 NOISE_WARN_SHARE = 0.5
@@ -298,20 +297,26 @@ def _write_payloads(
         return {"written": 0, "unchanged": 0, "missing": 0}
     started = time.perf_counter()
     wanted = {
-        point_id(fid): {"cluster_id": int(cid), "topic_id": int(tid)}
+        fid: {"cluster_id": cid, "topic_id": tid}
         for fid, cid, tid in zip(
-            assignments["feedback_id"],
-            assignments["cluster_id"],
-            assignments["topic_id"],
+            assignments["feedback_id"].tolist(),
+            assignments["cluster_id"].astype("int64").tolist(),
+            assignments["topic_id"].astype("int64").tolist(),
             strict=True,
         )
     }
     with vector_store.open(model.model_id, model.dim) as store:
         in_window = {"ds": {"gte": window[0].isoformat(), "lte": window[1].isoformat()}}
-        held = store.fields(in_window, CLUSTER_FIELDS)
-        changed = {pid: ids for pid, ids in wanted.items() if pid in held and held[pid] != ids}
+        # points are found by the feedback_id they hold: no uuid5 per event of the window
+        held = store.fields(in_window, ("feedback_id", *CLUSTER_FIELDS))
+        changed, present = {}, 0
+        for pid, fields in held.items():
+            ids = wanted.get(fields.pop("feedback_id", None))
+            if ids is not None:
+                present += 1
+                if fields != ids:
+                    changed[pid] = ids
         store.set_payloads(changed)
-    present = sum(pid in held for pid in wanted)
     missing = len(wanted) - present
     seconds = time.perf_counter() - started
     context.log.info(
