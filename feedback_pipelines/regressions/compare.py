@@ -40,6 +40,7 @@ tested, or how the verdict was reached.
 
 from __future__ import annotations
 
+import copy
 import math
 import zlib
 from dataclasses import dataclass, field
@@ -214,7 +215,8 @@ class _Prepared:
     columns the tests read, as arrays, with the string ids turned into integer codes once:
     selecting a version's rows, mapping a feedback id to its cluster or a trace to its
     feedback's stratum is then integer indexing. At a million events a day the string compares
-    and maps, repeated per comparison and per level, were most of the regressions step.
+    and maps, repeated per comparison and per level, were most of the regressions step. Codes
+    are labels only: nothing depends on how they are numbered.
     """
 
     def __init__(self, events: pd.DataFrame, traces: pd.DataFrame):
@@ -245,7 +247,33 @@ class _Prepared:
         }
         self.tr_values = {k: v[self.tr_rows] for k, v in self.tr_values.items()}
         self._traces: tuple[np.ndarray, np.ndarray, int] | None = None
-        self._feedback: tuple[object, np.ndarray, np.ndarray, int] | None = None
+        self._feedback: tuple[np.ndarray, pd.Index] | None = None
+        self._assigned: tuple[object, np.ndarray] | None = None
+
+    def subset(
+        self, events: pd.DataFrame, traces: pd.DataFrame, ev_in: np.ndarray, tr_in: np.ndarray
+    ) -> _Prepared:
+        """`_Prepared(events, traces)` by restriction: no id is hashed again.
+
+        `events` and `traces` must hold exactly this one's input rows `ev_in` / `tr_in`
+        (boolean masks), in order (`cumulative.partition_rows` checks it).
+        """
+        out = copy.copy(self)
+        out.events, out.traces = events, traces
+        ev_keep, tr_keep = ev_in[self.ev_rows], tr_in[self.tr_rows]
+        out.ev_rows = (np.cumsum(ev_in) - 1)[self.ev_rows[ev_keep]]
+        out.tr_rows = (np.cumsum(tr_in) - 1)[self.tr_rows[tr_keep]]
+        out.ev_model, out.ev_prompt = self.ev_model[ev_keep], self.ev_prompt[ev_keep]
+        out.tr_model, out.tr_prompt = self.tr_model[tr_keep], self.tr_prompt[tr_keep]
+        out.ev_stamp, out.tr_stamp = self.ev_stamp[ev_keep], self.tr_stamp[tr_keep]
+        out.ev_values = {k: v[ev_keep] for k, v in self.ev_values.items()}
+        out.tr_values = {k: v[tr_keep] for k, v in self.tr_values.items()}
+        ev_codes, tr_codes, count = self.trace_codes()
+        out._traces = (ev_codes[ev_keep], tr_codes[tr_keep], count)
+        codes, index = self.feedback_index()
+        out._feedback = (codes[ev_keep], index)
+        out._assigned = None
+        return out
 
     @property
     def n_events(self) -> int:
@@ -265,19 +293,20 @@ class _Prepared:
             self._traces = (codes[:n_ev], codes[n_ev:], len(uniques))
         return self._traces
 
-    def feedback_codes(self, assignments: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
-        """Feedback id codes of the events and of the assignment rows (as strings), count."""
-        if self._feedback is None or self._feedback[0] is not assignments:
-            n_ev = self.n_events
-            values = np.concatenate(
-                [
-                    _column(self.events, "feedback_id", self.ev_rows, str),
-                    assignments["feedback_id"].astype(str).to_numpy(dtype=object),
-                ]
-            )
-            codes, uniques = pd.factorize(values)
-            self._feedback = (assignments, codes[:n_ev], codes[n_ev:], len(uniques))
-        return self._feedback[1:]
+    def feedback_index(self) -> tuple[np.ndarray, pd.Index]:
+        """Feedback id (as a string) codes of the events, and the ids they number."""
+        if self._feedback is None:
+            codes, uniques = pd.factorize(_column(self.events, "feedback_id", self.ev_rows, str))
+            self._feedback = (codes, pd.Index(uniques, dtype=object))
+        return self._feedback
+
+    def assigned_codes(self, assignments: pd.DataFrame) -> np.ndarray:
+        """The feedback id code of each assignment row (-1: no event has it)."""
+        if self._assigned is None or self._assigned[0] is not assignments:
+            index = self.feedback_index()[1]
+            ids = _column(assignments, "feedback_id", np.arange(len(assignments)), str)
+            self._assigned = (assignments, index.get_indexer(ids))
+        return self._assigned[1]
 
     def event_strata(
         self, assignments: pd.DataFrame | None, column: str, known_only: bool = False
@@ -290,14 +319,15 @@ class _Prepared:
         out = np.full(self.n_events, UNASSIGNED, dtype=np.int64)
         if assignments is None or not len(assignments):
             return out
-        ev_codes, asg_codes, count = self.feedback_codes(assignments)
+        ev_codes, index = self.feedback_index()
+        asg_codes = self.assigned_codes(assignments)
         values = assignments[column]
-        rows = np.arange(len(assignments))
+        used = asg_codes >= 0
         if known_only:
-            rows = rows[values.notna().to_numpy()]
-        last = ~pd.Series(asg_codes[rows]).duplicated(keep="last").to_numpy()
-        rows = rows[last]
-        position = np.full(count, -1, dtype=np.int64)
+            used &= values.notna().to_numpy()
+        rows = np.flatnonzero(used)
+        rows = rows[~pd.Series(asg_codes[rows]).duplicated(keep="last").to_numpy()]
+        position = np.full(len(index), -1, dtype=np.int64)
         position[asg_codes[rows]] = rows
         found = position[ev_codes]
         hit = found >= 0
@@ -323,7 +353,7 @@ class _Prepared:
         return np.where(tr_codes >= 0, best[tr_codes], UNASSIGNED).astype(np.int64)
 
     def sides(self, kind: str, comparison: _Comparison) -> tuple[np.ndarray, np.ndarray]:
-        """Masks of the candidate's and the baseline's rows ('ev' or 'tr'), as `_select` did."""
+        """Masks of the candidate's and the baseline's rows in the events ('ev') or traces."""
         model, prompt = (
             (self.ev_model, self.ev_prompt) if kind == "ev" else (self.tr_model, self.tr_prompt)
         )

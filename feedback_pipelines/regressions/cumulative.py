@@ -33,6 +33,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+from pandas.core.dtypes.missing import array_equivalent
 
 from feedback_pipelines.regressions import sequential as sq
 from feedback_pipelines.regressions.compare import (
@@ -231,10 +232,21 @@ def always_valid_rows(
         is the release day, `window_end` is `end`.
     """
     settings = settings or RegressionSettings()
+    days = (_day(events).to_numpy(), _day(traces).to_numpy())
+    return _always_valid(_Prepared(events, traces), days, assignments, end, settings, first_seen)
+
+
+def _always_valid(
+    prepared: _Prepared,
+    days: tuple[np.ndarray, np.ndarray],
+    assignments: pd.DataFrame | None,
+    end: date,
+    settings: RegressionSettings,
+    first_seen: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """`always_valid_rows` on prepared frames (`days`: `_day` of every input row)."""
     columns = REGRESSION_TABLE_COLUMNS
-    prepared = _Prepared(events, traces)
-    ev_day = _day(events).to_numpy()[prepared.ev_rows]
-    tr_day = _day(traces).to_numpy()[prepared.tr_rows]
+    ev_day, tr_day = days[0][prepared.ev_rows], days[1][prepared.tr_rows]
     end_ts = pd.Timestamp(end)
     w = settings.window_days
     # comparisons exactly as the window test makes them (same window, same history)
@@ -436,16 +448,52 @@ def partition_rows(
     """
     settings = settings or RegressionSettings()
     bounds = {"first_seen": window.first_seen, "window_start": start, "window_end": end}
-    prepared = _Prepared(window.events, window.traces)  # once for both window tests
+    # each frame is prepared once: the span, and the window as its restriction if it can be
+    spanned = _Prepared(span.events, span.traces)
+    days = (_day(span.events).to_numpy(), _day(span.traces).to_numpy())
+    prepared = _window_of(spanned, days, span, window, start, end)
     windowed = _window_test(prepared, window.assignments, "cluster_id", settings, **bounds)
     themes = _theme_rows(prepared, window.assignments, settings, **bounds)
     if len(themes):
         windowed["topic_id"] = pd.Series(pd.NA, index=windowed.index, dtype="Int64")
         windowed = pd.concat([windowed, themes], ignore_index=True)
-    judged = always_valid_rows(
-        span.events, span.traces, span.assignments, end, settings, first_seen=window.first_seen
-    )
+    judged = _always_valid(spanned, days, span.assignments, end, settings, window.first_seen)
     return version_regression_rows(windowed, judged)
+
+
+def _window_of(
+    spanned: _Prepared,
+    days: tuple[np.ndarray, np.ndarray],
+    span,
+    window,
+    start: date,
+    end: date,
+) -> _Prepared:
+    """The window's frames prepared: the span's, restricted to the window's days.
+
+    Only when the window holds exactly those rows (as the store reads them: the span is the
+    window plus the days before it); else they are prepared anew.
+    """
+    first, last = pd.Timestamp(start).to_datetime64(), pd.Timestamp(end).to_datetime64()
+    ev_in, tr_in = ((d >= first) & (d <= last) for d in days)
+    if _same_rows(window.events, span.events, ev_in) and _same_rows(
+        window.traces, span.traces, tr_in
+    ):
+        return spanned.subset(window.events, window.traces, ev_in, tr_in)
+    return _Prepared(window.events, window.traces)
+
+
+def _same_rows(part: pd.DataFrame, whole: pd.DataFrame, rows: np.ndarray) -> bool:
+    """Whether `part` is `whole[rows]`: same columns, dtypes and values, in the same order."""
+    if list(part.columns) != list(whole.columns) or len(part) != int(rows.sum()):
+        return False
+    for column in part.columns:
+        a, b = part[column], whole[column]
+        if a.dtype != b.dtype:
+            return False
+        if not array_equivalent(a.to_numpy(), b.to_numpy()[rows], strict_nan=True):
+            return False
+    return True
 
 
 def release_span_start(first_seen: pd.DataFrame, end: date, settings: RegressionSettings) -> date:
