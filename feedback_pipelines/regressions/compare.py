@@ -428,11 +428,9 @@ def _best_strata(trace_codes: np.ndarray, strata: np.ndarray, count: int) -> np.
     out = np.full(count, UNASSIGNED, dtype=np.int64)
     if not len(trace_codes):
         return out
-    values, inverse = np.unique(strata, return_inverse=True)
+    values, inverse = _unique_codes(strata)
     width = len(values)
-    pairs, counts = np.unique(
-        trace_codes.astype(np.int64) * width + inverse.reshape(-1), return_counts=True
-    )
+    pairs, counts = np.unique(trace_codes.astype(np.int64) * width + inverse, return_counts=True)
     trace_code, stratum = pairs // width, values[pairs % width]
     # best first within each trace: non-noise, then most frequent, then lowest cluster id
     order = np.lexsort((stratum, -counts, stratum == NOISE, trace_code))
@@ -507,13 +505,29 @@ def _units(
     return _Units(strata[masks[0]], values[masks[0]], strata[masks[1]], values[masks[1]], clustered)
 
 
+def _unique_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True)`; for integers in a small range, by a bincount."""
+    if len(values) and values.dtype.kind in "iu":
+        low, high = int(values.min()), int(values.max())
+        if high - low < 1 << 20:
+            shifted = (values - low).astype(np.intp)
+            present = np.bincount(shifted, minlength=high - low + 1) > 0
+            uniques = (np.flatnonzero(present) + low).astype(values.dtype)
+            return uniques, (np.cumsum(present) - 1)[shifted]
+    uniques, inverse = np.unique(values, return_inverse=True)
+    return uniques, inverse.reshape(-1)
+
+
 def _by_stratum(strata: np.ndarray, values: np.ndarray) -> dict[int, np.ndarray]:
     """`values[strata == s]` for every stratum s, in one stable sort instead of one scan each."""
-    order = np.argsort(strata, kind="stable")
-    s, v = strata[order], values[order]
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if len(s) else np.array([], int)
-    ends = np.r_[starts[1:], len(s)]
-    return {int(s[a]): v[a:b] for a, b in zip(starts, ends, strict=True)}
+    uniques, codes = _unique_codes(strata)
+    if len(uniques) < 1 << 15:
+        codes = codes.astype(np.int16)  # a stable sort of 16-bit keys is a radix sort
+    order = np.argsort(codes, kind="stable")
+    ends = np.cumsum(np.bincount(codes, minlength=len(uniques)))
+    starts = ends - np.bincount(codes, minlength=len(uniques))
+    v = values[order]
+    return {int(u): v[a:b] for u, a, b in zip(uniques, starts, ends, strict=True)}
 
 
 def _empty_row(comparison: _Comparison, metric: str, scope: str, cluster: int | None) -> dict:
@@ -630,7 +644,7 @@ def _latency_cell(row: dict, v1: np.ndarray, v2: np.ndarray, settings: Regressio
 
 def _strata_table(s1: np.ndarray, y1: np.ndarray, s2: np.ndarray, y2: np.ndarray) -> pd.DataFrame:
     """Successes and sizes per stratum for both sides (index: stratum id)."""
-    strata, codes = np.unique(np.concatenate([s1, s2]), return_inverse=True)
+    strata, codes = _unique_codes(np.concatenate([s1, s2]))
     c1, c2 = codes[: len(s1)], codes[len(s1) :]
     k = len(strata)
     return pd.DataFrame(
