@@ -137,6 +137,10 @@ class _Units:
 
 
 def _prepare_events(events: pd.DataFrame, assignments: pd.DataFrame | None) -> pd.DataFrame:
+    """The events as a frame with their stratum: `_Prepared` computes the same on arrays.
+
+    Kept as its reference (tests) and for bench/regressions_daily.py.
+    """
     ev = pd.DataFrame(
         {
             "feedback_id": events["feedback_id"].astype(str),
