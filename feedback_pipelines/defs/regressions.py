@@ -24,11 +24,7 @@ from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
 from feedback_pipelines.regressions import store
 from feedback_pipelines.regressions.compare import RegressionSettings, describe_regression
-from feedback_pipelines.regressions.cumulative import (
-    guarantee_sentence,
-    partition_rows,
-    release_span_start,
-)
+from feedback_pipelines.regressions.cumulative import guarantee_sentence, partition_rows
 from feedback_pipelines.regressions.metrics import compute_version_metrics
 from feedback_pipelines.regressions.sequential import SequentialSettings
 from feedback_pipelines.resources.settings import PipelineConfig
@@ -155,11 +151,9 @@ def version_regressions(
     start = end - timedelta(days=config.window_days - 1)
     with warehouse.get_connection() as conn:
         try:
-            window = store.read_window(conn, start, end)
+            window, span, span_start = store.read_partition(conn, start, end, config)
         except store.MissingTables as exc:
             raise dg.Failure(str(exc)) from exc
-        span_start = release_span_start(window.first_seen, end, config)
-        span = store.read_release_span(conn, span_start, end)
     for note in window.notes:
         context.log.warning(note)
     events, traces, assignments = window.events, window.traces, window.assignments

@@ -40,6 +40,7 @@ tested, or how the verdict was reached.
 
 from __future__ import annotations
 
+import copy
 import math
 import zlib
 from dataclasses import dataclass, field
@@ -136,6 +137,10 @@ class _Units:
 
 
 def _prepare_events(events: pd.DataFrame, assignments: pd.DataFrame | None) -> pd.DataFrame:
+    """The events as a frame with their stratum: `_Prepared` computes the same on arrays.
+
+    Kept as its reference (tests) and for bench/regressions_daily.py.
+    """
     ev = pd.DataFrame(
         {
             "feedback_id": events["feedback_id"].astype(str),
@@ -207,15 +212,250 @@ def _first_seen(
     return allrows.groupby(keys)["timestamp"].min()
 
 
+class _Prepared:
+    """One events frame and one traces frame, prepared once for every test run on them.
+
+    The rows `_prepare_events` and `_prepare_traces` keep (those with a model version) and the
+    columns the tests read, as arrays, with the string ids turned into integer codes once:
+    selecting a version's rows, mapping a feedback id to its cluster or a trace to its
+    feedback's stratum is then integer indexing. At a million events a day the string compares
+    and maps, repeated per comparison and per level, were most of the regressions step. Codes
+    are labels only: nothing depends on how they are numbered.
+    """
+
+    def __init__(self, events: pd.DataFrame, traces: pd.DataFrame):
+        self.events, self.traces = events, traces
+        self.ev_rows = np.flatnonzero(events["model_version"].astype(object).notna().to_numpy())
+        self.tr_rows = np.flatnonzero(traces["model_version"].astype(object).notna().to_numpy())
+        n_ev = len(self.ev_rows)
+        versions = {}
+        for column in ("model_version", "prompt_version"):
+            values = np.concatenate(
+                [_column(events, column, self.ev_rows), _column(traces, column, self.tr_rows)]
+            )
+            codes, uniques = pd.factorize(values)
+            versions[column] = (codes[:n_ev], codes[n_ev:], np.asarray(uniques, dtype=object))
+        self.ev_model, self.tr_model, self.models = versions["model_version"]
+        self.ev_prompt, self.tr_prompt, self.prompts = versions["prompt_version"]
+        self.ev_stamp = _stamps(events, self.ev_rows)
+        self.tr_stamp = _stamps(traces, self.tr_rows)
+        self.ev_values = {
+            "negative_rate": events["is_negative"].fillna(False).astype(bool).to_numpy(),
+            "correction_rate": (events["kind"] == "correction").to_numpy(),
+        }
+        self.ev_values = {k: v[self.ev_rows] for k, v in self.ev_values.items()}
+        latency = pd.to_numeric(traces["latency_ms"], errors="coerce").astype(float).to_numpy()
+        self.tr_values = {
+            "abandonment_rate": traces["abandoned"].fillna(False).astype(bool).to_numpy(),
+            "latency_p95": latency,
+        }
+        self.tr_values = {k: v[self.tr_rows] for k, v in self.tr_values.items()}
+        self._traces: tuple[np.ndarray, np.ndarray, int] | None = None
+        self._feedback: tuple[np.ndarray, pd.Index] | None = None
+        self._assigned: tuple[object, np.ndarray] | None = None
+
+    def subset(
+        self, events: pd.DataFrame, traces: pd.DataFrame, ev_in: np.ndarray, tr_in: np.ndarray
+    ) -> _Prepared:
+        """`_Prepared(events, traces)` by restriction: no id is hashed again.
+
+        `events` and `traces` must hold exactly this one's input rows `ev_in` / `tr_in`
+        (boolean masks), in order (`cumulative.partition_rows` checks it).
+        """
+        out = copy.copy(self)
+        out.events, out.traces = events, traces
+        ev_keep, tr_keep = ev_in[self.ev_rows], tr_in[self.tr_rows]
+        out.ev_rows = (np.cumsum(ev_in) - 1)[self.ev_rows[ev_keep]]
+        out.tr_rows = (np.cumsum(tr_in) - 1)[self.tr_rows[tr_keep]]
+        out.ev_model, out.ev_prompt = self.ev_model[ev_keep], self.ev_prompt[ev_keep]
+        out.tr_model, out.tr_prompt = self.tr_model[tr_keep], self.tr_prompt[tr_keep]
+        out.ev_stamp, out.tr_stamp = self.ev_stamp[ev_keep], self.tr_stamp[tr_keep]
+        out.ev_values = {k: v[ev_keep] for k, v in self.ev_values.items()}
+        out.tr_values = {k: v[tr_keep] for k, v in self.tr_values.items()}
+        ev_codes, tr_codes, count = self.trace_codes()
+        out._traces = (ev_codes[ev_keep], tr_codes[tr_keep], count)
+        codes, index = self.feedback_index()
+        out._feedback = (codes[ev_keep], index)
+        out._assigned = None
+        return out
+
+    @property
+    def n_events(self) -> int:
+        return len(self.ev_rows)
+
+    def trace_codes(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Trace id codes of the events and of the traces (one numbering; -1 = none), count."""
+        if self._traces is None:
+            n_ev = self.n_events
+            values = np.concatenate(
+                [
+                    _column(self.events, "trace_id", self.ev_rows),
+                    _column(self.traces, "trace_id", self.tr_rows),
+                ]
+            )
+            codes, uniques = pd.factorize(values)
+            self._traces = (codes[:n_ev], codes[n_ev:], len(uniques))
+        return self._traces
+
+    def feedback_index(self) -> tuple[np.ndarray, pd.Index]:
+        """Feedback id (as a string) codes of the events, and the ids they number."""
+        if self._feedback is None:
+            codes, uniques = pd.factorize(_column(self.events, "feedback_id", self.ev_rows, str))
+            self._feedback = (codes, pd.Index(uniques, dtype=object))
+        return self._feedback
+
+    def assigned_codes(self, assignments: pd.DataFrame) -> np.ndarray:
+        """The feedback id code of each assignment row (-1: no event has it)."""
+        if self._assigned is None or self._assigned[0] is not assignments:
+            index = self.feedback_index()[1]
+            ids = _column(assignments, "feedback_id", np.arange(len(assignments)), str)
+            self._assigned = (assignments, index.get_indexer(ids))
+        return self._assigned[1]
+
+    def event_strata(
+        self, assignments: pd.DataFrame | None, column: str, known_only: bool = False
+    ) -> np.ndarray:
+        """`_prepare_events`' stratum per event, else UNASSIGNED.
+
+        The event's `column` in its feedback id's last assignment row (with `known_only`, the
+        last row where it is not null).
+        """
+        out = np.full(self.n_events, UNASSIGNED, dtype=np.int64)
+        if assignments is None or not len(assignments):
+            return out
+        ev_codes, index = self.feedback_index()
+        asg_codes = self.assigned_codes(assignments)
+        values = assignments[column]
+        used = asg_codes >= 0
+        if known_only:
+            used &= values.notna().to_numpy()
+        rows = np.flatnonzero(used)
+        rows = rows[~pd.Series(asg_codes[rows]).duplicated(keep="last").to_numpy()]
+        position = np.full(len(index), -1, dtype=np.int64)
+        position[asg_codes[rows]] = rows
+        found = position[ev_codes]
+        hit = found >= 0
+        if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
+            out[hit] = values.to_numpy()[found[hit]]
+            return out
+        mapped = np.full(self.n_events, np.nan)
+        mapped[hit] = values.astype("float64").to_numpy()[found[hit]]
+        return pd.Series(mapped).fillna(UNASSIGNED).astype("int64").to_numpy()
+
+    def trace_strata(self, ev_strata: np.ndarray, events: np.ndarray | None = None) -> np.ndarray:
+        """`_prepare_traces`' stratum per trace: `_trace_strata` of its events, else UNASSIGNED.
+
+        `events` masks the events that count (None: all).
+        """
+        ev_codes, tr_codes, count = self.trace_codes()
+        if count == 0:
+            return np.full(len(tr_codes), UNASSIGNED, dtype=np.int64)
+        known = (ev_strata != UNASSIGNED) & (ev_codes >= 0)
+        if events is not None:
+            known &= events
+        best = _best_strata(ev_codes[known], ev_strata[known], count)
+        return np.where(tr_codes >= 0, best[tr_codes], UNASSIGNED).astype(np.int64)
+
+    def sides(self, kind: str, comparison: _Comparison) -> tuple[np.ndarray, np.ndarray]:
+        """Masks of the candidate's and the baseline's rows in the events ('ev') or traces."""
+        model, prompt = (
+            (self.ev_model, self.ev_prompt) if kind == "ev" else (self.tr_model, self.tr_prompt)
+        )
+        if comparison.dimension == "model_version":
+            return tuple(  # type: ignore[return-value]
+                model == _code(self.models, v) for v in (comparison.candidate, comparison.baseline)
+            )
+        of_model = model == _code(self.models, comparison.model_version)
+        return tuple(  # type: ignore[return-value]
+            of_model & (prompt == _code(self.prompts, v))
+            for v in (comparison.candidate, comparison.baseline)
+        )
+
+    def version_stamps(
+        self, ev_mask: np.ndarray | None = None, tr_mask: np.ndarray | None = None
+    ) -> list[pd.DataFrame]:
+        """Per frame, the earliest timestamp of each (model, prompt) pair.
+
+        What `_first_seen` reads, one row per pair instead of one per event: the minimum of the
+        minima is the same.
+        """
+        out = []
+        for model, prompt, stamp, mask in (
+            (self.ev_model, self.ev_prompt, self.ev_stamp, ev_mask),
+            (self.tr_model, self.tr_prompt, self.tr_stamp, tr_mask),
+        ):
+            if mask is not None:
+                model, prompt, stamp = model[mask], prompt[mask], stamp[mask]
+            width = len(self.prompts) + 1
+            first = pd.Series(stamp).groupby(model * width + prompt + 1).min()
+            pairs = first.index.to_numpy(dtype=np.int64)
+            prompt_code = pairs % width - 1
+            prompts = np.full(len(pairs), None, dtype=object)
+            prompts[prompt_code >= 0] = self.prompts[prompt_code[prompt_code >= 0]]
+            out.append(
+                pd.DataFrame(
+                    {
+                        "model_version": self.models[pairs // width],
+                        "prompt_version": prompts,
+                        "timestamp": first.to_numpy(),
+                    }
+                )
+            )
+        return out
+
+
+def _column(frame: pd.DataFrame, column: str, rows: np.ndarray, kind: type = object) -> np.ndarray:
+    """`frame[column].astype(kind)` of `rows` as objects (`astype(str)` skipped if a no-op)."""
+    values = frame[column].to_numpy(dtype=object)[rows]
+    if kind is str and pd.api.types.infer_dtype(values, skipna=False) != "string":
+        values = pd.Series(values, dtype=object).astype(str).to_numpy(dtype=object)
+    return values
+
+
+def _stamps(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    if "timestamp" not in frame:
+        return np.full(len(rows), np.datetime64("NaT", "ns"))
+    return naive_utc(frame["timestamp"]).to_numpy()[rows]
+
+
+def _code(uniques: np.ndarray, value: object) -> int:
+    """The code of `value` among `uniques`, or -2: a code no row has (a missing one is -1)."""
+    hit = pd.Index(uniques, dtype=object).get_indexer([value])[0]
+    return int(hit) if hit >= 0 else -2
+
+
+def _best_strata(trace_codes: np.ndarray, strata: np.ndarray, count: int) -> np.ndarray:
+    """`_trace_strata` on integer trace codes: per code (0..count-1), the stratum of its events.
+
+    Non-noise first, then the most frequent, then the lowest id; UNASSIGNED without any.
+    """
+    out = np.full(count, UNASSIGNED, dtype=np.int64)
+    if not len(trace_codes):
+        return out
+    values, inverse = _unique_codes(strata)
+    width = len(values)
+    pairs, counts = np.unique(trace_codes.astype(np.int64) * width + inverse, return_counts=True)
+    trace_code, stratum = pairs // width, values[pairs % width]
+    # best first within each trace: non-noise, then most frequent, then lowest cluster id
+    order = np.lexsort((stratum, -counts, stratum == NOISE, trace_code))
+    trace_code, stratum = trace_code[order], stratum[order]
+    first = np.r_[True, trace_code[1:] != trace_code[:-1]]
+    out[trace_code[first]] = stratum[first]
+    return out
+
+
 def _comparisons(
-    ev: pd.DataFrame,
-    tr: pd.DataFrame,
+    prepared: _Prepared,
     settings: RegressionSettings,
     first_seen: pd.DataFrame | None,
+    ev_mask: np.ndarray | None = None,
+    tr_mask: np.ndarray | None = None,
 ) -> list[_Comparison]:
+    """Every comparison of the (masked) rows: each candidate version and its baseline."""
     out: list[_Comparison] = []
-    models_seen = _first_seen([ev, tr], ["model_version"], first_seen)
-    models_present = set(ev["model_version"]).union(tr["model_version"])
+    stamps = prepared.version_stamps(ev_mask, tr_mask)
+    models_seen = _first_seen(stamps, ["model_version"], first_seen)
+    models_present = set(stamps[0]["model_version"]).union(stamps[1]["model_version"])
     plan = find_baselines(models_seen, models_present, settings.baseline_version, "model_version")
     for row in plan.itertuples(index=False):
         out.append(
@@ -228,11 +468,10 @@ def _comparisons(
                 row.note,
             )
         )
-    prompts_seen = _first_seen([ev, tr], ["model_version", "prompt_version"], first_seen)
+    prompts_seen = _first_seen(stamps, ["model_version", "prompt_version"], first_seen)
+    pairs = pd.concat(stamps, ignore_index=True)
     for model in sorted(models_present):
-        present = set(ev.loc[ev["model_version"] == model, "prompt_version"].dropna()).union(
-            tr.loc[tr["model_version"] == model, "prompt_version"].dropna()
-        )
+        present = set(pairs.loc[pairs["model_version"] == model, "prompt_version"].dropna())
         if not present:
             continue
         seen = (
@@ -257,33 +496,42 @@ def _comparisons(
     return out
 
 
-def _select(frame: pd.DataFrame, comparison: _Comparison, version: str) -> pd.DataFrame:
-    if comparison.dimension == "model_version":
-        return frame[frame["model_version"] == version]
-    return frame[
-        (frame["model_version"] == comparison.model_version) & (frame["prompt_version"] == version)
-    ]
-
-
-def _sides(frame: pd.DataFrame, comparison: _Comparison) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The candidate's and the baseline's rows of one comparison (selected once per frame)."""
-    return _select(frame, comparison, comparison.candidate), _select(
-        frame, comparison, comparison.baseline
-    )
-
-
-def _units(sides: tuple[pd.DataFrame, pd.DataFrame], metric: str, clustered: bool) -> _Units:
-    side1, side2 = sides
+def _units(
+    masks: tuple[np.ndarray, np.ndarray],
+    strata: np.ndarray,
+    values: np.ndarray,
+    metric: str,
+    clustered: bool,
+) -> _Units:
+    """One metric's units of both sides (rows of `masks`; latency: those with a value)."""
     if metric == "latency_p95":
-        side1 = side1[side1[metric].notna()]
-        side2 = side2[side2[metric].notna()]
-    return _Units(
-        side1["stratum"].to_numpy(),
-        side1[metric].to_numpy(),
-        side2["stratum"].to_numpy(),
-        side2[metric].to_numpy(),
-        clustered,
-    )
+        masks = tuple(m & ~np.isnan(values) for m in masks)  # type: ignore[assignment]
+    return _Units(strata[masks[0]], values[masks[0]], strata[masks[1]], values[masks[1]], clustered)
+
+
+def _unique_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True)`; for integers in a small range, by a bincount."""
+    if len(values) and values.dtype.kind in "iu":
+        low, high = int(values.min()), int(values.max())
+        if high - low < 1 << 20:
+            shifted = (values - low).astype(np.intp)
+            present = np.bincount(shifted, minlength=high - low + 1) > 0
+            uniques = (np.flatnonzero(present) + low).astype(values.dtype)
+            return uniques, (np.cumsum(present) - 1)[shifted]
+    uniques, inverse = np.unique(values, return_inverse=True)
+    return uniques, inverse.reshape(-1)
+
+
+def _by_stratum(strata: np.ndarray, values: np.ndarray) -> dict[int, np.ndarray]:
+    """`values[strata == s]` for every stratum s, in one stable sort instead of one scan each."""
+    uniques, codes = _unique_codes(strata)
+    if len(uniques) < 1 << 15:
+        codes = codes.astype(np.int16)  # a stable sort of 16-bit keys is a radix sort
+    order = np.argsort(codes, kind="stable")
+    ends = np.cumsum(np.bincount(codes, minlength=len(uniques)))
+    starts = ends - np.bincount(codes, minlength=len(uniques))
+    v = values[order]
+    return {int(u): v[a:b] for u, a, b in zip(uniques, starts, ends, strict=True)}
 
 
 def _empty_row(comparison: _Comparison, metric: str, scope: str, cluster: int | None) -> dict:
@@ -400,7 +648,7 @@ def _latency_cell(row: dict, v1: np.ndarray, v2: np.ndarray, settings: Regressio
 
 def _strata_table(s1: np.ndarray, y1: np.ndarray, s2: np.ndarray, y2: np.ndarray) -> pd.DataFrame:
     """Successes and sizes per stratum for both sides (index: stratum id)."""
-    strata, codes = np.unique(np.concatenate([s1, s2]), return_inverse=True)
+    strata, codes = _unique_codes(np.concatenate([s1, s2]))
     c1, c2 = codes[: len(s1)], codes[len(s1) :]
     k = len(strata)
     return pd.DataFrame(
@@ -507,13 +755,15 @@ def _metric_rows(
         what = "rates"
     rows.append(_cmh_cell(mixed, table, metric, settings, what))
     clusters = sorted(int(c) for c in table.index if c >= 0)
+    groups1 = _by_stratum(units.strata1, units.values1)
+    groups2 = _by_stratum(units.strata2, units.values2)
     for cluster in clusters:
         row = _empty_row(comparison, metric, "cluster", cluster)
-        m1, m2 = units.strata1 == cluster, units.strata2 == cluster
+        y1 = groups1.get(cluster, units.values1[:0])
+        y2 = groups2.get(cluster, units.values2[:0])
         if is_latency:
-            _latency_cell(row, units.values1[m1], units.values2[m2], settings)
+            _latency_cell(row, y1, y2, settings)
         else:
-            y1, y2 = units.values1[m1], units.values2[m2]
             _proportion_cell(row, int(y1.sum()), len(y1), int(y2.sum()), len(y2), metric, settings)
         rows.append(row)
     return rows
@@ -610,20 +860,47 @@ def compute_regressions(
         One row per (dimension, candidate, metric, scope, cluster) with REGRESSION_COLUMNS.
     """
     settings = settings or RegressionSettings()
-    ev = _prepare_events(events_window, assignments)
-    tr = _prepare_traces(traces_window, ev)
+    return _window_test(
+        _Prepared(events_window, traces_window),
+        assignments,
+        "cluster_id",
+        settings,
+        first_seen=first_seen,
+        window_start=window_start or _edge(events_window, traces_window, min),
+        window_end=window_end or _edge(events_window, traces_window, max),
+    )
+
+
+def _window_test(
+    prepared: _Prepared,
+    assignments: pd.DataFrame | None,
+    column: str,
+    settings: RegressionSettings,
+    *,
+    first_seen: pd.DataFrame | None,
+    window_start: date | None,
+    window_end: date | None,
+) -> pd.DataFrame:
+    """`compute_regressions` on prepared frames, the strata being `column` of `assignments`."""
+    ev_strata = prepared.event_strata(assignments, column)
+    tr_strata = prepared.trace_strata(ev_strata)
     has_clusters = assignments is not None and len(assignments) > 0
-    traces_clustered = has_clusters and bool((tr["stratum"] != UNASSIGNED).any())
+    traces_clustered = has_clusters and bool((tr_strata != UNASSIGNED).any())
     rows: list[dict] = []
-    for comparison in _comparisons(ev, tr, settings, first_seen):
+    for comparison in _comparisons(prepared, settings, first_seen):
         if not comparison.comparable:
             rows.extend(_not_compared_rows(comparison))
             continue
-        event_sides, trace_sides = _sides(ev, comparison), _sides(tr, comparison)
+        event_sides = prepared.sides("ev", comparison)
+        trace_sides = prepared.sides("tr", comparison)
         for metric in METRICS:
-            sides = event_sides if metric in EVENT_METRICS else trace_sides
-            clustered = has_clusters if metric in EVENT_METRICS else traces_clustered
-            units = _units(sides, metric, clustered)
+            if metric in EVENT_METRICS:
+                sides, strata, values = event_sides, ev_strata, prepared.ev_values[metric]
+                clustered = has_clusters
+            else:
+                sides, strata, values = trace_sides, tr_strata, prepared.tr_values[metric]
+                clustered = traces_clustered
+            units = _units(sides, strata, values, metric, clustered)
             if assignments is None:
                 units.notes.append("cluster_assignments unavailable: overall only")
             elif not has_clusters:
@@ -635,8 +912,8 @@ def compute_regressions(
     if out.empty:
         return pd.DataFrame(columns=REGRESSION_COLUMNS)
     out = _decide(out, settings)
-    out["window_start"] = window_start or _edge(events_window, traces_window, min)
-    out["window_end"] = window_end or _edge(events_window, traces_window, max)
+    out["window_start"] = window_start
+    out["window_end"] = window_end
     out["cluster_id"] = out["cluster_id"].astype("Int64")
     for col in ("n_candidate", "n_baseline"):
         out[col] = out[col].astype("int64")

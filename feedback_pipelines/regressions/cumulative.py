@@ -33,6 +33,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+from pandas.core.dtypes.missing import array_equivalent
 
 from feedback_pipelines.regressions import sequential as sq
 from feedback_pipelines.regressions.compare import (
@@ -42,9 +43,8 @@ from feedback_pipelines.regressions.compare import (
     _Comparison,
     _comparisons,
     _first_seen,
-    _prepare_events,
-    _prepare_traces,
-    _sides,
+    _Prepared,
+    _window_test,
     compute_regressions,
 )
 from feedback_pipelines.regressions.metrics import naive_utc
@@ -62,33 +62,26 @@ def _day(frame: pd.DataFrame) -> pd.Series:
     return naive_utc(col).dt.normalize()
 
 
-def _with_days(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame[frame["model_version"].notna()].reset_index(drop=True)
-    return out.assign(_day=_day(out).to_numpy())
-
-
 def _levels(
-    events: pd.DataFrame, traces: pd.DataFrame, assignments: pd.DataFrame | None
-) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """Prepared events and traces per level: 'cluster' (subtopics), 'topic' (themes) if known."""
+    prepared: _Prepared, assignments: pd.DataFrame | None, ev_day: np.ndarray, tr_day: np.ndarray
+) -> dict[str, _Cells]:
+    """The units' cells per level: 'cluster' (subtopics), 'topic' (themes) if known."""
     levels = {"cluster": "cluster_id"}
     if assignments is not None and "topic_id" in assignments:
         levels["topic"] = "topic_id"
-    trace_day = traces.drop_duplicates("trace_id").set_index("trace_id")["_day"]
+    ev_trace, tr_trace, count = prepared.trace_codes()
+    # each trace's day: that of its first row
+    first = (tr_trace >= 0) & ~pd.Series(tr_trace).duplicated().to_numpy()
+    trace_day = np.full(count + 1, np.datetime64("NaT"), dtype=tr_day.dtype)  # [-1]: no trace
+    trace_day[tr_trace[first]] = tr_day[first]
+    # a trace takes the stratum of its feedback up to its own day: later feedback never
+    # moves a trace counted yesterday
+    seen = ev_day <= trace_day[ev_trace]
     out = {}
     for level, column in levels.items():
-        asg = None
-        if assignments is not None:
-            asg = assignments[["feedback_id", column]].rename(columns={column: "cluster_id"})
-            asg = asg[asg["cluster_id"].notna()]
-        ev = _prepare_events(events, asg)
-        ev["day"] = events["_day"].to_numpy()
-        # a trace takes the stratum of its feedback up to its own day: later feedback never
-        # moves a trace counted yesterday
-        seen = ev["day"].to_numpy() <= ev["trace_id"].map(trace_day).to_numpy()
-        tr = _prepare_traces(traces, ev[seen])
-        tr["day"] = traces["_day"].to_numpy()
-        out[level] = (ev, tr)
+        ev_strata = prepared.event_strata(assignments, column, known_only=True)
+        strata = (ev_strata, prepared.trace_strata(ev_strata, seen))
+        out[level] = _Cells((ev_day, tr_day), strata)
     return out
 
 
@@ -101,8 +94,8 @@ def _release_day(comparison: _Comparison, models: pd.Series, prompts: pd.Series)
 
 
 def _daily_counts(
-    ev: pd.DataFrame,
-    tr: pd.DataFrame,
+    prepared: _Prepared,
+    cells: _Cells,
     comparison: _Comparison,
     release: pd.Timestamp,
     settings: RegressionSettings,
@@ -110,49 +103,76 @@ def _daily_counts(
 ) -> pd.DataFrame:
     """Per (side, day, metric, stratum): units and outcomes (latency: over fixed thresholds)."""
     q = settings.latency_quantile
-    ev_sides, tr_sides = _sides(ev, comparison), _sides(tr, comparison)
+    tr_day, tr_strata = cells.tr_day, cells.tr_strata
+    ev_sides, tr_sides = prepared.sides("ev", comparison), prepared.sides("tr", comparison)
     # latency thresholds: the baseline's p95 over its pre-release window, overall and per topic
-    base_tr = tr_sides[1]
-    lat = base_tr["latency_p95"]
-    pre_mask = (
-        (base_tr["day"] < release)
-        & (base_tr["day"] >= release - pd.Timedelta(days=settings.window_days))
-        & lat.notna()
-    )
-    pre = base_tr[pre_mask]
+    latency = prepared.tr_values["latency_p95"]
+    base = tr_sides[1]
+    lat, day = latency[base], tr_day[base]
+    rel = release.to_datetime64()
+    start = (release - pd.Timedelta(days=settings.window_days)).to_datetime64()
+    pre_mask = (day < rel) & (day >= start) & ~np.isnan(lat)
+    pre = pd.DataFrame({"stratum": tr_strata[base][pre_mask], "latency_p95": lat[pre_mask]})
     overall = float(np.quantile(pre["latency_p95"], q)) if len(pre) else math.inf
     sizes = pre.groupby("stratum")["latency_p95"]
     per = sizes.quantile(q)[sizes.size() >= 20]
     parts = []
     for side, ev_side, tr_side in zip(_SIDES, ev_sides, tr_sides, strict=True):
         for metric in METRICS:
-            frame = ev_side if metric in EVENT_METRICS else tr_side
+            event = metric in EVENT_METRICS
+            values = prepared.ev_values[metric] if event else prepared.tr_values[metric]
+            rows = ev_side if event else tr_side
             if metric == "latency_p95":
-                frame = frame[frame[metric].notna()]
-                limit = frame["stratum"].map(per).fillna(overall).to_numpy()
-                x = (frame[metric].to_numpy() > limit).astype(float)
-                xp = (frame[metric].to_numpy() > overall).astype(float)
+                rows = rows & ~np.isnan(values)
+                v = values[rows]
+                limit = pd.Series(tr_strata[rows]).map(per).fillna(overall).to_numpy()
+                x = (v > limit).astype(float)
+                xp = (v > overall).astype(float)
             else:
-                x = xp = frame[metric].to_numpy().astype(float)
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "side": side,
-                        "day": frame["day"].to_numpy(),
-                        "metric": metric,
-                        "stratum": frame["stratum"].to_numpy(),
-                        "x": x,
-                        "n": 1.0,
-                        "xp": xp,
-                    }
-                )
-            )
-    units = pd.concat(parts, ignore_index=True)
-    daily = units.groupby(["side", "day", "metric", "stratum"], as_index=False)[
-        ["x", "n", "xp"]
-    ].sum()
+                x = xp = values[rows].astype(float)
+            parts.append(cells.sums(side, metric, event, rows, x, xp))
+    daily = pd.concat(parts, ignore_index=True)
+    daily = daily.sort_values(["side", "day", "metric", "stratum"], ignore_index=True)
     daily["level"] = level
     return daily
+
+
+class _Cells:
+    """(day, stratum) cells of one level's units as integer codes, so a day's sums are bincounts.
+
+    Every outcome is 0 or 1, so the sums are exact in any order: the same floats as a groupby.
+    """
+
+    def __init__(self, days: tuple[np.ndarray, np.ndarray], strata: tuple[np.ndarray, np.ndarray]):
+        self.tr_day, self.tr_strata = days[1], strata[1]
+        day_codes, self.days = pd.factorize(np.concatenate(days))  # NaT: -1, never counted
+        stratum_codes, self.strata = pd.factorize(np.concatenate(strata))
+        self.width = max(len(self.strata), 1)
+        cell = day_codes.astype(np.int64) * self.width + stratum_codes
+        cell[day_codes < 0] = -1
+        self.size = len(self.days) * self.width
+        n_ev = len(days[0])
+        self.cell = {True: cell[:n_ev], False: cell[n_ev:]}
+
+    def sums(
+        self, side: str, metric: str, event: bool, rows: np.ndarray, x: np.ndarray, xp: np.ndarray
+    ) -> pd.DataFrame:
+        cell = self.cell[event][rows]
+        counted = cell >= 0
+        cell, x, xp = cell[counted], x[counted], xp[counted]
+        n = np.bincount(cell, minlength=self.size)
+        used = np.flatnonzero(n)
+        return pd.DataFrame(
+            {
+                "side": side,
+                "day": self.days[used // self.width],
+                "metric": metric,
+                "stratum": self.strata[used % self.width],
+                "x": np.bincount(cell, weights=x, minlength=self.size)[used],
+                "n": n[used].astype(float),
+                "xp": np.bincount(cell, weights=xp, minlength=self.size)[used],
+            }
+        )
 
 
 def _cumulative(
@@ -212,33 +232,49 @@ def always_valid_rows(
         is the release day, `window_end` is `end`.
     """
     settings = settings or RegressionSettings()
+    days = (_day(events).to_numpy(), _day(traces).to_numpy())
+    return _always_valid(_Prepared(events, traces), days, assignments, end, settings, first_seen)
+
+
+def _always_valid(
+    prepared: _Prepared,
+    days: tuple[np.ndarray, np.ndarray],
+    assignments: pd.DataFrame | None,
+    end: date,
+    settings: RegressionSettings,
+    first_seen: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """`always_valid_rows` on prepared frames (`days`: `_day` of every input row)."""
     columns = REGRESSION_TABLE_COLUMNS
-    events, traces = _with_days(events), _with_days(traces)
+    ev_day, tr_day = days[0][prepared.ev_rows], days[1][prepared.tr_rows]
     end_ts = pd.Timestamp(end)
     w = settings.window_days
     # comparisons exactly as the window test makes them (same window, same history)
-    start = end_ts - pd.Timedelta(days=w - 1)
-    ev_w = events[(events["_day"] >= start) & (events["_day"] <= end_ts)].reset_index(drop=True)
-    tr_w = traces[(traces["_day"] >= start) & (traces["_day"] <= end_ts)].reset_index(drop=True)
-    levels = _levels(events, traces, assignments)
-    ev_all, tr_all = levels["cluster"]
-    window_ev = _prepare_events(ev_w, None)
-    window_tr = _prepare_traces(tr_w, window_ev)
+    start = (end_ts - pd.Timedelta(days=w - 1)).to_datetime64()
+    last = end_ts.to_datetime64()
+    ev_w = (ev_day >= start) & (ev_day <= last)
+    tr_w = (tr_day >= start) & (tr_day <= last)
     comparisons = [
-        c for c in _comparisons(window_ev, window_tr, settings, first_seen) if c.comparable
+        c for c in _comparisons(prepared, settings, first_seen, ev_w, tr_w) if c.comparable
     ]
-    models = _first_seen([ev_all, tr_all], ["model_version"], first_seen)
-    prompts = _first_seen([ev_all, tr_all], ["model_version", "prompt_version"], first_seen)
+    if not comparisons:
+        return pd.DataFrame(columns=columns)
+    stamps = prepared.version_stamps()
+    models = _first_seen(stamps, ["model_version"], first_seen)
+    prompts = _first_seen(stamps, ["model_version", "prompt_version"], first_seen)
+    levels: dict[str, _Cells] | None = None
     judged = []
     for comparison in comparisons:
         release = _release_day(comparison, models, prompts)
         if release is None or not 0 <= (end - release).days <= settings.max_release_days:
             continue  # settled releases keep their window rows only
+        if levels is None:
+            levels = _levels(prepared, assignments, ev_day, tr_day)
         rel = pd.Timestamp(release)
         daily = pd.concat(
             [
-                _daily_counts(ev, tr, comparison, rel, settings, level)
-                for level, (ev, tr) in levels.items()
+                _daily_counts(prepared, cells, comparison, rel, settings, level)
+                for level, cells in levels.items()
             ],
             ignore_index=True,
         )
@@ -333,6 +369,24 @@ def window_theme_rows(
         return pd.DataFrame(columns=[*REGRESSION_COLUMNS, "topic_id"])
     themes = assignments[["feedback_id", "topic_id"]].rename(columns={"topic_id": "cluster_id"})
     out = compute_regressions(events, traces, themes, settings, **window)  # type: ignore[arg-type]
+    return _as_theme_rows(out)
+
+
+def _theme_rows(
+    prepared: _Prepared,
+    assignments: pd.DataFrame | None,
+    settings: RegressionSettings,
+    **window: object,
+) -> pd.DataFrame:
+    """`window_theme_rows` on frames already prepared for the subtopic run."""
+    if assignments is None or "topic_id" not in assignments:
+        return pd.DataFrame(columns=[*REGRESSION_COLUMNS, "topic_id"])
+    out = _window_test(prepared, assignments, "topic_id", settings, **window)  # type: ignore[arg-type]
+    return _as_theme_rows(out)
+
+
+def _as_theme_rows(out: pd.DataFrame) -> pd.DataFrame:
+    """The per-stratum rows of a window test run on the themes, as theme rows."""
     out = out[out["scope"] == "cluster"].copy()
     out["scope"] = "topic"
     out["topic_id"] = out["cluster_id"].astype("Int64")
@@ -394,16 +448,57 @@ def partition_rows(
     """
     settings = settings or RegressionSettings()
     bounds = {"first_seen": window.first_seen, "window_start": start, "window_end": end}
-    frames = (window.events, window.traces, window.assignments, settings)
-    windowed = compute_regressions(*frames, **bounds)
-    themes = window_theme_rows(*frames, **bounds)
+    # each frame is prepared once: the span, and the window as its restriction if it can be
+    spanned = _Prepared(span.events, span.traces)
+    days = (_day(span.events).to_numpy(), _day(span.traces).to_numpy())
+    prepared = _window_of(spanned, days, span, window, start, end)
+    windowed = _window_test(prepared, window.assignments, "cluster_id", settings, **bounds)
+    themes = _theme_rows(prepared, window.assignments, settings, **bounds)
     if len(themes):
         windowed["topic_id"] = pd.Series(pd.NA, index=windowed.index, dtype="Int64")
         windowed = pd.concat([windowed, themes], ignore_index=True)
-    judged = always_valid_rows(
-        span.events, span.traces, span.assignments, end, settings, first_seen=window.first_seen
-    )
+    judged = _always_valid(spanned, days, span.assignments, end, settings, window.first_seen)
     return version_regression_rows(windowed, judged)
+
+
+def _window_of(
+    spanned: _Prepared,
+    days: tuple[np.ndarray, np.ndarray],
+    span,
+    window,
+    start: date,
+    end: date,
+) -> _Prepared:
+    """The window's frames prepared: the span's, restricted to the window's days.
+
+    Only when the window holds exactly those rows (as the store reads them: the span is the
+    window plus the days before it); else they are prepared anew.
+    """
+    first, last = pd.Timestamp(start).to_datetime64(), pd.Timestamp(end).to_datetime64()
+    ev_in, tr_in = ((d >= first) & (d <= last) for d in days)
+    if _same_rows(window.events, span.events, ev_in) and _same_rows(
+        window.traces, span.traces, tr_in
+    ):
+        return spanned.subset(window.events, window.traces, ev_in, tr_in)
+    return _Prepared(window.events, window.traces)
+
+
+def _same_rows(part: pd.DataFrame, whole: pd.DataFrame, rows: np.ndarray) -> bool:
+    """Whether `part` is `whole[rows]`: same columns, dtypes and values, in the same order."""
+    if list(part.columns) != list(whole.columns) or len(part) != int(rows.sum()):
+        return False
+    for column in part.columns:
+        a, b = part[column], whole[column]
+        if a.dtype != b.dtype:
+            return False
+        left, right = a.to_numpy(), b.to_numpy()[rows]
+        if left.dtype == object:
+            same = left == right  # NaN never equals itself: those go to the strict check
+            if same.dtype == bool and same.all():
+                continue
+        if not array_equivalent(left, right, strict_nan=True):
+            return False
+    return True
 
 
 def release_span_start(first_seen: pd.DataFrame, end: date, settings: RegressionSettings) -> date:

@@ -8,6 +8,8 @@ from datetime import date
 import duckdb
 import pandas as pd
 
+from feedback_pipelines.regressions.compare import RegressionSettings
+from feedback_pipelines.regressions.cumulative import release_span_start
 from feedback_pipelines.schema import (
     REGRESSIONS_DDL,
     REGRESSIONS_MIGRATIONS,
@@ -74,7 +76,13 @@ class ReleaseSpan:
     assignments: pd.DataFrame | None
 
 
-def read_release_span(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> ReleaseSpan:
+def read_release_span(
+    conn: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    *,
+    frames: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> ReleaseSpan:
     """Events and traces of [start, end] and the cluster (and theme) each event got first.
 
     Frozen strata: an event counts under its assignment in the earliest `cluster_assignments`
@@ -83,7 +91,7 @@ def read_release_span(conn: duckdb.DuckDBPyConnection, start: date, end: date) -
     are not read, so a partition's rows do not depend on what ran after it.
     """
     tables = table_columns(conn)
-    events, traces = _events_and_traces(conn, start, end)
+    events, traces = frames if frames is not None else _events_and_traces(conn, start, end)
     cols = tables.get("cluster_assignments")
     if cols is None:
         return ReleaseSpan(events, traces, None)
@@ -105,18 +113,59 @@ def read_release_span(conn: duckdb.DuckDBPyConnection, start: date, end: date) -
     return ReleaseSpan(events, traces, assignments)
 
 
-def read_window(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> RegressionWindow:
-    """The window's events and traces, the window end's assignments, version history, labels."""
-    tables = table_columns(conn)
-    missing = [t for t in ("feedback_events", "traces") if t not in tables]
+def read_partition(
+    conn: duckdb.DuckDBPyConnection, start: date, end: date, settings: RegressionSettings
+) -> tuple[RegressionWindow, ReleaseSpan, date]:
+    """What partition `end` of `version_regressions` reads: its window, its span, the span start.
+
+    The span (`release_span_start`) always holds the window, so events and traces are read once
+    and the window's are the span's rows of days `start`..`end`, in the same order: what the
+    window's own query returns (DuckDB keeps insertion order without ORDER BY).
+    """
+    _check_tables(conn)
+    history = _history(conn, end)
+    span_start = release_span_start(history, end, settings)
+    events, traces = _events_and_traces(conn, span_start, end)
+    first, last = pd.Timestamp(start), pd.Timestamp(end)
+    in_window = [
+        frame[(frame["ds"] >= first) & (frame["ds"] <= last)].reset_index(drop=True)
+        for frame in (events, traces)
+    ]
+    window = read_window(conn, start, end, frames=(in_window[0], in_window[1]), history=history)
+    span = read_release_span(conn, span_start, end, frames=(events, traces))
+    return window, span, span_start
+
+
+def _check_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    missing = [t for t in ("feedback_events", "traces") if t not in table_columns(conn)]
     if missing:
         raise MissingTables(f"upstream tables missing: {', '.join(missing)} (run ingest first)")
-    events, traces = _events_and_traces(conn, start, end)
-    history = conn.execute(
+
+
+def _history(conn: duckdb.DuckDBPyConnection, end: date) -> pd.DataFrame:
+    return conn.execute(
         "SELECT model_version, prompt_version, min(timestamp) AS first_seen FROM traces "
         "WHERE ds <= ? AND model_version IS NOT NULL GROUP BY ALL",
         [end],
     ).df()
+
+
+def read_window(
+    conn: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    *,
+    frames: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    history: pd.DataFrame | None = None,
+) -> RegressionWindow:
+    """The window's events and traces, the window end's assignments, version history, labels.
+
+    `frames` and `history`: already read (`read_partition`).
+    """
+    tables = table_columns(conn)
+    _check_tables(conn)
+    events, traces = frames if frames is not None else _events_and_traces(conn, start, end)
+    history = history if history is not None else _history(conn, end)
     window = RegressionWindow(events, traces, None, history)
     if "cluster_assignments" in tables:
         cols = tables["cluster_assignments"]
