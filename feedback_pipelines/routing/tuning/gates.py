@@ -61,7 +61,7 @@ def pii_hits(text: str | None) -> list[str]:
     return list(_pii_hits(text))
 
 
-@lru_cache(maxsize=2**18)
+@lru_cache(maxsize=2**21)
 def _pii_hits(text: str) -> tuple[str, ...]:
     """`pii_hits`, memoized: system prompts and templated requests repeat thousands of times.
 

@@ -95,7 +95,7 @@ def normalize_text(text: str | None) -> str:
     return _normalized(text or "")
 
 
-@lru_cache(maxsize=2**18)
+@lru_cache(maxsize=2**21)
 def _normalized(text: str) -> str:
     """`normalize_text`, memoized: a 100k-event window asks it ~3.5M times of ~100k texts."""
     return " ".join(text.split()).casefold()

@@ -16,13 +16,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
+
 from feedback_pipelines.routing.tuning import gates
 from feedback_pipelines.routing.tuning.events import Event
 from feedback_pipelines.routing.tuning.examples import Example
 from feedback_pipelines.routing.tuning.messages import estimate_tokens, normalize_text
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import event_gate
-from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, similar_texts
+from feedback_pipelines.routing.tuning.similarity import (
+    Neighbours,
+    TextVectors,
+    similar_text_arrays,
+)
 
 
 def response_gate(event: Event, settings: TuningSettings) -> str | None:
@@ -52,6 +59,11 @@ class Judgements:
 
     good: set[tuple] = field(default_factory=set)
     bad: set[tuple] = field(default_factory=set)
+    # id(event) -> (event, judged bad, judged good): matching asks of one event many times,
+    # and its answer keys fold its texts each time. The event is held so its id stays its own.
+    _verdicts: dict[int, tuple[Event, bool, bool]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def of(cls, events: Sequence[Event], settings: TuningSettings) -> Judgements:
@@ -63,13 +75,21 @@ class Judgements:
                 (out.good if signal else out.bad).update(answer_keys(e))
         return out
 
+    def _verdict(self, event: Event) -> tuple[Event, bool, bool]:
+        found = self._verdicts.get(id(event))
+        if found is None or found[0] is not event:
+            keys = answer_keys(event)
+            found = (event, any(k in self.bad for k in keys), any(k in self.good for k in keys))
+            self._verdicts[id(event)] = found
+        return found
+
     def judged_bad(self, event: Event) -> bool:
         """Someone judged this event's answer bad."""
-        return any(k in self.bad for k in answer_keys(event))
+        return self._verdict(event)[1]
 
     def judged_good(self, event: Event) -> bool:
         """Someone judged this event's answer good."""
-        return any(k in self.good for k in answer_keys(event))
+        return self._verdict(event)[2]
 
 
 def answer_keys(event: Event) -> list[tuple]:
@@ -197,37 +217,24 @@ def liked_disliked_pairs(
     """
     if not liked or not disliked:
         return []
-    distinct, pairs = similar_texts(
+    distinct, i, j, sims = similar_text_arrays(
         [e.request for e in (*liked, *disliked)], vectors, neighbours, settings.same_request
     )
-    index = {t: k for k, t in enumerate(distinct)}
-    # Liked events by (request, cluster, context): a disliked event meets only its partners.
-    liked_at: dict[tuple, list[Event]] = {}
-    for e in liked:
-        liked_at.setdefault((index[e.request], e.cluster_id, e.context), []).append(e)
-    similar: dict[int, list[tuple[int, float]]] = {k: [(k, 1.0)] for k in range(len(distinct))}
-    for i, j, sim in pairs:
-        similar[i].append((j, sim))
-        similar[j].append((i, sim))
     candidates = []
-    for d in disliked:
-        for k, sim in similar[index[d.request]]:
-            for like in liked_at.get((k, d.cluster_id, d.context), ()):
-                if like.trace_id != d.trace_id and normalize_text(like.response) != normalize_text(
-                    d.response
-                ):
-                    candidates.append(
-                        (
-                            max(d.timestamp, like.timestamp),
-                            -round(sim, 6),
-                            d.timestamp,
-                            d.feedback_id,
-                            like.timestamp,
-                            like.feedback_id,
-                            d,
-                            like,
-                        )
-                    )
+    for d, like, sim in zip(*candidate_links(liked, disliked, distinct, i, j, sims), strict=True):
+        d, like = disliked[d], liked[like]
+        candidates.append(
+            (
+                max(d.timestamp, like.timestamp),
+                -round(sim, 6),
+                d.timestamp,
+                d.feedback_id,
+                like.timestamp,
+                like.feedback_id,
+                d,
+                like,
+            )
+        )
     candidates.sort(key=lambda c: c[:6])
     if judged is not None:
         for d, like in _match(candidates):
@@ -253,6 +260,72 @@ def liked_disliked_pairs(
         )
     out.sort(key=lambda x: (x.event.timestamp, x.event.feedback_id))
     return out
+
+
+def candidate_links(
+    liked: Sequence[Event],
+    disliked: Sequence[Event],
+    distinct: Sequence[str],
+    i: np.ndarray,
+    j: np.ndarray,
+    sims: np.ndarray,
+) -> tuple[list[int], list[int], list[float]]:
+    """(disliked position, liked position, request cosine) of every pair that may be made.
+
+    A liked and a disliked event may pair when their requests are one text or a similar pair
+    (i, j, sims index `distinct`, i < j), they share cluster and context, come from different
+    traces and have different answers after folding. By joins over integer codes: a 14-day
+    window has millions of similar request pairs, and most never meet a partner.
+
+    Returns:
+        Three lists (Python ints and floats, the cosine as the search gave it; 1.0 for one
+        text), in no particular order.
+    """
+    index = {t: k for k, t in enumerate(distinct)}
+    codes: dict[object, int] = {}
+
+    def coded(values) -> np.ndarray:
+        return np.fromiter((codes.setdefault(v, len(codes)) for v in values), dtype=np.int64)
+
+    def frame(events: Sequence[Event], text: str, position: str) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                text: np.fromiter((index[e.request] for e in events), dtype=np.int64),
+                "group": coded(("group", e.cluster_id, e.context) for e in events),
+                "trace": coded(("trace", e.trace_id) for e in events),
+                "answer": coded(("answer", normalize_text(e.response)) for e in events),
+                position: np.arange(len(events), dtype=np.int64),
+            }
+        )
+
+    d_frame, l_frame = frame(disliked, "a", "d"), frame(liked, "b", "l")
+    n = len(distinct)
+    own = np.arange(n, dtype=np.int64)
+    cosine = np.asarray(sims).astype(np.float64)  # as the search's list gives it
+    links = pd.DataFrame(
+        {
+            "a": np.concatenate([own, i, j]),
+            "b": np.concatenate([own, j, i]),
+            "sim": np.concatenate([np.ones(n), cosine, cosine]),
+        }
+    )
+    asked = np.zeros(n, dtype=bool)
+    asked[d_frame["a"].to_numpy()] = True
+    offered = np.zeros(n, dtype=bool)
+    offered[l_frame["b"].to_numpy()] = True
+    links = links[asked[links["a"].to_numpy()] & offered[links["b"].to_numpy()]]
+    # Text level first (a request asked by many events is joined once), then the events.
+    d_keys = d_frame[["a", "group"]].drop_duplicates()
+    l_keys = l_frame[["b", "group"]].drop_duplicates()
+    met = d_keys.merge(links, on="a").merge(l_keys, on=["b", "group"])
+    met = met.merge(d_frame, on=["a", "group"]).merge(
+        l_frame, on=["b", "group"], suffixes=("_d", "_l")
+    )
+    met = met[
+        (met["trace_d"].to_numpy() != met["trace_l"].to_numpy())
+        & (met["answer_d"].to_numpy() != met["answer_l"].to_numpy())
+    ]
+    return met["d"].tolist(), met["l"].tolist(), met["sim"].tolist()
 
 
 def _match(candidates: Sequence[tuple]) -> list[tuple[Event, Event]]:

@@ -292,6 +292,19 @@ class SharedSearch:
         """Pairs (i < j, positions in `distinct`) of texts at or over `threshold`."""
         if threshold < self.floor or (self._vectors is not None and vectors is not self._vectors):
             return self.search(vectors(distinct), threshold)
+        i, j, s = self.text_pair_arrays(distinct, vectors, threshold)
+        return list(zip(i.tolist(), j.tolist(), s.astype(np.float64).tolist(), strict=True))
+
+    def text_pair_arrays(
+        self, distinct: Sequence[str], vectors: TextVectors, threshold: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`text_pairs` as arrays (i, j, cosine as float32), sorted by (i, j).
+
+        A templated 14-day window has millions of pairs: a caller that works on arrays
+        never builds a tuple per pair.
+        """
+        if threshold < self.floor or (self._vectors is not None and vectors is not self._vectors):
+            return pair_list_arrays(self.search(vectors(distinct), threshold))
         self._vectors = vectors
         self.calls += 1
         started = time.perf_counter()
@@ -313,14 +326,7 @@ class SharedSearch:
                 f"{len(self._ids):,} known), {len(order):,} pairs >= {threshold} in "
                 f"{seconds:.1f}s ({len(distinct) / seconds:,.0f} texts/s)"
             )
-        return list(
-            zip(
-                i[order].tolist(),
-                j[order].tolist(),
-                s[order].astype(np.float64).tolist(),
-                strict=True,
-            )
-        )
+        return i[order], j[order], s[order]
 
 
 #: Products at least this large (new rows x known rows) take the int8 pre-filter.
@@ -453,6 +459,36 @@ def similar_texts(
     if isinstance(neighbours, SharedSearch):
         return distinct, neighbours.text_pairs(distinct, vectors, threshold)
     return distinct, neighbours(vectors(distinct), threshold)
+
+
+def pair_list_arrays(
+    pairs: Sequence[tuple[int, int, float]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A `Neighbours` result as arrays (i, j int64; cosine float32, as searched)."""
+    if not len(pairs):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), np.zeros(0, dtype=np.float32)
+    i, j, s = zip(*pairs, strict=True)
+    return (
+        np.asarray(i, dtype=np.int64),
+        np.asarray(j, dtype=np.int64),
+        np.asarray(s, dtype=np.float64),
+    )
+
+
+def similar_text_arrays(
+    texts: Iterable[str],
+    vectors: TextVectors,
+    neighbours: Neighbours,
+    threshold: float,
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """`similar_texts` with the pairs as arrays (i, j, cosine)."""
+    distinct = sorted(set(texts))
+    if len(distinct) < 2:
+        return (distinct, *pair_list_arrays([]))
+    if isinstance(neighbours, SharedSearch):
+        return (distinct, *neighbours.text_pair_arrays(distinct, vectors, threshold))
+    return (distinct, *pair_list_arrays(neighbours(vectors(distinct), threshold)))
 
 
 class UnionFind:
