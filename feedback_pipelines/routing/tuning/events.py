@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from feedback_pipelines.routing.tuning import messages as msg
@@ -93,8 +94,10 @@ def _iso_column(events: pd.DataFrame, column: str) -> list[str]:
         return [""] * len(events)
     values = events[column]
     if pd.api.types.is_datetime64_any_dtype(values) and getattr(values.dt, "tz", None) is None:
-        text = values.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
-        return [t if isinstance(t, str) else "" for t in text.tolist()]
+        # numpy's ISO text at microseconds is strftime's "%Y-%m-%dT%H:%M:%S.%f" (years
+        # 1000-9999), ~20x faster at a million rows; NaT is "NaT" there.
+        text = np.datetime_as_string(values.to_numpy().astype("datetime64[us]"), unit="us")
+        return ["" if t == "NaT" else t for t in text.tolist()]
     return [_iso(v) for v in values.tolist()]
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 
 #: (vectors, threshold) -> every pair (i, j), i < j, with cosine >= threshold, and the cosine.
 Neighbours = Callable[[np.ndarray, float], list[tuple[int, int, float]]]
@@ -547,20 +548,47 @@ def request_pairs(
     Returns:
         Sorted (i, j, similarity) with i < j.
     """
-    distinct, pairs = similar_texts(requests, vectors, neighbours, threshold)
+    distinct, i, j, sims = similar_text_arrays(requests, vectors, neighbours, threshold)
+    p, q, s = _expand_text_pairs(requests, keys, distinct, i, j, sims)
+    return list(zip(p.tolist(), q.tolist(), s.tolist(), strict=True))
+
+
+def _expand_text_pairs(
+    requests: Sequence[str],
+    keys: Sequence[object],
+    distinct: Sequence[str],
+    i: np.ndarray,
+    j: np.ndarray,
+    sims: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of texts (i, j, cosine) expanded to the positions holding them, keys equal.
+
+    Positions of one text pair at 1.0; a text pair joins positions only through its texts'
+    (text, key) groups, by merges over integer codes rather than a loop per position pair.
+
+    Returns:
+        (p, q, cosine as float64) with p < q, sorted by (p, q).
+    """
     index = {t: k for k, t in enumerate(distinct)}
-    buckets: dict[int, list[int]] = {}
-    for pos, text in enumerate(requests):
-        buckets.setdefault(index[text], []).append(pos)
-    out: dict[tuple[int, int], float] = {}
-    for members in buckets.values():
-        for a, p in enumerate(members):
-            for q in members[a + 1 :]:
-                if keys[p] == keys[q]:
-                    out[(p, q)] = 1.0
-    for i, j, sim in pairs:
-        for p in buckets[i]:
-            for q in buckets[j]:
-                if keys[p] == keys[q]:
-                    out[(min(p, q), max(p, q))] = sim
-    return sorted((p, q, s) for (p, q), s in out.items())
+    codes: dict[object, int] = {}
+    at = pd.DataFrame(
+        {
+            "text": np.fromiter((index[t] for t in requests), dtype=np.int64, count=len(requests)),
+            "key": np.fromiter(
+                (codes.setdefault(k, len(codes)) for k in keys), dtype=np.int64, count=len(keys)
+            ),
+            "pos": np.arange(len(requests), dtype=np.int64),
+        }
+    )
+    same = at.merge(at, on=["text", "key"], suffixes=("_a", "_b"))
+    same = same[same["pos_a"].to_numpy() < same["pos_b"].to_numpy()]
+    links = pd.DataFrame({"i": i, "j": j, "sim": np.asarray(sims).astype(np.float64)})
+    near = links.merge(at.rename(columns={"text": "i", "pos": "pos_a"}), on="i").merge(
+        at.rename(columns={"text": "j", "pos": "pos_b"}), on=["j", "key"]
+    )
+    a = np.concatenate([same["pos_a"].to_numpy(), near["pos_a"].to_numpy()])
+    b = np.concatenate([same["pos_b"].to_numpy(), near["pos_b"].to_numpy()])
+    s = np.concatenate([np.ones(len(same)), near["sim"].to_numpy()])
+    p, q = np.minimum(a, b), np.maximum(a, b)
+    order = np.lexsort((q, p))
+    return p[order].astype(np.int64), q[order].astype(np.int64), s[order]
