@@ -15,7 +15,7 @@ import pytest
 
 from feedback_pipelines.routing.tuning.events import Event
 from feedback_pipelines.routing.tuning.messages import normalize_text
-from feedback_pipelines.routing.tuning.preference import candidate_links
+from feedback_pipelines.routing.tuning.preference import _candidate_order, candidate_links
 from feedback_pipelines.routing.tuning.similarity import exact_neighbours, request_pairs
 
 
@@ -67,7 +67,7 @@ def test_request_pairs_equal_the_loop(seed: int) -> None:
 
 def _event(k: int, rng: random.Random, words: list[str]) -> Event:
     return Event(
-        feedback_id=f"f{k:03d}",
+        feedback_id=f"f{k % 40:03d}",  # a few ids twice: ties of the whole sort key
         trace_id=rng.choice([None, "t1", "t2", "t3", f"own{k}"]),
         session_id=None,
         timestamp=f"2026-11-0{rng.randint(1, 9)}T00:00:00.000000",
@@ -105,11 +105,11 @@ def _reference_links(liked, disliked, distinct, pairs):
         for k, sim in similar[index[d.request]]:
             for lpos in liked_at.get((k, d.cluster_id, d.context), ()):
                 like = liked[lpos]
-                if like.trace_id != d.trace_id and normalize_text(
-                    like.response
-                ) != normalize_text(d.response):
+                if like.trace_id != d.trace_id and normalize_text(like.response) != normalize_text(
+                    d.response
+                ):
                     out.append((dpos, lpos, sim))
-    return sorted(out)
+    return out  # in the order the loop listed them
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -125,5 +125,23 @@ def test_candidate_links_equal_the_loop(seed: int) -> None:
         i = np.asarray([p[0] for p in pairs], dtype=np.int64)
         j = np.asarray([p[1] for p in pairs], dtype=np.int64)
         s = np.asarray([p[2] for p in pairs], dtype=np.float64)
-        got = sorted(zip(*candidate_links(liked, disliked, distinct, i, j, s), strict=True))
-        assert got == _reference_links(liked, disliked, distinct, pairs)
+        d_at, l_at, sim, a, b = candidate_links(liked, disliked, distinct, i, j, s)
+        got = list(zip(d_at.tolist(), l_at.tolist(), sim.tolist(), strict=True))
+        listed = _reference_links(liked, disliked, distinct, pairs)
+        assert sorted(got) == sorted(listed)
+        # The matching order: the old sort of the listed candidates (stable on ties).
+        order = _candidate_order(liked, disliked, d_at, l_at, sim, a, b)
+        ordered = [got[k][:2] for k in order.tolist()]
+        d_, l_ = disliked, liked
+        expected = sorted(
+            listed,
+            key=lambda c: (
+                max(d_[c[0]].timestamp, l_[c[1]].timestamp),
+                -round(c[2], 6),
+                d_[c[0]].timestamp,
+                d_[c[0]].feedback_id,
+                l_[c[1]].timestamp,
+                l_[c[1]].feedback_id,
+            ),
+        )
+        assert ordered == [c[:2] for c in expected]

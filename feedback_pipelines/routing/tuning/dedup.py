@@ -38,10 +38,6 @@ def priority(x: Example) -> tuple:
     return (newest, x.source != "correction", x.event.timestamp, x.event.feedback_id)
 
 
-def _targets(x: Example) -> list[str]:
-    return [x.completion] if x.rejected is None else [x.completion, x.rejected]
-
-
 def near_duplicate_pairs(
     items: Sequence[Example],
     vectors: TextVectors,
@@ -56,30 +52,44 @@ def near_duplicate_pairs(
     )
     if not pairs:
         return []
+    # Targets as codes of their folded text: equal codes are equal texts, no vector needed.
+    folded: dict[str, int] = {}
+
+    def code(text: str | None) -> int:
+        return -1 if text is None else folded.setdefault(normalize_text(text), len(folded))
+
+    slots = [
+        (texts, np.fromiter(map(code, texts), dtype=np.int64, count=len(items)))
+        for texts in ([x.completion for x in items], [x.rejected for x in items])
+    ]  # a pair's rejected answers are both None or both set (`rejected is None` is in the key)
+    p = np.fromiter((a for a, _, _ in pairs), dtype=np.int64, count=len(pairs))
+    q = np.fromiter((b for _, b, _ in pairs), dtype=np.int64, count=len(pairs))
+    differ = [np.flatnonzero(codes[p] != codes[q]) for _, codes in slots]
     # Only answers that differ after folding need vectors: embedding them is this step's
     # largest cost, so equal texts are never sent.
     texts = sorted(
         {
             t
-            for p, q, _ in pairs
-            for a, b in zip(_targets(items[p]), _targets(items[q]), strict=True)
-            if normalize_text(a) != normalize_text(b)
-            for t in (a, b)
+            for (text, _), rows in zip(slots, differ, strict=True)
+            for k in rows.tolist()
+            for t in (text[p[k]], text[q[k]])
         }
     )
     rows = vectors(texts) if texts else np.zeros((0, 0), dtype=np.float32)
     index = {t: k for k, t in enumerate(texts)}
-
-    def similar(a: str, b: str) -> bool:
-        if normalize_text(a) == normalize_text(b):
-            return True
-        return float(np.dot(rows[index[a]], rows[index[b]])) >= settings.near_duplicate
-
-    return [
-        (p, q)
-        for p, q, _ in pairs
-        if all(similar(a, b) for a, b in zip(_targets(items[p]), _targets(items[q]), strict=True))
-    ]
+    keep = np.ones(len(pairs), dtype=bool)
+    cosine: dict[tuple[int, int], bool] = {}  # one product per pair of texts
+    for (text, _), rows_differing in zip(slots, differ, strict=True):
+        for k in rows_differing.tolist():
+            if not keep[k]:
+                continue
+            ia, ib = index[text[p[k]]], index[text[q[k]]]
+            near = cosine.get((ia, ib))
+            if near is None:
+                near = float(np.dot(rows[ia], rows[ib])) >= settings.near_duplicate
+                cosine[(ia, ib)] = near
+            keep[k] = near
+    return [(a, b) for (a, b, _), kept in zip(pairs, keep.tolist(), strict=True) if kept]
 
 
 def deduplicate(

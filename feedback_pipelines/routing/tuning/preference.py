@@ -220,33 +220,25 @@ def liked_disliked_pairs(
     distinct, i, j, sims = similar_text_arrays(
         [e.request for e in (*liked, *disliked)], vectors, neighbours, settings.same_request
     )
-    candidates = []
-    for d, like, sim in zip(*candidate_links(liked, disliked, distinct, i, j, sims), strict=True):
-        d, like = disliked[d], liked[like]
-        candidates.append(
-            (
-                max(d.timestamp, like.timestamp),
-                -round(sim, 6),
-                d.timestamp,
-                d.feedback_id,
-                like.timestamp,
-                like.feedback_id,
-                d,
-                like,
-            )
-        )
-    candidates.sort(key=lambda c: c[:6])
+    d_at, l_at, sim, a, b = candidate_links(liked, disliked, distinct, i, j, sims)
+    order = _candidate_order(liked, disliked, d_at, l_at, sim, a, b)
+    d_at, l_at = d_at[order].tolist(), l_at[order].tolist()
+    codes: dict[str, int] = {}  # one id space: a feedback id is used once, whichever side
+    d_id = [codes.setdefault(e.feedback_id, len(codes)) for e in disliked]
+    l_id = [codes.setdefault(e.feedback_id, len(codes)) for e in liked]
     if judged is not None:
-        for d, like in _match(candidates):
-            if judged.judged_bad(like):
-                log.drop("contradicted_pair", "preference", like.feedback_id)
-            elif judged.judged_good(d):
-                log.drop("contradicted_pair", "preference", d.feedback_id)
-        candidates = [
-            c for c in candidates if not (judged.judged_bad(c[-1]) or judged.judged_good(c[-2]))
-        ]
+        bad = {k: judged.judged_bad(liked[k]) for k in sorted(set(l_at))}
+        good = {k: judged.judged_good(disliked[k]) for k in sorted(set(d_at))}
+        for d, like in _match(d_at, l_at, d_id, l_id):
+            if bad[like]:
+                log.drop("contradicted_pair", "preference", liked[like].feedback_id)
+            elif good[d]:
+                log.drop("contradicted_pair", "preference", disliked[d].feedback_id)
+        kept = [k for k, (d, like) in enumerate(zip(d_at, l_at)) if not (bad[like] or good[d])]
+        d_at, l_at = [d_at[k] for k in kept], [l_at[k] for k in kept]
     out = []
-    for d, like in _match(candidates):
+    for d, like in _match(d_at, l_at, d_id, l_id):
+        d, like = disliked[d], liked[like]
         out.append(
             Example(
                 "preference",
@@ -269,7 +261,7 @@ def candidate_links(
     i: np.ndarray,
     j: np.ndarray,
     sims: np.ndarray,
-) -> tuple[list[int], list[int], list[float]]:
+) -> tuple[np.ndarray, ...]:
     """(disliked position, liked position, request cosine) of every pair that may be made.
 
     A liked and a disliked event may pair when their requests are one text or a similar pair
@@ -278,8 +270,8 @@ def candidate_links(
     window has millions of similar request pairs, and most never meet a partner.
 
     Returns:
-        Three lists (Python ints and floats, the cosine as the search gave it; 1.0 for one
-        text), in no particular order.
+        Arrays (disliked position, liked position, cosine as the search gave it or 1.0 for
+        one text, the disliked and the liked request's index in `distinct`), in no order.
     """
     index = {t: k for k, t in enumerate(distinct)}
     codes: dict[object, int] = {}
@@ -325,16 +317,67 @@ def candidate_links(
         (met["trace_d"].to_numpy() != met["trace_l"].to_numpy())
         & (met["answer_d"].to_numpy() != met["answer_l"].to_numpy())
     ]
-    return met["d"].tolist(), met["l"].tolist(), met["sim"].tolist()
+    return tuple(met[c].to_numpy() for c in ("d", "l", "sim", "a", "b"))
 
 
-def _match(candidates: Sequence[tuple]) -> list[tuple[Event, Event]]:
-    """Greedy one-to-one matching of sorted candidates: (disliked, liked) pairs."""
-    used: set[str] = set()
+def _dense_rank(keys: Sequence) -> np.ndarray:
+    """Each key's rank among the distinct keys (equal keys, equal ranks), by Python's order."""
+    rank = {k: r for r, k in enumerate(sorted(set(keys)))}
+    return np.fromiter((rank[k] for k in keys), dtype=np.int64, count=len(keys))
+
+
+def _candidate_order(
+    liked: Sequence[Event],
+    disliked: Sequence[Event],
+    d_at: np.ndarray,
+    l_at: np.ndarray,
+    sim: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+) -> np.ndarray:
+    """The order of the candidates that matching takes, as positions in the arrays.
+
+    The sort key is (time the pair became possible, most similar first, disliked event's
+    time and feedback id, liked event's time and id), each compared as Python compares it;
+    ties of all of them (only with a feedback id twice) keep the order the candidates were
+    once listed in: disliked event, its own request first then the others by index, liked
+    event.
+    """
+    stamps = _dense_rank([e.timestamp for e in (*disliked, *liked)])
+    d_stamp, l_stamp = stamps[: len(disliked)], stamps[len(disliked) :]
+    d_rank = _dense_rank([(e.timestamp, e.feedback_id) for e in disliked])
+    l_rank = _dense_rank([(e.timestamp, e.feedback_id) for e in liked])
+    values, at = np.unique(sim, return_inverse=True)
+    rounded = np.asarray([-round(v, 6) for v in values.tolist()], dtype=np.float64)
+    return np.lexsort(
+        (
+            l_at,
+            b,
+            b != a,
+            d_at,
+            l_rank[l_at],
+            d_rank[d_at],
+            rounded[at.reshape(-1)],
+            np.maximum(d_stamp[d_at], l_stamp[l_at]),
+        )
+    )
+
+
+def _match(
+    d_at: Sequence[int], l_at: Sequence[int], d_id: Sequence[int], l_id: Sequence[int]
+) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching of sorted candidates: (disliked, liked) positions.
+
+    A candidate is taken unless one of its feedback ids (`d_id`, `l_id`: ids coded as ints)
+    is already in a pair taken before it.
+    """
+    used: set[int] = set()
     out = []
-    for *_, d, like in candidates:
-        if d.feedback_id in used or like.feedback_id in used:
+    for d, like in zip(d_at, l_at, strict=True):
+        first, second = d_id[d], l_id[like]
+        if first in used or second in used:
             continue
-        used.update((d.feedback_id, like.feedback_id))
+        used.add(first)
+        used.add(second)
         out.append((d, like))
     return out
