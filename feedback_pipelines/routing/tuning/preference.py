@@ -172,7 +172,8 @@ def unpaired_examples(
         for e in group
     ]
     examples.sort(key=lambda x: (x.event.timestamp, x.event.feedback_id))
-    keys = [_answer_key(x) for x in examples]
+    folded: dict[int, str] = {}  # id(prompt) -> its folded text: events share prompts
+    keys = [_answer_key(x, folded) for x in examples]
     by_answer: dict[str, set[bool]] = {}
     for x, key in zip(examples, keys, strict=True):
         by_answer.setdefault(key, set()).add(bool(x.label))
@@ -186,8 +187,11 @@ def unpaired_examples(
     return clean
 
 
-def _answer_key(x: Example) -> str:
-    prompt = "\n".join(f"{m['role']}:{normalize_text(m['content'])}" for m in x.prompt)
+def _answer_key(x: Example, folded: dict[int, str]) -> str:
+    prompt = folded.get(id(x.prompt))
+    if prompt is None:
+        prompt = "\n".join(f"{m['role']}:{normalize_text(m['content'])}" for m in x.prompt)
+        folded[id(x.prompt)] = prompt
     return prompt + "\n=>" + normalize_text(x.completion)
 
 
