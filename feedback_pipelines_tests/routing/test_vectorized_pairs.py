@@ -13,9 +13,11 @@ import random
 import numpy as np
 import pytest
 
+from feedback_pipelines.routing.tuning.dedup import _drop_linked
 from feedback_pipelines.routing.tuning.events import Event
 from feedback_pipelines.routing.tuning.messages import normalize_text
 from feedback_pipelines.routing.tuning.preference import _candidate_order, candidate_links
+from feedback_pipelines.routing.tuning.sft import drop_linked
 from feedback_pipelines.routing.tuning.similarity import exact_neighbours, request_pairs
 
 
@@ -145,3 +147,19 @@ def test_candidate_links_equal_the_loop(seed: int) -> None:
             ),
         )
         assert ordered == [c[:2] for c in expected]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_drop_linked_arrays_equal_the_loop(seed: int) -> None:
+    rng = random.Random(200 + seed)
+    n = rng.randint(0, 40)
+    pairs = sorted(
+        {tuple(sorted(rng.sample(range(n), 2))) for _ in range(rng.randint(0, 60) * (seed % 3))}
+        if n > 1
+        else []
+        if n > 1
+        else []
+    )
+    p = np.asarray([a for a, _ in pairs], dtype=np.int64)
+    q = np.asarray([b for _, b in pairs], dtype=np.int64)
+    assert _drop_linked(n, p, q) == drop_linked(n, pairs)

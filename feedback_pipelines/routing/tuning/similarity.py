@@ -548,9 +548,20 @@ def request_pairs(
     Returns:
         Sorted (i, j, similarity) with i < j.
     """
-    distinct, i, j, sims = similar_text_arrays(requests, vectors, neighbours, threshold)
-    p, q, s = _expand_text_pairs(requests, keys, distinct, i, j, sims)
+    p, q, s = request_pair_arrays(requests, keys, vectors, neighbours, threshold)
     return list(zip(p.tolist(), q.tolist(), s.tolist(), strict=True))
+
+
+def request_pair_arrays(
+    requests: Sequence[str],
+    keys: Sequence[object],
+    vectors: TextVectors,
+    neighbours: Neighbours,
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`request_pairs` as arrays (p, q, cosine as float64), sorted by (p, q)."""
+    distinct, i, j, sims = similar_text_arrays(requests, vectors, neighbours, threshold)
+    return _expand_text_pairs(requests, keys, distinct, i, j, sims)
 
 
 def _expand_text_pairs(
