@@ -157,8 +157,6 @@ def test_drop_linked_arrays_equal_the_loop(seed: int) -> None:
         {tuple(sorted(rng.sample(range(n), 2))) for _ in range(rng.randint(0, 60) * (seed % 3))}
         if n > 1
         else []
-        if n > 1
-        else []
     )
     p = np.asarray([a for a, _ in pairs], dtype=np.int64)
     q = np.asarray([b for _, b in pairs], dtype=np.int64)
