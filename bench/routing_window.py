@@ -126,6 +126,10 @@ def main() -> None:
             previous = tuple(now)
     w, c, t = totals
     print(f"{'run_day':28s} {w:7.1f}s wall {c:7.1f}s CPU {t:7.1f}s main")
+    peak = next(
+        (line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")), "?"
+    )
+    print(f"peak RSS {int(peak) / 2**20:.1f} GB" if peak != "?" else "peak RSS unknown")
     result.ds = args.ds
     hashes = _hashes(out, _table_hashes(result))
     if args.hashes:
