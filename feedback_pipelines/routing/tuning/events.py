@@ -9,10 +9,10 @@ mean the same thing in every step, and makes every output independent of input o
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from feedback_pipelines.routing.tuning import messages as msg
@@ -94,66 +94,132 @@ def _iso_column(events: pd.DataFrame, column: str) -> list[str]:
         return [""] * len(events)
     values = events[column]
     if pd.api.types.is_datetime64_any_dtype(values) and getattr(values.dt, "tz", None) is None:
-        text = values.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
-        return [t if isinstance(t, str) else "" for t in text.tolist()]
+        # numpy's ISO text at microseconds is strftime's "%Y-%m-%dT%H:%M:%S.%f" (years
+        # 1000-9999), ~20x faster at a million rows; NaT is "NaT" there.
+        text = np.datetime_as_string(values.to_numpy().astype("datetime64[us]"), unit="us")
+        return ["" if t == "NaT" else t for t in text.tolist()]
     return [_iso(v) for v in values.tolist()]
 
 
-def _records(events: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    """Rows as dicts, like `to_dict("records")` but from column lists (faster at 100k rows).
+def _column(events: pd.DataFrame, name: str) -> list[Any]:
+    """A column's values as a list (None for each row when the column is missing)."""
+    return events[name].tolist() if name in events.columns else [None] * len(events)
 
-    Each row also has `_timestamp` and `_ds`: the event's time and day as `_iso` writes them.
-    """
-    columns = {c: events[c].tolist() for c in events.columns}
-    columns["_timestamp"] = _iso_column(events, "timestamp")
-    columns["_ds"] = [d[:10] for d in _iso_column(events, "ds")]
-    names = list(columns)
-    for values in zip(*columns.values(), strict=True):
-        yield dict(zip(names, values, strict=True))
+
+def _texts(values: list[Any]) -> list[str | None]:
+    """`_text` of each value (strings, the common case, as they are)."""
+    return [v if isinstance(v, str) else _text(v) for v in values]
+
+
+def _flag(value: Any) -> bool | None:
+    """bool(value), or None for a missing value (None, NaN, NA)."""
+    return None if value is None or pd.isna(value) else bool(value)
 
 
 def prepare_events(events: pd.DataFrame) -> list[Event]:
     """Events of the window as `Event`s, earliest first.
+
+    Column by column rather than row by row, and each distinct `messages` text parsed once
+    (one trace is judged by several events): a 14-day window holds ~1M events. Events that
+    share a messages text share its (never modified) prompt list.
 
     Args:
         events: feedback events with their trace's `response` and `messages`, as
             `tuning.day.read_events` reads them (any subset of days), optionally with a
             `cluster_id` column (missing column: clustering unknown).
     """
+    n = len(events)
     has_cluster = "cluster_id" in events.columns
+    parsed: dict[str, tuple[list[dict[str, str]], str, str]] = {}
+
+    def prompt_of(value: Any) -> tuple[list[dict[str, str]], str, str]:
+        """(prompt, last request, context key) of a messages value."""
+        if isinstance(value, str):
+            found = parsed.get(value)
+            if found is None:
+                prompt = msg.parse_messages(value)
+                found = parsed[value] = (prompt, msg.last_request(prompt), msg.context_key(prompt))
+            return found
+        prompt = msg.parse_messages(value)
+        return prompt, msg.last_request(prompt), msg.context_key(prompt)
+
+    prompts = [prompt_of(v) for v in _column(events, "messages")]
+    scores = [None if v is None or pd.isna(v) else float(v) for v in _column(events, "score")]
+    negative = [bool(f) for f in map(_flag, _column(events, "is_negative"))]
+    found = [_flag(v) for v in _column(events, "trace_found")]
+    clusters = [_cluster(v) for v in events["cluster_id"].tolist()] if has_cluster else [None] * n
+    requests = _texts(_column(events, "request"))
+    columns = zip(
+        [str(v) for v in events["feedback_id"].tolist()],
+        *(
+            _texts(_column(events, c))
+            for c in (
+                "trace_id",
+                "session_id",
+                "reason",
+                "comment",
+                "correction",
+                "response",
+                "model_version",
+                "prompt_version",
+                "user_role",
+            )
+        ),
+        _iso_column(events, "timestamp"),
+        [d[:10] for d in _iso_column(events, "ds")],
+        [str(v or "") for v in _column(events, "kind")],
+        scores,
+        negative,
+        clusters,
+        prompts,
+        requests,
+        found,
+        strict=True,
+    )
     out = []
-    for row in _records(events):
-        prompt = msg.parse_messages(row.get("messages"))
-        request = msg.last_request(prompt) or (_text(row.get("request")) or "")
-        score = row.get("score")
-        score = None if score is None or pd.isna(score) else float(score)
-        found = row.get("trace_found")
+    for (
+        feedback_id,
+        trace_id,
+        session_id,
+        reason,
+        comment,
+        correction,
+        response,
+        model_version,
+        prompt_version,
+        user_role,
+        timestamp,
+        ds,
+        kind,
+        score,
+        is_negative,
+        cluster_id,
+        (prompt, last, context),
+        request,
+        trace_found,
+    ) in columns:
         out.append(
             Event(
-                feedback_id=str(row["feedback_id"]),
-                trace_id=_text(row.get("trace_id")),
-                session_id=_text(row.get("session_id")),
-                timestamp=row["_timestamp"],
-                ds=row["_ds"],
-                kind=str(row.get("kind") or ""),
-                reason=_text(row.get("reason")),
+                feedback_id=feedback_id,
+                trace_id=trace_id,
+                session_id=session_id,
+                timestamp=timestamp,
+                ds=ds,
+                kind=kind,
+                reason=reason,
                 score=score,
-                comment=_text(row.get("comment")),
-                correction=_text(row.get("correction")),
-                response=_text(row.get("response")),
-                model_version=_text(row.get("model_version")),
-                prompt_version=_text(row.get("prompt_version")),
-                user_role=_text(row.get("user_role")),
-                is_negative=bool(row.get("is_negative"))
-                if row.get("is_negative") is not None and not pd.isna(row.get("is_negative"))
-                else False,
-                cluster_id=_cluster(row.get("cluster_id")) if has_cluster else None,
+                comment=comment,
+                correction=correction,
+                response=response,
+                model_version=model_version,
+                prompt_version=prompt_version,
+                user_role=user_role,
+                is_negative=is_negative,
+                cluster_id=cluster_id,
                 prompt=prompt,
-                request=request,
-                context=msg.context_key(prompt),
-                trace_found=bool(found)
-                if found is not None and not pd.isna(found)
-                else bool(prompt),
+                request=last or (request or ""),
+                context=context,
+                trace_found=bool(prompt) if trace_found is None else trace_found,
             )
         )
     out.sort(key=lambda e: (e.timestamp, e.feedback_id))

@@ -82,7 +82,7 @@ class Example:
         )
 
 
-@lru_cache(maxsize=2**18)
+@lru_cache(maxsize=2**21)
 def _example_id(key: str) -> str:
     """uuid5 of a key, memoized: sorting and writing a 100k-event export ask ~270k times."""
     return str(uuid.uuid5(EXAMPLE_NAMESPACE, key))

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import pandas as pd
 
@@ -40,6 +41,8 @@ from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import Conflict, build_sft
 from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, shared_search
 from feedback_pipelines.routing.tuning.splits import SplitResult, assign_splits
+
+_DATASET_SPLIT = attrgetter("dataset", "split")
 
 
 @dataclass
@@ -70,7 +73,7 @@ class TuningSets:
 
         Sorted once per state of `examples` (the writer and the data card ask ~30 times).
         """
-        state = (id(self.examples), tuple((x.dataset, x.split) for x in self.examples))
+        state = (id(self.examples), tuple(map(_DATASET_SPLIT, self.examples)))
         if getattr(self, "_of_state", None) != state:
             ordered = sorted(self.examples, key=lambda x: x.example_id)
             index: dict[tuple, list[Example]] = {}

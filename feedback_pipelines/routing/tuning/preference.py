@@ -16,13 +16,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
+
 from feedback_pipelines.routing.tuning import gates
 from feedback_pipelines.routing.tuning.events import Event
 from feedback_pipelines.routing.tuning.examples import Example
 from feedback_pipelines.routing.tuning.messages import estimate_tokens, normalize_text
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import event_gate
-from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, similar_texts
+from feedback_pipelines.routing.tuning.similarity import (
+    Neighbours,
+    TextVectors,
+    similar_text_arrays,
+)
 
 
 def response_gate(event: Event, settings: TuningSettings) -> str | None:
@@ -52,6 +59,11 @@ class Judgements:
 
     good: set[tuple] = field(default_factory=set)
     bad: set[tuple] = field(default_factory=set)
+    # id(event) -> (event, judged bad, judged good): matching asks of one event many times,
+    # and its answer keys fold its texts each time. The event is held so its id stays its own.
+    _verdicts: dict[int, tuple[Event, bool, bool]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def of(cls, events: Sequence[Event], settings: TuningSettings) -> Judgements:
@@ -63,13 +75,21 @@ class Judgements:
                 (out.good if signal else out.bad).update(answer_keys(e))
         return out
 
+    def _verdict(self, event: Event) -> tuple[Event, bool, bool]:
+        found = self._verdicts.get(id(event))
+        if found is None or found[0] is not event:
+            keys = answer_keys(event)
+            found = (event, any(k in self.bad for k in keys), any(k in self.good for k in keys))
+            self._verdicts[id(event)] = found
+        return found
+
     def judged_bad(self, event: Event) -> bool:
         """Someone judged this event's answer bad."""
-        return any(k in self.bad for k in answer_keys(event))
+        return self._verdict(event)[1]
 
     def judged_good(self, event: Event) -> bool:
         """Someone judged this event's answer good."""
-        return any(k in self.good for k in answer_keys(event))
+        return self._verdict(event)[2]
 
 
 def answer_keys(event: Event) -> list[tuple]:
@@ -152,7 +172,8 @@ def unpaired_examples(
         for e in group
     ]
     examples.sort(key=lambda x: (x.event.timestamp, x.event.feedback_id))
-    keys = [_answer_key(x) for x in examples]
+    folded: dict[int, str] = {}  # id(prompt) -> its folded text: events share prompts
+    keys = [_answer_key(x, folded) for x in examples]
     by_answer: dict[str, set[bool]] = {}
     for x, key in zip(examples, keys, strict=True):
         by_answer.setdefault(key, set()).add(bool(x.label))
@@ -166,8 +187,11 @@ def unpaired_examples(
     return clean
 
 
-def _answer_key(x: Example) -> str:
-    prompt = "\n".join(f"{m['role']}:{normalize_text(m['content'])}" for m in x.prompt)
+def _answer_key(x: Example, folded: dict[int, str]) -> str:
+    prompt = folded.get(id(x.prompt))
+    if prompt is None:
+        prompt = "\n".join(f"{m['role']}:{normalize_text(m['content'])}" for m in x.prompt)
+        folded[id(x.prompt)] = prompt
     return prompt + "\n=>" + normalize_text(x.completion)
 
 
@@ -197,49 +221,28 @@ def liked_disliked_pairs(
     """
     if not liked or not disliked:
         return []
-    distinct, pairs = similar_texts(
+    distinct, i, j, sims = similar_text_arrays(
         [e.request for e in (*liked, *disliked)], vectors, neighbours, settings.same_request
     )
-    index = {t: k for k, t in enumerate(distinct)}
-    # Liked events by (request, cluster, context): a disliked event meets only its partners.
-    liked_at: dict[tuple, list[Event]] = {}
-    for e in liked:
-        liked_at.setdefault((index[e.request], e.cluster_id, e.context), []).append(e)
-    similar: dict[int, list[tuple[int, float]]] = {k: [(k, 1.0)] for k in range(len(distinct))}
-    for i, j, sim in pairs:
-        similar[i].append((j, sim))
-        similar[j].append((i, sim))
-    candidates = []
-    for d in disliked:
-        for k, sim in similar[index[d.request]]:
-            for like in liked_at.get((k, d.cluster_id, d.context), ()):
-                if like.trace_id != d.trace_id and normalize_text(like.response) != normalize_text(
-                    d.response
-                ):
-                    candidates.append(
-                        (
-                            max(d.timestamp, like.timestamp),
-                            -round(sim, 6),
-                            d.timestamp,
-                            d.feedback_id,
-                            like.timestamp,
-                            like.feedback_id,
-                            d,
-                            like,
-                        )
-                    )
-    candidates.sort(key=lambda c: c[:6])
+    d_at, l_at, sim, a, b = candidate_links(liked, disliked, distinct, i, j, sims)
+    order = _candidate_order(liked, disliked, d_at, l_at, sim, a, b)
+    d_at, l_at = d_at[order].tolist(), l_at[order].tolist()
+    codes: dict[str, int] = {}  # one id space: a feedback id is used once, whichever side
+    d_id = [codes.setdefault(e.feedback_id, len(codes)) for e in disliked]
+    l_id = [codes.setdefault(e.feedback_id, len(codes)) for e in liked]
     if judged is not None:
-        for d, like in _match(candidates):
-            if judged.judged_bad(like):
-                log.drop("contradicted_pair", "preference", like.feedback_id)
-            elif judged.judged_good(d):
-                log.drop("contradicted_pair", "preference", d.feedback_id)
-        candidates = [
-            c for c in candidates if not (judged.judged_bad(c[-1]) or judged.judged_good(c[-2]))
-        ]
+        bad = {k: judged.judged_bad(liked[k]) for k in sorted(set(l_at))}
+        good = {k: judged.judged_good(disliked[k]) for k in sorted(set(d_at))}
+        for d, like in _match(d_at, l_at, d_id, l_id):
+            if bad[like]:
+                log.drop("contradicted_pair", "preference", liked[like].feedback_id)
+            elif good[d]:
+                log.drop("contradicted_pair", "preference", disliked[d].feedback_id)
+        kept = [k for k, (d, like) in enumerate(zip(d_at, l_at)) if not (bad[like] or good[d])]
+        d_at, l_at = [d_at[k] for k in kept], [l_at[k] for k in kept]
     out = []
-    for d, like in _match(candidates):
+    for d, like in _match(d_at, l_at, d_id, l_id):
+        d, like = disliked[d], liked[like]
         out.append(
             Example(
                 "preference",
@@ -255,13 +258,130 @@ def liked_disliked_pairs(
     return out
 
 
-def _match(candidates: Sequence[tuple]) -> list[tuple[Event, Event]]:
-    """Greedy one-to-one matching of sorted candidates: (disliked, liked) pairs."""
-    used: set[str] = set()
+def candidate_links(
+    liked: Sequence[Event],
+    disliked: Sequence[Event],
+    distinct: Sequence[str],
+    i: np.ndarray,
+    j: np.ndarray,
+    sims: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """(disliked position, liked position, request cosine) of every pair that may be made.
+
+    A liked and a disliked event may pair when their requests are one text or a similar pair
+    (i, j, sims index `distinct`, i < j), they share cluster and context, come from different
+    traces and have different answers after folding. By joins over integer codes: a 14-day
+    window has millions of similar request pairs, and most never meet a partner.
+
+    Returns:
+        Arrays (disliked position, liked position, cosine as the search gave it or 1.0 for
+        one text, the disliked and the liked request's index in `distinct`), in no order.
+    """
+    index = {t: k for k, t in enumerate(distinct)}
+    codes: dict[object, int] = {}
+
+    def coded(values) -> np.ndarray:
+        return np.fromiter((codes.setdefault(v, len(codes)) for v in values), dtype=np.int64)
+
+    def frame(events: Sequence[Event], text: str, position: str) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                text: np.fromiter((index[e.request] for e in events), dtype=np.int64),
+                "group": coded(("group", e.cluster_id, e.context) for e in events),
+                "trace": coded(("trace", e.trace_id) for e in events),
+                "answer": coded(("answer", normalize_text(e.response)) for e in events),
+                position: np.arange(len(events), dtype=np.int64),
+            }
+        )
+
+    d_frame, l_frame = frame(disliked, "a", "d"), frame(liked, "b", "l")
+    n = len(distinct)
+    own = np.arange(n, dtype=np.int64)
+    cosine = np.asarray(sims).astype(np.float64)  # as the search's list gives it
+    links = pd.DataFrame(
+        {
+            "a": np.concatenate([own, i, j]),
+            "b": np.concatenate([own, j, i]),
+            "sim": np.concatenate([np.ones(n), cosine, cosine]),
+        }
+    )
+    asked = np.zeros(n, dtype=bool)
+    asked[d_frame["a"].to_numpy()] = True
+    offered = np.zeros(n, dtype=bool)
+    offered[l_frame["b"].to_numpy()] = True
+    links = links[asked[links["a"].to_numpy()] & offered[links["b"].to_numpy()]]
+    # Text level first (a request asked by many events is joined once), then the events.
+    d_keys = d_frame[["a", "group"]].drop_duplicates()
+    l_keys = l_frame[["b", "group"]].drop_duplicates()
+    met = d_keys.merge(links, on="a").merge(l_keys, on=["b", "group"])
+    met = met.merge(d_frame, on=["a", "group"]).merge(
+        l_frame, on=["b", "group"], suffixes=("_d", "_l")
+    )
+    met = met[
+        (met["trace_d"].to_numpy() != met["trace_l"].to_numpy())
+        & (met["answer_d"].to_numpy() != met["answer_l"].to_numpy())
+    ]
+    return tuple(met[c].to_numpy() for c in ("d", "l", "sim", "a", "b"))
+
+
+def _dense_rank(keys: Sequence) -> np.ndarray:
+    """Each key's rank among the distinct keys (equal keys, equal ranks), by Python's order."""
+    rank = {k: r for r, k in enumerate(sorted(set(keys)))}
+    return np.fromiter((rank[k] for k in keys), dtype=np.int64, count=len(keys))
+
+
+def _candidate_order(
+    liked: Sequence[Event],
+    disliked: Sequence[Event],
+    d_at: np.ndarray,
+    l_at: np.ndarray,
+    sim: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+) -> np.ndarray:
+    """The order of the candidates that matching takes, as positions in the arrays.
+
+    The sort key is (time the pair became possible, most similar first, disliked event's
+    time and feedback id, liked event's time and id), each compared as Python compares it;
+    ties of all of them (only with a feedback id twice) keep the order the candidates were
+    once listed in: disliked event, its own request first then the others by index, liked
+    event.
+    """
+    stamps = _dense_rank([e.timestamp for e in (*disliked, *liked)])
+    d_stamp, l_stamp = stamps[: len(disliked)], stamps[len(disliked) :]
+    d_rank = _dense_rank([(e.timestamp, e.feedback_id) for e in disliked])
+    l_rank = _dense_rank([(e.timestamp, e.feedback_id) for e in liked])
+    values, at = np.unique(sim, return_inverse=True)
+    rounded = np.asarray([-round(v, 6) for v in values.tolist()], dtype=np.float64)
+    return np.lexsort(
+        (
+            l_at,
+            b,
+            b != a,
+            d_at,
+            l_rank[l_at],
+            d_rank[d_at],
+            rounded[at.reshape(-1)],
+            np.maximum(d_stamp[d_at], l_stamp[l_at]),
+        )
+    )
+
+
+def _match(
+    d_at: Sequence[int], l_at: Sequence[int], d_id: Sequence[int], l_id: Sequence[int]
+) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching of sorted candidates: (disliked, liked) positions.
+
+    A candidate is taken unless one of its feedback ids (`d_id`, `l_id`: ids coded as ints)
+    is already in a pair taken before it.
+    """
+    used: set[int] = set()
     out = []
-    for *_, d, like in candidates:
-        if d.feedback_id in used or like.feedback_id in used:
+    for d, like in zip(d_at, l_at, strict=True):
+        first, second = d_id[d], l_id[like]
+        if first in used or second in used:
             continue
-        used.update((d.feedback_id, like.feedback_id))
+        used.add(first)
+        used.add(second)
         out.append((d, like))
     return out

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 
 #: (vectors, threshold) -> every pair (i, j), i < j, with cosine >= threshold, and the cosine.
 Neighbours = Callable[[np.ndarray, float], list[tuple[int, int, float]]]
@@ -292,6 +293,19 @@ class SharedSearch:
         """Pairs (i < j, positions in `distinct`) of texts at or over `threshold`."""
         if threshold < self.floor or (self._vectors is not None and vectors is not self._vectors):
             return self.search(vectors(distinct), threshold)
+        i, j, s = self.text_pair_arrays(distinct, vectors, threshold)
+        return list(zip(i.tolist(), j.tolist(), s.astype(np.float64).tolist(), strict=True))
+
+    def text_pair_arrays(
+        self, distinct: Sequence[str], vectors: TextVectors, threshold: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`text_pairs` as arrays (i, j, cosine as float32), sorted by (i, j).
+
+        A templated 14-day window has millions of pairs: a caller that works on arrays
+        never builds a tuple per pair.
+        """
+        if threshold < self.floor or (self._vectors is not None and vectors is not self._vectors):
+            return pair_list_arrays(self.search(vectors(distinct), threshold))
         self._vectors = vectors
         self.calls += 1
         started = time.perf_counter()
@@ -313,14 +327,7 @@ class SharedSearch:
                 f"{len(self._ids):,} known), {len(order):,} pairs >= {threshold} in "
                 f"{seconds:.1f}s ({len(distinct) / seconds:,.0f} texts/s)"
             )
-        return list(
-            zip(
-                i[order].tolist(),
-                j[order].tolist(),
-                s[order].astype(np.float64).tolist(),
-                strict=True,
-            )
-        )
+        return i[order], j[order], s[order]
 
 
 #: Products at least this large (new rows x known rows) take the int8 pre-filter.
@@ -455,6 +462,36 @@ def similar_texts(
     return distinct, neighbours(vectors(distinct), threshold)
 
 
+def pair_list_arrays(
+    pairs: Sequence[tuple[int, int, float]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A `Neighbours` result as arrays (i, j int64; cosine float32, as searched)."""
+    if not len(pairs):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), np.zeros(0, dtype=np.float32)
+    i, j, s = zip(*pairs, strict=True)
+    return (
+        np.asarray(i, dtype=np.int64),
+        np.asarray(j, dtype=np.int64),
+        np.asarray(s, dtype=np.float64),
+    )
+
+
+def similar_text_arrays(
+    texts: Iterable[str],
+    vectors: TextVectors,
+    neighbours: Neighbours,
+    threshold: float,
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """`similar_texts` with the pairs as arrays (i, j, cosine)."""
+    distinct = sorted(set(texts))
+    if len(distinct) < 2:
+        return (distinct, *pair_list_arrays([]))
+    if isinstance(neighbours, SharedSearch):
+        return (distinct, *neighbours.text_pair_arrays(distinct, vectors, threshold))
+    return (distinct, *pair_list_arrays(neighbours(vectors(distinct), threshold)))
+
+
 class UnionFind:
     """Disjoint sets over hashable items (path halving, union by size)."""
 
@@ -511,20 +548,58 @@ def request_pairs(
     Returns:
         Sorted (i, j, similarity) with i < j.
     """
-    distinct, pairs = similar_texts(requests, vectors, neighbours, threshold)
+    p, q, s = request_pair_arrays(requests, keys, vectors, neighbours, threshold)
+    return list(zip(p.tolist(), q.tolist(), s.tolist(), strict=True))
+
+
+def request_pair_arrays(
+    requests: Sequence[str],
+    keys: Sequence[object],
+    vectors: TextVectors,
+    neighbours: Neighbours,
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`request_pairs` as arrays (p, q, cosine as float64), sorted by (p, q)."""
+    distinct, i, j, sims = similar_text_arrays(requests, vectors, neighbours, threshold)
+    return _expand_text_pairs(requests, keys, distinct, i, j, sims)
+
+
+def _expand_text_pairs(
+    requests: Sequence[str],
+    keys: Sequence[object],
+    distinct: Sequence[str],
+    i: np.ndarray,
+    j: np.ndarray,
+    sims: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of texts (i, j, cosine) expanded to the positions holding them, keys equal.
+
+    Positions of one text pair at 1.0; a text pair joins positions only through its texts'
+    (text, key) groups, by merges over integer codes rather than a loop per position pair.
+
+    Returns:
+        (p, q, cosine as float64) with p < q, sorted by (p, q).
+    """
     index = {t: k for k, t in enumerate(distinct)}
-    buckets: dict[int, list[int]] = {}
-    for pos, text in enumerate(requests):
-        buckets.setdefault(index[text], []).append(pos)
-    out: dict[tuple[int, int], float] = {}
-    for members in buckets.values():
-        for a, p in enumerate(members):
-            for q in members[a + 1 :]:
-                if keys[p] == keys[q]:
-                    out[(p, q)] = 1.0
-    for i, j, sim in pairs:
-        for p in buckets[i]:
-            for q in buckets[j]:
-                if keys[p] == keys[q]:
-                    out[(min(p, q), max(p, q))] = sim
-    return sorted((p, q, s) for (p, q), s in out.items())
+    codes: dict[object, int] = {}
+    at = pd.DataFrame(
+        {
+            "text": np.fromiter((index[t] for t in requests), dtype=np.int64, count=len(requests)),
+            "key": np.fromiter(
+                (codes.setdefault(k, len(codes)) for k in keys), dtype=np.int64, count=len(keys)
+            ),
+            "pos": np.arange(len(requests), dtype=np.int64),
+        }
+    )
+    same = at.merge(at, on=["text", "key"], suffixes=("_a", "_b"))
+    same = same[same["pos_a"].to_numpy() < same["pos_b"].to_numpy()]
+    links = pd.DataFrame({"i": i, "j": j, "sim": np.asarray(sims).astype(np.float64)})
+    near = links.merge(at.rename(columns={"text": "i", "pos": "pos_a"}), on="i").merge(
+        at.rename(columns={"text": "j", "pos": "pos_b"}), on=["j", "key"]
+    )
+    a = np.concatenate([same["pos_a"].to_numpy(), near["pos_a"].to_numpy()])
+    b = np.concatenate([same["pos_b"].to_numpy(), near["pos_b"].to_numpy()])
+    s = np.concatenate([np.ones(len(same)), near["sim"].to_numpy()])
+    p, q = np.minimum(a, b), np.maximum(a, b)
+    order = np.lexsort((q, p))
+    return p[order].astype(np.int64), q[order].astype(np.int64), s[order]

@@ -24,7 +24,7 @@ from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.similarity import (
     Neighbours,
     TextVectors,
-    similar_texts,
+    similar_text_arrays,
 )
 
 
@@ -61,7 +61,7 @@ def _components(
     events: dict[str, Event],
     examples: Sequence[Example],
     distinct: Sequence[str],
-    pairs: Sequence[tuple[int, int, float]],
+    pairs: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, int]:
     """Each event's group (a component label) over the module's four kinds of link.
 
@@ -85,11 +85,7 @@ def _components(
             src.append(node[x.event.feedback_id])
             dst.append(node[x.paired.feedback_id])
     text_node = np.asarray([at(("request", normalize_text(t))) for t in distinct], dtype=np.int64)
-    if pairs:
-        ij = np.asarray([(i, j) for i, j, _ in pairs], dtype=np.int64)
-        a, b = text_node[ij[:, 0]], text_node[ij[:, 1]]
-    else:
-        a = b = np.zeros(0, dtype=np.int64)
+    a, b = text_node[pairs[0]], text_node[pairs[1]]
     rows = np.concatenate([np.asarray(src, dtype=np.int64), a])
     cols = np.concatenate([np.asarray(dst, dtype=np.int64), b])
     n = len(node)
@@ -124,10 +120,10 @@ def assign_splits(
             candidates): they join groups and get a split.
     """
     events = _events(examples, extra)
-    distinct, pairs = similar_texts(
+    distinct, i, j, _ = similar_text_arrays(
         [e.request for e in events.values()], vectors, neighbours, settings.group_similarity
     )
-    root_of = _components(events, examples, distinct, pairs)
+    root_of = _components(events, examples, distinct, (i, j))
 
     members: dict[object, list[Event]] = {}
     for fid, e in events.items():

@@ -170,7 +170,19 @@ def write_parquet(path: Path, dataset: str, rows: list[dict]) -> int:
     return table.num_rows
 
 
-def _table_row(sets: TuningSets, x: Example, file: str, line: int) -> dict:
+def _table_row(
+    sets: TuningSets, x: Example, file: str, line: int, prompts: dict[int, str] | None = None
+) -> dict:
+    """The `tuning_candidates` row of an example.
+
+    `prompts` memoizes prompt JSON by the prompt list's id: the examples, alive while the
+    export is written, share prompt lists (one per distinct trace messages text).
+    """
+    prompt = None if prompts is None else prompts.get(id(x.prompt))
+    if prompt is None:
+        prompt = dumps(_prompt(x.prompt))
+        if prompts is not None:
+            prompts[id(x.prompt)] = prompt
     return {
         "ds": sets.ds,
         "example_id": x.example_id,
@@ -188,7 +200,7 @@ def _table_row(sets: TuningSets, x: Example, file: str, line: int) -> dict:
         "cluster_id": x.event.cluster_id,
         "model_version": x.event.model_version,
         "prompt_version": x.event.prompt_version,
-        "prompt": dumps(_prompt(x.prompt)),
+        "prompt": prompt,
         "completion": x.completion,
         "rejected": x.rejected,
         "label": x.label,
@@ -268,6 +280,7 @@ def write_export(sets: TuningSets, folder: Path) -> Export:
     staging = staging_folder(folder)
     export = Export(folder)
     labels = {r["cluster_id"]: r["label"] for r in sets.ranking}
+    prompts: dict[int, str] = {}
 
     for (dataset, split), name in JSONL_FILES.items():
         rows = sets.of(dataset, split)
@@ -275,7 +288,7 @@ def write_export(sets: TuningSets, folder: Path) -> Export:
         n = write_jsonl(staging / name, (jsonl_record(x, labels, held) for x in rows))
         export.files.append(ExportFile(name, "jsonl", dataset, split, n))
         for line, x in enumerate(rows, 1):
-            export.table.append(_table_row(sets, x, name, line))
+            export.table.append(_table_row(sets, x, name, line, prompts))
     for dataset, splits in PARQUET_SPLITS.items():
         for split in splits:
             rows = sets.of(dataset, split)
@@ -286,7 +299,7 @@ def write_export(sets: TuningSets, folder: Path) -> Export:
             export.files.append(ExportFile(name, "parquet", dataset, split, n))
             if (dataset, split) not in JSONL_FILES:
                 for line, x in enumerate(rows, 1):
-                    export.table.append(_table_row(sets, x, name, line))
+                    export.table.append(_table_row(sets, x, name, line, prompts))
     index = _write_candidates(sets, staging, export)
     excluded = [
         {"dataset": dataset, "feedback_id": fid, "filter": name}
