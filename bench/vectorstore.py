@@ -237,6 +237,13 @@ def horizon_filters(days: list[str]) -> dict:
     }
 
 
+def _load_and_figures(figures: dict) -> str:
+    """The load average, then per filter: median/p95 latency and recall@10."""
+    return f"load {os.getloadavg()[0]:.1f}: " + "  ".join(
+        f"{name}: {med:.1f}/{p95:.1f} ms r={rec:.3f}" for name, (med, p95, rec) in figures.items()
+    )
+
+
 def bench_horizon(horizon: int, per_day: int, base, queries, n_queries: int) -> None:
     """Fill a store day by day with retention, then exact vs HNSW at the horizon's size."""
     from datetime import date, timedelta
@@ -277,15 +284,8 @@ def bench_horizon(horizon: int, per_day: int, base, queries, n_queries: int) -> 
                 store.optimize()
                 opt_s = time.perf_counter() - start
             figures = measure_queries(store, vectors, kept_p, queries, n_queries, filters)
-            print(
-                f"{label:<17} {f'built in {opt_s:.0f}s, ' if opt_s else ''}load "
-                f"{os.getloadavg()[0]:.1f}: "
-                + "  ".join(
-                    f"{name}: {med:.1f}/{p95:.1f} ms r={rec:.3f}"
-                    for name, (med, p95, rec) in figures.items()
-                ),
-                flush=True,
-            )
+            built = f"built in {opt_s:.0f}s, " if opt_s else ""
+            print(f"{label:<17} {built}{_load_and_figures(figures)}", flush=True)
         store.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -339,14 +339,7 @@ def bench_store(path: Path, queries, n_queries: int, optimize: bool) -> None:
     )
     label = f"HNSW, built in {opt_s:.0f}s" if optimize else "as stored"
     figures = measure_queries(store, vectors, payloads, queries, n_queries, store_filters(payloads))
-    print(
-        f"{label}; load {os.getloadavg()[0]:.1f}: "
-        + "  ".join(
-            f"{name}: {med:.1f}/{p95:.1f} ms r={rec:.3f}"
-            for name, (med, p95, rec) in figures.items()
-        ),
-        flush=True,
-    )
+    print(f"{label}; {_load_and_figures(figures)}", flush=True)
     store.close()
 
 
