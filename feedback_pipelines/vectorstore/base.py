@@ -88,6 +88,21 @@ def check_filter(filter: Filter | None) -> dict[str, Any]:
     return clean
 
 
+def indexed_filter(filter: Filter | None, indexes: Mapping[str, str]) -> dict[str, Any]:
+    """`check_filter`, with an equality on a datetime-indexed field (`ds`) as a one-day range.
+
+    Qdrant's datetime index serves ranges only: a match on `ds` reads every payload of the
+    collection (3.4 s at 1.4M points against milliseconds for the range).
+    """
+    out = check_filter(filter)
+    return {
+        key: {"gte": value, "lte": value}
+        if indexes.get(key) == "datetime" and isinstance(value, str)
+        else value
+        for key, value in out.items()
+    }
+
+
 def iso_date(value: Any) -> str:
     """A date-like value (date, datetime, Timestamp, 'YYYY-MM-DD...') as 'YYYY-MM-DD'."""
     if hasattr(value, "isoformat"):

@@ -31,7 +31,7 @@ from feedback_pipelines.vectorstore.base import (
     PointTuple,
     VectorStore,
     batched,
-    check_filter,
+    indexed_filter,
     iso_date,
 )
 
@@ -108,7 +108,7 @@ class EdgeStore(VectorStore):
     def _filter(self, filter: Filter | None) -> Any:
         qe = self._qe
         conditions = []
-        for key, value in check_filter(filter).items():
+        for key, value in indexed_filter(filter, self.indexes).items():
             if isinstance(value, Mapping):
                 if self.indexes.get(key) == "datetime":
                     rng = qe.RangeDateTime(**{k: str(v) for k, v in value.items()})

@@ -23,7 +23,7 @@ from feedback_pipelines.vectorstore.base import (
     PointTuple,
     VectorStore,
     batched,
-    check_filter,
+    indexed_filter,
     iso_date,
 )
 
@@ -97,7 +97,7 @@ class QdrantClientStore(VectorStore):
     def _filter(self, filter: Filter | None) -> Any:
         m = self._m
         conditions = []
-        for key, value in check_filter(filter).items():
+        for key, value in indexed_filter(filter, self.indexes).items():
             if isinstance(value, Mapping):
                 if self.indexes.get(key) == "datetime":
                     rng = m.DatetimeRange(**{k: str(v) for k, v in value.items()})

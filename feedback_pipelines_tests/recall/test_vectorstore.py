@@ -220,3 +220,13 @@ def test_the_payload_pii_scan_reads_free_text_not_ids():
     texts = payload_texts(points)
     assert texts == ["the invoice total is wrong", "mail me at jane.doe@example.com"]
     assert find_pii(texts) == ["jane.doe@example.com"]
+
+
+def test_a_day_is_asked_for_as_a_range_the_datetime_index_serves():
+    from feedback_pipelines.vectorstore.base import PAYLOAD_INDEXES, indexed_filter
+
+    got = indexed_filter({"ds": "2026-11-20", "kind": "comment"}, PAYLOAD_INDEXES)
+    assert got == {"ds": {"gte": "2026-11-20", "lte": "2026-11-20"}, "kind": "comment"}
+    assert indexed_filter({"ds": {"gte": "2026-11-01"}}, PAYLOAD_INDEXES) == {
+        "ds": {"gte": "2026-11-01"}
+    }
