@@ -59,6 +59,15 @@ def _table_hashes(result) -> dict[str, str]:
     return out
 
 
+def _rss() -> tuple[float, float]:
+    """(current, peak) resident set size in GB, from /proc/self/status."""
+    found = {}
+    for line in open("/proc/self/status"):
+        if line.startswith(("VmRSS", "VmHWM")):
+            found[line.split(":")[0]] = int(line.split()[1]) / 2**20
+    return found.get("VmRSS", 0.0), found.get("VmHWM", 0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", required=True, help="data directory holding warehouse.duckdb")
@@ -87,16 +96,23 @@ def main() -> None:
             inputs = read_inputs(conn, args.ds, args.window_days, model.model_id)
         if cache:
             cache.write_bytes(pickle.dumps(inputs))
-    print(f"read: {time.perf_counter() - wall:.1f}s wall, {time.process_time() - cpu:.1f}s CPU")
+    rss, peak = _rss()
+    print(
+        f"read: {time.perf_counter() - wall:.1f}s wall, {time.process_time() - cpu:.1f}s CPU; "
+        f"RSS {rss:.2f} GB, peak {peak:.2f} GB"
+    )
 
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     marks: list[tuple[str, float, float, float]] = []
+    marks_rss: list[tuple[float, float]] = []
 
     def log(line: str) -> None:
         marks.append((line, time.perf_counter(), time.process_time(), time.thread_time()))
-        print(f"  {line}", flush=True)
+        rss, peak = _rss()
+        marks_rss.append((rss, peak))
+        print(f"  {line} [RSS {rss:.2f} GB, peak {peak:.2f} GB]", flush=True)
 
     wall, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
     profiler = cProfile.Profile() if args.profile else None
@@ -119,10 +135,13 @@ def main() -> None:
     # CPU: every thread of the process (BLAS and onnxruntime threads too, spinning included);
     # main: the calling thread only (the Python work).
     previous = (wall, cpu, own)
-    for line, *now in marks:
+    for (line, *now), (rss, peak) in zip(marks, marks_rss, strict=True):
         if line.startswith("tuning "):
             w, c, t = (a - b for a, b in zip(now, previous, strict=True))
-            print(f"{line.split(':')[0]:28s} {w:7.1f}s wall {c:7.1f}s CPU {t:7.1f}s main")
+            print(
+                f"{line.split(':')[0]:28s} {w:7.1f}s wall {c:7.1f}s CPU {t:7.1f}s main "
+                f"RSS {rss:5.2f} GB peak {peak:5.2f} GB"
+            )
             previous = tuple(now)
     w, c, t = totals
     print(f"{'run_day':28s} {w:7.1f}s wall {c:7.1f}s CPU {t:7.1f}s main")

@@ -19,7 +19,7 @@ from feedback_pipelines.routing.tuning import messages as msg
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One feedback event with its prompt, ready for the builders."""
 
@@ -116,33 +116,98 @@ def _flag(value: Any) -> bool | None:
     return None if value is None or pd.isna(value) else bool(value)
 
 
+def _interned(values: list[str]) -> list[str]:
+    """The values with equal strings as one object (a window's ds, kinds, versions...)."""
+    seen: dict[str, str] = {}
+    return [seen.setdefault(v, v) for v in values]
+
+
+def _is_clean(value: Any) -> bool:
+    """Whether `msg.parse_messages(value)` would return a list equal to value (no copy needed)."""
+    return type(value) is list and all(
+        type(m) is dict
+        and len(m) == 2
+        and type(m.get("role")) is str
+        and m["role"] in msg.ROLES
+        and type(m.get("content")) is str
+        and m["content"].strip()
+        for m in value
+    )
+
+
+class Prompts:
+    """`messages` value -> (prompt, last request, context key), each distinct value parsed once.
+
+    Equal prompts come out as one list of shared message dicts, whichever text they were
+    parsed from: a 14-day window has ~1M distinct messages texts but only ~100k distinct
+    turns (the system prompt alone is in every one), so parsed one by one they held ~6x the
+    memory. Prompts are never modified, so sharing them is safe. A value that is already a
+    clean prompt (what `parse_messages` returns) is kept as it is.
+    """
+
+    def __init__(self) -> None:
+        self._by_text: dict[str, tuple[list[dict[str, str]], str, str]] = {}
+        # id(value) -> (value, result): the value is held so that its id stays its own.
+        self._by_id: dict[int, tuple[Any, tuple[list[dict[str, str]], str, str]]] = {}
+        self._turns: dict[tuple[str, str], dict[str, str]] = {}
+        self._prompts: dict[tuple, tuple[list[dict[str, str]], str, str]] = {}
+
+    def __call__(self, value: Any) -> tuple[list[dict[str, str]], str, str]:
+        """(prompt, last request, context key) of a messages value (JSON text or list)."""
+        if isinstance(value, str):
+            found = self._by_text.get(value)
+            if found is None:
+                found = self._by_text[value] = self._shared(msg.parse_messages(value))
+            return found
+        if value is None:
+            return self._shared([])
+        held = self._by_id.get(id(value))
+        if held is not None and held[0] is value:
+            return held[1]
+        if _is_clean(value):
+            found = self._shared(value, keep=True)
+        else:
+            found = self._shared(msg.parse_messages(value))
+        self._by_id[id(value)] = (value, found)
+        return found
+
+    def _shared(
+        self, prompt: list[dict[str, str]], keep: bool = False
+    ) -> tuple[list[dict[str, str]], str, str]:
+        """The one prompt equal to this one (this one, first time), with its request and key.
+
+        Args:
+            prompt: A parsed prompt.
+            keep: Register the list itself (it is someone else's clean prompt): no copy.
+        """
+        key = tuple((m["role"], m["content"]) for m in prompt)
+        found = self._prompts.get(key)
+        if found is None:
+            if not keep:
+                turns = self._turns
+                prompt = [turns.get(k) or turns.setdefault(k, m) for k, m in zip(key, prompt)]
+            found = (prompt, msg.last_request(prompt), msg.context_key(prompt))
+            self._prompts[key] = found
+        return found
+
+
 def prepare_events(events: pd.DataFrame) -> list[Event]:
     """Events of the window as `Event`s, earliest first.
 
-    Column by column rather than row by row, and each distinct `messages` text parsed once
-    (one trace is judged by several events): a 14-day window holds ~1M events. Events that
-    share a messages text share its (never modified) prompt list.
+    Column by column rather than row by row, and each distinct `messages` value parsed once
+    (one trace is judged by several events): a 14-day window holds ~1M events. Events with
+    equal prompts share one (never modified) prompt list (`Prompts`).
 
     Args:
         events: feedback events with their trace's `response` and `messages`, as
             `tuning.day.read_events` reads them (any subset of days), optionally with a
-            `cluster_id` column (missing column: clustering unknown).
+            `cluster_id` column (missing column: clustering unknown). `messages` may also
+            hold already parsed prompts (`Prompts`' lists, as `day.read_window_events`
+            reads them): those are used as they are.
     """
     n = len(events)
     has_cluster = "cluster_id" in events.columns
-    parsed: dict[str, tuple[list[dict[str, str]], str, str]] = {}
-
-    def prompt_of(value: Any) -> tuple[list[dict[str, str]], str, str]:
-        """(prompt, last request, context key) of a messages value."""
-        if isinstance(value, str):
-            found = parsed.get(value)
-            if found is None:
-                prompt = msg.parse_messages(value)
-                found = parsed[value] = (prompt, msg.last_request(prompt), msg.context_key(prompt))
-            return found
-        prompt = msg.parse_messages(value)
-        return prompt, msg.last_request(prompt), msg.context_key(prompt)
-
+    prompt_of = Prompts()
     prompts = [prompt_of(v) for v in _column(events, "messages")]
     scores = [None if v is None or pd.isna(v) else float(v) for v in _column(events, "score")]
     negative = [bool(f) for f in map(_flag, _column(events, "is_negative"))]
@@ -166,7 +231,7 @@ def prepare_events(events: pd.DataFrame) -> list[Event]:
             )
         ),
         _iso_column(events, "timestamp"),
-        [d[:10] for d in _iso_column(events, "ds")],
+        _interned([d[:10] for d in _iso_column(events, "ds")]),
         [str(v or "") for v in _column(events, "kind")],
         scores,
         negative,
