@@ -126,18 +126,21 @@ def read_window_events(
         chunk = result.fetch_df_chunk(READ_VECTORS)
         if not len(chunk) and chunks:
             break
-        for column, seen in shared.items():
-            values = chunk[column].tolist()
-            chunk[column] = pd.Series(
-                [v if v is None or type(v) is not str else seen.setdefault(v, v) for v in values],
-                index=chunk.index,
-                dtype=object,
-            )
-        chunk["messages"] = pd.Series(
-            [None if v is None else prompts(v)[0] for v in chunk["messages"].tolist()],
-            index=chunk.index,
-            dtype=object,
-        )
+        # A new frame of new columns: a column replaced in place can stay alive in the
+        # block it came from (pandas splits blocks into views), with every string it held.
+        columns = {}
+        for column in chunk.columns:
+            values = chunk[column]
+            if column in shared:
+                seen = shared[column]
+                values = [v if type(v) is not str else seen.setdefault(v, v) for v in values]
+            elif column == "messages":
+                values = [None if v is None else prompts(v)[0] for v in values]
+            else:
+                columns[column] = values.copy()
+                continue
+            columns[column] = pd.Series(values, index=chunk.index, dtype=object)
+        chunk = pd.DataFrame(columns)
         chunks.append(chunk)
         if not len(chunk):
             break
