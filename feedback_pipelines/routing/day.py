@@ -97,12 +97,14 @@ def read_window_events(
 
     The same rows and columns, but `messages` holds each trace's parsed prompt
     (`tuning.events.Prompts`: equal prompts are one list of shared turns) rather than its
-    JSON text, and equal strings of a repeating column are one object. A 14-day window at
+    JSON text, with its last request and context key beside it (`events.PARSED_COLUMNS`,
+    which `prepare_events` takes as they are), and equal strings of a repeating column are
+    one object. A 14-day window at
     100k events a day read as one frame held ~3.5 GB of Python strings (~5.4 GB at the
     peak of the conversion); read `READ_VECTORS` vectors at a time and shared this way, the
     texts cost what their distinct values cost.
     """
-    from feedback_pipelines.routing.tuning.events import Prompts
+    from feedback_pipelines.routing.tuning.events import PARSED_COLUMNS, Prompts
 
     select = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
     joins, params = "", [start, ds]
@@ -135,7 +137,10 @@ def read_window_events(
                 seen = shared[column]
                 values = [v if type(v) is not str else seen.setdefault(v, v) for v in values]
             elif column == "messages":
-                values = [None if v is None else prompts(v)[0] for v in values]
+                parsed = [prompts(v) for v in values]
+                for k, name in enumerate(PARSED_COLUMNS):
+                    columns[name] = pd.Series([p[k] for p in parsed], index=chunk.index)
+                continue
             else:
                 columns[column] = values.copy()
                 continue
@@ -180,10 +185,19 @@ def window_start(ds: str, window_days: int) -> str:
     return (date.fromisoformat(ds) - timedelta(days=max(window_days, 1) - 1)).isoformat()
 
 
+#: DuckDB's memory while `read_inputs` reads. Its buffer pool keeps every block a query
+#: read until the limit (by default 80% of the machine): the scan of `feedback_embeddings`
+#: for cached vectors alone left ~2.2 GB of it resident (the whole table, whatever the
+#: window), beside the window's events. Past the limit blocks are evicted (or spilled).
+READ_MEMORY_LIMIT = "2GB"
+
+
 def read_inputs(
     conn: duckdb.DuckDBPyConnection, ds: str, window_days: int, model_id: str | None
 ) -> Inputs:
     """The window's events (with cluster ids when known), clusters, regressions, cached vectors.
+
+    DuckDB's memory limit is `READ_MEMORY_LIMIT` while it reads (set back afterwards).
 
     Args:
         conn: An open warehouse connection (read only is enough).
@@ -191,6 +205,20 @@ def read_inputs(
         window_days: Length of the trailing window.
         model_id: The embedder's model id; cached vectors of another model are not used.
     """
+    setting = "SELECT current_setting('memory_limit')"
+    (limit,) = conn.execute(setting).fetchall()[0]
+    with duckdb.connect() as fresh:  # the default is shown rounded: reset it rather than set
+        default = limit == fresh.execute(setting).fetchall()[0][0]
+    conn.execute(f"SET memory_limit = '{READ_MEMORY_LIMIT}'")
+    try:
+        return _read_inputs(conn, ds, window_days, model_id)
+    finally:
+        conn.execute("RESET memory_limit" if default else f"SET memory_limit = '{limit}'")
+
+
+def _read_inputs(
+    conn: duckdb.DuckDBPyConnection, ds: str, window_days: int, model_id: str | None
+) -> Inputs:
     tables = table_columns(conn)
     start = window_start(ds, window_days)
     if "feedback_events" not in tables:

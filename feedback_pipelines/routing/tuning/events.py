@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import starmap
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,11 @@ def _flag(value: Any) -> bool | None:
     return None if value is None or pd.isna(value) else bool(value)
 
 
+#: Each event's prompt, as `Prompts` returns it, when parsed at reading: `messages` (the
+#: parsed prompt), its last request and its context key.
+PARSED_COLUMNS = ("messages", "prompt_request", "prompt_context")
+
+
 def _interned(values: list[str]) -> list[str]:
     """The values with equal strings as one object (a window's ds, kinds, versions...)."""
     seen: dict[str, str] = {}
@@ -157,7 +163,7 @@ class Prompts:
         if isinstance(value, str):
             found = self._by_text.get(value)
             if found is None:
-                found = self._by_text[value] = self._shared(msg.parse_messages(value))
+                found = self._by_text[value] = self._shared(msg.message_turns(value))
             return found
         if value is None:
             return self._shared([])
@@ -165,27 +171,31 @@ class Prompts:
         if held is not None and held[0] is value:
             return held[1]
         if _is_clean(value):
-            found = self._shared(value, keep=True)
+            found = self._shared([(m["role"], m["content"]) for m in value], value)
         else:
-            found = self._shared(msg.parse_messages(value))
+            found = self._shared(msg.message_turns(value))
         self._by_id[id(value)] = (value, found)
         return found
 
     def _shared(
-        self, prompt: list[dict[str, str]], keep: bool = False
+        self, turns: list[tuple[str, str]], prompt: list[dict[str, str]] | None = None
     ) -> tuple[list[dict[str, str]], str, str]:
-        """The one prompt equal to this one (this one, first time), with its request and key.
+        """The one prompt of these (role, content) turns, with its last request and key.
 
         Args:
-            prompt: A parsed prompt.
-            keep: Register the list itself (it is someone else's clean prompt): no copy.
+            turns: A parsed prompt's turns (`msg.message_turns`).
+            prompt: Someone else's clean prompt of these turns: registered as it is (the
+                first time), not copied.
         """
-        key = tuple((m["role"], m["content"]) for m in prompt)
+        key = tuple(turns)
         found = self._prompts.get(key)
         if found is None:
-            if not keep:
-                turns = self._turns
-                prompt = [turns.get(k) or turns.setdefault(k, m) for k, m in zip(key, prompt)]
+            if prompt is None:
+                shared = self._turns
+                prompt = [
+                    shared.get(t) or shared.setdefault(t, {"role": t[0], "content": t[1]})
+                    for t in key
+                ]
             found = (prompt, msg.last_request(prompt), msg.context_key(prompt))
             self._prompts[key] = found
         return found
@@ -201,91 +211,63 @@ def prepare_events(events: pd.DataFrame) -> list[Event]:
     Args:
         events: feedback events with their trace's `response` and `messages`, as
             `tuning.day.read_events` reads them (any subset of days), optionally with a
-            `cluster_id` column (missing column: clustering unknown). `messages` may also
-            hold already parsed prompts (`Prompts`' lists, as `day.read_window_events`
-            reads them): those are used as they are.
+            `cluster_id` column (missing column: clustering unknown). With the columns
+            `PARSED_COLUMNS` (as `day.read_window_events` reads them), `messages` holds
+            parsed prompts and the other two their last request and context key: those
+            are used as they are.
     """
     n = len(events)
     has_cluster = "cluster_id" in events.columns
-    prompt_of = Prompts()
-    prompts = [prompt_of(v) for v in _column(events, "messages")]
-    scores = [None if v is None or pd.isna(v) else float(v) for v in _column(events, "score")]
-    negative = [bool(f) for f in map(_flag, _column(events, "is_negative"))]
+    if set(PARSED_COLUMNS) <= set(events.columns):  # parsed when read
+        prompts, lasts, contexts = (events[c].tolist() for c in PARSED_COLUMNS)
+    else:
+        prompt_of = Prompts()
+        parsed = [prompt_of(v) for v in _column(events, "messages")]
+        prompts, lasts, contexts = ([p[k] for p in parsed] for k in range(3))
+        del parsed
     found = [_flag(v) for v in _column(events, "trace_found")]
-    clusters = [_cluster(v) for v in events["cluster_id"].tolist()] if has_cluster else [None] * n
-    requests = _texts(_column(events, "request"))
-    columns = zip(
-        [str(v) for v in events["feedback_id"].tolist()],
-        *(
-            _texts(_column(events, c))
-            for c in (
-                "trace_id",
-                "session_id",
-                "reason",
-                "comment",
-                "correction",
-                "response",
-                "model_version",
-                "prompt_version",
-                "user_role",
-            )
-        ),
-        _iso_column(events, "timestamp"),
-        _interned([d[:10] for d in _iso_column(events, "ds")]),
-        [str(v or "") for v in _column(events, "kind")],
-        scores,
-        negative,
-        clusters,
-        prompts,
-        requests,
-        found,
-        strict=True,
-    )
-    out = []
-    for (
-        feedback_id,
-        trace_id,
-        session_id,
-        reason,
-        comment,
-        correction,
-        response,
-        model_version,
-        prompt_version,
-        user_role,
-        timestamp,
-        ds,
-        kind,
-        score,
-        is_negative,
-        cluster_id,
-        (prompt, last, context),
-        request,
-        trace_found,
-    ) in columns:
-        out.append(
-            Event(
-                feedback_id=feedback_id,
-                trace_id=trace_id,
-                session_id=session_id,
-                timestamp=timestamp,
-                ds=ds,
-                kind=kind,
-                reason=reason,
-                score=score,
-                comment=comment,
-                correction=correction,
-                response=response,
-                model_version=model_version,
-                prompt_version=prompt_version,
-                user_role=user_role,
-                is_negative=is_negative,
-                cluster_id=cluster_id,
-                prompt=prompt,
-                request=last or (request or ""),
-                context=context,
-                trace_found=bool(prompt) if trace_found is None else trace_found,
-            )
+    text = {
+        c: _texts(_column(events, c))
+        for c in (
+            "trace_id",
+            "session_id",
+            "reason",
+            "comment",
+            "correction",
+            "response",
+            "model_version",
+            "prompt_version",
+            "user_role",
         )
+    }
+    # Positional, in `Event`'s field order (one call per event, no keywords).
+    out = list(
+        starmap(
+            Event,
+            zip(
+                [str(v) for v in events["feedback_id"].tolist()],
+                text["trace_id"],
+                text["session_id"],
+                _iso_column(events, "timestamp"),
+                _interned([d[:10] for d in _iso_column(events, "ds")]),
+                [str(v or "") for v in _column(events, "kind")],
+                text["reason"],
+                [None if v is None or pd.isna(v) else float(v) for v in _column(events, "score")],
+                text["comment"],
+                text["correction"],
+                text["response"],
+                text["model_version"],
+                text["prompt_version"],
+                text["user_role"],
+                [bool(f) for f in map(_flag, _column(events, "is_negative"))],
+                [_cluster(v) for v in events["cluster_id"].tolist()] if has_cluster else [None] * n,
+                prompts,
+                [last or (r or "") for last, r in zip(lasts, _texts(_column(events, "request")))],
+                contexts,
+                [bool(p) if f is None else f for p, f in zip(prompts, found, strict=True)],
+                strict=True,
+            ),
+        )
+    )
     out.sort(key=lambda e: (e.timestamp, e.feedback_id))
     return out
