@@ -93,6 +93,10 @@ def main() -> None:
     else:
         path = Path(args.root) / "warehouse.duckdb"
         with duckdb.connect(str(path), read_only=True) as conn:
+            # Should DuckDB spill while reading, it spills under --out, never beside the
+            # warehouse (which this bench only reads).
+            spill = Path(args.out).with_name(Path(args.out).name + ".duckdb_tmp")
+            conn.execute(f"SET temp_directory = '{spill}'")
             inputs = read_inputs(conn, args.ds, args.window_days, model.model_id)
         if cache:
             cache.write_bytes(pickle.dumps(inputs))

@@ -26,8 +26,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from feedback_pipelines.routing import review
+from feedback_pipelines.routing.tuning.events import PARSED_COLUMNS, Prompts
 from feedback_pipelines.routing.tuning.exportfiles import Export
 from feedback_pipelines.routing.tuning.pipeline import TuningSets, build_tuning_sets
 from feedback_pipelines.routing.tuning.settings import TuningSettings
@@ -80,14 +82,63 @@ def read_events(
     ).df()
 
 
-#: Rows converted at a time by `read_window_events` (DuckDB vectors of 2048 rows).
-READ_VECTORS = 64
+#: Rows read at a time by `read_window_events` (as one Arrow record batch).
+READ_ROWS = 1 << 18
 # Columns whose values repeat across a window (kinds, versions, roles, answers...): one
 # string object per distinct value. Feedback ids are all distinct and kept as read.
 _REPEATING = (
     "trace_id", "session_id", "kind", "reason", "comment", "correction", "user_role",
     "model_version", "prompt_version", "request", "response",
 )  # fmt: skip
+
+
+def _decoded(
+    array: pa.Array, convert: Callable[[str], object], width: int = 0, null: object = None
+) -> list[np.ndarray]:
+    """A string column as objects, each distinct value converted once.
+
+    Only the distinct values of the batch become Python objects (Arrow finds them): a
+    window's repeating columns never hold one string per row, even for a moment.
+
+    Args:
+        array: The column.
+        convert: Value -> object (e.g. the shared copy of an equal string).
+        width: 0: one column of what `convert` returns; n: `convert` returns n-tuples, one
+            column each.
+        null: What a null becomes (an n-tuple when width is n).
+
+    Returns:
+        The object columns (one when width is 0).
+    """
+    encoded = pc.dictionary_encode(array)
+    at = encoded.indices.fill_null(-1).to_numpy()  # -1: the last slot, null's
+    values = [convert(v) for v in encoded.dictionary.to_pylist()]
+    out = []
+    for k in range(max(width, 1)):
+        table = np.empty(len(values) + 1, dtype=object)
+        for slot, value in enumerate([*values, null]):
+            table[slot] = value[k] if width else value  # one by one: a list stays a value
+        out.append(table[at])
+    return out
+
+
+def _batch_frame(
+    batch: pa.RecordBatch, shared: dict[str, dict[str, str]], prompts: Prompts
+) -> pd.DataFrame:
+    """One batch of `read_window_events` as a frame (the columns `read_events` gives)."""
+    columns: dict[str, object] = {}
+    for name, array in zip(batch.schema.names, batch.columns, strict=True):
+        if name in shared:
+            seen = shared[name]
+            (columns[name],) = _decoded(array, lambda v, seen=seen: seen.setdefault(v, v))
+        elif name == "messages":  # a trace not found: no prompt
+            found = _decoded(array, prompts, len(PARSED_COLUMNS), prompts(None))
+            columns.update(zip(PARSED_COLUMNS, found, strict=True))
+        elif pa.types.is_date(array.type):  # as DuckDB's own frames give dates
+            columns[name] = pc.cast(array, pa.timestamp("us")).to_pandas()
+        else:
+            columns[name] = array.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    return pd.DataFrame(columns)
 
 
 def read_window_events(
@@ -99,13 +150,11 @@ def read_window_events(
     (`tuning.events.Prompts`: equal prompts are one list of shared turns) rather than its
     JSON text, with its last request and context key beside it (`events.PARSED_COLUMNS`,
     which `prepare_events` takes as they are), and equal strings of a repeating column are
-    one object. A 14-day window at
-    100k events a day read as one frame held ~3.5 GB of Python strings (~5.4 GB at the
-    peak of the conversion); read `READ_VECTORS` vectors at a time and shared this way, the
-    texts cost what their distinct values cost.
+    one object. A 14-day window at 100k events a day read as one frame held ~3.5 GB of
+    Python strings (~5.4 GB at the peak of the conversion); read as Arrow batches of
+    `READ_ROWS` rows, decoded by distinct value, the texts cost what their distinct values
+    cost.
     """
-    from feedback_pipelines.routing.tuning.events import PARSED_COLUMNS, Prompts
-
     select = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
     joins, params = "", [start, ds]
     if clusters_of:
@@ -115,41 +164,22 @@ def read_window_events(
             "FROM cluster_assignments WHERE ds = ? GROUP BY feedback_id) a USING (feedback_id)"
         )
         params = [clusters_of, *params]
-    result = conn.execute(
+    reader = conn.sql(
         f"SELECT {select}, t.response, t.messages FROM feedback_events e "
         "LEFT JOIN traces t ON t.trace_id = e.trace_id AND t.ds = e.trace_ds"
         f"{joins} WHERE e.ds BETWEEN ? AND ?",
-        params,
-    )
+        params=params,
+    ).to_arrow_reader(READ_ROWS)
+    shared: dict[str, dict[str, str]] = {c: {} for c in _REPEATING}
     prompts = Prompts()
-    shared: dict[str, dict] = {c: {} for c in _REPEATING}
-    chunks = []
-    while True:
-        chunk = result.fetch_df_chunk(READ_VECTORS)
-        if not len(chunk) and chunks:
-            break
-        # A new frame of new columns: a column replaced in place can stay alive in the
-        # block it came from (pandas splits blocks into views), with every string it held.
-        columns = {}
-        for column in chunk.columns:
-            values = chunk[column]
-            if column in shared:
-                seen = shared[column]
-                values = [v if type(v) is not str else seen.setdefault(v, v) for v in values]
-            elif column == "messages":
-                parsed = [prompts(v) for v in values]
-                for k, name in enumerate(PARSED_COLUMNS):
-                    columns[name] = pd.Series([p[k] for p in parsed], index=chunk.index)
-                continue
-            else:
-                columns[column] = values.copy()
-                continue
-            columns[column] = pd.Series(values, index=chunk.index, dtype=object)
-        chunk = pd.DataFrame(columns)
-        chunks.append(chunk)
-        if not len(chunk):
-            break
-    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    frames = []
+    for batch in reader:
+        frames.append(_batch_frame(batch, shared, prompts))
+        prompts.forget_texts()  # a messages text is mostly one trace's: seldom met again
+    if not frames:
+        empty = pa.RecordBatch.from_pylist([], schema=reader.schema)
+        return _batch_frame(empty, shared, prompts)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 @dataclass
@@ -189,7 +219,7 @@ def window_start(ds: str, window_days: int) -> str:
 #: read until the limit (by default 80% of the machine): the scan of `feedback_embeddings`
 #: for cached vectors alone left ~2.2 GB of it resident (the whole table, whatever the
 #: window), beside the window's events. Past the limit blocks are evicted (or spilled).
-READ_MEMORY_LIMIT = "2GB"
+READ_MEMORY_LIMIT = "1GB"
 
 
 def read_inputs(

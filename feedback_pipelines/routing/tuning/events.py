@@ -177,6 +177,10 @@ class Prompts:
         self._by_id[id(value)] = (value, found)
         return found
 
+    def forget_texts(self) -> None:
+        """Let go of the texts parsed so far (the prompts stay shared with later ones)."""
+        self._by_text.clear()
+
     def _shared(
         self, turns: list[tuple[str, str]], prompt: list[dict[str, str]] | None = None
     ) -> tuple[list[dict[str, str]], str, str]:
