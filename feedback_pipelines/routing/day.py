@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from feedback_pipelines.routing import review
 from feedback_pipelines.routing.tuning.events import PARSED_COLUMNS, Prompts
 from feedback_pipelines.routing.tuning.exportfiles import Export
-from feedback_pipelines.routing.tuning.pipeline import TuningSets, build_tuning_sets
+from feedback_pipelines.routing.tuning.pipeline import TuningSets, build_tuning_sets, frozen_gc
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectorCache
 from feedback_pipelines.routing.tuning.writer import write_export
@@ -142,7 +142,11 @@ def _batch_frame(
 
 
 def read_window_events(
-    conn: duckdb.DuckDBPyConnection, start: str, ds: str, clusters_of: str | None = None
+    conn: duckdb.DuckDBPyConnection,
+    start: str,
+    ds: str,
+    clusters_of: str | None = None,
+    after_batch: Callable[[], None] | None = None,
 ) -> pd.DataFrame:
     """`read_events`' rows, read lean for a whole window: what `run_day` reads.
 
@@ -154,6 +158,13 @@ def read_window_events(
     Python strings (~5.4 GB at the peak of the conversion); read as Arrow batches of
     `READ_ROWS` rows, decoded by distinct value, the texts cost what their distinct values
     cost.
+
+    Args:
+        conn: An open warehouse connection (read only is enough).
+        start: First day of the window.
+        ds: Last day of the window.
+        clusters_of: Also each event's `cluster_id` of that day (from `cluster_assignments`).
+        after_batch: Called after each batch (`read_inputs`: `frozen_gc`'s freeze).
     """
     select = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
     joins, params = "", [start, ds]
@@ -176,6 +187,8 @@ def read_window_events(
     for batch in reader:
         frames.append(_batch_frame(batch, shared, prompts))
         prompts.forget_texts()  # a messages text is mostly one trace's: seldom met again
+        if after_batch is not None:
+            after_batch()
     if not frames:
         empty = pa.RecordBatch.from_pylist([], schema=reader.schema)
         return _batch_frame(empty, shared, prompts)
@@ -227,7 +240,8 @@ def read_inputs(
 ) -> Inputs:
     """The window's events (with cluster ids when known), clusters, regressions, cached vectors.
 
-    DuckDB's memory limit is `READ_MEMORY_LIMIT` while it reads (set back afterwards).
+    DuckDB's memory limit is `READ_MEMORY_LIMIT` while it reads (set back afterwards), and
+    what is read stays out of the garbage collector's full passes (`frozen_gc`).
 
     Args:
         conn: An open warehouse connection (read only is enough).
@@ -241,13 +255,18 @@ def read_inputs(
         default = limit == fresh.execute(setting).fetchall()[0][0]
     conn.execute(f"SET memory_limit = '{READ_MEMORY_LIMIT}'")
     try:
-        return _read_inputs(conn, ds, window_days, model_id)
+        with frozen_gc() as freeze:
+            return _read_inputs(conn, ds, window_days, model_id, freeze)
     finally:
         conn.execute("RESET memory_limit" if default else f"SET memory_limit = '{limit}'")
 
 
 def _read_inputs(
-    conn: duckdb.DuckDBPyConnection, ds: str, window_days: int, model_id: str | None
+    conn: duckdb.DuckDBPyConnection,
+    ds: str,
+    window_days: int,
+    model_id: str | None,
+    freeze: Callable[[], None],
 ) -> Inputs:
     tables = table_columns(conn)
     start = window_start(ds, window_days)
@@ -263,7 +282,9 @@ def _read_inputs(
     ):
         clustered = False
         notes.append(f"cluster_assignments has no rows for {ds}: clustering treated as absent")
-    events = read_window_events(conn, start, ds, clusters_of=ds if clustered else None)
+    events = read_window_events(
+        conn, start, ds, clusters_of=ds if clustered else None, after_batch=freeze
+    )
     if not clustered:
         notes.append(
             "no cluster assignments: pairs by request similarity only, no prompt-tuning "
@@ -448,70 +469,73 @@ def run_day(
             builds of the same inputs write the same bytes.
         log: Progress lines of the long steps (the asset's `context.log.info`); None: silent.
     """
-    started = time.perf_counter()
-    settings = settings or TuningSettings()
-    vectors = TextVectorCache(embed, inputs.cached, inputs.stored)
-    sets = build_tuning_sets(
-        inputs.events,
-        vectors=vectors,
-        neighbours=neighbours,
-        ds=ds,
-        window_start=window_start(ds, window_days),
-        settings=settings,
-        clusters=inputs.clusters,
-        regressions=inputs.regressions,
-        notes=inputs.notes,
-        log=log,
-    )
-    sets.run_id = run_id
-    sets.embedding = {
-        "model_id": model_id,
-        "search": getattr(neighbours, "backend", getattr(neighbours, "__name__", "custom")),
-        "texts_embedded": vectors.needed,  # whether now or on an earlier run (text_vectors)
-        "texts_reused": vectors.reused,
-        "texts_from_feedback_embeddings": len(inputs.cached),
-        "thresholds": {
-            "near_duplicate": settings.near_duplicate,
-            "same_request": settings.same_request,
-            "group_similarity": settings.group_similarity,
-            "conflict_below": settings.conflict_below,
-        },
-    }
-    written = time.perf_counter()
-    export = (
-        write_export(sets, data_dir / "exports" / f"dt={ds}")
-        if write_exports
-        else Export(data_dir / "exports" / f"dt={ds}")
-    )
-    labels = {r["cluster_id"]: r["label"] for r in sets.ranking}
-    new = review.newly_regressed(sets.regressed, inputs.regressed_before)
-    queue = review.route_for_review(
-        sets.events,
-        ds,
-        conflicts=sets.conflicts,
-        clustering=sets.clustering,
-        new_regressions=new,
-        labels=labels,
-        sample_per_cluster=settings.review_sample_per_cluster,
-        seed=settings.seed,
-    )
-    folder = data_dir / "review" / f"dt={ds}"
-    files = review.write_review(queue, folder) if write_queue else {}
-    if log is not None:
-        log(
-            f"tuning files: {len(export.table):,} export rows, {len(queue):,} review items "
-            f"written in {time.perf_counter() - written:.1f}s; {vectors.needed:,} texts "
-            f"embedded by this step ({vectors.embedded:,} now, {vectors.from_store:,} from "
-            f"text_vectors), {vectors.reused:,} reused"
+    # Long-lived objects (the inputs, then the sets) are left out of full collections.
+    with frozen_gc() as freeze:
+        started = time.perf_counter()
+        settings = settings or TuningSettings()
+        vectors = TextVectorCache(embed, inputs.cached, inputs.stored)
+        sets = build_tuning_sets(
+            inputs.events,
+            vectors=vectors,
+            neighbours=neighbours,
+            ds=ds,
+            window_start=window_start(ds, window_days),
+            settings=settings,
+            clusters=inputs.clusters,
+            regressions=inputs.regressions,
+            notes=inputs.notes,
+            log=log,
         )
-    return DayResult(
-        sets=sets,
-        export=export,
-        queue=queue,
-        review_files=files,
-        review_folder=folder,
-        new_regressions=new,
-        seconds=time.perf_counter() - started,
-        notes=list(inputs.notes),
-        embedded=vectors.fresh,
-    )
+        freeze()
+        sets.run_id = run_id
+        sets.embedding = {
+            "model_id": model_id,
+            "search": getattr(neighbours, "backend", getattr(neighbours, "__name__", "custom")),
+            "texts_embedded": vectors.needed,  # whether now or on an earlier run (text_vectors)
+            "texts_reused": vectors.reused,
+            "texts_from_feedback_embeddings": len(inputs.cached),
+            "thresholds": {
+                "near_duplicate": settings.near_duplicate,
+                "same_request": settings.same_request,
+                "group_similarity": settings.group_similarity,
+                "conflict_below": settings.conflict_below,
+            },
+        }
+        written = time.perf_counter()
+        export = (
+            write_export(sets, data_dir / "exports" / f"dt={ds}")
+            if write_exports
+            else Export(data_dir / "exports" / f"dt={ds}")
+        )
+        labels = {r["cluster_id"]: r["label"] for r in sets.ranking}
+        new = review.newly_regressed(sets.regressed, inputs.regressed_before)
+        queue = review.route_for_review(
+            sets.events,
+            ds,
+            conflicts=sets.conflicts,
+            clustering=sets.clustering,
+            new_regressions=new,
+            labels=labels,
+            sample_per_cluster=settings.review_sample_per_cluster,
+            seed=settings.seed,
+        )
+        folder = data_dir / "review" / f"dt={ds}"
+        files = review.write_review(queue, folder) if write_queue else {}
+        if log is not None:
+            log(
+                f"tuning files: {len(export.table):,} export rows, {len(queue):,} review items "
+                f"written in {time.perf_counter() - written:.1f}s; {vectors.needed:,} texts "
+                f"embedded by this step ({vectors.embedded:,} now, {vectors.from_store:,} from "
+                f"text_vectors), {vectors.reused:,} reused"
+            )
+        return DayResult(
+            sets=sets,
+            export=export,
+            queue=queue,
+            review_files=files,
+            review_folder=folder,
+            new_regressions=new,
+            seconds=time.perf_counter() - started,
+            notes=list(inputs.notes),
+            embedded=vectors.fresh,
+        )
