@@ -270,7 +270,7 @@ def liked_disliked_pairs(
 
 
 #: Links joined to events at a time by `candidate_links` (memory: a few frames this long).
-LINKS_PER_JOIN = 1 << 21
+LINKS_PER_JOIN = 1 << 20
 
 
 def candidate_links(

@@ -586,7 +586,7 @@ def request_pair_arrays(
 
 
 #: Text pairs expanded to positions at a time by `_expand_text_pairs`.
-TEXT_PAIRS_PER_JOIN = 1 << 21
+TEXT_PAIRS_PER_JOIN = 1 << 20
 
 
 def _expand_text_pairs(
