@@ -2,13 +2,15 @@
 
 Calls the pure `routing.day` functions as the `routing` asset does, but writes the files under
 `--out` (not the data directory) and the two tables into an in-memory DuckDB, then prints per
-sub-stage wall and CPU seconds and a sha256 of every file and table written, so two code
-versions can be compared for speed and byte-identical outputs:
+sub-stage wall and CPU seconds, the resident memory after it and the peak so far (VmRSS,
+VmHWM), and a sha256 of every file and table written, so two code versions can be compared
+for speed, memory and byte-identical outputs:
 
     PYTHONPATH=. .venv/bin/python bench/routing_window.py --root /tmp/routing900k/data \\
         --ds 2026-11-15 --out /tmp/rw/after --hashes /tmp/rw/after.json
-    # --window-days 3 for a smaller window; --inputs FILE caches what is read (pickle);
-    # --profile FILE writes a cProfile of run_day.
+    # --window-days 3 for a smaller window; --inputs FILE caches what is read (pickle: a
+    # cache written by another code version may hold another shape of inputs, e.g. before
+    # `read_window_events` parsed prompts at reading); --profile FILE: cProfile of run_day.
 """
 
 from __future__ import annotations

@@ -145,10 +145,10 @@ class Prompts:
     """`messages` value -> (prompt, last request, context key), each distinct value parsed once.
 
     Equal prompts come out as one list of shared message dicts, whichever text they were
-    parsed from: a 14-day window has ~1M distinct messages texts but only ~100k distinct
-    turns (the system prompt alone is in every one), so parsed one by one they held ~6x the
-    memory. Prompts are never modified, so sharing them is safe. A value that is already a
-    clean prompt (what `parse_messages` returns) is kept as it is.
+    parsed from: the 210k distinct messages texts of a 3-day window at 100k events a day hold
+    only 164k distinct turns (the system prompt is in every one), and parsed one by one they
+    held 415 MB. Prompts are never modified, so sharing them is safe. A value that is
+    already a clean prompt (what `parse_messages` returns) is kept as it is.
     """
 
     def __init__(self) -> None:
