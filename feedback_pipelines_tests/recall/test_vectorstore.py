@@ -3,9 +3,10 @@
 import multiprocessing
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from feedback_pipelines.recall.sync import sync_day
+from feedback_pipelines.recall.sync import sync_day, write_cluster_ids
 from feedback_pipelines.vectorstore import (
     PAYLOAD_INDEXES,
     collection_name,
@@ -154,6 +155,32 @@ def test_sync_day_is_idempotent_keeps_clusters_and_drops_stale(store):
     payload = store.retrieve_payloads([day[1][0]])[day[1][0]]
     assert payload["cluster_id"] == 9 and payload["topic_id"] == 2
     assert payload["text"] == day[1][2]["text"]  # the rest of the payload is the new one
+
+
+def test_cluster_ids_are_written_only_where_they_change(store):
+    points, _ = _points()
+    store.upsert(points)
+    window = (DAYS[1], DAYS[2])  # the oldest day is outside: its points keep what they hold
+    inside = [p[2]["feedback_id"] for p in points if p[2]["ds"] >= DAYS[1]]
+    wanted = pd.DataFrame(
+        {
+            "feedback_id": [*inside, "fb-no-point"],
+            "cluster_id": [k % 3 for k in range(len(inside))] + [1],
+            "topic_id": [k % 2 for k in range(len(inside))] + [0],
+        }
+    )
+    first = write_cluster_ids(store, window, wanted)
+    assert (first.written, first.unchanged, first.missing) == (len(inside), 0, 1)
+    again = write_cluster_ids(store, window, wanted)  # a rerun: every payload already right
+    assert (again.written, again.unchanged) == (0, len(inside))
+    wanted.loc[0, "cluster_id"] = 7
+    assert write_cluster_ids(store, window, wanted).written == 1
+    held = store.fields({}, ("feedback_id", "cluster_id", "topic_id"))
+    by_event = {f["feedback_id"]: f for f in held.values()}
+    assert by_event[inside[0]]["cluster_id"] == 7
+    assert by_event[inside[1]] == {"feedback_id": inside[1], "cluster_id": 1, "topic_id": 1}
+    outside = [p[2]["feedback_id"] for p in points if p[2]["ds"] == DAYS[0]]
+    assert all(by_event[f].get("cluster_id") is None for f in outside)
 
 
 def test_bad_filters_are_refused(store):
