@@ -2,20 +2,20 @@
 
 Points are real MiniLM embeddings of the public texts (bench/semantic_data.py), and beyond their
 number, real embeddings plus small Gaussian noise (renormalized; cosine ~0.93 to their source),
-which keeps the clustered shape of real text embeddings that HNSW recall depends on. Queries are
+which keeps the clustered shape of real text embeddings that index recall depends on. Queries are
 embeddings of texts that are not stored (FeedbackQA questions alone). Payloads look like the
 pipeline's: 14 days, 4 model versions, kinds, reasons, is_negative, cluster ids, redacted text.
 
     python bench/vectorstore.py                           # 10k, 20k, 100k; local mode <= 20k
     python bench/vectorstore.py --daily 100000 --days 3   # day-by-day growth (14 x 100k shape)
-    python bench/vectorstore.py --horizon 90 --per-day 2000   # the retained store, exact vs HNSW
+    python bench/vectorstore.py --horizon 90 --per-day 2000   # the retained store, exact vs int8
     python bench/vectorstore.py --store COPY_OF/data/qdrant [--optimize]   # a store the pipeline
-                                                              # wrote, as it is (or with HNSW)
+                                                              # wrote, as it is (or optimized)
 
 `--horizon D --per-day N`: the store as retention leaves it (FEEDBACK_QDRANT_RETENTION_DAYS=D):
 D + 7 days of N points are written day by day, each day removing what falls out of the horizon
 (`delete_before`), so it ends at D x N points; then filtered top-10 latency and recall@10 are
-measured with exact search (no index, the default) and again after `optimize()` (HNSW). The
+measured on plain segments (exact) and again after `optimize()` (int8 segments, rescored). The
 production shape (90 x 100k = 9M points) does not fit this machine; N scales it down, and the
 exact-search latency grows about linearly with the points a filter selects.
 """
@@ -247,7 +247,7 @@ def _load_and_figures(figures: dict) -> str:
 
 
 def bench_horizon(horizon: int, per_day: int, base, queries, n_queries: int) -> None:
-    """Fill a store day by day with retention, then exact vs HNSW at the horizon's size."""
+    """Fill a store day by day with retention, then exact vs int8 at the horizon's size."""
     from datetime import date, timedelta
 
     total_days = horizon + 7
@@ -279,9 +279,9 @@ def bench_horizon(horizon: int, per_day: int, base, queries, n_queries: int) -> 
             flush=True,
         )
         filters = horizon_filters(days)
-        for label in ("exact (no index)", "HNSW (optimize)"):
+        for label in ("exact (plain)", "int8 (optimize)"):
             opt_s = 0.0
-            if label.startswith("HNSW"):
+            if label.startswith("int8"):
                 start = time.perf_counter()
                 store.optimize()
                 opt_s = time.perf_counter() - start
@@ -316,7 +316,8 @@ def store_filters(payloads: list[dict]) -> dict:
 def bench_store(path: Path, queries, n_queries: int, optimize: bool) -> None:
     """A store the pipeline wrote (e.g. `bench/day.py --days 14`'s data/qdrant), as it is.
 
-    Changes the store if `optimize` (builds HNSW): point it at a copy.
+    Changes the store (opening it applies `edge.py`'s configuration; `optimize` quantizes its
+    segments): point it at a copy.
     """
     from feedback_pipelines.vectorstore.edge import EdgeStore
 
@@ -339,7 +340,7 @@ def bench_store(path: Path, queries, n_queries: int, optimize: bool) -> None:
         f"{time.perf_counter() - start:.0f}s",
         flush=True,
     )
-    label = f"HNSW, built in {opt_s:.0f}s" if optimize else "as stored"
+    label = f"optimized in {opt_s:.0f}s" if optimize else "as stored"
     figures = measure_queries(store, vectors, payloads, queries, n_queries, store_filters(payloads))
     print(f"{label}; {_load_and_figures(figures)}", flush=True)
     store.close()
@@ -358,7 +359,7 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=0, help="retention days (horizon mode)")
     parser.add_argument("--per-day", type=int, default=2000, help="points per day (horizon)")
     parser.add_argument("--store", type=Path, help="measure this pipeline store (data/qdrant)")
-    parser.add_argument("--optimize", action="store_true", help="with --store: build HNSW first")
+    parser.add_argument("--optimize", action="store_true", help="with --store: optimize() first")
     args = parser.parse_args()
 
     base, queries = real_vectors()

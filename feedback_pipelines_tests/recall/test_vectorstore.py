@@ -183,6 +183,52 @@ def test_cluster_ids_are_written_only_where_they_change(store):
     assert all(by_event[f].get("cluster_id") is None for f in outside)
 
 
+def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path):
+    """A store written before (plain segments) is loaded with the int8 configuration too."""
+    import qdrant_edge as qe
+
+    from feedback_pipelines.vectorstore.edge import INDEX_POINTS, EdgeStore
+
+    dim, per_day = 32, INDEX_POINTS + 2000
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((40, dim))
+    folder = tmp_path / "qdrant"
+    plain = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine))
+    qe.EdgeShard.create(str(folder / "c"), plain).close()  # as an older release created it
+    vectors, payloads = [], []
+    for day in range(2):
+        store = EdgeStore(folder, "c", dim)
+        rows = centres[rng.integers(0, 40, per_day)] + 0.3 * rng.standard_normal((per_day, dim))
+        rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+        day_payloads = [
+            {"feedback_id": f"d{day}-{i}", "ds": DAYS[day], "model_version": f"v{i % 3}"}
+            for i in range(per_day)
+        ]
+        store.upsert(
+            [(point_id(p["feedback_id"]), v, p) for v, p in zip(rows, day_payloads, strict=True)]
+        )
+        store.optimize()
+        assert store.info()["indexed_vectors"] == store.count() == per_day * (day + 1)
+        vectors.append(rows)
+        payloads += day_payloads
+        store.close()
+    store = EdgeStore(folder, "c", dim)
+    everything = np.vstack(vectors)
+    right = []
+    for flt in ({}, {"model_version": "v1"}, {"ds": DAYS[1], "model_version": "v2"}):
+        keep = np.array([all(p.get(k) == v for k, v in flt.items()) for p in payloads])
+        for query in rng.standard_normal((5, dim)).astype(np.float32):
+            query /= np.linalg.norm(query)
+            scores = everything @ query
+            tenth = np.sort(scores[keep])[-10]
+            hits = store.search(query, flt, 10)
+            assert len(hits) == 10
+            right += [h.score >= tenth - 1e-4 for h in hits]  # scores are rescored: exact
+            assert all(all(h.payload.get(k) == v for k, v in flt.items()) for h in hits)
+    store.close()
+    assert np.mean(right) >= 0.95  # recall@10: int8 ranks, the best 2 x 10 are rescored
+
+
 def test_bad_filters_are_refused(store):
     with pytest.raises(ValueError):
         store.count({"ds": {"after": "2026-11-01"}})
