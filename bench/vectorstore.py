@@ -11,6 +11,8 @@ pipeline's: 14 days, 4 model versions, kinds, reasons, is_negative, cluster ids,
     python bench/vectorstore.py --horizon 90 --per-day 2000   # the retained store, exact vs int8
     python bench/vectorstore.py --store COPY_OF/data/qdrant [--optimize]   # a store the pipeline
                                                               # wrote, as it is (or optimized)
+    python bench/vectorstore.py --store PIPELINE/data/qdrant --rebuild   # replayed day by day
+                                                              # with this code's configuration
 
 `--horizon D --per-day N`: the store as retention leaves it (FEEDBACK_QDRANT_RETENTION_DAYS=D):
 D + 7 days of N points are written day by day, each day removing what falls out of the horizon
@@ -346,6 +348,54 @@ def bench_store(path: Path, queries, n_queries: int, optimize: bool) -> None:
     store.close()
 
 
+def bench_rebuild(path: Path, queries, n_queries: int) -> None:
+    """A pipeline store replayed day by day into a fresh one with today's configuration.
+
+    As `qdrant_feedback` writes it: each day's points (vectors and the payload fields the filters
+    use) upserted, then `optimize()`; then the filters of `--store` on both stores' points. Shows
+    what a store written by this code looks like at that size without rerunning the pipeline.
+    """
+    from feedback_pipelines.vectorstore.edge import EdgeStore
+
+    (folder,) = [f for f in path.iterdir() if f.is_dir()]
+    source = EdgeStore(path, folder.name, queries.shape[1])
+    names = ["feedback_id", "ds", "model_version", "is_negative", "kind", "user_role"]
+    days = sorted({f["ds"] for f in source.fields({}, ["ds"]).values()})
+    target = Path(tempfile.mkdtemp(prefix="vs-rebuild-"))
+    store = EdgeStore(target, "rebuilt", queries.shape[1])
+    all_vectors, payloads = [], []
+    try:
+        for day in days:
+            held = source.fields({"ds": day}, names)
+            ids = list(held)
+            by_id = source.retrieve_vectors(ids)
+            vectors = np.stack([by_id[i] for i in ids])
+            start = time.perf_counter()
+            store.upsert([(i, v, held[i]) for i, v in zip(ids, vectors, strict=True)])
+            upsert_s = time.perf_counter() - start
+            start, cpu = time.perf_counter(), time.process_time()
+            store.optimize()
+            print(
+                f"{day}: {len(ids):,} points, upsert {upsert_s:.1f}s, optimize "
+                f"{time.perf_counter() - start:.1f}s ({time.process_time() - cpu:.1f} CPU s); "
+                f"{store.info()}",
+                flush=True,
+            )
+            all_vectors.append(vectors)
+            payloads += [held[i] for i in ids]
+        source.close()
+        store.close()
+        store = EdgeStore(target, "rebuilt", queries.shape[1])  # as the next reader opens it
+        vectors = np.vstack(all_vectors)
+        figures = measure_queries(
+            store, vectors, payloads, queries, n_queries, store_filters(payloads)
+        )
+        print(f"rebuilt, {len(payloads):,} points; {_load_and_figures(figures)}", flush=True)
+        store.close()
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,20000,100000")
@@ -360,6 +410,9 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=2000, help="points per day (horizon)")
     parser.add_argument("--store", type=Path, help="measure this pipeline store (data/qdrant)")
     parser.add_argument("--optimize", action="store_true", help="with --store: optimize() first")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="with --store: replay it day by day into a new one"
+    )
     args = parser.parse_args()
 
     base, queries = real_vectors()
@@ -367,6 +420,9 @@ def main() -> None:
         f"{len(base)} real stored vectors, {len(queries)} real queries; "
         f"load {os.getloadavg()[0]:.1f}"
     )
+    if args.store and args.rebuild:
+        bench_rebuild(args.store, queries, args.queries)
+        return
     if args.store:
         bench_store(args.store, queries, args.queries, args.optimize)
         return
