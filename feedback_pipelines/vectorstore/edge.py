@@ -9,9 +9,10 @@ Edge has no background optimizer: `optimize()`, which `qdrant_feedback` calls af
 turns each full segment into an int8 scalar-quantized one (segments hold up to ~100k points, so
 a day's new points make a new segment and older ones are left alone) and builds no HNSW graph.
 A search scans the int8 copies and rescores the best 4 x limit with the original vectors.
-On the 14 x 100k store the pipeline wrote (1.4M points, 2 busy cores, 100 real queries):
-optimizing took ~4 CPU s a day; filtered top-10 medians 3-21 ms against 6-33 ms scanning
-the same segments' original vectors and 8-68 ms on one unoptimized segment; recall@10 0.996-1.000.
+On the 14 x 100k store the pipeline wrote, replayed day by day (`bench/vectorstore.py --store S
+--rebuild`, 1.4M points, 100 real queries, load 3.1): optimizing took ~3 CPU s a day and upserts
+stayed at ~15k/s; filtered top-10 medians 4-14 ms (unfiltered 32 ms), recall@10 1.000, against
+8-68 ms (unfiltered 95 ms) on the single plain segment the store used to be.
 An HNSW graph was worse there: a third of the points repeat another point's text (equal
 vectors), and with the graph recall@10 fell to 0.63-0.93 at 200k points.
 
