@@ -3,8 +3,8 @@
 `feedback_embeddings` (the semantic stage), `text_vectors` (texts routing embeds itself) and
 `complaint_vectors` (complaint sentences) all map `text_hash` (`embedding.text_hash`) to a
 vector, so a text is embedded once per model across days and reruns. Vectors travel as one
-Arrow list column, flattened once: no Python list per row, which at a 14-day window is the
-difference between seconds and minutes.
+Arrow list column, flattened once, not as a Python list per row: 65k vectors from a 14-day
+`feedback_embeddings` in 1.0 s against 3.9 s.
 """
 
 from __future__ import annotations

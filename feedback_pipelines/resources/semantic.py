@@ -51,8 +51,8 @@ class VectorStoreResource(dg.ConfigurableResource):
     backend: str = ""
     #: Run Qdrant Edge's `optimize()` after each day once the collection holds at least this
     #: many points; 0 = never. It quantizes the full segments (int8, no HNSW graph: see
-    #: `vectorstore/edge.py`), ~4 CPU s per 100k new points; older segments are left alone.
-    #: On the 14 x 100k store: filtered top-10 2-4x faster than exact, recall@10 1.000.
+    #: `vectorstore/edge.py`), ~3 CPU s per 100k new points; older segments are left alone.
+    #: On the 14 x 100k store: filtered top-10 in 4-14 ms, not 8-68 ms, recall@10 1.000.
     optimize_above: int = 1
     #: Days of points kept, ending at the partition being written (older points are removed
     #: by each daily `qdrant_feedback`); -1 = FEEDBACK_QDRANT_RETENTION_DAYS (default 90);
