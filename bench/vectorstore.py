@@ -2,20 +2,22 @@
 
 Points are real MiniLM embeddings of the public texts (bench/semantic_data.py), and beyond their
 number, real embeddings plus small Gaussian noise (renormalized; cosine ~0.93 to their source),
-which keeps the clustered shape of real text embeddings that HNSW recall depends on. Queries are
+which keeps the clustered shape of real text embeddings that index recall depends on. Queries are
 embeddings of texts that are not stored (FeedbackQA questions alone). Payloads look like the
 pipeline's: 14 days, 4 model versions, kinds, reasons, is_negative, cluster ids, redacted text.
 
     python bench/vectorstore.py                           # 10k, 20k, 100k; local mode <= 20k
     python bench/vectorstore.py --daily 100000 --days 3   # day-by-day growth (14 x 100k shape)
-    python bench/vectorstore.py --horizon 90 --per-day 2000   # the retained store, exact vs HNSW
+    python bench/vectorstore.py --horizon 90 --per-day 2000   # the retained store, exact vs int8
     python bench/vectorstore.py --store COPY_OF/data/qdrant [--optimize]   # a store the pipeline
-                                                              # wrote, as it is (or with HNSW)
+                                                              # wrote, as it is (or optimized)
+    python bench/vectorstore.py --store PIPELINE/data/qdrant --rebuild   # replayed day by day
+                                                              # with this code's configuration
 
 `--horizon D --per-day N`: the store as retention leaves it (FEEDBACK_QDRANT_RETENTION_DAYS=D):
 D + 7 days of N points are written day by day, each day removing what falls out of the horizon
 (`delete_before`), so it ends at D x N points; then filtered top-10 latency and recall@10 are
-measured with exact search (no index, the default) and again after `optimize()` (HNSW). The
+measured on plain segments (exact) and again after `optimize()` (int8 segments, rescored). The
 production shape (90 x 100k = 9M points) does not fit this machine; N scales it down, and the
 exact-search latency grows about linearly with the points a filter selects.
 """
@@ -247,7 +249,7 @@ def _load_and_figures(figures: dict) -> str:
 
 
 def bench_horizon(horizon: int, per_day: int, base, queries, n_queries: int) -> None:
-    """Fill a store day by day with retention, then exact vs HNSW at the horizon's size."""
+    """Fill a store day by day with retention, then exact vs int8 at the horizon's size."""
     from datetime import date, timedelta
 
     total_days = horizon + 7
@@ -279,9 +281,9 @@ def bench_horizon(horizon: int, per_day: int, base, queries, n_queries: int) -> 
             flush=True,
         )
         filters = horizon_filters(days)
-        for label in ("exact (no index)", "HNSW (optimize)"):
+        for label in ("exact (plain)", "int8 (optimize)"):
             opt_s = 0.0
-            if label.startswith("HNSW"):
+            if label.startswith("int8"):
                 start = time.perf_counter()
                 store.optimize()
                 opt_s = time.perf_counter() - start
@@ -316,7 +318,8 @@ def store_filters(payloads: list[dict]) -> dict:
 def bench_store(path: Path, queries, n_queries: int, optimize: bool) -> None:
     """A store the pipeline wrote (e.g. `bench/day.py --days 14`'s data/qdrant), as it is.
 
-    Changes the store if `optimize` (builds HNSW): point it at a copy.
+    Changes the store (opening it applies `edge.py`'s configuration; `optimize` quantizes its
+    segments): point it at a copy.
     """
     from feedback_pipelines.vectorstore.edge import EdgeStore
 
@@ -339,10 +342,58 @@ def bench_store(path: Path, queries, n_queries: int, optimize: bool) -> None:
         f"{time.perf_counter() - start:.0f}s",
         flush=True,
     )
-    label = f"HNSW, built in {opt_s:.0f}s" if optimize else "as stored"
+    label = f"optimized in {opt_s:.0f}s" if optimize else "as stored"
     figures = measure_queries(store, vectors, payloads, queries, n_queries, store_filters(payloads))
     print(f"{label}; {_load_and_figures(figures)}", flush=True)
     store.close()
+
+
+def bench_rebuild(path: Path, queries, n_queries: int) -> None:
+    """A pipeline store replayed day by day into a fresh one with today's configuration.
+
+    As `qdrant_feedback` writes it: each day's points (vectors and the payload fields the filters
+    use) upserted, then `optimize()`; then the filters of `--store` on both stores' points. Shows
+    what a store written by this code looks like at that size without rerunning the pipeline.
+    """
+    from feedback_pipelines.vectorstore.edge import EdgeStore
+
+    (folder,) = [f for f in path.iterdir() if f.is_dir()]
+    source = EdgeStore(path, folder.name, queries.shape[1])
+    names = ["feedback_id", "ds", "model_version", "is_negative", "kind", "user_role"]
+    days = sorted({f["ds"] for f in source.fields({}, ["ds"]).values()})
+    target = Path(tempfile.mkdtemp(prefix="vs-rebuild-"))
+    store = EdgeStore(target, "rebuilt", queries.shape[1])
+    all_vectors, payloads = [], []
+    try:
+        for day in days:
+            held = source.fields({"ds": day}, names)
+            ids = list(held)
+            by_id = source.retrieve_vectors(ids)
+            vectors = np.stack([by_id[i] for i in ids])
+            start = time.perf_counter()
+            store.upsert([(i, v, held[i]) for i, v in zip(ids, vectors, strict=True)])
+            upsert_s = time.perf_counter() - start
+            start, cpu = time.perf_counter(), time.process_time()
+            store.optimize()
+            print(
+                f"{day}: {len(ids):,} points, upsert {upsert_s:.1f}s, optimize "
+                f"{time.perf_counter() - start:.1f}s ({time.process_time() - cpu:.1f} CPU s); "
+                f"{store.info()}",
+                flush=True,
+            )
+            all_vectors.append(vectors)
+            payloads += [held[i] for i in ids]
+        source.close()
+        store.close()
+        store = EdgeStore(target, "rebuilt", queries.shape[1])  # as the next reader opens it
+        vectors = np.vstack(all_vectors)
+        figures = measure_queries(
+            store, vectors, payloads, queries, n_queries, store_filters(payloads)
+        )
+        print(f"rebuilt, {len(payloads):,} points; {_load_and_figures(figures)}", flush=True)
+        store.close()
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
 
 
 def main() -> None:
@@ -358,7 +409,10 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=0, help="retention days (horizon mode)")
     parser.add_argument("--per-day", type=int, default=2000, help="points per day (horizon)")
     parser.add_argument("--store", type=Path, help="measure this pipeline store (data/qdrant)")
-    parser.add_argument("--optimize", action="store_true", help="with --store: build HNSW first")
+    parser.add_argument("--optimize", action="store_true", help="with --store: optimize() first")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="with --store: replay it day by day into a new one"
+    )
     args = parser.parse_args()
 
     base, queries = real_vectors()
@@ -366,6 +420,9 @@ def main() -> None:
         f"{len(base)} real stored vectors, {len(queries)} real queries; "
         f"load {os.getloadavg()[0]:.1f}"
     )
+    if args.store and args.rebuild:
+        bench_rebuild(args.store, queries, args.queries)
+        return
     if args.store:
         bench_store(args.store, queries, args.queries, args.optimize)
         return

@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from feedback_pipelines import vector_tables
 from feedback_pipelines.clustering.complaints import FIRST_GROUP_ID
 from feedback_pipelines.schema import (
     ASSIGNMENTS,
@@ -27,6 +28,7 @@ from feedback_pipelines.schema import (
     COMPLAINTS_DDL,
 )
 from feedback_pipelines.tables import table_columns, table_exists, transaction
+from feedback_pipelines.vector_tables import read_vectors
 
 EVENT_COLUMNS = ["ds", "feedback_id", "user_id", "is_negative", "comment", "reason"]
 
@@ -90,42 +92,16 @@ def read_previous(
 
 def cached_vectors(conn: duckdb.DuckDBPyConnection, hashes: Sequence[str]) -> dict[str, np.ndarray]:
     """The cached vectors of those content hashes (the lookup of `embed_with_cache`)."""
-    if not hashes or not table_exists(conn, COMPLAINT_VECTORS):
-        return {}
-    conn.register("_wanted", pd.DataFrame({"text_hash": list(hashes)}))
-    try:
-        rows = conn.execute(
-            f"SELECT c.text_hash, c.vector FROM {COMPLAINT_VECTORS} c "
-            "JOIN _wanted w USING (text_hash)"
-        ).fetchall()
-    finally:
-        conn.unregister("_wanted")
-    return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
+    return read_vectors(conn, COMPLAINT_VECTORS, hashes)
 
 
 def save_vectors(
     conn: duckdb.DuckDBPyConnection, model_id: str, vectors: Mapping[str, np.ndarray]
 ) -> int:
     """Add vectors to the cache (entries already there are kept)."""
-    if not vectors:
-        return 0
-    conn.execute(COMPLAINT_VECTORS_DDL)
-    frame = pd.DataFrame(
-        {
-            "text_hash": list(vectors),
-            "model_id": model_id,
-            "vector": [np.asarray(v, dtype=np.float32).tolist() for v in vectors.values()],
-        }
+    return vector_tables.save_vectors(
+        conn, COMPLAINT_VECTORS, COMPLAINT_VECTORS_DDL, model_id, vectors
     )
-    conn.register("_vectors", frame)
-    try:
-        conn.execute(
-            f"INSERT OR IGNORE INTO {COMPLAINT_VECTORS} "
-            "SELECT text_hash, model_id, vector::FLOAT[] FROM _vectors"
-        )
-    finally:
-        conn.unregister("_vectors")
-    return len(frame)
 
 
 def count_by(assignments: pd.DataFrame, links: pd.DataFrame, column: str) -> dict[int, str]:

@@ -37,7 +37,7 @@ from feedback_pipelines.defs.metadata import (
 )
 from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
-from feedback_pipelines.recall.sync import CLUSTER_FIELDS
+from feedback_pipelines.recall.sync import write_cluster_ids
 from feedback_pipelines.resources.clustering import ClusterLabellerResource
 from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
 from feedback_pipelines.resources.settings import PipelineConfig
@@ -287,47 +287,26 @@ def _write_payloads(
     assignments: pd.DataFrame,
     window: tuple[date, date],
 ) -> dict:
-    """Set `cluster_id` and `topic_id` (-1 = noise) in the payload of every point of the window.
-
-    Only points whose ids differ from what the store holds are written: most of a window keeps
-    its subtopic from one day to the next, and rewriting a payload costs far more than reading
-    two fields. Points outside the window keep the id of the last window they were in.
-    """
+    """Set `cluster_id` and `topic_id` (-1 = noise) in the payloads of the window's points."""
     if not config.write_payloads or not len(assignments):
         return {"written": 0, "unchanged": 0, "missing": 0}
     started = time.perf_counter()
-    wanted = {
-        fid: {"cluster_id": cid, "topic_id": tid}
-        for fid, cid, tid in zip(
-            assignments["feedback_id"].tolist(),
-            assignments["cluster_id"].astype("int64").tolist(),
-            assignments["topic_id"].astype("int64").tolist(),
-            strict=True,
-        )
-    }
     with vector_store.open(model.model_id, model.dim) as store:
-        in_window = {"ds": {"gte": window[0].isoformat(), "lte": window[1].isoformat()}}
-        # points are found by the feedback_id they hold: no uuid5 per event of the window
-        held = store.fields(in_window, ("feedback_id", *CLUSTER_FIELDS))
-        changed, present = {}, 0
-        for pid, fields in held.items():
-            ids = wanted.get(fields.pop("feedback_id", None))
-            if ids is not None:
-                present += 1
-                if fields != ids:
-                    changed[pid] = ids
-        store.set_payloads(changed)
-    missing = len(wanted) - present
+        done = write_cluster_ids(store, (window[0].isoformat(), window[1].isoformat()), assignments)
     seconds = time.perf_counter() - started
     context.log.info(
-        f"cluster ids written into {len(changed):,} Qdrant payloads "
-        f"({present - len(changed):,} of the window already held theirs) in {seconds:.1f}s"
-        + (f"; {missing:,} events have no point (qdrant_feedback not run?)" if missing else "")
+        f"cluster ids written into {done.written:,} Qdrant payloads "
+        f"({done.unchanged:,} of the window already held theirs) in {seconds:.1f}s"
+        + (
+            f"; {done.missing:,} events have no point (qdrant_feedback not run?)"
+            if done.missing
+            else ""
+        )
     )
     return {
-        "written": len(changed),
-        "unchanged": present - len(changed),
-        "missing": missing,
+        "written": done.written,
+        "unchanged": done.unchanged,
+        "missing": done.missing,
         "seconds": round(seconds, 2),
     }
 

@@ -279,7 +279,7 @@ def qdrant_feedback(
         f"{result.deleted} stale"
         + (f", {expired:,} older than {cutoff} (retention)" if cutoff else "")
         + f"; {total:,} points in all"
-        + (f"; built the HNSW index in {optimize_s:.1f}s" if optimize_s else "")
+        + (f"; optimized (int8 segments) in {optimize_s:.1f}s" if optimize_s > 0.05 else "")
     )
     preview = pd.DataFrame([{k: p.get(k) for k in ("feedback_id", "kind", "text")}
                             for _, _, p in points[:10]])  # fmt: skip

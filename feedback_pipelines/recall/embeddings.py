@@ -23,6 +23,7 @@ from feedback_pipelines.embedding.base import interaction_text
 from feedback_pipelines.embedding.cache import text_hash
 from feedback_pipelines.schema import EMBEDDING_COLUMNS
 from feedback_pipelines.tables import table_exists, write_partition
+from feedback_pipelines.vector_tables import read_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +112,7 @@ def known_hashes(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> set[str]
 
 def lookup_vectors(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> dict[str, np.ndarray]:
     """Vectors already in the table for these text hashes (any day)."""
-    rows = _by_hash(conn, hashes, "text_hash, any_value(vector)")
-    return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
+    return read_vectors(conn, TABLE, hashes)
 
 
 @dataclass

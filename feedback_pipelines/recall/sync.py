@@ -115,3 +115,44 @@ def sync_day(
         merged.append((pid, vector, payload))
     upserted = store.upsert(merged, batch_size=batch_size)
     return SyncResult(upserted, len(stale), kept, store.count({"ds": day}))
+
+
+@dataclass
+class ClusterWrite:
+    """What `write_cluster_ids` did: payloads written, already right, and events with no point."""
+
+    written: int
+    unchanged: int
+    missing: int
+
+
+def write_cluster_ids(
+    store: VectorStore, window: tuple[str, str], assignments: pd.DataFrame
+) -> ClusterWrite:
+    """Set `cluster_id` and `topic_id` of the window's points to `assignments`' (one per event).
+
+    Only points whose ids differ from what the store holds are written: most of a window keeps
+    its subtopic from one day to the next, and rewriting a payload costs far more than reading
+    two fields. Points are found by the `feedback_id` they hold (no uuid5 per event); points
+    outside the window keep the ids of the last window they were in.
+    """
+    wanted = {
+        fid: {"cluster_id": cid, "topic_id": tid}
+        for fid, cid, tid in zip(
+            assignments["feedback_id"].tolist(),
+            assignments["cluster_id"].astype("int64").tolist(),
+            assignments["topic_id"].astype("int64").tolist(),
+            strict=True,
+        )
+    }
+    in_window = {"ds": {"gte": window[0], "lte": window[1]}}
+    held = store.fields(in_window, ("feedback_id", *CLUSTER_FIELDS))
+    changed, present = {}, 0
+    for pid, fields in held.items():
+        ids = wanted.get(fields.pop("feedback_id", None))
+        if ids is not None:
+            present += 1
+            if fields != ids:
+                changed[pid] = ids
+    store.set_payloads(changed)
+    return ClusterWrite(len(changed), present - len(changed), len(wanted) - present)

@@ -37,6 +37,7 @@ from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectorC
 from feedback_pipelines.routing.tuning.writer import write_export
 from feedback_pipelines.schema import TEXT_VECTORS, TEXT_VECTORS_DDL, TUNING_COLUMNS
 from feedback_pipelines.tables import table_columns
+from feedback_pipelines.vector_tables import read_vectors, save_vectors
 
 # The event columns tuning and routing read (`read_events` adds the trace's texts).
 EVENT_COLUMNS = (
@@ -345,37 +346,11 @@ def _cached_vectors(
 def _vectors_by_hash(
     conn: duckdb.DuckDBPyConnection, table: str, texts: set[str], model_id: str
 ) -> dict[str, np.ndarray]:
-    """Text -> vector of the texts whose content hash `table` holds (one vector per hash).
-
-    Vectors arrive as one Arrow list column, flattened once (no Python list per row).
-    """
+    """Text -> vector of the texts whose content hash `table` holds (one vector per hash)."""
     from feedback_pipelines.embedding import text_hash
 
     by_hash = {text_hash(t, model_id): t for t in sorted(texts)}
-    if not by_hash:
-        return {}
-    conn.register("_tuning_hashes", pd.DataFrame({"text_hash": list(by_hash)}))
-    try:
-        found = conn.sql(
-            f"SELECT text_hash, any_value(vector) AS vector FROM {table} "
-            "WHERE text_hash IN (SELECT text_hash FROM _tuning_hashes) GROUP BY text_hash"
-        ).to_arrow_table()
-    finally:
-        conn.unregister("_tuning_hashes")
-    column = found.column("vector").combine_chunks()
-    if not len(column):
-        return {}
-    sizes = (
-        np.diff(column.offsets.to_numpy())
-        if not isinstance(column.type, pa.FixedSizeListType)
-        else None
-    )
-    if sizes is None or (sizes == sizes[0]).all():
-        rows = column.flatten().to_numpy().astype(np.float32).reshape(len(column), -1)
-    else:  # ragged (never written so): one array per row
-        rows = [np.asarray(v, dtype=np.float32) for v in column.to_pylist()]
-    hashes = found.column("text_hash").to_pylist()
-    return {by_hash[h]: rows[k] for k, h in enumerate(hashes)}
+    return {by_hash[h]: v for h, v in read_vectors(conn, table, by_hash).items()}
 
 
 def save_text_vectors(
@@ -388,29 +363,10 @@ def save_text_vectors(
     Returns:
         How many texts were offered.
     """
-    if not vectors:
-        return 0
     from feedback_pipelines.embedding import text_hash
 
-    conn.execute(TEXT_VECTORS_DDL)
-    texts = sorted(vectors)
-    rows = np.stack([np.asarray(vectors[t], dtype=np.float32) for t in texts])
-    frame = pa.table(
-        {
-            "text_hash": [text_hash(t, model_id) for t in texts],
-            "model_id": [model_id] * len(texts),
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), rows.shape[1]),
-        }
-    )
-    conn.register("_text_vectors", frame)
-    try:
-        conn.execute(
-            f"INSERT OR IGNORE INTO {TEXT_VECTORS} "
-            "SELECT text_hash, model_id, vector::FLOAT[] FROM _text_vectors"
-        )
-    finally:
-        conn.unregister("_text_vectors")
-    return len(texts)
+    by_hash = {text_hash(t, model_id): vectors[t] for t in sorted(vectors)}
+    return save_vectors(conn, TEXT_VECTORS, TEXT_VECTORS_DDL, model_id, by_hash)
 
 
 def tuning_frame(export: Export) -> pd.DataFrame:

@@ -3,9 +3,10 @@
 import multiprocessing
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from feedback_pipelines.recall.sync import sync_day
+from feedback_pipelines.recall.sync import sync_day, write_cluster_ids
 from feedback_pipelines.vectorstore import (
     PAYLOAD_INDEXES,
     collection_name,
@@ -154,6 +155,78 @@ def test_sync_day_is_idempotent_keeps_clusters_and_drops_stale(store):
     payload = store.retrieve_payloads([day[1][0]])[day[1][0]]
     assert payload["cluster_id"] == 9 and payload["topic_id"] == 2
     assert payload["text"] == day[1][2]["text"]  # the rest of the payload is the new one
+
+
+def test_cluster_ids_are_written_only_where_they_change(store):
+    points, _ = _points()
+    store.upsert(points)
+    window = (DAYS[1], DAYS[2])  # the oldest day is outside: its points keep what they hold
+    inside = [p[2]["feedback_id"] for p in points if p[2]["ds"] >= DAYS[1]]
+    wanted = pd.DataFrame(
+        {
+            "feedback_id": [*inside, "fb-no-point"],
+            "cluster_id": [k % 3 for k in range(len(inside))] + [1],
+            "topic_id": [k % 2 for k in range(len(inside))] + [0],
+        }
+    )
+    first = write_cluster_ids(store, window, wanted)
+    assert (first.written, first.unchanged, first.missing) == (len(inside), 0, 1)
+    again = write_cluster_ids(store, window, wanted)  # a rerun: every payload already right
+    assert (again.written, again.unchanged) == (0, len(inside))
+    wanted.loc[0, "cluster_id"] = 7
+    assert write_cluster_ids(store, window, wanted).written == 1
+    held = store.fields({}, ("feedback_id", "cluster_id", "topic_id"))
+    by_event = {f["feedback_id"]: f for f in held.values()}
+    assert by_event[inside[0]]["cluster_id"] == 7
+    assert by_event[inside[1]] == {"feedback_id": inside[1], "cluster_id": 1, "topic_id": 1}
+    outside = [p[2]["feedback_id"] for p in points if p[2]["ds"] == DAYS[0]]
+    assert all(by_event[f].get("cluster_id") is None for f in outside)
+
+
+def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path):
+    """A store written before (plain segments) is loaded with the int8 configuration too."""
+    import qdrant_edge as qe
+
+    from feedback_pipelines.vectorstore.edge import INDEX_POINTS, EdgeStore
+
+    dim, per_day = 32, INDEX_POINTS + 2000
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((40, dim))
+    folder = tmp_path / "qdrant"
+    plain = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine))
+    qe.EdgeShard.create(str(folder / "c"), plain).close()  # as an older release created it
+    vectors, payloads = [], []
+    for day in range(2):
+        store = EdgeStore(folder, "c", dim)
+        rows = centres[rng.integers(0, 40, per_day)] + 0.3 * rng.standard_normal((per_day, dim))
+        rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+        day_payloads = [
+            {"feedback_id": f"d{day}-{i}", "ds": DAYS[day], "model_version": f"v{i % 3}"}
+            for i in range(per_day)
+        ]
+        store.upsert(
+            [(point_id(p["feedback_id"]), v, p) for v, p in zip(rows, day_payloads, strict=True)]
+        )
+        store.optimize()
+        assert store.info()["indexed_vectors"] == store.count() == per_day * (day + 1)
+        vectors.append(rows)
+        payloads += day_payloads
+        store.close()
+    store = EdgeStore(folder, "c", dim)
+    everything = np.vstack(vectors)
+    right = []
+    for flt in ({}, {"model_version": "v1"}, {"ds": DAYS[1], "model_version": "v2"}):
+        keep = np.array([all(p.get(k) == v for k, v in flt.items()) for p in payloads])
+        for query in rng.standard_normal((5, dim)).astype(np.float32):
+            query /= np.linalg.norm(query)
+            scores = everything @ query
+            tenth = np.sort(scores[keep])[-10]
+            hits = store.search(query, flt, 10)
+            assert len(hits) == 10
+            right += [h.score >= tenth - 1e-4 for h in hits]  # scores are rescored: exact
+            assert all(all(h.payload.get(k) == v for k, v in flt.items()) for h in hits)
+    store.close()
+    assert np.mean(right) >= 0.95  # recall@10: int8 ranks, the best 2 x 10 are rescored
 
 
 def test_bad_filters_are_refused(store):
