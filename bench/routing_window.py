@@ -2,13 +2,15 @@
 
 Calls the pure `routing.day` functions as the `routing` asset does, but writes the files under
 `--out` (not the data directory) and the two tables into an in-memory DuckDB, then prints per
-sub-stage wall and CPU seconds and a sha256 of every file and table written, so two code
-versions can be compared for speed and byte-identical outputs:
+sub-stage wall and CPU seconds, the resident memory after it and the peak so far (VmRSS,
+VmHWM), and a sha256 of every file and table written, so two code versions can be compared
+for speed, memory and byte-identical outputs:
 
     PYTHONPATH=. .venv/bin/python bench/routing_window.py --root /tmp/routing900k/data \\
         --ds 2026-11-15 --out /tmp/rw/after --hashes /tmp/rw/after.json
-    # --window-days 3 for a smaller window; --inputs FILE caches what is read (pickle);
-    # --profile FILE writes a cProfile of run_day.
+    # --window-days 3 for a smaller window; --inputs FILE caches what is read (pickle: a
+    # cache written by another code version may hold another shape of inputs, e.g. before
+    # `read_window_events` parsed prompts at reading); --profile FILE: cProfile of run_day.
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ def _table_hashes(result) -> dict[str, str]:
     return out
 
 
+def _rss() -> tuple[float, float]:
+    """(current, peak) resident set size in GB, from /proc/self/status."""
+    found = {}
+    for line in open("/proc/self/status"):
+        if line.startswith(("VmRSS", "VmHWM")):
+            found[line.split(":")[0]] = int(line.split()[1]) / 2**20
+    return found.get("VmRSS", 0.0), found.get("VmHWM", 0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", required=True, help="data directory holding warehouse.duckdb")
@@ -84,19 +95,30 @@ def main() -> None:
     else:
         path = Path(args.root) / "warehouse.duckdb"
         with duckdb.connect(str(path), read_only=True) as conn:
+            # Should DuckDB spill while reading, it spills under --out, never beside the
+            # warehouse (which this bench only reads).
+            spill = Path(args.out).with_name(Path(args.out).name + ".duckdb_tmp")
+            conn.execute(f"SET temp_directory = '{spill}'")
             inputs = read_inputs(conn, args.ds, args.window_days, model.model_id)
         if cache:
             cache.write_bytes(pickle.dumps(inputs))
-    print(f"read: {time.perf_counter() - wall:.1f}s wall, {time.process_time() - cpu:.1f}s CPU")
+    rss, peak = _rss()
+    print(
+        f"read: {time.perf_counter() - wall:.1f}s wall, {time.process_time() - cpu:.1f}s CPU; "
+        f"RSS {rss:.2f} GB, peak {peak:.2f} GB"
+    )
 
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     marks: list[tuple[str, float, float, float]] = []
+    marks_rss: list[tuple[float, float]] = []
 
     def log(line: str) -> None:
         marks.append((line, time.perf_counter(), time.process_time(), time.thread_time()))
-        print(f"  {line}", flush=True)
+        rss, peak = _rss()
+        marks_rss.append((rss, peak))
+        print(f"  {line} [RSS {rss:.2f} GB, peak {peak:.2f} GB]", flush=True)
 
     wall, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
     profiler = cProfile.Profile() if args.profile else None
@@ -119,10 +141,13 @@ def main() -> None:
     # CPU: every thread of the process (BLAS and onnxruntime threads too, spinning included);
     # main: the calling thread only (the Python work).
     previous = (wall, cpu, own)
-    for line, *now in marks:
+    for (line, *now), (rss, peak) in zip(marks, marks_rss, strict=True):
         if line.startswith("tuning "):
             w, c, t = (a - b for a, b in zip(now, previous, strict=True))
-            print(f"{line.split(':')[0]:28s} {w:7.1f}s wall {c:7.1f}s CPU {t:7.1f}s main")
+            print(
+                f"{line.split(':')[0]:28s} {w:7.1f}s wall {c:7.1f}s CPU {t:7.1f}s main "
+                f"RSS {rss:5.2f} GB peak {peak:5.2f} GB"
+            )
             previous = tuple(now)
     w, c, t = totals
     print(f"{'run_day':28s} {w:7.1f}s wall {c:7.1f}s CPU {t:7.1f}s main")

@@ -25,10 +25,13 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from feedback_pipelines.routing import review
+from feedback_pipelines.routing.tuning.events import PARSED_COLUMNS, Prompts
 from feedback_pipelines.routing.tuning.exportfiles import Export
-from feedback_pipelines.routing.tuning.pipeline import TuningSets, build_tuning_sets
+from feedback_pipelines.routing.tuning.pipeline import TuningSets, build_tuning_sets, frozen_gc
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectorCache
 from feedback_pipelines.routing.tuning.writer import write_export
@@ -80,6 +83,119 @@ def read_events(
     ).df()
 
 
+#: Rows read at a time by `read_window_events` (as one Arrow record batch).
+READ_ROWS = 1 << 18
+# Columns whose values repeat across a window (kinds, versions, roles, answers...): one
+# string object per distinct value. Feedback ids are all distinct and kept as read.
+_REPEATING = (
+    "trace_id", "session_id", "kind", "reason", "comment", "correction", "user_role",
+    "model_version", "prompt_version", "request", "response",
+)  # fmt: skip
+
+
+def _decoded(
+    array: pa.Array, convert: Callable[[str], object], width: int = 0, null: object = None
+) -> list[np.ndarray]:
+    """A string column as objects, each distinct value converted once.
+
+    Only the distinct values of the batch become Python objects (Arrow finds them): a
+    window's repeating columns never hold one string per row, even for a moment.
+
+    Args:
+        array: The column.
+        convert: Value -> object (e.g. the shared copy of an equal string).
+        width: 0: one column of what `convert` returns; n: `convert` returns n-tuples, one
+            column each.
+        null: What a null becomes (an n-tuple when width is n).
+
+    Returns:
+        The object columns (one when width is 0).
+    """
+    encoded = pc.dictionary_encode(array)
+    at = encoded.indices.fill_null(-1).to_numpy()  # -1: the last slot, null's
+    values = [convert(v) for v in encoded.dictionary.to_pylist()]
+    out = []
+    for k in range(max(width, 1)):
+        table = np.empty(len(values) + 1, dtype=object)
+        for slot, value in enumerate([*values, null]):
+            table[slot] = value[k] if width else value  # one by one: a list stays a value
+        out.append(table[at])
+    return out
+
+
+def _batch_frame(
+    batch: pa.RecordBatch, shared: dict[str, dict[str, str]], prompts: Prompts
+) -> pd.DataFrame:
+    """One batch of `read_window_events` as a frame (the columns `read_events` gives)."""
+    columns: dict[str, object] = {}
+    for name, array in zip(batch.schema.names, batch.columns, strict=True):
+        if name in shared:
+            seen = shared[name]
+            (columns[name],) = _decoded(array, lambda v, seen=seen: seen.setdefault(v, v))
+        elif name == "messages":  # a trace not found: no prompt
+            found = _decoded(array, prompts, len(PARSED_COLUMNS), prompts(None))
+            columns.update(zip(PARSED_COLUMNS, found, strict=True))
+        elif pa.types.is_date(array.type):  # as DuckDB's own frames give dates
+            columns[name] = pc.cast(array, pa.timestamp("us")).to_pandas()
+        else:
+            columns[name] = array.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    return pd.DataFrame(columns)
+
+
+def read_window_events(
+    conn: duckdb.DuckDBPyConnection,
+    start: str,
+    ds: str,
+    clusters_of: str | None = None,
+    after_batch: Callable[[], None] | None = None,
+) -> pd.DataFrame:
+    """`read_events`' rows, read lean for a whole window: what `run_day` reads.
+
+    The same rows and columns, but `messages` holds each trace's parsed prompt
+    (`tuning.events.Prompts`: equal prompts are one list of shared turns) rather than its
+    JSON text, with its last request and context key beside it (`events.PARSED_COLUMNS`,
+    which `prepare_events` takes as they are), and equal strings of a repeating column are
+    one object. A 14-day window at 100k events a day read as one frame held ~3.5 GB of
+    Python strings (~5.4 GB at the peak of the conversion); read as Arrow batches of
+    `READ_ROWS` rows, decoded by distinct value, the texts cost what their distinct values
+    cost.
+
+    Args:
+        conn: An open warehouse connection (read only is enough).
+        start: First day of the window.
+        ds: Last day of the window.
+        clusters_of: Also each event's `cluster_id` of that day (from `cluster_assignments`).
+        after_batch: Called after each batch (`read_inputs`: `frozen_gc`'s freeze).
+    """
+    select = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
+    joins, params = "", [start, ds]
+    if clusters_of:
+        select += ", a.cluster_id"
+        joins = (
+            " LEFT JOIN (SELECT feedback_id, any_value(cluster_id) AS cluster_id "
+            "FROM cluster_assignments WHERE ds = ? GROUP BY feedback_id) a USING (feedback_id)"
+        )
+        params = [clusters_of, *params]
+    reader = conn.sql(
+        f"SELECT {select}, t.response, t.messages FROM feedback_events e "
+        "LEFT JOIN traces t ON t.trace_id = e.trace_id AND t.ds = e.trace_ds"
+        f"{joins} WHERE e.ds BETWEEN ? AND ?",
+        params=params,
+    ).to_arrow_reader(READ_ROWS)
+    shared: dict[str, dict[str, str]] = {c: {} for c in _REPEATING}
+    prompts = Prompts()
+    frames = []
+    for batch in reader:
+        frames.append(_batch_frame(batch, shared, prompts))
+        prompts.forget_texts()  # a messages text is mostly one trace's: seldom met again
+        if after_batch is not None:
+            after_batch()
+    if not frames:
+        empty = pa.RecordBatch.from_pylist([], schema=reader.schema)
+        return _batch_frame(empty, shared, prompts)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
 @dataclass
 class Inputs:
     """What the day reads from the warehouse."""
@@ -113,10 +229,20 @@ def window_start(ds: str, window_days: int) -> str:
     return (date.fromisoformat(ds) - timedelta(days=max(window_days, 1) - 1)).isoformat()
 
 
+#: DuckDB's memory while `read_inputs` reads. Its buffer pool keeps every block a query
+#: read until the limit (by default 80% of the machine): the scan of `feedback_embeddings`
+#: for cached vectors alone left ~2.2 GB of it resident (the whole table, whatever the
+#: window), beside the window's events. Past the limit blocks are evicted (or spilled).
+READ_MEMORY_LIMIT = "1GB"
+
+
 def read_inputs(
     conn: duckdb.DuckDBPyConnection, ds: str, window_days: int, model_id: str | None
 ) -> Inputs:
     """The window's events (with cluster ids when known), clusters, regressions, cached vectors.
+
+    DuckDB's memory limit is `READ_MEMORY_LIMIT` while it reads (set back afterwards), and
+    what is read stays out of the garbage collector's full passes (`frozen_gc`).
 
     Args:
         conn: An open warehouse connection (read only is enough).
@@ -124,6 +250,28 @@ def read_inputs(
         window_days: Length of the trailing window.
         model_id: The embedder's model id; cached vectors of another model are not used.
     """
+    setting = "SELECT current_setting('memory_limit')"
+    (limit,) = conn.execute(setting).fetchall()[0]
+    with duckdb.connect() as fresh:  # the default is shown rounded: reset it rather than set
+        default = limit == fresh.execute(setting).fetchall()[0][0]
+    conn.execute(f"SET memory_limit = '{READ_MEMORY_LIMIT}'")
+    try:
+        with frozen_gc() as freeze:
+            return _read_inputs(conn, ds, window_days, model_id, freeze)
+    finally:
+        conn.execute("RESET memory_limit" if default else f"SET memory_limit = '{limit}'")
+        # Arrow's allocator keeps what the read's batches and vector columns freed (~0.2 GB
+        # on 3 days) for later Arrow work, of which this step has little: give it back.
+        pa.default_memory_pool().release_unused()
+
+
+def _read_inputs(
+    conn: duckdb.DuckDBPyConnection,
+    ds: str,
+    window_days: int,
+    model_id: str | None,
+    freeze: Callable[[], None],
+) -> Inputs:
     tables = table_columns(conn)
     start = window_start(ds, window_days)
     if "feedback_events" not in tables:
@@ -138,7 +286,9 @@ def read_inputs(
     ):
         clustered = False
         notes.append(f"cluster_assignments has no rows for {ds}: clustering treated as absent")
-    events = read_events(conn, start, ds, clusters_of=ds if clustered else None)
+    events = read_window_events(
+        conn, start, ds, clusters_of=ds if clustered else None, after_batch=freeze
+    )
     if not clustered:
         notes.append(
             "no cluster assignments: pairs by request similarity only, no prompt-tuning "
@@ -278,70 +428,73 @@ def run_day(
             builds of the same inputs write the same bytes.
         log: Progress lines of the long steps (the asset's `context.log.info`); None: silent.
     """
-    started = time.perf_counter()
-    settings = settings or TuningSettings()
-    vectors = TextVectorCache(embed, inputs.cached, inputs.stored)
-    sets = build_tuning_sets(
-        inputs.events,
-        vectors=vectors,
-        neighbours=neighbours,
-        ds=ds,
-        window_start=window_start(ds, window_days),
-        settings=settings,
-        clusters=inputs.clusters,
-        regressions=inputs.regressions,
-        notes=inputs.notes,
-        log=log,
-    )
-    sets.run_id = run_id
-    sets.embedding = {
-        "model_id": model_id,
-        "search": getattr(neighbours, "backend", getattr(neighbours, "__name__", "custom")),
-        "texts_embedded": vectors.needed,  # whether now or on an earlier run (text_vectors)
-        "texts_reused": vectors.reused,
-        "texts_from_feedback_embeddings": len(inputs.cached),
-        "thresholds": {
-            "near_duplicate": settings.near_duplicate,
-            "same_request": settings.same_request,
-            "group_similarity": settings.group_similarity,
-            "conflict_below": settings.conflict_below,
-        },
-    }
-    written = time.perf_counter()
-    export = (
-        write_export(sets, data_dir / "exports" / f"dt={ds}")
-        if write_exports
-        else Export(data_dir / "exports" / f"dt={ds}")
-    )
-    labels = {r["cluster_id"]: r["label"] for r in sets.ranking}
-    new = review.newly_regressed(sets.regressed, inputs.regressed_before)
-    queue = review.route_for_review(
-        sets.events,
-        ds,
-        conflicts=sets.conflicts,
-        clustering=sets.clustering,
-        new_regressions=new,
-        labels=labels,
-        sample_per_cluster=settings.review_sample_per_cluster,
-        seed=settings.seed,
-    )
-    folder = data_dir / "review" / f"dt={ds}"
-    files = review.write_review(queue, folder) if write_queue else {}
-    if log is not None:
-        log(
-            f"tuning files: {len(export.table):,} export rows, {len(queue):,} review items "
-            f"written in {time.perf_counter() - written:.1f}s; {vectors.needed:,} texts "
-            f"embedded by this step ({vectors.embedded:,} now, {vectors.from_store:,} from "
-            f"text_vectors), {vectors.reused:,} reused"
+    # Long-lived objects (the inputs, then the sets) are left out of full collections.
+    with frozen_gc() as freeze:
+        started = time.perf_counter()
+        settings = settings or TuningSettings()
+        vectors = TextVectorCache(embed, inputs.cached, inputs.stored)
+        sets = build_tuning_sets(
+            inputs.events,
+            vectors=vectors,
+            neighbours=neighbours,
+            ds=ds,
+            window_start=window_start(ds, window_days),
+            settings=settings,
+            clusters=inputs.clusters,
+            regressions=inputs.regressions,
+            notes=inputs.notes,
+            log=log,
         )
-    return DayResult(
-        sets=sets,
-        export=export,
-        queue=queue,
-        review_files=files,
-        review_folder=folder,
-        new_regressions=new,
-        seconds=time.perf_counter() - started,
-        notes=list(inputs.notes),
-        embedded=vectors.fresh,
-    )
+        freeze()
+        sets.run_id = run_id
+        sets.embedding = {
+            "model_id": model_id,
+            "search": getattr(neighbours, "backend", getattr(neighbours, "__name__", "custom")),
+            "texts_embedded": vectors.needed,  # whether now or on an earlier run (text_vectors)
+            "texts_reused": vectors.reused,
+            "texts_from_feedback_embeddings": len(inputs.cached),
+            "thresholds": {
+                "near_duplicate": settings.near_duplicate,
+                "same_request": settings.same_request,
+                "group_similarity": settings.group_similarity,
+                "conflict_below": settings.conflict_below,
+            },
+        }
+        written = time.perf_counter()
+        export = (
+            write_export(sets, data_dir / "exports" / f"dt={ds}")
+            if write_exports
+            else Export(data_dir / "exports" / f"dt={ds}")
+        )
+        labels = {r["cluster_id"]: r["label"] for r in sets.ranking}
+        new = review.newly_regressed(sets.regressed, inputs.regressed_before)
+        queue = review.route_for_review(
+            sets.events,
+            ds,
+            conflicts=sets.conflicts,
+            clustering=sets.clustering,
+            new_regressions=new,
+            labels=labels,
+            sample_per_cluster=settings.review_sample_per_cluster,
+            seed=settings.seed,
+        )
+        folder = data_dir / "review" / f"dt={ds}"
+        files = review.write_review(queue, folder) if write_queue else {}
+        if log is not None:
+            log(
+                f"tuning files: {len(export.table):,} export rows, {len(queue):,} review items "
+                f"written in {time.perf_counter() - written:.1f}s; {vectors.needed:,} texts "
+                f"embedded by this step ({vectors.embedded:,} now, {vectors.from_store:,} from "
+                f"text_vectors), {vectors.reused:,} reused"
+            )
+        return DayResult(
+            sets=sets,
+            export=export,
+            queue=queue,
+            review_files=files,
+            review_folder=folder,
+            new_regressions=new,
+            seconds=time.perf_counter() - started,
+            notes=list(inputs.notes),
+            embedded=vectors.fresh,
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import starmap
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from feedback_pipelines.routing.tuning import messages as msg
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One feedback event with its prompt, ready for the builders."""
 
@@ -116,111 +117,161 @@ def _flag(value: Any) -> bool | None:
     return None if value is None or pd.isna(value) else bool(value)
 
 
+#: Each event's prompt, as `Prompts` returns it, when parsed at reading: `messages` (the
+#: parsed prompt), its last request and its context key.
+PARSED_COLUMNS = ("messages", "prompt_request", "prompt_context")
+
+
+def _interned(values: list[str]) -> list[str]:
+    """The values with equal strings as one object (a window's ds, kinds, versions...)."""
+    seen: dict[str, str] = {}
+    return [seen.setdefault(v, v) for v in values]
+
+
+def _is_clean(value: Any) -> bool:
+    """Whether `msg.parse_messages(value)` would return a list equal to value (no copy needed)."""
+    return type(value) is list and all(
+        type(m) is dict
+        and len(m) == 2
+        and type(m.get("role")) is str
+        and m["role"] in msg.ROLES
+        and type(m.get("content")) is str
+        and m["content"].strip()
+        for m in value
+    )
+
+
+class Prompts:
+    """`messages` value -> (prompt, last request, context key), each distinct value parsed once.
+
+    Equal prompts come out as one list of shared message dicts, whichever text they were
+    parsed from: the 210k distinct messages texts of a 3-day window at 100k events a day hold
+    only 164k distinct turns (the system prompt is in every one), and parsed one by one they
+    held 415 MB. Prompts are never modified, so sharing them is safe. A value that is
+    already a clean prompt (what `parse_messages` returns) is kept as it is.
+    """
+
+    def __init__(self) -> None:
+        self._by_text: dict[str, tuple[list[dict[str, str]], str, str]] = {}
+        # id(value) -> (value, result): the value is held so that its id stays its own.
+        self._by_id: dict[int, tuple[Any, tuple[list[dict[str, str]], str, str]]] = {}
+        self._turns: dict[tuple[str, str], dict[str, str]] = {}
+        self._prompts: dict[tuple, tuple[list[dict[str, str]], str, str]] = {}
+
+    def __call__(self, value: Any) -> tuple[list[dict[str, str]], str, str]:
+        """(prompt, last request, context key) of a messages value (JSON text or list)."""
+        if isinstance(value, str):
+            found = self._by_text.get(value)
+            if found is None:
+                found = self._by_text[value] = self._shared(msg.message_turns(value))
+            return found
+        if value is None:
+            return self._shared([])
+        held = self._by_id.get(id(value))
+        if held is not None and held[0] is value:
+            return held[1]
+        if _is_clean(value):
+            found = self._shared([(m["role"], m["content"]) for m in value], value)
+        else:
+            found = self._shared(msg.message_turns(value))
+        self._by_id[id(value)] = (value, found)
+        return found
+
+    def forget_texts(self) -> None:
+        """Let go of the texts parsed so far (the prompts stay shared with later ones)."""
+        self._by_text.clear()
+
+    def _shared(
+        self, turns: list[tuple[str, str]], prompt: list[dict[str, str]] | None = None
+    ) -> tuple[list[dict[str, str]], str, str]:
+        """The one prompt of these (role, content) turns, with its last request and key.
+
+        Args:
+            turns: A parsed prompt's turns (`msg.message_turns`).
+            prompt: Someone else's clean prompt of these turns: registered as it is (the
+                first time), not copied.
+        """
+        key = tuple(turns)
+        found = self._prompts.get(key)
+        if found is None:
+            if prompt is None:
+                shared = self._turns
+                prompt = [
+                    shared.get(t) or shared.setdefault(t, {"role": t[0], "content": t[1]})
+                    for t in key
+                ]
+            found = (prompt, msg.last_request(prompt), msg.context_key(prompt))
+            self._prompts[key] = found
+        return found
+
+
 def prepare_events(events: pd.DataFrame) -> list[Event]:
     """Events of the window as `Event`s, earliest first.
 
-    Column by column rather than row by row, and each distinct `messages` text parsed once
-    (one trace is judged by several events): a 14-day window holds ~1M events. Events that
-    share a messages text share its (never modified) prompt list.
+    Column by column rather than row by row, and each distinct `messages` value parsed once
+    (one trace is judged by several events): a 14-day window holds ~1M events. Events with
+    equal prompts share one (never modified) prompt list (`Prompts`).
 
     Args:
         events: feedback events with their trace's `response` and `messages`, as
             `tuning.day.read_events` reads them (any subset of days), optionally with a
-            `cluster_id` column (missing column: clustering unknown).
+            `cluster_id` column (missing column: clustering unknown). With the columns
+            `PARSED_COLUMNS` (as `day.read_window_events` reads them), `messages` holds
+            parsed prompts and the other two their last request and context key: those
+            are used as they are.
     """
     n = len(events)
     has_cluster = "cluster_id" in events.columns
-    parsed: dict[str, tuple[list[dict[str, str]], str, str]] = {}
-
-    def prompt_of(value: Any) -> tuple[list[dict[str, str]], str, str]:
-        """(prompt, last request, context key) of a messages value."""
-        if isinstance(value, str):
-            found = parsed.get(value)
-            if found is None:
-                prompt = msg.parse_messages(value)
-                found = parsed[value] = (prompt, msg.last_request(prompt), msg.context_key(prompt))
-            return found
-        prompt = msg.parse_messages(value)
-        return prompt, msg.last_request(prompt), msg.context_key(prompt)
-
-    prompts = [prompt_of(v) for v in _column(events, "messages")]
-    scores = [None if v is None or pd.isna(v) else float(v) for v in _column(events, "score")]
-    negative = [bool(f) for f in map(_flag, _column(events, "is_negative"))]
+    if set(PARSED_COLUMNS) <= set(events.columns):  # parsed when read
+        prompts, lasts, contexts = (events[c].tolist() for c in PARSED_COLUMNS)
+    else:
+        prompt_of = Prompts()
+        parsed = [prompt_of(v) for v in _column(events, "messages")]
+        prompts, lasts, contexts = ([p[k] for p in parsed] for k in range(3))
+        del parsed
     found = [_flag(v) for v in _column(events, "trace_found")]
-    clusters = [_cluster(v) for v in events["cluster_id"].tolist()] if has_cluster else [None] * n
-    requests = _texts(_column(events, "request"))
-    columns = zip(
-        [str(v) for v in events["feedback_id"].tolist()],
-        *(
-            _texts(_column(events, c))
-            for c in (
-                "trace_id",
-                "session_id",
-                "reason",
-                "comment",
-                "correction",
-                "response",
-                "model_version",
-                "prompt_version",
-                "user_role",
-            )
-        ),
-        _iso_column(events, "timestamp"),
-        [d[:10] for d in _iso_column(events, "ds")],
-        [str(v or "") for v in _column(events, "kind")],
-        scores,
-        negative,
-        clusters,
-        prompts,
-        requests,
-        found,
-        strict=True,
-    )
-    out = []
-    for (
-        feedback_id,
-        trace_id,
-        session_id,
-        reason,
-        comment,
-        correction,
-        response,
-        model_version,
-        prompt_version,
-        user_role,
-        timestamp,
-        ds,
-        kind,
-        score,
-        is_negative,
-        cluster_id,
-        (prompt, last, context),
-        request,
-        trace_found,
-    ) in columns:
-        out.append(
-            Event(
-                feedback_id=feedback_id,
-                trace_id=trace_id,
-                session_id=session_id,
-                timestamp=timestamp,
-                ds=ds,
-                kind=kind,
-                reason=reason,
-                score=score,
-                comment=comment,
-                correction=correction,
-                response=response,
-                model_version=model_version,
-                prompt_version=prompt_version,
-                user_role=user_role,
-                is_negative=is_negative,
-                cluster_id=cluster_id,
-                prompt=prompt,
-                request=last or (request or ""),
-                context=context,
-                trace_found=bool(prompt) if trace_found is None else trace_found,
-            )
+    text = {
+        c: _texts(_column(events, c))
+        for c in (
+            "trace_id",
+            "session_id",
+            "reason",
+            "comment",
+            "correction",
+            "response",
+            "model_version",
+            "prompt_version",
+            "user_role",
         )
+    }
+    # Positional, in `Event`'s field order (one call per event, no keywords).
+    out = list(
+        starmap(
+            Event,
+            zip(
+                [str(v) for v in events["feedback_id"].tolist()],
+                text["trace_id"],
+                text["session_id"],
+                _iso_column(events, "timestamp"),
+                _interned([d[:10] for d in _iso_column(events, "ds")]),
+                [str(v or "") for v in _column(events, "kind")],
+                text["reason"],
+                [None if v is None or pd.isna(v) else float(v) for v in _column(events, "score")],
+                text["comment"],
+                text["correction"],
+                text["response"],
+                text["model_version"],
+                text["prompt_version"],
+                text["user_role"],
+                [bool(f) for f in map(_flag, _column(events, "is_negative"))],
+                [_cluster(v) for v in events["cluster_id"].tolist()] if has_cluster else [None] * n,
+                prompts,
+                [last or (r or "") for last, r in zip(lasts, _texts(_column(events, "request")))],
+                contexts,
+                [bool(p) if f is None else f for p, f in zip(prompts, found, strict=True)],
+                strict=True,
+            ),
+        )
+    )
     out.sort(key=lambda e: (e.timestamp, e.feedback_id))
     return out

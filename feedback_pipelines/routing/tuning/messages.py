@@ -53,6 +53,11 @@ def parse_messages(value: Any) -> list[dict[str, str]]:
         Messages with a known role and non-empty text, in order; tool calls, images and
         unknown roles are left out (they cannot be shown or trained on as text).
     """
+    return [{"role": role, "content": text} for role, text in message_turns(value)]
+
+
+def message_turns(value: Any) -> list[tuple[str, str]]:
+    """`parse_messages` as (role, content) pairs (no dict per message)."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -73,7 +78,7 @@ def parse_messages(value: Any) -> list[dict[str, str]]:
         role = _ROLE_ALIASES.get(role, role)
         text = _content_text(message.get("content"))
         if role in ROLES and text.strip():
-            out.append({"role": role, "content": text})
+            out.append((role, text))
     return out
 
 

@@ -174,7 +174,7 @@ def unpaired_examples(
     examples.sort(key=lambda x: (x.event.timestamp, x.event.feedback_id))
     folded: dict[int, str] = {}  # id(prompt) -> its folded text: events share prompts
     keys = [_answer_key(x, folded) for x in examples]
-    by_answer: dict[str, set[bool]] = {}
+    by_answer: dict[tuple[str, str], set[bool]] = {}
     for x, key in zip(examples, keys, strict=True):
         by_answer.setdefault(key, set()).add(bool(x.label))
     mixed = {k for k, labels in by_answer.items() if len(labels) > 1}
@@ -187,12 +187,18 @@ def unpaired_examples(
     return clean
 
 
-def _answer_key(x: Example, folded: dict[int, str]) -> str:
+def _answer_key(x: Example, folded: dict[int, str]) -> tuple[str, str]:
+    r"""(folded prompt, folded answer): equal exactly when `prompt + "\n=>" + answer` are.
+
+    Folded texts hold no newline, so the prompt's lines and the answer never run into each
+    other: a pair of shared strings does, without one new long string per example (~0.4 GB
+    at once on a 3-day window).
+    """
     prompt = folded.get(id(x.prompt))
     if prompt is None:
         prompt = "\n".join(f"{m['role']}:{normalize_text(m['content'])}" for m in x.prompt)
         folded[id(x.prompt)] = prompt
-    return prompt + "\n=>" + normalize_text(x.completion)
+    return prompt, normalize_text(x.completion)
 
 
 def liked_disliked_pairs(
@@ -226,20 +232,25 @@ def liked_disliked_pairs(
     )
     d_at, l_at, sim, a, b = candidate_links(liked, disliked, distinct, i, j, sims)
     order = _candidate_order(liked, disliked, d_at, l_at, sim, a, b)
-    d_at, l_at = d_at[order].tolist(), l_at[order].tolist()
+    d_at, l_at = d_at[order], l_at[order]
+    del order, sim, a, b
     codes: dict[str, int] = {}  # one id space: a feedback id is used once, whichever side
     d_id = [codes.setdefault(e.feedback_id, len(codes)) for e in disliked]
     l_id = [codes.setdefault(e.feedback_id, len(codes)) for e in liked]
     if judged is not None:
-        bad = {k: judged.judged_bad(liked[k]) for k in sorted(set(l_at))}
-        good = {k: judged.judged_good(disliked[k]) for k in sorted(set(d_at))}
+        bad = np.zeros(len(liked), dtype=bool)
+        for k in np.unique(l_at).tolist():
+            bad[k] = judged.judged_bad(liked[k])
+        good = np.zeros(len(disliked), dtype=bool)
+        for k in np.unique(d_at).tolist():
+            good[k] = judged.judged_good(disliked[k])
         for d, like in _match(d_at, l_at, d_id, l_id):
             if bad[like]:
                 log.drop("contradicted_pair", "preference", liked[like].feedback_id)
             elif good[d]:
                 log.drop("contradicted_pair", "preference", disliked[d].feedback_id)
-        kept = [k for k, (d, like) in enumerate(zip(d_at, l_at)) if not (bad[like] or good[d])]
-        d_at, l_at = [d_at[k] for k in kept], [l_at[k] for k in kept]
+        kept = ~(bad[l_at] | good[d_at])
+        d_at, l_at = d_at[kept], l_at[kept]
     out = []
     for d, like in _match(d_at, l_at, d_id, l_id):
         d, like = disliked[d], liked[like]
@@ -256,6 +267,10 @@ def liked_disliked_pairs(
         )
     out.sort(key=lambda x: (x.event.timestamp, x.event.feedback_id))
     return out
+
+
+#: Links joined to events at a time by `candidate_links` (memory: a few frames this long).
+LINKS_PER_JOIN = 1 << 20
 
 
 def candidate_links(
@@ -296,32 +311,41 @@ def candidate_links(
 
     d_frame, l_frame = frame(disliked, "a", "d"), frame(liked, "b", "l")
     n = len(distinct)
-    own = np.arange(n, dtype=np.int64)
-    cosine = np.asarray(sims).astype(np.float64)  # as the search's list gives it
-    links = pd.DataFrame(
-        {
-            "a": np.concatenate([own, i, j]),
-            "b": np.concatenate([own, j, i]),
-            "sim": np.concatenate([np.ones(n), cosine, cosine]),
-        }
-    )
     asked = np.zeros(n, dtype=bool)
     asked[d_frame["a"].to_numpy()] = True
     offered = np.zeros(n, dtype=bool)
     offered[l_frame["b"].to_numpy()] = True
-    links = links[asked[links["a"].to_numpy()] & offered[links["b"].to_numpy()]]
     # Text level first (a request asked by many events is joined once), then the events.
     d_keys = d_frame[["a", "group"]].drop_duplicates()
     l_keys = l_frame[["b", "group"]].drop_duplicates()
-    met = d_keys.merge(links, on="a").merge(l_keys, on=["b", "group"])
-    met = met.merge(d_frame, on=["a", "group"]).merge(
-        l_frame, on=["b", "group"], suffixes=("_d", "_l")
-    )
-    met = met[
-        (met["trace_d"].to_numpy() != met["trace_l"].to_numpy())
-        & (met["answer_d"].to_numpy() != met["answer_l"].to_numpy())
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    own = np.flatnonzero(asked & offered)
+    forward = np.flatnonzero(asked[i] & offered[j])  # links (a, b) = (i, j)
+    backward = np.flatnonzero(asked[j] & offered[i])  # and (j, i)
+    # Links that no disliked text asks or no liked text offers are gone before any frame is
+    # built, and the rest are joined a slice at a time: a 14-day window has tens of millions.
+    slices = [(own, own, None)] + [
+        (first[part], second[part], part)
+        for first, second, kept in ((i, j, forward), (j, i, backward))
+        for part in np.array_split(kept, max(1, -(-len(kept) // LINKS_PER_JOIN)))
+        if len(part)
     ]
-    return tuple(met[c].to_numpy() for c in ("d", "l", "sim", "a", "b"))
+    found = []
+    for a, b, part in slices:
+        cosine = (  # as the search's list gives it; 1.0 for one text
+            np.ones(len(a)) if part is None else np.asarray(sims)[part].astype(np.float64)
+        )
+        links = pd.DataFrame({"a": a, "b": b, "sim": cosine})
+        met = d_keys.merge(links, on="a").merge(l_keys, on=["b", "group"])
+        met = met.merge(d_frame, on=["a", "group"]).merge(
+            l_frame, on=["b", "group"], suffixes=("_d", "_l")
+        )
+        met = met[
+            (met["trace_d"].to_numpy() != met["trace_l"].to_numpy())
+            & (met["answer_d"].to_numpy() != met["answer_l"].to_numpy())
+        ]
+        found.append(tuple(met[c].to_numpy() for c in ("d", "l", "sim", "a", "b")))
+    return tuple(np.concatenate(column) for column in zip(*found, strict=True))
 
 
 def _dense_rank(keys: Sequence) -> np.ndarray:
@@ -373,15 +397,22 @@ def _match(
     """Greedy one-to-one matching of sorted candidates: (disliked, liked) positions.
 
     A candidate is taken unless one of its feedback ids (`d_id`, `l_id`: ids coded as ints)
-    is already in a pair taken before it.
+    is already in a pair taken before it. Candidates are walked a slice at a time as Python
+    ints (a 14-day window has millions: one list of them all held ~0.7 GB).
     """
+    d_at, l_at = np.asarray(d_at, dtype=np.int64), np.asarray(l_at, dtype=np.int64)
+    d_id, l_id = np.asarray(d_id, dtype=np.int64), np.asarray(l_id, dtype=np.int64)
     used: set[int] = set()
     out = []
-    for d, like in zip(d_at, l_at, strict=True):
-        first, second = d_id[d], l_id[like]
-        if first in used or second in used:
-            continue
-        used.add(first)
-        used.add(second)
-        out.append((d, like))
+    step = 1 << 20
+    for lo in range(0, len(d_at), step):
+        ds, ls = d_at[lo : lo + step], l_at[lo : lo + step]
+        for d, like, first, second in zip(
+            ds.tolist(), ls.tolist(), d_id[ds].tolist(), l_id[ls].tolist(), strict=True
+        ):
+            if first in used or second in used:
+                continue
+            used.add(first)
+            used.add(second)
+            out.append((d, like))
     return out

@@ -240,21 +240,26 @@ class SharedSearch:
         self._vectors: TextVectors | None = None
         self._ids: dict[str, int] = {}
         self._rows = np.zeros((0, 0), dtype=np.float32)
-        self._i = np.zeros(0, dtype=np.int64)
-        self._j = np.zeros(0, dtype=np.int64)
+        # Every pair of known texts at or over `floor` (tens of millions on a 14-day window):
+        # positions as int32, half the memory of int64.
+        self._i = np.zeros(0, dtype=np.int32)
+        self._j = np.zeros(0, dtype=np.int32)
         self._s = np.zeros(0, dtype=np.float32)
 
     def __call__(self, vectors: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
         """Plain `Neighbours` (vectors, not texts): the wrapped search."""
         return self.search(vectors, threshold)
 
-    def _add(self, texts: Sequence[str], rows: np.ndarray) -> None:
-        """Register new texts and every pair they make with known ones at or over `floor`."""
+    def _add(self, texts: Sequence[str], known: np.ndarray) -> None:
+        """Register new texts and every pair they make with known ones at or over `floor`.
+
+        Args:
+            texts: The new texts.
+            known: The rows of every known text then of the new ones (float32, C order).
+        """
         start = len(self._ids)
         for k, t in enumerate(texts):
             self._ids[t] = start + k
-        rows = np.ascontiguousarray(rows, dtype=np.float32)
-        known = rows if not start else np.concatenate([self._rows, rows])
         self._rows = known
         found_i, found_j, found_s = [self._i], [self._j], [self._s]
         limit = self.floor - TOLERANCE
@@ -280,12 +285,16 @@ class SharedSearch:
                 keep = cols < rows_ + lo  # strictly earlier: each pair once, no diagonal
                 rows_, cols = rows_[keep], cols[keep]
                 sims = product[rows_, cols]
-            found_i.append(cols.astype(np.int64))
-            found_j.append((rows_ + lo).astype(np.int64))
+            found_i.append(cols.astype(np.int32))
+            found_j.append((rows_ + lo).astype(np.int32))
             found_s.append(sims)
+        # One column at a time, each list let go once joined: never two copies of them all.
         self._i = np.concatenate(found_i)
+        found_i.clear()
         self._j = np.concatenate(found_j)
+        found_j.clear()
         self._s = np.concatenate(found_s).astype(np.float32, copy=False)
+        found_s.clear()
 
     def text_pairs(
         self, distinct: Sequence[str], vectors: TextVectors, threshold: float
@@ -312,13 +321,25 @@ class SharedSearch:
         rows = vectors(distinct)  # every text, as a direct search would ask (same counts)
         new = [k for k, t in enumerate(distinct) if t not in self._ids]
         if new:
-            self._add([distinct[k] for k in new], rows[new])
+            fresh = np.ascontiguousarray(rows[new], dtype=np.float32)
+            del rows  # (the window's texts: ~0.4 GB on 14 days)
+            known = fresh if not len(self._ids) else np.concatenate([self._rows, fresh])
+            del fresh
+            self._add([distinct[k] for k in new], known)
+            del known
+        else:
+            del rows
         where = np.full(len(self._ids), -1, dtype=np.int64)
         where[[self._ids[t] for t in distinct]] = np.arange(len(distinct))
-        a, b = where[self._i], where[self._j]
-        hit = (a >= 0) & (b >= 0) & (self._s >= threshold - TOLERANCE)
-        a, b, s = a[hit], b[hit], self._s[hit]
+        # The threshold first (a boolean per known pair), then the positions of what is left:
+        # no position array as long as every known pair.
+        close = self._s >= threshold - TOLERANCE
+        a, b, s = where[self._i[close]], where[self._j[close]], self._s[close]
+        del close
+        hit = (a >= 0) & (b >= 0)
+        a, b, s = a[hit], b[hit], s[hit]
         i, j = np.minimum(a, b), np.maximum(a, b)
+        del a, b, hit
         order = np.lexsort((j, i))
         seconds = time.perf_counter() - started
         if self.log is not None and seconds >= 1.0:
@@ -395,7 +416,7 @@ class _Quantized:
         worst_norm = np.sqrt(worst_norm) * (1 + 1e-4) + 1e-6
         self.bound = 2 * worst_norm * worst_err + worst_err * worst_err + 1e-4
         self.scale = scale
-        self.rows = (q.astype(np.int16) + 128).astype(np.uint8)  # zero point 128
+        self.rows = q.view(np.uint8) ^ np.uint8(128)  # q + 128 (zero point 128), no int16 copy
         self.columns = np.ascontiguousarray(q.T)
 
     @classmethod
@@ -564,6 +585,10 @@ def request_pair_arrays(
     return _expand_text_pairs(requests, keys, distinct, i, j, sims)
 
 
+#: Text pairs expanded to positions at a time by `_expand_text_pairs`.
+TEXT_PAIRS_PER_JOIN = 1 << 20
+
+
 def _expand_text_pairs(
     requests: Sequence[str],
     keys: Sequence[object],
@@ -593,13 +618,26 @@ def _expand_text_pairs(
     )
     same = at.merge(at, on=["text", "key"], suffixes=("_a", "_b"))
     same = same[same["pos_a"].to_numpy() < same["pos_b"].to_numpy()]
-    links = pd.DataFrame({"i": i, "j": j, "sim": np.asarray(sims).astype(np.float64)})
-    near = links.merge(at.rename(columns={"text": "i", "pos": "pos_a"}), on="i").merge(
-        at.rename(columns={"text": "j", "pos": "pos_b"}), on=["j", "key"]
-    )
-    a = np.concatenate([same["pos_a"].to_numpy(), near["pos_a"].to_numpy()])
-    b = np.concatenate([same["pos_b"].to_numpy(), near["pos_b"].to_numpy()])
-    s = np.concatenate([np.ones(len(same)), near["sim"].to_numpy()])
+    found = [(same["pos_a"].to_numpy(), same["pos_b"].to_numpy(), np.ones(len(same)))]
+    del same
+    # Text pairs first keep only those whose texts share a key (a text pair is joined to its
+    # keys once, not once per position), then expand to positions, a slice of text pairs at a
+    # time: a 14-day window has tens of millions of text pairs.
+    keyed = at[["text", "key"]].drop_duplicates()
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    sims = np.asarray(sims)
+    for lo in range(0, len(i), TEXT_PAIRS_PER_JOIN):
+        hi = lo + TEXT_PAIRS_PER_JOIN
+        links = pd.DataFrame({"i": i[lo:hi], "j": j[lo:hi], "sim": sims[lo:hi].astype(np.float64)})
+        links = links.merge(keyed.rename(columns={"text": "i"}), on="i").merge(
+            keyed.rename(columns={"text": "j"}), on=["j", "key"]
+        )
+        near = links.merge(at.rename(columns={"text": "i", "pos": "pos_a"}), on=["i", "key"]).merge(
+            at.rename(columns={"text": "j", "pos": "pos_b"}), on=["j", "key"]
+        )
+        found.append((near["pos_a"].to_numpy(), near["pos_b"].to_numpy(), near["sim"].to_numpy()))
+    a, b, s = (np.concatenate(column) for column in zip(*found, strict=True))
+    del found
     p, q = np.minimum(a, b), np.maximum(a, b)
     order = np.lexsort((q, p))
     return p[order].astype(np.int64), q[order].astype(np.int64), s[order]

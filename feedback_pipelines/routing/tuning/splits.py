@@ -61,12 +61,19 @@ def _components(
     events: dict[str, Event],
     examples: Sequence[Example],
     distinct: Sequence[str],
-    pairs: tuple[np.ndarray, np.ndarray],
+    pairs: Sequence[np.ndarray],
 ) -> dict[str, int]:
     """Each event's group (a component label) over the module's four kinds of link.
 
     Nodes are the events, their folded requests and their traces; one sparse connected-
     components pass (scipy) instead of a union per link: a 100k-event window has ~600k.
+
+    Args:
+        events: Feedback id -> event.
+        examples: The examples (their pairs link two events).
+        distinct: The distinct requests `pairs` index.
+        pairs: (i, j) arrays of similar requests; a list is emptied once read (the arrays
+            are let go early: ~0.35 GB on a 14-day window).
     """
     node: dict[object, int] = {fid: k for k, fid in enumerate(events)}
 
@@ -85,10 +92,18 @@ def _components(
             src.append(node[x.event.feedback_id])
             dst.append(node[x.paired.feedback_id])
     text_node = np.asarray([at(("request", normalize_text(t))) for t in distinct], dtype=np.int64)
-    a, b = text_node[pairs[0]], text_node[pairs[1]]
-    rows = np.concatenate([np.asarray(src, dtype=np.int64), a])
-    cols = np.concatenate([np.asarray(dst, dtype=np.int64), b])
     n = len(node)
+    # int32 node numbers when they fit (a 14-day window links ~22M text pairs), and the
+    # caller's pair arrays let go once mapped to nodes.
+    kind = np.int32 if n < 2**31 else np.int64
+    text_node = text_node.astype(kind)
+    a, b = text_node[pairs[0]], text_node[pairs[1]]
+    if isinstance(pairs, list):
+        pairs.clear()
+    rows = np.concatenate([np.asarray(src, dtype=kind), a])
+    del a
+    cols = np.concatenate([np.asarray(dst, dtype=kind), b])
+    del b
     graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return {fid: int(labels[k]) for k, fid in enumerate(events)}
@@ -123,7 +138,9 @@ def assign_splits(
     distinct, i, j, _ = similar_text_arrays(
         [e.request for e in events.values()], vectors, neighbours, settings.group_similarity
     )
-    root_of = _components(events, examples, distinct, (i, j))
+    pairs = [i, j]
+    del i, j
+    root_of = _components(events, examples, distinct, pairs)
 
     members: dict[object, list[Event]] = {}
     for fid, e in events.items():
