@@ -131,12 +131,8 @@ class VectorStore(ABC):
 
     def set_payloads(self, payloads: Mapping[str, Mapping[str, Any]]) -> None:
         """Set per-point payload fields (e.g. each point's cluster id), grouped into few calls."""
-        groups: dict[tuple, list[str]] = {}
-        for pid, values in payloads.items():
-            key = tuple(sorted(values.items()))
-            groups.setdefault(key, []).append(pid)
-        for key, ids in groups.items():
-            self.set_payload(ids, dict(key))
+        for ids, values in payload_groups(payloads):
+            self.set_payload(ids, values)
 
     @abstractmethod
     def search(
@@ -206,3 +202,13 @@ def batched(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
             batch = []
     if batch:
         yield batch
+
+
+def payload_groups(
+    payloads: Mapping[str, Mapping[str, Any]],
+) -> list[tuple[list[str], dict[str, Any]]]:
+    """Per-point payloads as (ids, fields) groups of points that get the same fields."""
+    groups: dict[tuple, list[str]] = {}
+    for pid, values in payloads.items():
+        groups.setdefault(tuple(sorted(values.items())), []).append(pid)
+    return [(ids, dict(key)) for key, ids in groups.items()]

