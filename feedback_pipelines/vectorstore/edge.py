@@ -41,6 +41,13 @@ from feedback_pipelines.vectorstore.base import (
     iso_date,
     payload_groups,
 )
+from feedback_pipelines.vectorstore.layout import (
+    EF_CONSTRUCT,
+    FULL_SCAN_KB,
+    OVERSAMPLING,
+    QUANTILE,
+    segment_kb,
+)
 
 
 def _schema(kind: str) -> Any:
@@ -55,26 +62,19 @@ def _schema(kind: str) -> Any:
     }[kind]
 
 
-#: Segments under this many points stay plain (scanned exactly: a few ms); larger ones are
-#: quantized by `optimize()`, and merged up to SEGMENT_POINTS, so each day adds a segment and
-#: the older ones are left as they are.
-INDEX_POINTS = 10_000
-SEGMENT_POINTS = 100_000
-#: Candidates rescored with the original vectors, as a multiple of the limit.
-OVERSAMPLING = 4.0
-
-
 def _config(qe: Any, dim: int) -> Any:
-    """The collection's configuration; a store written before is loaded with it too."""
-    kb = dim * 4 / 1024  # one float32 vector
+    """The collection's configuration (see `layout`); a store written before is loaded with it."""
+    indexing_threshold, max_segment_size = segment_kb(dim)
     return qe.EdgeConfig(
         vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
         quantization_config=qe.ScalarQuantizationConfig(
-            type=qe.ScalarType.Int8, quantile=0.99, always_ram=True
+            type=qe.ScalarType.Int8, quantile=QUANTILE, always_ram=True
         ),
-        hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000),
+        hnsw_config=qe.HnswIndexConfig(
+            m=0, ef_construct=EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_KB
+        ),
         optimizers=qe.EdgeOptimizersConfig(
-            indexing_threshold=int(INDEX_POINTS * kb), max_segment_size=int(SEGMENT_POINTS * kb)
+            indexing_threshold=indexing_threshold, max_segment_size=max_segment_size
         ),
     )
 

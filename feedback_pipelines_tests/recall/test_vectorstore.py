@@ -187,7 +187,8 @@ def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path):
     """A store written before (plain segments) is loaded with the int8 configuration too."""
     import qdrant_edge as qe
 
-    from feedback_pipelines.vectorstore.edge import INDEX_POINTS, EdgeStore
+    from feedback_pipelines.vectorstore.edge import EdgeStore
+    from feedback_pipelines.vectorstore.layout import INDEX_POINTS
 
     dim, per_day = 32, INDEX_POINTS + 2000
     rng = np.random.default_rng(3)
