@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +20,48 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+_SHOW_LIMIT = "SELECT current_setting('memory_limit')"
+_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+_UNITS.update({"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40})
+
+
+def _parts(size: str) -> tuple[float, str]:
+    number, unit = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", size).groups()
+    return float(number), unit
+
+
+def _bytes(size: str) -> float:
+    """'1GB', '953.6 MiB' -> bytes."""
+    number, unit = _parts(size)
+    return number * _UNITS[unit]
+
+
+@contextmanager
+def memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """DuckDB's memory limit at most `limit` within the block, then set back.
+
+    Its buffer pool keeps every block a query read until the limit (by default 80% of the
+    machine); past it blocks are evicted or spilled. The limit holds for the whole database,
+    and a lower one already set is kept. DuckDB shows a limit rounded, so one never set is
+    reset, and one set higher is set back to what it showed (to within 0.1 of its unit).
+    """
+    (current,) = conn.execute(_SHOW_LIMIT).fetchone()
+    if _bytes(current) <= _bytes(limit):
+        yield
+        return
+    with duckdb.connect() as fresh:
+        default = current == fresh.execute(_SHOW_LIMIT).fetchone()[0]
+    conn.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        if default:
+            conn.execute("RESET memory_limit")
+        else:  # shown cut to 0.1: the middle of that range shows the same again
+            number, unit = _parts(current)
+            conn.execute(f"SET memory_limit = '{number + 0.05:.2f} {unit}'")
 
 
 def write_partition(

@@ -46,7 +46,7 @@ from feedback_pipelines.ingest.records import (
     quarantine_category_sql,
 )
 from feedback_pipelines.schema import INGEST_DDL, RETIRED_COLUMNS
-from feedback_pipelines.tables import transaction
+from feedback_pipelines.tables import memory_limit, transaction
 
 MEMORY_LIMIT = "1GB"
 # A file written after this much of the next day has passed arrived late (after the 02:00 run).
@@ -122,14 +122,14 @@ def ingest_day(
         progress: called with a line of progress after each step (counts, seconds, rates).
     """
     started = time.perf_counter()
-    # Bounded memory whatever the day's volume: DuckDB spills to disk past this.
-    conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     # Row order within the day is not kept (every read orders what it needs): inserts then
     # need neither buffers to restore it nor to wait for each other.
     (ordered,) = conn.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
     conn.execute("SET preserve_insertion_order = false")
     try:
-        stats = _ingest(conn, landing_dir, ds, pseudonym_key, lookback_days, progress)
+        # Bounded memory whatever the day's volume: DuckDB spills to disk past this.
+        with memory_limit(conn, MEMORY_LIMIT):
+            stats = _ingest(conn, landing_dir, ds, pseudonym_key, lookback_days, progress)
     finally:
         conn.execute(f"SET preserve_insertion_order = {bool(ordered)}")
     stats.seconds = time.perf_counter() - started

@@ -36,7 +36,7 @@ from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectorCache
 from feedback_pipelines.routing.tuning.writer import write_export
 from feedback_pipelines.schema import TEXT_VECTORS, TEXT_VECTORS_DDL, TUNING_COLUMNS
-from feedback_pipelines.tables import table_columns
+from feedback_pipelines.tables import memory_limit, table_columns
 from feedback_pipelines.vector_tables import read_vectors, save_vectors
 
 # The event columns tuning and routing read (`read_events` adds the trace's texts).
@@ -229,10 +229,9 @@ def window_start(ds: str, window_days: int) -> str:
     return (date.fromisoformat(ds) - timedelta(days=max(window_days, 1) - 1)).isoformat()
 
 
-#: DuckDB's memory while `read_inputs` reads. Its buffer pool keeps every block a query
-#: read until the limit (by default 80% of the machine): the scan of `feedback_embeddings`
-#: for cached vectors alone left ~2.2 GB of it resident (the whole table, whatever the
-#: window), beside the window's events. Past the limit blocks are evicted (or spilled).
+#: DuckDB's memory while `read_inputs` reads (`tables.memory_limit`): with the default, the
+#: scan of `feedback_embeddings` for cached vectors alone left ~2.2 GB resident (the whole
+#: table, whatever the window), beside the window's events.
 READ_MEMORY_LIMIT = "1GB"
 
 
@@ -250,16 +249,10 @@ def read_inputs(
         window_days: Length of the trailing window.
         model_id: The embedder's model id; cached vectors of another model are not used.
     """
-    setting = "SELECT current_setting('memory_limit')"
-    (limit,) = conn.execute(setting).fetchall()[0]
-    with duckdb.connect() as fresh:  # the default is shown rounded: reset it rather than set
-        default = limit == fresh.execute(setting).fetchall()[0][0]
-    conn.execute(f"SET memory_limit = '{READ_MEMORY_LIMIT}'")
     try:
-        with frozen_gc() as freeze:
+        with memory_limit(conn, READ_MEMORY_LIMIT), frozen_gc() as freeze:
             return _read_inputs(conn, ds, window_days, model_id, freeze)
     finally:
-        conn.execute("RESET memory_limit" if default else f"SET memory_limit = '{limit}'")
         # Arrow's allocator keeps what the read's batches and vector columns freed (~0.2 GB
         # on 3 days) for later Arrow work, of which this step has little: give it back.
         pa.default_memory_pool().release_unused()
