@@ -90,8 +90,8 @@ def test_prompts_parse_as_parse_messages_and_share_equal_prompts():
 
 
 def test_frozen_gc_restores_the_collector():
+    gc.unfreeze()  # whatever an earlier test left
     before = gc.get_threshold()
-    assert gc.get_freeze_count() == 0
     with frozen_gc() as freeze:
         assert gc.get_freeze_count() > 0
         freeze()
@@ -100,3 +100,17 @@ def test_frozen_gc_restores_the_collector():
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == before
+    with pytest.raises(KeyError), frozen_gc():  # a failing step leaves it as found too
+        raise KeyError("x")
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
+    gc.freeze()  # frozen by someone else: the block leaves that freeze and adds none
+    try:
+        outside = gc.get_freeze_count()
+        garbage = [object() for _ in range(1000)]
+        with frozen_gc() as freeze:
+            freeze()
+            assert gc.get_threshold() == before
+        assert gc.get_freeze_count() == outside
+        del garbage
+    finally:
+        gc.unfreeze()

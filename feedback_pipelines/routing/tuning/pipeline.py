@@ -152,23 +152,24 @@ def frozen_gc() -> Iterator[Callable[[], None]]:
     caches) and makes millions of new ones: every full pass of the cyclic garbage collector
     walked them all, 19 passes and ~9 s of a 3-day window's ~75 s. Frozen objects are still
     freed by reference counting; only a cycle among them waits until the block ends (when
-    they are unfrozen and the collector's thresholds set back, unless something outside had
-    frozen objects first: then it is left as it is).
+    they are unfrozen and the collector's thresholds set back). When something outside had
+    frozen objects first, the block does nothing: unfreezing would undo that freeze too.
 
     Yields:
-        `gc.freeze`: call it once more long-lived objects exist.
+        `gc.freeze`, or a no-op when the block does nothing: call it once more long-lived
+        objects exist.
     """
-    owner = gc.get_freeze_count() == 0
+    if gc.get_freeze_count():
+        yield lambda: None
+        return
     thresholds = gc.get_threshold()
-    if owner:
-        gc.set_threshold(*thresholds[:2], max(thresholds[2], FULL_COLLECTION_EVERY))
+    gc.set_threshold(*thresholds[:2], max(thresholds[2], FULL_COLLECTION_EVERY))
     gc.freeze()
     try:
         yield gc.freeze
     finally:
-        if owner:
-            gc.unfreeze()
-            gc.set_threshold(*thresholds)
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 class Steps:
