@@ -1,9 +1,9 @@
 """How a collection is stored and searched, the same for Qdrant Edge and a Qdrant server.
 
-Chosen by measurement (docs/deploy/SCALE.md, 1.4M real points): int8 scalar quantization kept
+Chosen by measurement (docs/deploy/SCALE.md): at 1.4M real points int8 scalar quantization kept
 in RAM, no HNSW graph, segments of up to ~100k points, and searches that rescore the int8
 candidates with the original vectors gave filtered top-10 in 4-14 ms at recall@10 1.000. A
-graph gave recall 0.63-0.93 there, as a third of the points share their vector with another.
+graph gave recall 0.63-0.93 at 200k, as a third of the points share their vector with another.
 """
 
 from __future__ import annotations

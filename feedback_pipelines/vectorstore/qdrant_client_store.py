@@ -4,12 +4,12 @@ Local mode (`path=`) is a pure-Python brute-force store: correct, but minutes to
 thousands of points and about a second per filtered query at 50k (FACTS.md), so the embedded
 default is Qdrant Edge; local mode stays available as `backend="local"` and for comparison.
 
-A server collection gets the layout measured on the embedded store (`layout`; SCALE.md: at
-1.4M real points filtered top-10 in 4-14 ms, recall@10 1.000): int8 scalar quantization in RAM,
-segments of up to ~100k points, searches that rescore the int8 candidates, and no HNSW graph, which
-lost recall (0.63-0.93) as a third of the points share a vector. A collection made with the
-server's defaults by an earlier release is updated to it once when opened; the server then
-rebuilds its segments in the background. Not measured on a server (none runs here).
+A server collection gets the layout measured on the embedded store (`layout`, SCALE.md):
+int8 scalar quantization in RAM, segments of up to ~100k points, searches that rescore the int8
+candidates, and no HNSW graph. A collection with no quantization (the server's defaults, as an
+earlier release made it) is updated to it when opened, and the server rebuilds its segments in
+the background; one with any other layout is left as its owner set it. Not measured on a
+server (none runs here).
 Local mode is brute force and is given none of this.
 """
 
@@ -43,29 +43,6 @@ from feedback_pipelines.vectorstore.layout import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def _has_layout(config: Any, layout: Mapping[str, Any]) -> bool:
-    """Whether a collection's config already holds every value `layout` sets."""
-    current = {
-        "quantization_config": config.quantization_config,
-        "hnsw_config": config.hnsw_config,
-        "optimizers_config": config.optimizer_config,
-    }
-    return all(
-        current[key] is not None
-        and _contains(
-            current[key].model_dump(mode="json"), want.model_dump(mode="json", exclude_none=True)
-        )
-        for key, want in layout.items()
-    )
-
-
-def _contains(have: Any, want: Any) -> bool:
-    """Whether `have` equals `want` in every field `want` has (nested dicts)."""
-    if isinstance(want, dict):
-        return isinstance(have, dict) and all(_contains(have.get(k), v) for k, v in want.items())
-    return have == want
 
 
 class QdrantClientStore(VectorStore):
@@ -131,7 +108,11 @@ class QdrantClientStore(VectorStore):
                     self.client.create_payload_index(collection, name, kinds[kind], wait=True)
 
     def _open_collection(self) -> None:
-        """Create the collection, or check an existing one and bring it to `_layout()`."""
+        """Create the collection, or check an existing one.
+
+        One with no quantization (the server's defaults, as an earlier release made it) is
+        brought to `_layout()`; any other layout was chosen by someone and is left as it is.
+        """
         m = self._m
         layout = {} if self.is_local else self._layout()
         if not self.client.collection_exists(self.collection):
@@ -147,7 +128,7 @@ class QdrantClientStore(VectorStore):
             raise ValueError(
                 f"collection {self.collection!r} holds {size}-d vectors, not {self.dim}-d"
             )
-        if layout and not _has_layout(config, layout):
+        if layout and config.quantization_config is None:
             logger.info("updating %s to the int8 segment layout", self.collection)
             self.client.update_collection(self.collection, **layout)
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from feedback_pipelines.vectorstore import open_store
+from feedback_pipelines.vectorstore import PAYLOAD_INDEXES, open_store
 from feedback_pipelines.vectorstore.qdrant_client_store import QdrantClientStore
 
 NAME = "feedback-test"
@@ -75,6 +75,7 @@ class FakeQdrant(ThreadingHTTPServer):
         if (method, path) == ("POST", col + "/points/query"):
             return {"points": []}
         if (method, path) == ("PATCH", col):
+            self.config = CONVERGED
             return True
         raise LookupError(f"{method} {path}")
 
@@ -137,7 +138,7 @@ def test_new_collection_is_created_with_int8_segments_and_no_graph(serve):
     assert body["quantization_config"] == INT8
     assert body["hnsw_config"]["m"] == 0
     assert body["optimizers_config"] == OPTIMIZERS
-    assert len(fake.sent("PUT", f"/collections/{NAME}/index")) == 8
+    assert len(fake.sent("PUT", f"/collections/{NAME}/index")) == len(PAYLOAD_INDEXES)
     assert fake.sent("PATCH", f"/collections/{NAME}") == []
 
 
@@ -164,8 +165,9 @@ def test_a_graph_when_asked_for_is_built_and_searched_with_a_beam(serve):
 
 def test_a_collection_with_server_defaults_is_updated_once(serve):
     fake = serve(DEFAULTS)
-    with open_store("any-model", DIM, url=fake.url, collection=NAME):
-        pass
+    for _ in range(2):
+        with open_store("any-model", DIM, url=fake.url, collection=NAME):
+            pass
     [body] = fake.sent("PATCH", f"/collections/{NAME}")
     assert body["quantization_config"] == INT8
     assert body["hnsw_config"]["m"] == 0
@@ -178,5 +180,13 @@ def test_a_collection_already_converged_is_left_alone(serve):
     with open_store("any-model", DIM, url=fake.url, collection=NAME):
         pass
     assert fake.sent("GET", f"/collections/{NAME}")  # its config was read
+    assert fake.sent("PATCH", f"/collections/{NAME}") == []
+    assert fake.sent("PUT", f"/collections/{NAME}") == []
+
+
+def test_a_layout_someone_chose_is_left_alone(serve):
+    fake = serve(_config(16, INT8, {"indexing_threshold": 20_000, "max_segment_size": None}))
+    with open_store("any-model", DIM, url=fake.url, collection=NAME) as store:
+        store.search(np.ones(DIM))
     assert fake.sent("PATCH", f"/collections/{NAME}") == []
     assert fake.sent("PUT", f"/collections/{NAME}") == []
