@@ -155,7 +155,9 @@ class Prompts:
         self._by_text: dict[str, tuple[list[dict[str, str]], str, str]] = {}
         # id(value) -> (value, result): the value is held so that its id stays its own.
         self._by_id: dict[int, tuple[Any, tuple[list[dict[str, str]], str, str]]] = {}
-        self._turns: dict[tuple[str, str], dict[str, str]] = {}
+        # (role, content) -> the first such tuple (keys hold it, not their own copies) and the
+        # one message dict of it
+        self._turns: dict[tuple[str, str], tuple[tuple[str, str], dict[str, str]]] = {}
         self._prompts: dict[tuple, tuple[list[dict[str, str]], str, str]] = {}
 
     def __call__(self, value: Any) -> tuple[list[dict[str, str]], str, str]:
@@ -191,15 +193,14 @@ class Prompts:
             prompt: Someone else's clean prompt of these turns: registered as it is (the
                 first time), not copied.
         """
-        key = tuple(turns)
+        shared = self._turns
+        held = [shared.get(t) or shared.setdefault(t, (t, {"role": t[0], "content": t[1]}))
+                for t in turns]  # fmt: skip
+        key = tuple(t for t, _ in held)
         found = self._prompts.get(key)
         if found is None:
             if prompt is None:
-                shared = self._turns
-                prompt = [
-                    shared.get(t) or shared.setdefault(t, {"role": t[0], "content": t[1]})
-                    for t in key
-                ]
+                prompt = [m for _, m in held]
             found = (prompt, msg.last_request(prompt), msg.context_key(prompt))
             self._prompts[key] = found
         return found
