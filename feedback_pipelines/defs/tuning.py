@@ -45,7 +45,7 @@ UPSTREAM = (
     "feedback_clusters",
     "version_regressions",
 )
-# Events are read with their trace's texts (`read_events`), from `traces`.
+# Events are read with their trace's texts (`routing.day.read_window_events`), from `traces`.
 _UPSTREAM = [
     dg.AssetDep("feedback_events", partition_mapping=WINDOW_MAPPING),
     dg.AssetDep("traces", partition_mapping=WINDOW_MAPPING),

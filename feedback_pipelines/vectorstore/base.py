@@ -180,7 +180,7 @@ class VectorStore(ABC):
         return len(ids)
 
     def optimize(self) -> None:
-        """Build indexes now (Qdrant Edge has no background optimizer); a no-op elsewhere."""
+        """Quantize full segments now (Qdrant Edge has no background optimizer); else a no-op."""
 
     def close(self) -> None:
         """Release files and locks."""

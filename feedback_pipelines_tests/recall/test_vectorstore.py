@@ -227,7 +227,7 @@ def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path):
             right += [h.score >= tenth - 1e-4 for h in hits]  # scores are rescored: exact
             assert all(all(h.payload.get(k) == v for k, v in flt.items()) for h in hits)
     store.close()
-    assert np.mean(right) >= 0.95  # recall@10: int8 ranks, the best 2 x 10 are rescored
+    assert np.mean(right) >= 0.95  # recall@10: int8 ranks, the best 4 x 10 are rescored
 
 
 def test_bad_filters_are_refused(store):

@@ -215,7 +215,7 @@ def prepare_events(events: pd.DataFrame) -> list[Event]:
 
     Args:
         events: feedback events with their trace's `response` and `messages`, as
-            `tuning.day.read_events` reads them (any subset of days), optionally with a
+            `routing.day.read_window_events` reads them (any subset of days), optionally with a
             `cluster_id` column (missing column: clustering unknown). With the columns
             `PARSED_COLUMNS` (as `day.read_window_events` reads them), `messages` holds
             parsed prompts and the other two their last request and context key: those
