@@ -66,6 +66,13 @@ def read_events(
         clusters_of: Also each event's `cluster_id` of that day (from `cluster_assignments`).
         columns: `feedback_events` columns, comma-separated, or `*`.
     """
+    return conn.execute(*_events_query(start, ds, clusters_of, columns)).df()
+
+
+def _events_query(
+    start: str, ds: str, clusters_of: str | None, columns: str
+) -> tuple[str, list[str]]:
+    """`read_events`' SQL and its parameters."""
     select = ", ".join(f"e.{c.strip()}" for c in columns.split(","))
     joins, params = "", [start, ds]
     if clusters_of:
@@ -75,12 +82,12 @@ def read_events(
             "FROM cluster_assignments WHERE ds = ? GROUP BY feedback_id) a USING (feedback_id)"
         )
         params = [clusters_of, *params]
-    return conn.execute(
+    sql = (
         f"SELECT {select}, t.response, t.messages FROM feedback_events e "
         "LEFT JOIN traces t ON t.trace_id = e.trace_id AND t.ds = e.trace_ds"
-        f"{joins} WHERE e.ds BETWEEN ? AND ?",
-        params,
-    ).df()
+        f"{joins} WHERE e.ds BETWEEN ? AND ?"
+    )
+    return sql, params
 
 
 #: Rows read at a time by `read_window_events` (as one Arrow record batch).
@@ -167,21 +174,8 @@ def read_window_events(
         clusters_of: Also each event's `cluster_id` of that day (from `cluster_assignments`).
         after_batch: Called after each batch (`read_inputs`: `frozen_gc`'s freeze).
     """
-    select = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
-    joins, params = "", [start, ds]
-    if clusters_of:
-        select += ", a.cluster_id"
-        joins = (
-            " LEFT JOIN (SELECT feedback_id, any_value(cluster_id) AS cluster_id "
-            "FROM cluster_assignments WHERE ds = ? GROUP BY feedback_id) a USING (feedback_id)"
-        )
-        params = [clusters_of, *params]
-    reader = conn.sql(
-        f"SELECT {select}, t.response, t.messages FROM feedback_events e "
-        "LEFT JOIN traces t ON t.trace_id = e.trace_id AND t.ds = e.trace_ds"
-        f"{joins} WHERE e.ds BETWEEN ? AND ?",
-        params=params,
-    ).to_arrow_reader(READ_ROWS)
+    sql, params = _events_query(start, ds, clusters_of, EVENT_COLUMNS)
+    reader = conn.sql(sql, params=params).to_arrow_reader(READ_ROWS)
     shared: dict[str, dict[str, str]] = {c: {} for c in _REPEATING}
     prompts = Prompts()
     frames = []

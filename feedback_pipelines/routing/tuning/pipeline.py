@@ -219,8 +219,9 @@ def build_tuning_sets(
     """Build SFT, preference, unpaired and eval examples and prompt-tuning candidates.
 
     Args:
-        events: the window's events with their trace's texts (`tuning.day.read_events`); a
-            `cluster_id` column (from `cluster_assignments`) when clustering ran.
+        events: the window's events with their trace's texts
+            (`routing.day.read_window_events`); a `cluster_id` column (from
+            `cluster_assignments`) when clustering ran.
         vectors: Text -> L2-normalized vector (requests and corrections are embedded).
         neighbours: Similarity search returning every pair over a threshold.
         ds: The partition (window end), `YYYY-MM-DD`.
