@@ -11,7 +11,7 @@ pipeline's: 14 days, 4 model versions, kinds, reasons, is_negative, cluster ids,
     python bench/vectorstore.py --horizon 90 --per-day 2000   # the retained store, exact vs int8
     python bench/vectorstore.py --store COPY_OF/data/qdrant [--optimize]   # a store the pipeline
                                                               # wrote, as it is (or optimized)
-    python bench/vectorstore.py --store PIPELINE/data/qdrant --rebuild   # replayed day by day
+    python bench/vectorstore.py --store COPY_OF/data/qdrant --rebuild   # replayed day by day
                                                               # with this code's configuration
 
 `--horizon D --per-day N`: the store as retention leaves it (FEEDBACK_QDRANT_RETENTION_DAYS=D):
@@ -354,6 +354,7 @@ def bench_rebuild(path: Path, queries, n_queries: int) -> None:
     As `qdrant_feedback` writes it: each day's points (vectors and the payload fields the filters
     use) upserted, then `optimize()`; then the filters of `--store` on both stores' points. Shows
     what a store written by this code looks like at that size without rerunning the pipeline.
+    Opening the source applies this code's configuration to it: point it at a copy.
     """
     from feedback_pipelines.vectorstore.edge import EdgeStore
 
@@ -383,7 +384,6 @@ def bench_rebuild(path: Path, queries, n_queries: int) -> None:
             )
             all_vectors.append(vectors)
             payloads += [held[i] for i in ids]
-        source.close()
         store.close()
         store = EdgeStore(target, "rebuilt", queries.shape[1])  # as the next reader opens it
         vectors = np.vstack(all_vectors)
@@ -391,8 +391,9 @@ def bench_rebuild(path: Path, queries, n_queries: int) -> None:
             store, vectors, payloads, queries, n_queries, store_filters(payloads)
         )
         print(f"rebuilt, {len(payloads):,} points; {_load_and_figures(figures)}", flush=True)
-        store.close()
     finally:
+        source.close()
+        store.close()
         shutil.rmtree(target, ignore_errors=True)
 
 
