@@ -287,28 +287,42 @@ def _write_payloads(
     assignments: pd.DataFrame,
     window: tuple[date, date],
 ) -> dict:
-    """Set `cluster_id` and `topic_id` (-1 = noise) in the payloads of the window's points."""
-    if not config.write_payloads or not len(assignments):
-        return {"written": 0, "unchanged": 0, "missing": 0}
+    """Cluster ids (-1 = noise) into the window's payloads, then `optimize` (int8 segments).
+
+    Optimized here, after the day's last write, not in `qdrant_feedback`: Qdrant moves a point whose
+    payload is set out of its quantized segment, so optimizing before these writes quantized
+    the day's points twice and left them unquantized until the next day (replayed 8 days x
+    40k points: optimize 48.9 s in all against 15.0 s here, and searches after each day
+    29.6 against 17.4 ms on the last).
+    """
+    stats = {"written": 0, "unchanged": 0, "missing": 0, "seconds": 0.0, "optimize_seconds": 0.0}
+    write = config.write_payloads and len(assignments) > 0
+    if not write and not vector_store.optimize_above:
+        return stats
     started = time.perf_counter()
     with vector_store.open(model.model_id, model.dim) as store:
-        done = write_cluster_ids(store, (window[0].isoformat(), window[1].isoformat()), assignments)
-    seconds = time.perf_counter() - started
-    context.log.info(
-        f"cluster ids written into {done.written:,} Qdrant payloads "
-        f"({done.unchanged:,} of the window already held theirs) in {seconds:.1f}s"
-        + (
-            f"; {done.missing:,} events have no point (qdrant_feedback not run?)"
-            if done.missing
-            else ""
-        )
-    )
-    return {
-        "written": done.written,
-        "unchanged": done.unchanged,
-        "missing": done.missing,
-        "seconds": round(seconds, 2),
-    }
+        if write:
+            done = write_cluster_ids(
+                store, (window[0].isoformat(), window[1].isoformat()), assignments
+            )
+            stats.update(written=done.written, unchanged=done.unchanged, missing=done.missing)
+            stats["seconds"] = round(time.perf_counter() - started, 2)
+            context.log.info(
+                f"cluster ids written into {done.written:,} Qdrant payloads "
+                f"({done.unchanged:,} of the window already held theirs) in "
+                f"{stats['seconds']:.1f}s"
+                + (
+                    f"; {done.missing:,} events have no point (qdrant_feedback not run?)"
+                    if done.missing
+                    else ""
+                )
+            )
+        if vector_store.should_optimize(store.count()):
+            started = time.perf_counter()
+            store.optimize()
+            stats["optimize_seconds"] = round(time.perf_counter() - started, 2)
+            context.log.info(f"optimized (int8 segments) in {stats['optimize_seconds']:.1f}s")
+    return stats
 
 
 def _kept_share(assignments: pd.DataFrame, previous: pd.DataFrame | None) -> float | None:

@@ -250,7 +250,8 @@ def qdrant_feedback(
     cluster_id once clustered), indexed for filters; one collection per embedding model.
     Embedded Qdrant Edge under data/qdrant/, or a Qdrant server via QDRANT_URL. Points older
     than the retention horizon (FEEDBACK_QDRANT_RETENTION_DAYS, default 90, ending at this
-    partition) are removed, so the store stops growing; the warehouse keeps every day.
+    partition) are removed, so the store stops growing; the warehouse keeps every day. The new
+    points are quantized once `topic_clusters` has written their cluster ids (see there).
     """
     in_date_order(context)
     ds = context.partition_key
@@ -266,11 +267,6 @@ def qdrant_feedback(
         cutoff = vector_store.retention_cutoff(ds)
         expired = store.delete_before(cutoff) if cutoff else 0
         total = store.count()
-        optimize_s = 0.0
-        if vector_store.should_optimize(total):
-            start = time.perf_counter()
-            store.optimize()
-            optimize_s = time.perf_counter() - start
         collection = store.collection
     rate = result.upserted / upsert_s if upsert_s > 0 else 0.0
     context.log.info(
@@ -279,7 +275,6 @@ def qdrant_feedback(
         f"{result.deleted} stale"
         + (f", {expired:,} older than {cutoff} (retention)" if cutoff else "")
         + f"; {total:,} points in all"
-        + (f"; optimized (int8 segments) in {optimize_s:.1f}s" if optimize_s > 0.05 else "")
     )
     preview = pd.DataFrame([{k: p.get(k) for k in ("feedback_id", "kind", "text")}
                             for _, _, p in points[:10]])  # fmt: skip
@@ -295,7 +290,6 @@ def qdrant_feedback(
             "retention_from": cutoff or "",
             "cluster_ids_kept": result.kept_cluster_ids,
             "upsert_seconds": round(upsert_s, 2),
-            "optimize_seconds": round(optimize_s, 2),
             "preview": markdown_table(preview),
         }
     )

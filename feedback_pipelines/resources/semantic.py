@@ -49,9 +49,10 @@ class VectorStoreResource(dg.ConfigurableResource):
     api_key: str = ""
     path: str = ""
     backend: str = ""
-    #: Run Qdrant Edge's `optimize()` after each day once the collection holds at least this
-    #: many points; 0 = never. It quantizes the full segments (int8, no HNSW graph: see
-    #: `vectorstore/edge.py`), ~3 CPU s per 100k new points; older segments are left alone.
+    #: Run Qdrant Edge's `optimize()` each day, after `topic_clusters` writes the cluster ids,
+    #: once the collection holds at least this many points; 0 = never. It quantizes the new
+    #: segments (int8, no HNSW graph: see `vectorstore/edge.py`), ~3 CPU s per 100k new
+    #: points, and rebuilds older segments that lost many points to payload updates.
     #: On the 14 x 100k store: filtered top-10 in 4-14 ms, not 8-68 ms, recall@10 1.000.
     optimize_above: int = 1
     #: Days of points kept, ending at the partition being written (older points are removed
