@@ -5,9 +5,11 @@ queries in tens of milliseconds at 100k points, against ~70 upserts/s and 0.35-0
 filtered query for qdrant-client's local mode at 10k. One shard per collection under
 `<path>/<collection>/`; one process at a time (the write-ahead log is locked).
 
-Edge has no background optimizer: `optimize()`, which `qdrant_feedback` calls after each day,
-turns each full segment into an int8 scalar-quantized one (segments hold up to ~100k points, so
-a day's new points make a new segment and older ones are left alone) and builds no HNSW graph.
+Edge has no background optimizer: `optimize()`, which `topic_clusters` calls once it has
+written the day's cluster ids (a point whose payload is set leaves its quantized segment for
+the plain one, so optimizing earlier did the work twice), turns each full segment into an int8
+scalar-quantized one (segments hold up to ~100k points, so a day's new points make a new
+segment and older ones are left alone) and builds no HNSW graph.
 A search scans the int8 copies and rescores the best 4 x limit with the original vectors.
 On the 14 x 100k store the pipeline wrote, replayed day by day (`bench/vectorstore.py --store S
 --rebuild`, 1.4M points, 100 real queries, load 3.1): optimizing took ~3 CPU s a day and upserts
