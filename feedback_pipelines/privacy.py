@@ -351,15 +351,43 @@ def find_pii(texts: Iterable[str | None]) -> list[str]:
     `\n` hides the word boundary before a card or key (see the module's docstring).
     """
     found: list[str] = []
+    texts = [t for t in texts if t]
+    if len(texts) >= SCREEN_MIN:
+        texts = _screened(texts)
     for text in texts:
-        if not text:
-            continue
         for piece in _searched_pieces(text):
             for pattern, _ in _COMPILED:
                 found.extend(m.group(0) for m in pattern.finditer(piece))
             found.extend(m.group(0) for m in _IBAN.finditer(piece) if iban_ok(m.group(0)))
             found.extend(m.group(0) for m in _CARD.finditer(piece) if _card(m) == CARD_PLACEHOLDER)
     return found
+
+
+#: From this many texts on, `find_pii` first drops those RE2 finds no candidate in (`ANY_PII`,
+#: one vectorized scan in DuckDB): 0.2 s for 100k texts, where Python's patterns take ~4 s.
+SCREEN_MIN = 2000
+
+
+def _screened(texts: list[str]) -> list[str]:
+    """The texts holding a candidate of some pattern, or a JSON escape (searched decoded too).
+
+    The same one-scan test decides which texts ingest redacts (`may_hold_pii`), so a text it
+    lets through is one redaction would have left alone.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    try:
+        x = pa.array(texts, pa.large_string())
+    except (pa.ArrowException, UnicodeError):  # a lone surrogate: no UTF-8, scan in Python
+        return texts
+    with duckdb.connect() as conn:
+        conn.register("texts", pa.table({"i": pa.array(range(len(texts)), pa.int64()), "x": x}))
+        rows = conn.execute(
+            "SELECT i FROM texts WHERE regexp_matches(x, $p) OR contains(x, '\\') ORDER BY i",
+            {"p": ANY_PII},
+        ).fetchall()
+    return [texts[i] for (i,) in rows]
 
 
 def _searched_pieces(text: str) -> Iterable[str]:

@@ -182,6 +182,22 @@ def test_the_gates_flag_every_raw_shape_and_no_clean_id():
         assert privacy.find_pii([clean, f"id {clean}.", json.dumps({"v": clean})]) == [], clean
 
 
+def test_a_long_list_is_screened_first_and_finds_the_same():
+    """Past `SCREEN_MIN` texts, clean ones are dropped by one RE2 scan before Python's patterns."""
+    shapes = [text for text, _, _ in planted()]
+    escaped = [json.dumps({"note": f"a\n{t}"}, ensure_ascii=False) for t in shapes]
+    prose = [f"the refund for order {k} never arrived" for k in range(privacy.SCREEN_MIN)]
+    texts = [*prose, *shapes, *CLEAN, *escaped, None, ""]
+    one_by_one = [hit for text in texts for hit in privacy.find_pii([text])]
+    assert privacy.find_pii(texts) == one_by_one
+    assert len(one_by_one) >= len(shapes)
+    screened = privacy._screened([t for t in texts if t])
+    assert not set(prose) & set(screened)  # the screen ran, and let clean prose go
+    assert set(shapes) | set(escaped) <= set(screened)
+    # A lone surrogate cannot go to DuckDB: the list is then scanned in Python alone.
+    assert privacy.find_pii(["\ud800 4111 1111 1111 1111", *prose]) == ["4111 1111 1111 1111"]
+
+
 def test_ids_versions_timestamps_and_numbers_survive(conn):
     texts = [t.format(c) for c in CLEAN for t in ("{}", "ref {}, see", "({})", "x\n{}\n")]
     for text in texts:

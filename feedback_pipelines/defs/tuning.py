@@ -175,6 +175,7 @@ def _tuning_result(result: DayResult) -> dg.MaterializeResult:
             "embedding": dg.MetadataValue.json(sets.embedding),
             "notes": dg.MetadataValue.json(result.notes),
             "seconds": round(result.seconds, 2),
+            "embedding_seconds": round(result.embed_seconds, 2),
             "top_clusters": markdown_table(
                 ranking[["rank", "cluster_id", "label", "impact", "basis"]]
                 if len(ranking)

@@ -4,6 +4,7 @@ Both resolve at run time, so one set of definitions serves every environment:
 
 - `EmbedderResource.name` empty -> `FEEDBACK_EMBEDDER` -> "onnx-int8" (the packaged MiniLM).
 - `VectorStoreResource.retention_days` -1 -> `FEEDBACK_QDRANT_RETENTION_DAYS` -> 90 days kept.
+- `VectorStoreResource.hnsw_m` -1 -> `FEEDBACK_QDRANT_HNSW_M` -> 0 (a server collection's graph).
 - `VectorStoreResource.url` / `api_key` empty -> `QDRANT_URL` / `QDRANT_API_KEY`; no URL ->
   the embedded store (Qdrant Edge) under `path`, default `$FEEDBACK_DATA_DIR/qdrant`.
   Bind secrets with `dg.EnvVar("QDRANT_API_KEY")`; they are never logged.
@@ -59,12 +60,21 @@ class VectorStoreResource(dg.ConfigurableResource):
     #: by each daily `qdrant_feedback`); -1 = FEEDBACK_QDRANT_RETENTION_DAYS (default 90);
     #: 0 = keep everything.
     retention_days: int = -1
+    #: A Qdrant server collection's HNSW edges per point; -1 = FEEDBACK_QDRANT_HNSW_M
+    #: (default 0: no graph). Unused by the embedded store.
+    hnsw_m: int = -1
 
     def retention(self) -> int:
         """The horizon in days (0: none)."""
         from feedback_pipelines import config
 
         return config.qdrant_retention_days() if self.retention_days < 0 else self.retention_days
+
+    def graph_m(self) -> int:
+        """A server collection's HNSW edges per point (0: no graph)."""
+        from feedback_pipelines import config
+
+        return config.qdrant_hnsw_m() if self.hnsw_m < 0 else self.hnsw_m
 
     def retention_cutoff(self, ds: str) -> str | None:
         """The first day kept when `ds` is written, or None without a horizon."""
@@ -107,6 +117,7 @@ class VectorStoreResource(dg.ConfigurableResource):
             api_key=api_key,
             path=self.store_path,
             backend=self.backend or None,
+            hnsw_m=self.graph_m(),
         )
         try:
             yield store

@@ -216,6 +216,7 @@ class DayResult:
     seconds: float
     notes: list[str]
     embedded: dict[str, np.ndarray] = field(default_factory=dict)  # texts embedded by this run
+    embed_seconds: float = 0.0  # of `seconds`, spent embedding them
 
 
 def window_start(ds: str, window_days: int) -> str:
@@ -471,8 +472,8 @@ def run_day(
             log(
                 f"tuning files: {len(export.table):,} export rows, {len(queue):,} review items "
                 f"written in {time.perf_counter() - written:.1f}s; {vectors.needed:,} texts "
-                f"embedded by this step ({vectors.embedded:,} now, {vectors.from_store:,} from "
-                f"text_vectors), {vectors.reused:,} reused"
+                f"embedded by this step ({vectors.embedded:,} now in {vectors.seconds:.1f}s, "
+                f"{vectors.from_store:,} from text_vectors), {vectors.reused:,} reused"
             )
         return DayResult(
             sets=sets,
@@ -484,4 +485,5 @@ def run_day(
             seconds=time.perf_counter() - started,
             notes=list(inputs.notes),
             embedded=vectors.fresh,
+            embed_seconds=vectors.seconds,
         )

@@ -77,6 +77,7 @@ def open_store(
     path: str | Path | None = None,
     backend: str | None = None,
     collection: str | None = None,
+    hnsw_m: int | None = None,
 ) -> VectorStore:
     """Open (creating if needed) the collection for vectors of `model_id`.
 
@@ -88,6 +89,8 @@ def open_store(
         path: Embedded store folder; default $FEEDBACK_DATA_DIR/qdrant.
         backend: 'edge' (default without a URL), 'local', 'memory' or 'server'.
         collection: Explicit collection name (tests, benchmarks).
+        hnsw_m: A server collection's HNSW graph (`QdrantClientStore`); default
+            FEEDBACK_QDRANT_HNSW_M, else none.
     """
     name = collection or collection_name(model_id)
     url = url if url is not None else os.environ.get("QDRANT_URL") or None
@@ -101,7 +104,11 @@ def open_store(
             raise ValueError("backend 'server' needs a URL (QDRANT_URL)")
         from feedback_pipelines.vectorstore.qdrant_client_store import QdrantClientStore
 
-        return QdrantClientStore(name, dim, url=url, api_key=api_key)
+        if hnsw_m is None:
+            from feedback_pipelines import config
+
+            hnsw_m = config.qdrant_hnsw_m()
+        return QdrantClientStore(name, dim, url=url, api_key=api_key, hnsw_m=hnsw_m)
     if chosen == "edge":
         from feedback_pipelines.vectorstore.edge import EdgeStore
 

@@ -309,6 +309,34 @@ def test_only_changed_payloads_are_written(week):
         assert stats["missing"] == 0 and 0 < stats["written"] < stats["unchanged"]
 
 
+def test_the_store_is_optimized_after_the_days_last_payload_write(week, monkeypatch):
+    """Qdrant moves a point whose payload is set out of its int8 segment: optimize comes last."""
+    from feedback_pipelines.defs.semantic import qdrant_feedback
+    from feedback_pipelines.embedding import DEFAULT_EMBEDDER, get_embedder
+    from feedback_pipelines.vectorstore import open_store
+    from feedback_pipelines.vectorstore.edge import EdgeStore
+
+    calls: list[str] = []
+    for name in ("upsert", "set_payload", "set_payloads", "optimize"):
+        real = getattr(EdgeStore, name)
+
+        def spy(self, *args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(EdgeStore, name, spy)
+    day = CLUSTER_DAYS[-1]
+    dg.materialize([qdrant_feedback], partition_key=day, resources=week.resources())
+    assert "upsert" in calls and "optimize" not in calls
+    model = get_embedder(DEFAULT_EMBEDDER)
+    with open_store(model.model_id, model.dim, path=week.store, backend="edge") as store:
+        store.set_payload(store.ids()[:50], {"cluster_id": -7})  # ids the rerun must rewrite
+    calls.clear()
+    cluster_day(week, day)
+    writes = [k for k, name in enumerate(calls) if name.startswith("set_payload")]
+    assert writes and calls[-1] == "optimize" and calls.count("optimize") == 1, calls
+
+
 def test_cluster_ids_are_in_the_qdrant_payloads(week):
     from feedback_pipelines.embedding import DEFAULT_EMBEDDER, get_embedder
     from feedback_pipelines.vectorstore import open_store, point_id

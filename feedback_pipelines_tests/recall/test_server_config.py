@@ -163,6 +163,22 @@ def test_a_graph_when_asked_for_is_built_and_searched_with_a_beam(serve):
     assert query["params"]["hnsw_ef"] == 64
 
 
+def test_the_graph_setting_reaches_the_server(serve, monkeypatch):
+    from feedback_pipelines.resources.semantic import VectorStoreResource
+
+    monkeypatch.setenv("FEEDBACK_QDRANT_HNSW_M", "16")
+    fake = serve(None)
+    with open_store("any-model", DIM, url=fake.url, collection=NAME):
+        pass
+    [created] = fake.sent("PUT", f"/collections/{NAME}")
+    assert created["hnsw_config"]["m"] == 16
+    assert VectorStoreResource().graph_m() == 16  # what its `open` passes to `open_store`
+    assert VectorStoreResource(hnsw_m=0).graph_m() == 0
+    monkeypatch.setenv("FEEDBACK_QDRANT_HNSW_M", "-1")
+    with pytest.raises(ValueError, match="FEEDBACK_QDRANT_HNSW_M"):
+        open_store("any-model", DIM, url=fake.url, collection=NAME)
+
+
 def test_a_collection_with_server_defaults_is_updated_once(serve):
     fake = serve(DEFAULTS)
     for _ in range(2):

@@ -125,6 +125,7 @@ def test_a_rerun_embeds_nothing_and_writes_the_same_rows_and_files(ingested_week
     (embedded1, stored1, count1, distinct1, one), (embedded2, stored2, count2, _, two) = runs
     assert embedded1 > 50 and stored1 == 0 and count1 == distinct1 == embedded1
     assert embedded2 == 0 and stored2 == embedded1 and count2 == count1
+    assert 0 < one.embed_seconds < one.seconds and two.embed_seconds == 0.0  # timed as embedding
 
     pd.testing.assert_frame_equal(tuning_frame(one.export), tuning_frame(two.export))
     assert len(one.export.table) > 0

@@ -176,6 +176,7 @@ class TextVectorCache:
         self.embedded = 0  # sent to the embedder by this run
         self.from_store = 0  # found in `stored`
         self.reused = 0
+        self.seconds = 0.0  # spent in `embed`: embedding work, wherever the step runs it
 
     @property
     def needed(self) -> int:
@@ -193,7 +194,9 @@ class TextVectorCache:
             self.from_store += len(found)
             missing = [t for t in missing if t not in self._cache]
         if missing:
+            started = time.perf_counter()
             rows = np.asarray(self._embed(missing), dtype=np.float32)
+            self.seconds += time.perf_counter() - started
             self.embedded += len(missing)
             self._cache.update(zip(missing, rows, strict=True))
             self.fresh.update(zip(missing, rows, strict=True))
