@@ -353,7 +353,7 @@ def find_pii(texts: Iterable[str | None]) -> list[str]:
     found: list[str] = []
     texts = [t for t in texts if t]
     if len(texts) >= SCREEN_MIN:
-        texts = _screened(texts)
+        texts = screened(texts)
     for text in texts:
         for piece in _searched_pieces(text):
             for pattern, _ in _COMPILED:
@@ -368,7 +368,7 @@ def find_pii(texts: Iterable[str | None]) -> list[str]:
 SCREEN_MIN = 2000
 
 
-def _screened(texts: list[str]) -> list[str]:
+def screened(texts: list[str]) -> list[str]:
     """The texts holding a candidate of some pattern, or a JSON escape (searched decoded too).
 
     The same one-scan test decides which texts ingest redacts (`may_hold_pii`), so a text it

@@ -191,11 +191,29 @@ def test_a_long_list_is_screened_first_and_finds_the_same():
     one_by_one = [hit for text in texts for hit in privacy.find_pii([text])]
     assert privacy.find_pii(texts) == one_by_one
     assert len(one_by_one) >= len(shapes)
-    screened = privacy._screened([t for t in texts if t])
+    screened = privacy.screened([t for t in texts if t])
     assert not set(prose) & set(screened)  # the screen ran, and let clean prose go
     assert set(shapes) | set(escaped) <= set(screened)
     # A lone surrogate cannot go to DuckDB: the list is then scanned in Python alone.
     assert privacy.find_pii(["\ud800 4111 1111 1111 1111", *prose]) == ["4111 1111 1111 1111"]
+
+
+def test_the_gates_answer_the_same_after_a_screen_of_many_texts():
+    """`gates.screen` lets `pii_hits` skip the redaction patterns, never the broader ones."""
+    loose = "use pk_live_abcdefghijklmnopqrstu there"  # a key prefix redaction leaves alone
+    texts = [*(t for t, _, _ in planted()), *CLEAN, loose, "the refund never arrived", None]
+    gates._pii_hits.cache_clear()
+    before = [gates.pii_hits(t) for t in texts]
+    gates.screen(texts)
+    gates._pii_hits.cache_clear()
+    try:
+        assert loose in gates._NO_STRICT and "the refund never arrived" in gates._NO_STRICT
+        assert not {t for t, _, _ in planted()} & gates._NO_STRICT
+        assert [gates.pii_hits(t) for t in texts] == before
+        assert gates.pii_hits(loose) == ["pk_live_abcdefghijklmnopqrstu"]
+    finally:
+        gates.screen([])
+        gates._pii_hits.cache_clear()
 
 
 def test_ids_versions_timestamps_and_numbers_survive(conn):

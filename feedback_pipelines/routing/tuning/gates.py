@@ -49,6 +49,24 @@ _LOOSE_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _DIGIT = re.compile(r"\d")
 
 
+#: Texts the last `screen` found no candidate of a redaction pattern in: `_pii_hits` runs only
+#: the broader patterns on them.
+_NO_STRICT: frozenset[str] = frozenset()
+
+
+def screen(texts: Iterable[str | None]) -> None:
+    """Look for the redaction patterns in many texts at once, before the gates ask one by one.
+
+    One RE2 scan in DuckDB (`privacy.screened`) clears most texts; for those `_pii_hits` skips
+    `privacy.find_pii`, two thirds of its cost. Its answers do not change: the scan is the
+    test `find_pii` itself uses on long lists. Each call replaces the previous one's texts.
+    """
+    global _NO_STRICT
+    distinct = list(dict.fromkeys(t for t in texts if t))
+    flagged = set(privacy.screened(distinct))
+    _NO_STRICT = frozenset(t for t in distinct if t not in flagged)
+
+
 def pii_hits(text: str | None) -> list[str]:
     """PII-looking substrings of a text, by the redaction patterns and broader look-alikes.
 
@@ -68,7 +86,7 @@ def _pii_hits(text: str) -> tuple[str, ...]:
     Large enough for a 14-day window's distinct texts at 100k events a day (~600k), so the
     export check that reads the files back finds every text the gates already scanned.
     """
-    found = privacy.find_pii([text])
+    found = [] if text in _NO_STRICT else privacy.find_pii([text])
     found += [m.group(0) for m in _LOOSE_EMAIL.finditer(text)]
     found += [m.group(0) for m in _LOOSE_KEY.finditer(text)]
     found += [

@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -103,6 +103,16 @@ def regressed_clusters(regressions: pd.DataFrame | None) -> list[int]:
     rows = regressions[regressions["is_regression"].fillna(False).astype(bool)]
     ids = pd.to_numeric(rows["cluster_id"], errors="coerce").dropna().astype(int)
     return sorted({int(c) for c in ids if c >= 0})
+
+
+def _gated_texts(events: Sequence[Event]) -> Iterable[str | None]:
+    """Every text a PII gate may read: prompts (each shared prompt once), answers, feedback."""
+    prompts = {id(e.prompt): e.prompt for e in events}
+    yield from (m["content"] for prompt in prompts.values() for m in prompt)
+    for e in events:
+        yield e.response
+        yield e.correction
+        yield e.comment
 
 
 def _final_pii_sweep(examples: Sequence[Example], log: gates.GateLog) -> list[Example]:
@@ -265,6 +275,7 @@ def _build_tuning_sets(
     neighbours = shared_search(neighbours, floor)
     with steps.step("prepare", len(events), "events") as out:
         evs = prepare_events(events)
+        gates.screen(_gated_texts(evs))
         regressed = regressed_clusters(regressions)
         gate_log = gates.GateLog()
         out["result"] = f"{len(evs):,} events"
