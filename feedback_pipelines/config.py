@@ -49,11 +49,7 @@ def qdrant_retention_days() -> int:
     Without a horizon the store grows by a day's events every day (36M points a year at
     100k/day) and filtered search slows with it; the warehouse keeps the full history.
     """
-    value = os.environ.get("FEEDBACK_QDRANT_RETENTION_DAYS") or str(DEFAULT_QDRANT_RETENTION_DAYS)
-    days = int(value)
-    if days < 0:
-        raise ValueError(f"FEEDBACK_QDRANT_RETENTION_DAYS must be >= 0, got {value!r}")
-    return days
+    return _env_int("FEEDBACK_QDRANT_RETENTION_DAYS", DEFAULT_QDRANT_RETENTION_DAYS, minimum=0)
 
 
 def qdrant_hnsw_m() -> int:
@@ -63,11 +59,7 @@ def qdrant_hnsw_m() -> int:
     tens of millions of points may ask for one (e.g. 16). Applied when the collection is
     created (or brought from the server's defaults); the embedded store never builds one.
     """
-    value = os.environ.get("FEEDBACK_QDRANT_HNSW_M") or "0"
-    m = int(value)
-    if m < 0:
-        raise ValueError(f"FEEDBACK_QDRANT_HNSW_M must be >= 0, got {value!r}")
-    return m
+    return _env_int("FEEDBACK_QDRANT_HNSW_M", 0, minimum=0)
 
 
 def embed_shards() -> int:
@@ -76,14 +68,19 @@ def embed_shards() -> int:
     More than one pays off only where the shards get cores of their own: the multiprocess
     executor on a machine with cores to spare, or pods (FEEDBACK_EXECUTOR=k8s).
     """
-    value = os.environ.get("FEEDBACK_EMBED_SHARDS") or "1"
+    return _env_int("FEEDBACK_EMBED_SHARDS", 1, minimum=1)
+
+
+def _env_int(name: str, default: int, *, minimum: int) -> int:
+    """A whole-number setting; a bad value names the variable instead of failing in `int()`."""
+    value = os.environ.get(name) or str(default)
     try:
-        shards = int(value)
+        number = int(value)
     except ValueError:
-        shards = 0
-    if shards < 1:
-        raise ValueError(f"FEEDBACK_EMBED_SHARDS must be a whole number >= 1, got {value!r}")
-    return shards
+        number = minimum - 1
+    if number < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,14 @@ def test_horizon_setting(monkeypatch):
     monkeypatch.setenv("FEEDBACK_QDRANT_RETENTION_DAYS", "1")
     assert VectorStoreResource().retention_cutoff("2026-11-20") == "2026-11-20"
     assert VectorStoreResource(retention_days=2).retention_cutoff("2026-11-20") == "2026-11-19"
-    monkeypatch.setenv("FEEDBACK_QDRANT_RETENTION_DAYS", "-3")
-    with pytest.raises(ValueError):
-        VectorStoreResource().retention()
+    for bad in ("-3", "ninety"):  # refused with the variable's name, not int()'s message
+        monkeypatch.setenv("FEEDBACK_QDRANT_RETENTION_DAYS", bad)
+        with pytest.raises(ValueError, match="FEEDBACK_QDRANT_RETENTION_DAYS must be a whole"):
+            VectorStoreResource().retention()
+    for bad in ("0", "two"):
+        monkeypatch.setenv("FEEDBACK_EMBED_SHARDS", bad)
+        with pytest.raises(ValueError, match="FEEDBACK_EMBED_SHARDS must be a whole number >= 1"):
+            config.embed_shards()
 
 
 def test_qdrant_feedback_asset_removes_days_past_the_horizon(ingested_week, tmp_path_factory):

@@ -174,9 +174,10 @@ def test_the_graph_setting_reaches_the_server(serve, monkeypatch):
     assert created["hnsw_config"]["m"] == 16
     assert VectorStoreResource().graph_m() == 16  # what its `open` passes to `open_store`
     assert VectorStoreResource(hnsw_m=0).graph_m() == 0
-    monkeypatch.setenv("FEEDBACK_QDRANT_HNSW_M", "-1")
-    with pytest.raises(ValueError, match="FEEDBACK_QDRANT_HNSW_M"):
-        open_store("any-model", DIM, url=fake.url, collection=NAME)
+    for bad in ("-1", "sixteen"):
+        monkeypatch.setenv("FEEDBACK_QDRANT_HNSW_M", bad)
+        with pytest.raises(ValueError, match="FEEDBACK_QDRANT_HNSW_M must be a whole number"):
+            open_store("any-model", DIM, url=fake.url, collection=NAME)
 
 
 def test_a_collection_with_server_defaults_is_updated_once(serve):
