@@ -14,10 +14,12 @@ DEV_PORT ?= 3000
 
 .PHONY: install system-deps demo dev test lint bench clean
 
+# Bytecode is compiled once here (~25 s): every Python process then starts ~4 s sooner (a
+# Dagster step, a CLI call), also where PYTHONDONTWRITEBYTECODE keeps Python from caching it.
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv==0.13.8
 	@test -x $(PY) || $(UV) venv --quiet --python 3.11 $(VENV)
-	$(UV) pip sync --quiet -p $(PY) requirements.lock
+	$(UV) pip sync --quiet --compile-bytecode -p $(PY) requirements.lock
 	$(UV) pip install --quiet -p $(PY) --no-deps -e .
 	@touch $@
 

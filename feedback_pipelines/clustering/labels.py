@@ -16,8 +16,9 @@ maximal marginal relevance, so the label's words are both typical and different 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -131,19 +132,6 @@ def _sample_per_cluster(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=int)
 
 
-def _memoized_phrases(ngram_range: tuple[int, int]) -> Callable[[str], list[str]]:
-    """`phrases` computed once per distinct text: a window repeats many of its texts."""
-    seen: dict[str, list[str]] = {}
-
-    def analyze(text: str) -> list[str]:
-        found = seen.get(text)
-        if found is None:
-            found = seen[text] = phrases(text, ngram_range)
-        return found
-
-    return analyze
-
-
 def class_tfidf(
     texts: Sequence[str], labels: np.ndarray, config: LabelConfig = LabelConfig()
 ) -> tuple[list[int], sparse.csr_matrix, np.ndarray]:
@@ -163,19 +151,26 @@ def class_tfidf(
     """
     labels = np.asarray(labels)
     idx = _sample_per_cluster(labels, config.max_docs_per_cluster, config.seed)
-    docs = [str(texts[i] or "") for i in idx]
     sub = labels[idx]
     classes = sorted(int(c) for c in np.unique(sub))
     if not classes:
         return [], sparse.csr_matrix((0, 0)), np.array([], dtype=object)
-    vectorizer = CountVectorizer(analyzer=_memoized_phrases(config.ngram_range))
+    # Each distinct text is counted once and weighted by its repeats: a window repeats many
+    # texts, and the class counts are the same integers (100k events: 65k distinct texts).
+    position: dict[str, int] = {}
+    doc = np.fromiter(
+        (position.setdefault(str(texts[i] or ""), len(position)) for i in idx),
+        dtype=np.int64,
+        count=len(idx),
+    )
+    vectorizer = CountVectorizer(analyzer=partial(phrases, ngram_range=config.ngram_range))
     try:
-        counts = vectorizer.fit_transform(docs)
+        counts = vectorizer.fit_transform(list(position))
     except ValueError:  # nothing but stop words and placeholders
         return classes, sparse.csr_matrix((len(classes), 0)), np.array([], dtype=object)
     row = np.searchsorted(classes, sub)
-    onehot = sparse.csr_matrix(
-        (np.ones(len(sub)), (row, np.arange(len(sub)))), shape=(len(classes), len(sub))
+    onehot = sparse.csr_matrix(  # repeated (class, text) entries are summed
+        (np.ones(len(sub)), (row, doc)), shape=(len(classes), len(position))
     )
     per_class = (onehot @ counts).tocsr().astype(np.float64)
     totals = np.asarray(per_class.sum(axis=1)).ravel()
