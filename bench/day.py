@@ -12,9 +12,9 @@ the embedding step's. `--days 14` is the 14-day window at volume (the routing st
 `--resume` keeps an existing `--root` and runs only the days that have no report yet (a
 14-day window stopped part-way goes on where it stopped; `--through DAY` stops after DAY, e.g. to
 time only the last day on other code). `--reuse` keeps an existing `--root`
-(its landing zone and warehouse) and runs only the last day again; with `--only routing`
-(comma-separated asset keys) just those steps run, e.g.
-to time the routing step of one code version against the warehouse another version built:
+(its landing zone and warehouse) and runs only the last day again (or `--day DAY`); with
+`--only routing` (comma-separated asset keys) just those steps run, e.g. to time the routing
+step of one code version against the warehouse another version built:
 
     PYTHONPATH=<other checkout> .venv/bin/python bench/day.py --root /tmp/day20k --reuse \
         --only tuning_candidates,review_queue
@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "--resume", action="store_true", help="keep --root; run only the days without a report"
     )
     parser.add_argument("--through", default="", help="with --resume: stop after this day")
+    parser.add_argument("--day", default="", help="with --reuse: the day to rerun (not the last)")
     parser.add_argument("--only", default="", help="comma-separated asset keys to run")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.reuse:
         _generate(data / "landing", args.days, args.events, args.seed)
     else:
-        days = days[-1:]
+        days = [args.day] if args.day else days[-1:]
     selection = [k.strip() for k in args.only.split(",") if k.strip()] or None
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     for ds in days:

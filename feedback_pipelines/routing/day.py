@@ -16,6 +16,7 @@ so a rerun, or a later day that meets the same text, embeds only what it never s
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,9 +32,20 @@ import pyarrow.compute as pc
 from feedback_pipelines.routing import review
 from feedback_pipelines.routing.tuning.events import PARSED_COLUMNS, Prompts
 from feedback_pipelines.routing.tuning.exportfiles import Export
-from feedback_pipelines.routing.tuning.pipeline import TuningSets, build_tuning_sets, frozen_gc
+from feedback_pipelines.routing.tuning.pipeline import (
+    TuningSets,
+    build_tuning_sets,
+    frozen_gc,
+    search_floor,
+)
 from feedback_pipelines.routing.tuning.settings import TuningSettings
-from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectorCache
+from feedback_pipelines.routing.tuning.similarity import (
+    Neighbours,
+    PairMemory,
+    SharedSearch,
+    TextVectorCache,
+    shared_search,
+)
 from feedback_pipelines.routing.tuning.writer import write_export
 from feedback_pipelines.schema import TEXT_VECTORS, TEXT_VECTORS_DDL, TUNING_COLUMNS
 from feedback_pipelines.tables import memory_limit, table_columns
@@ -384,6 +396,40 @@ def tuning_settings(config: object) -> TuningSettings:
     return TuningSettings(**options)
 
 
+def pair_memory_path(data_dir: Path, model_id: str) -> Path:
+    """Where the near-duplicate search keeps its pairs between runs (one file per embedder)."""
+    name = hashlib.sha256(model_id.encode()).hexdigest()[:16]
+    return data_dir / "work" / "near_duplicates" / f"{name}.npz"
+
+
+def _recall_pairs(
+    search: SharedSearch,
+    path: Path,
+    vectors: dict[str, np.ndarray],
+    log: Callable[[str], None] | None,
+) -> None:
+    started = time.perf_counter()
+    memory = PairMemory.load(path)
+    texts = search.seed(memory, vectors)
+    if log is not None and memory is not None:
+        log(
+            f"near-duplicate memory: {texts:,} of the {len(memory.keys):,} texts the last run "
+            f"searched are in this window, with {search.pair_count:,} pairs, read in "
+            f"{time.perf_counter() - started:.1f}s"
+        )
+
+
+def _keep_pairs(search: SharedSearch, path: Path, log: Callable[[str], None] | None) -> None:
+    started = time.perf_counter()
+    memory = search.memory()
+    size = memory.save(path)
+    if log is not None:
+        log(
+            f"near-duplicate memory: {len(memory.keys):,} texts and {len(memory.i):,} pairs "
+            f"kept for the next run ({size / 1e6:,.0f} MB) in {time.perf_counter() - started:.1f}s"
+        )
+
+
 def run_day(
     inputs: Inputs,
     ds: str,
@@ -421,10 +467,14 @@ def run_day(
         started = time.perf_counter()
         settings = settings or TuningSettings()
         vectors = TextVectorCache(embed, inputs.cached, inputs.stored)
+        search = shared_search(neighbours, search_floor(settings))
+        memory = pair_memory_path(data_dir, model_id)
+        if isinstance(search, SharedSearch):
+            _recall_pairs(search, memory, {**inputs.stored, **inputs.cached}, log)
         sets = build_tuning_sets(
             inputs.events,
             vectors=vectors,
-            neighbours=neighbours,
+            neighbours=search,
             ds=ds,
             window_start=window_start(ds, window_days),
             settings=settings,
@@ -434,6 +484,8 @@ def run_day(
             log=log,
         )
         freeze()
+        if isinstance(search, SharedSearch):
+            _keep_pairs(search, memory, log)
         sets.run_id = run_id
         sets.embedding = {
             "model_id": model_id,

@@ -20,10 +20,17 @@ import pandas as pd
 
 from feedback_pipelines.embedding.onnx import OnnxEmbedder
 from feedback_pipelines.routing import review
-from feedback_pipelines.routing.day import read_inputs, run_day, save_text_vectors, tuning_frame
+from feedback_pipelines.routing.day import (
+    pair_memory_path,
+    read_inputs,
+    run_day,
+    save_text_vectors,
+    tuning_frame,
+)
 from feedback_pipelines.routing.tuning import similarity
 from feedback_pipelines.routing.tuning.similarity import (
     BlockNeighbours,
+    PairMemory,
     SharedSearch,
     exact_neighbours,
     similar_texts,
@@ -88,6 +95,53 @@ def test_the_int8_prefilter_finds_every_pair_of_the_float_product(monkeypatch):
     assert similarity._matmul_integer() is not None  # the int8 kernel really ran
 
 
+def test_pairs_remembered_from_the_last_run_are_what_a_new_search_finds(monkeypatch, tmp_path):
+    """Yesterday's window shares most texts with today's: their pairs are taken, not multiplied,
+    and every search answers to the bit what a search from nothing answers, on both products."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(300, 64))
+    rows = np.concatenate([base] + [base + k * rng.normal(size=(300, 64)) for k in (0.2, 0.33)])
+    rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+    texts = [f"t{k:04d}" for k in range(len(rows))]
+    order = rng.permutation(len(rows))  # a text's neighbours on either side of the slide
+    texts, rows = [texts[k] for k in order], rows[order]
+    by_text = dict(zip(texts, rows, strict=True))
+
+    def vectors(batch):
+        return np.stack([by_text[t] for t in batch])
+
+    for cells in (0, 10**12):  # the int8 pre-filter, then the float32 product
+        monkeypatch.setattr(similarity, "INT8_MIN_CELLS", cells)
+        yesterday = SharedSearch(BlockNeighbours(), floor=0.9, block=64)
+        similar_texts(texts[:600], vectors, yesterday, 0.9)
+        path = tmp_path / f"memory-{cells}.npz"
+        assert path.exists() is False and yesterday.memory().save(path) > 0
+        memory = PairMemory.load(path)
+        assert len(memory.keys) == 600 and len(memory.i) == yesterday.pair_count > 300
+
+        window = {t: by_text[t] for t in texts[200:]}  # 400 of yesterday's texts, 300 new
+        window[texts[250]] = by_text[texts[250]] + np.float32(1e-3)  # re-embedded: not the same
+        today, fresh = (SharedSearch(BlockNeighbours(), floor=0.9, block=64) for _ in range(2))
+        assert today.seed(memory, window) == 399
+        assert SharedSearch(BlockNeighbours(), floor=0.92).seed(memory, window) == 399
+        assert SharedSearch(BlockNeighbours(), floor=0.85).seed(memory, window) == 0  # pairs lack
+        for lo, threshold in ((300, 0.95), (200, 0.9), (420, 0.92)):
+            got = similar_texts(texts[lo:], vectors, today, threshold)
+            want = similar_texts(texts[lo:], vectors, fresh, threshold)
+            assert got == want and len(got[1]) > 50
+        keys = [
+            {
+                (*sorted((bytes(m.keys[i]), bytes(m.keys[j]))), float(s))
+                for i, j, s in zip(m.i, m.j, m.s)
+            }
+            for m in (today.memory(), fresh.memory())
+        ]
+        assert keys[0] == keys[1]  # the next day starts from the same memory either way
+
+    path.write_bytes(b"not a memory")
+    assert PairMemory.load(path) is None and PairMemory.load(tmp_path / "none.npz") is None
+
+
 def _digest(folder) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -107,14 +161,18 @@ def test_a_rerun_embeds_nothing_and_writes_the_same_rows_and_files(ingested_week
         sent.append(len(texts))
         return model.embed(texts)
 
-    runs = []
+    runs, lines = [], []
     for k in range(2):
         sent.clear()
         with duckdb.connect(str(warehouse), read_only=True) as conn:
             inputs = read_inputs(conn, DS, 2, model.model_id)
+        if k == 1:  # the first run's near-duplicate pairs too: this run starts from them
+            memory = pair_memory_path(tmp_path / "run0", model.model_id)
+            pair_memory_path(tmp_path / "run1", model.model_id).parent.mkdir(parents=True)
+            shutil.copy(memory, pair_memory_path(tmp_path / "run1", model.model_id))
         result = run_day(
             inputs, DS, tmp_path / f"run{k}", embed=embed, model_id=model.model_id,
-            neighbours=BlockNeighbours(), window_days=2,
+            neighbours=BlockNeighbours(), window_days=2, log=lines.append,
         )  # fmt: skip
         with duckdb.connect(str(warehouse)) as conn:
             for _ in range(2):  # idempotent: the second write adds nothing
@@ -126,6 +184,10 @@ def test_a_rerun_embeds_nothing_and_writes_the_same_rows_and_files(ingested_week
     assert embedded1 > 50 and stored1 == 0 and count1 == distinct1 == embedded1
     assert embedded2 == 0 and stored2 == embedded1 and count2 == count1
     assert 0 < one.embed_seconds < one.seconds and two.embed_seconds == 0.0  # timed as embedding
+    remembered = [line for line in lines if line.startswith("near-duplicate memory: ")]
+    assert len(remembered) == 3 and "texts and" in remembered[0]  # kept, then read and kept
+    searched = len(PairMemory.load(memory).keys)
+    assert remembered[1].startswith(f"near-duplicate memory: {searched:,} of the {searched:,}")
 
     pd.testing.assert_frame_equal(tuning_frame(one.export), tuning_frame(two.export))
     assert len(one.export.table) > 0

@@ -213,6 +213,11 @@ class Steps:
             self.log(f"tuning {name}: {n:,} {unit}{result} in {seconds:.1f}s{rate}")
 
 
+def search_floor(settings: TuningSettings) -> float:
+    """The lowest similarity any builder asks: what a `SharedSearch` must keep pairs from."""
+    return min(settings.near_duplicate, settings.same_request, settings.group_similarity)
+
+
 def build_tuning_sets(
     events: pd.DataFrame,
     *,
@@ -271,8 +276,7 @@ def _build_tuning_sets(
     steps: Steps,
 ) -> TuningSets:
     settings = settings or TuningSettings()
-    floor = min(settings.near_duplicate, settings.same_request, settings.group_similarity)
-    neighbours = shared_search(neighbours, floor)
+    neighbours = shared_search(neighbours, search_floor(settings))
     with steps.step("prepare", len(events), "events") as out:
         evs = prepare_events(events)
         gates.screen(_gated_texts(evs))

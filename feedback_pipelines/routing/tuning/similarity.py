@@ -6,16 +6,22 @@ Both are injected, so the core runs the same on a numpy matrix in a test and in 
 The pipeline's search is `BlockNeighbours` (blocked matrix products in process, exact),
 which `build_tuning_sets` wraps in a `SharedSearch`: one product per run over every text any
 builder searches (each pair compared once), pre-filtered by an int8 product with a proven
-error bound and recomputed in float32, so still exact. `exact_neighbours` is the reference
+error bound and recomputed in float32, so still exact. The pairs a run found are kept
+(`PairMemory`): the next day's window, 13 of its 14 days the same, multiplies only the texts
+the memory lacks. `exact_neighbours` is the reference
 any other implementation must agree with, and the Qdrant scratch-collection search it
 replaced (`vectorstore.neighbours`) is held to it in tests.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,6 +36,9 @@ TextVectors = Callable[[Sequence[str]], np.ndarray]
 MAX_BLOCK_CELLS = 32 * 2**20
 #: Slack under the threshold: a pair exactly at it must not be lost to float32 rounding.
 TOLERANCE = 1e-6
+#: How far under the limit a float32 product may put a pair whose own dot product reaches it
+#: (a product's last bits depend on its blocking; 384 terms err by well under 1e-5).
+RECOMPUTE_MARGIN = 1e-4
 
 
 def pair_arrays(
@@ -205,6 +214,74 @@ class TextVectorCache:
         return np.stack([self._cache[t] for t in texts]).astype(np.float32, copy=False)
 
 
+def pair_cosines(rows: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The cosine of each pair (rows[a[k]], rows[b[k]]), one dot product per pair (float32).
+
+    Every pair the search keeps gets its cosine here, whichever product found it: the value
+    depends on the two rows only (not on a block, a path or an order), so pairs remembered
+    from an earlier run (`PairMemory`) are exactly what a new product would give.
+    """
+    sims = np.empty(len(a), dtype=np.float32)
+    for lo in range(0, len(a), 16_384):
+        hi = lo + 16_384
+        sims[lo:hi] = np.einsum("ij,ij->i", rows[a[lo:hi]], rows[b[lo:hi]])
+    return sims
+
+
+def text_key(text: str, row: np.ndarray) -> bytes:
+    """A text and its vector as 16 bytes: a remembered pair holds only while both are the same."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
+    digest.update(np.ascontiguousarray(row, dtype=np.float32).tobytes())
+    return digest.digest()
+
+
+@dataclass
+class PairMemory:
+    """Every pair over `floor` among the texts one run searched, for the next run to start from.
+
+    A day's window shares 13 of its 14 days with the day before, so most of its pairs were
+    found already: `SharedSearch.seed` takes them, and the run multiplies only texts the
+    memory lacks. Texts are kept as `text_key`s (no text on disk) in position order; pairs as
+    positions (i < j) and cosines.
+    """
+
+    keys: np.ndarray  # (n, 16) uint8
+    i: np.ndarray  # int32
+    j: np.ndarray  # int32
+    s: np.ndarray  # float32
+    floor: float
+
+    def save(self, path: Path) -> int:
+        """Written whole or not at all (a new file replaces the old); returns its bytes."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(partial, "wb") as out:
+            np.savez(out, keys=self.keys, i=self.i, j=self.j, s=self.s, floor=self.floor)
+        os.replace(partial, path)
+        return path.stat().st_size
+
+    @classmethod
+    def load(cls, path: Path) -> PairMemory | None:
+        """The memory at `path`; None when there is none or it cannot be read (then unused)."""
+        try:
+            with np.load(path) as data:
+                memory = cls(
+                    keys=data["keys"], i=data["i"], j=data["j"], s=data["s"],
+                    floor=float(data["floor"]),
+                )  # fmt: skip
+        except (OSError, ValueError, KeyError, EOFError):
+            return None
+        n = len(memory.keys)
+        sizes = {len(memory.i), len(memory.j), len(memory.s)}
+        if memory.keys.shape[1:] != (16,) or len(sizes) != 1:
+            return None
+        if len(memory.i) and (
+            min(memory.i.min(), memory.j.min()) < 0 or max(memory.i.max(), memory.j.max()) >= n
+        ):
+            return None
+        return memory
+
+
 class SharedSearch:
     """`Neighbours` over texts that compares each pair of distinct texts once per run.
 
@@ -213,8 +290,9 @@ class SharedSearch:
     thresholds; on a 100k-event day each search was a ~40k x 40k product. This keeps every
     pair at or over `floor` of every text searched so far, so a later search multiplies only
     its new texts by the known ones and filters the rest: the cost is one product over the
-    union. Exact like `pair_arrays`: a pair's cosine is computed once, so every search of the
-    run sees the same value for it. A search under `floor` goes to `search` unchanged.
+    union. Exact like `pair_arrays`: a pair's cosine is computed once (`pair_cosines`), so
+    every search of the run, and of a run seeded with its pairs (`seed`), sees the same value
+    for it. A search under `floor` goes to `search` unchanged.
 
     Args:
         search: The vector search used under `floor` and as a plain `Neighbours`.
@@ -284,10 +362,14 @@ class SharedSearch:
                 rows_, cols, sims = quantized.pairs(known, lo, hi, limit)
             else:
                 product = known[lo:hi] @ known[:hi].T  # new rows against every earlier row
-                rows_, cols = np.divmod(np.flatnonzero(product >= limit), hi)  # (10x nonzero)
+                near = np.flatnonzero(product >= limit - RECOMPUTE_MARGIN)  # (10x nonzero)
+                del product
+                rows_, cols = np.divmod(near, hi)
                 keep = cols < rows_ + lo  # strictly earlier: each pair once, no diagonal
                 rows_, cols = rows_[keep], cols[keep]
-                sims = product[rows_, cols]
+                sims = pair_cosines(known, rows_ + lo, cols)
+                hit = sims >= limit
+                rows_, cols, sims = rows_[hit], cols[hit], sims[hit]
             found_i.append(cols.astype(np.int32))
             found_j.append((rows_ + lo).astype(np.int32))
             found_s.append(sims)
@@ -298,6 +380,57 @@ class SharedSearch:
         found_j.clear()
         self._s = np.concatenate(found_s).astype(np.float32, copy=False)
         found_s.clear()
+
+    @property
+    def pair_count(self) -> int:
+        """Pairs at or over `floor` among the known texts."""
+        return len(self._i)
+
+    def seed(self, memory: PairMemory | None, vectors: Mapping[str, np.ndarray]) -> int:
+        """Start from an earlier run's pairs: its texts found in `vectors` become known.
+
+        Only before the first search, and only when the memory kept every pair this run needs
+        (its floor at or under this one). A text counts as found when its vector is the same
+        too (`text_key`), so its remembered pairs are exactly what a product would find now.
+
+        Args:
+            memory: `PairMemory.load`'s answer (None: nothing to start from).
+            vectors: Text -> vector of every text this run may search and already has.
+
+        Returns:
+            The texts taken from the memory.
+        """
+        if memory is None or self._ids or memory.floor > self.floor or not len(memory.keys):
+            return 0
+        index = {key.tobytes(): r for r, key in enumerate(memory.keys)}
+        found = sorted(
+            (r, t) for t, v in vectors.items() if (r := index.get(text_key(t, v))) is not None
+        )
+        if not found:
+            return 0
+        position = np.full(len(memory.keys), -1, dtype=np.int64)
+        position[[r for r, _ in found]] = np.arange(len(found))  # memory order: i < j holds
+        self._ids = {t: p for p, (_, t) in enumerate(found)}
+        self._rows = np.ascontiguousarray(
+            np.stack([vectors[t] for _, t in found]), dtype=np.float32
+        )
+        a, b = position[memory.i], position[memory.j]
+        keep = (a >= 0) & (b >= 0) & (memory.s >= self.floor - TOLERANCE)
+        self._i, self._j = a[keep].astype(np.int32), b[keep].astype(np.int32)
+        self._s = memory.s[keep].astype(np.float32, copy=False)
+        return len(found)
+
+    def memory(self) -> PairMemory:
+        """Every text searched so far and every pair among them at or over `floor`."""
+        texts = sorted(self._ids, key=self._ids.__getitem__)
+        keys = b"".join(text_key(t, self._rows[p]) for p, t in enumerate(texts))
+        return PairMemory(
+            keys=np.frombuffer(keys, dtype=np.uint8).reshape(len(texts), 16),
+            i=self._i,
+            j=self._j,
+            s=self._s,
+            floor=self.floor,
+        )
 
     def text_pairs(
         self, distinct: Sequence[str], vectors: TextVectors, threshold: float
@@ -447,10 +580,7 @@ class _Quantized:
         rows, cols = np.divmod(np.flatnonzero(product >= floor), hi)
         keep = cols < rows + lo
         rows, cols = rows[keep], cols[keep]
-        sims = np.empty(len(rows), dtype=np.float32)
-        for a in range(0, len(rows), 16_384):
-            b = a + 16_384
-            sims[a:b] = np.einsum("ij,ij->i", known[rows[a:b] + lo], known[cols[a:b]])
+        sims = pair_cosines(known, rows + lo, cols)
         hit = sims >= limit
         return rows[hit], cols[hit], sims[hit]
 
