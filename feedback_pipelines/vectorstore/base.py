@@ -182,6 +182,17 @@ class VectorStore(ABC):
     def optimize(self) -> None:
         """Quantize full segments now (Qdrant Edge has no background optimizer); else a no-op."""
 
+    def sync_mark(self) -> dict[str, Any] | None:
+        """What the collection's cluster ids were last written to in full (`recall.sync`).
+
+        Kept with the collection, so it goes when the collection goes. A backend that cannot
+        keep it there (a server) answers None: unknown, so the next write reads the window.
+        """
+        return None
+
+    def set_sync_mark(self, mark: Mapping[str, Any] | None) -> None:
+        """Keep `mark` with the collection (None: forget it); a no-op where it cannot be kept."""
+
     def close(self) -> None:
         """Release files and locks."""
 

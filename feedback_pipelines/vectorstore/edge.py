@@ -25,6 +25,8 @@ back into bools on the way out; callers see bools either way.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,11 @@ def _schema(kind: str) -> Any:
         "datetime": qe.PayloadSchemaType.Datetime,
         "bool": qe.PayloadSchemaType.Integer,  # stored as 0/1, see the module docstring
     }[kind]
+
+
+#: A file in the shard's folder (Edge leaves what it does not know alone): deleting the store
+#: deletes the mark with it.
+SYNC_MARK = "payload_sync.json"
 
 
 def _config(qe: Any, dim: int) -> Any:
@@ -272,6 +279,24 @@ class EdgeStore(VectorStore):
     @override
     def optimize(self) -> None:
         self.shard.optimize()
+
+    @override
+    def sync_mark(self) -> dict[str, Any] | None:
+        try:
+            mark = json.loads((self.path / SYNC_MARK).read_text())
+        except (OSError, ValueError):
+            return None
+        return mark if isinstance(mark, dict) else None
+
+    @override
+    def set_sync_mark(self, mark: Mapping[str, Any] | None) -> None:
+        path = self.path / SYNC_MARK
+        if mark is None:
+            path.unlink(missing_ok=True)
+            return
+        partial = path.with_name(f".{SYNC_MARK}.tmp")
+        partial.write_text(json.dumps(dict(mark), sort_keys=True))
+        os.replace(partial, path)
 
     def info(self) -> dict[str, Any]:
         """Points, indexed vectors and segments (for logs and metadata)."""

@@ -305,8 +305,15 @@ def payload_stats(result: dg.ExecuteInProcessResult) -> dict:
 def test_only_changed_payloads_are_written(week):
     first, *later = (payload_stats(week.runs[day]) for day in CLUSTER_DAYS)
     assert first["written"] > 0 and first["missing"] == 0
-    for stats in later:  # a window mostly keeps yesterday's ids: most payloads are left alone
+    assert first["read"] == first["written"] + first["unchanged"]  # no window before: read all
+    days = week.table(
+        "SELECT ds::VARCHAR AS ds, count(*) AS n FROM feedback_embeddings GROUP BY ds"
+    ).set_index("ds")["n"]
+    for day, stats in zip(CLUSTER_DAYS[1:], later, strict=True):
+        # a window mostly keeps yesterday's ids: most payloads are left alone; the store held
+        # yesterday's window in full (its sync mark), so only the new day's points are read
         assert stats["missing"] == 0 and 0 < stats["written"] < stats["unchanged"]
+        assert stats["read"] == days[day] < stats["written"] + stats["unchanged"]
 
 
 def test_the_store_is_optimized_after_the_days_last_payload_write(week, monkeypatch):

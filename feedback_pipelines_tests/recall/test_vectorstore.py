@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feedback_pipelines.recall.sync import sync_day, write_cluster_ids
+from feedback_pipelines.recall.sync import assignments_digest, sync_day, write_cluster_ids
 from feedback_pipelines.vectorstore import (
     PAYLOAD_INDEXES,
     collection_name,
@@ -181,6 +181,86 @@ def test_cluster_ids_are_written_only_where_they_change(store):
     assert by_event[inside[1]] == {"feedback_id": inside[1], "cluster_id": 1, "topic_id": 1}
     outside = [p[2]["feedback_id"] for p in points if p[2]["ds"] == DAYS[0]]
     assert all(by_event[f].get("cluster_id") is None for f in outside)
+
+
+def test_the_day_after_a_full_write_reads_only_its_own_points(tmp_path, monkeypatch):
+    """The sync mark: the store holds the last window's ids, so the next window reads one day.
+
+    Whatever path was taken, the payloads end as the assignments say; a write to another day,
+    a mark of other assignments, a write cut short or an event without a point all mean the
+    whole window is read again.
+    """
+    store = open_store("test-model", 16, path=tmp_path / "qdrant", backend="edge")
+    points, _ = _points()
+    by_day = {d: [p for p in points if p[2]["ds"] == d] for d in DAYS}
+
+    def assign(days, shift):
+        fids = [p[2]["feedback_id"] for d in days for p in by_day[d]]
+        return pd.DataFrame(
+            {
+                "feedback_id": fids,
+                "cluster_id": [(k + shift) % 3 for k in range(len(fids))],
+                "topic_id": [k % 2 for k in range(len(fids))],
+            }
+        )
+
+    reads: list[dict] = []
+    fields = store.fields
+    monkeypatch.setattr(store, "fields", lambda f, names=(): reads.append(f) or fields(f, names))
+
+    def held():
+        found = fields({}, ("feedback_id", "cluster_id", "topic_id")).values()
+        return {f["feedback_id"]: (f.get("cluster_id"), f.get("topic_id")) for f in found}
+
+    for day in DAYS[:2]:
+        sync_day(store, day, by_day[day])
+    first = assign(DAYS[:2], 0)
+    done = write_cluster_ids(store, (DAYS[0], DAYS[1]), first)  # nothing before: read all
+    assert done.read == done.written == len(first) and reads[-1] == {
+        "ds": {"gte": DAYS[0], "lte": DAYS[1]}
+    }
+    assert store.sync_mark() == {"ds": DAYS[1], "digest": assignments_digest(first)}
+
+    sync_day(store, DAYS[2], by_day[DAYS[2]])  # the day after the mark: it stays
+    assert store.sync_mark()["ds"] == DAYS[1]
+    second = assign(DAYS[1:], 1)  # every earlier event changes subtopic, or not
+    reads.clear()
+    previous = (DAYS[1], first.sample(frac=1.0, random_state=0))  # as read back: any order
+    done = write_cluster_ids(store, (DAYS[1], DAYS[2]), second, previous)
+    assert reads == [{"ds": DAYS[2]}] and done.read == len(by_day[DAYS[2]])
+    before = dict(zip(first["feedback_id"], zip(first["cluster_id"], first["topic_id"])))
+    want = dict(zip(second["feedback_id"], zip(second["cluster_id"], second["topic_id"])))
+    assert done.written == sum(before.get(f) != ids for f, ids in want.items()) < len(second)
+    assert held() == {**before, **want}  # the oldest day keeps its last window's ids
+
+    for other, kept in ((DAYS[2], True), (DAYS[0], False), (DAYS[1], False)):  # a backfill, a rerun
+        store.set_sync_mark({"ds": DAYS[1], "digest": assignments_digest(first)})
+        sync_day(store, other, by_day[other])
+        assert (store.sync_mark() is not None) is kept
+    reads.clear()
+    assert write_cluster_ids(store, (DAYS[1], DAYS[2]), second, previous).written == 0
+    assert reads == [{"ds": {"gte": DAYS[1], "lte": DAYS[2]}}]  # no mark: read all
+
+    store.set_sync_mark({"ds": DAYS[1], "digest": assignments_digest(second)})  # not `first`
+    reads.clear()
+    write_cluster_ids(store, (DAYS[1], DAYS[2]), second, previous)
+    assert len(reads) == 1 and "gte" in reads[0]["ds"]
+
+    monkeypatch.setattr(store, "set_payloads", lambda payloads: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # cut short: no mark, whatever there was
+        write_cluster_ids(store, (DAYS[1], DAYS[2]), assign(DAYS[1:], 2), previous)
+    assert store.sync_mark() is None
+    monkeypatch.undo()
+    ghost = pd.concat([second, pd.DataFrame({"feedback_id": ["fb-none"], "cluster_id": [1],
+                                             "topic_id": [0]})])  # fmt: skip
+    assert write_cluster_ids(store, (DAYS[1], DAYS[2]), ghost).missing == 1
+    assert store.sync_mark() is None  # an event without a point: the store is not complete
+    store.close()
+    for backend in ("local", "memory"):  # nowhere to keep a mark: always unknown
+        other = open_store("test-model", 16, path=tmp_path / backend, backend=backend)
+        other.set_sync_mark({"ds": DAYS[1]})
+        assert other.sync_mark() is None
+        other.close()
 
 
 def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path):
