@@ -136,29 +136,37 @@ class ClusterWrite:
     read: int = 0  # points whose ids were read from the store (the rest: the sync mark's)
 
 
-def assignments_digest(assignments: pd.DataFrame) -> str:
-    """The rows (feedback_id, cluster_id, topic_id) as one string, whatever their order."""
-    frame = pd.DataFrame(
+def _id_frame(assignments: pd.DataFrame) -> pd.DataFrame:
+    """feedback_id (str), cluster_id and topic_id (int64) of each row."""
+    return pd.DataFrame(
         {
-            "feedback_id": assignments["feedback_id"].astype(str),
-            "cluster_id": assignments["cluster_id"].astype("int64"),
-            "topic_id": assignments["topic_id"].astype("int64"),
+            "feedback_id": assignments["feedback_id"].astype(str).to_numpy(),
+            "cluster_id": assignments["cluster_id"].astype("int64").to_numpy(),
+            "topic_id": assignments["topic_id"].astype("int64").to_numpy(),
         }
     )
-    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+def assignments_digest(assignments: pd.DataFrame) -> str:
+    """The rows (feedback_id, cluster_id, topic_id) as one string, whatever their order."""
+    rows = pd.util.hash_pandas_object(_id_frame(assignments), index=False).to_numpy()
     return f"{len(rows)}:{int(rows.sum(dtype=np.uint64))}"
 
 
-def _ids(assignments: pd.DataFrame) -> dict[str, dict[str, int]]:
-    return {
-        fid: {"cluster_id": cid, "topic_id": tid}
-        for fid, cid, tid in zip(
-            assignments["feedback_id"].astype(str).tolist(),
-            assignments["cluster_id"].astype("int64").tolist(),
-            assignments["topic_id"].astype("int64").tolist(),
-            strict=True,
-        )
-    }
+def _held(store: VectorStore, filter: dict) -> pd.DataFrame:
+    """point_id, feedback_id and the ids each point of `filter` holds (NA: none yet)."""
+    found = store.fields(filter, ("feedback_id", *CLUSTER_FIELDS))
+    fields = list(found.values())
+    return pd.DataFrame(
+        {
+            "point_id": list(found),
+            "feedback_id": [f.get("feedback_id") for f in fields],
+            **{
+                name: pd.array([f.get(name) for f in fields], dtype="Int64")
+                for name in CLUSTER_FIELDS
+            },
+        }
+    )
 
 
 def write_cluster_ids(
@@ -186,7 +194,7 @@ def write_cluster_ids(
         assignments: Every event of the window: feedback_id, cluster_id, topic_id.
         previous: The last clustered day before this window's last and its assignments.
     """
-    wanted = _ids(assignments)
+    wanted = _id_frame(assignments)
     mark = store.sync_mark()
     store.set_sync_mark(None)
     held = None
@@ -194,46 +202,48 @@ def write_cluster_ids(
         "ds": previous[0],
         "digest": assignments_digest(previous[1]),
     }:
-        held = _held_since(store, window[1], wanted, previous[1])
-    read = sum(pid is not None for pid, _ in held.values()) if held is not None else 0
+        held, read = _held_since(store, window[1], wanted, previous[1])
     if held is None:  # no mark, or not this one: read what every point holds
-        in_window = {"ds": {"gte": window[0], "lte": window[1]}}
-        held = {}
-        for pid, fields in store.fields(in_window, ("feedback_id", *CLUSTER_FIELDS)).items():
-            fid = fields.pop("feedback_id", None)
-            if fid in wanted:
-                held[fid] = (pid, fields)
+        held = _held(store, {"ds": {"gte": window[0], "lte": window[1]}})
         read = len(held)
+    both = wanted.merge(held, on="feedback_id", suffixes=("", "_held"))
+    differs = np.zeros(len(both), dtype=bool)
+    for name in CLUSTER_FIELDS:
+        differs |= (both[name] != both[f"{name}_held"]).fillna(True).to_numpy(dtype=bool)
+    rows = both[differs]
     changed = {
-        pid or point_id(fid): wanted[fid] for fid, (pid, ids) in held.items() if ids != wanted[fid]
+        pid if isinstance(pid, str) else point_id(fid): {"cluster_id": cid, "topic_id": tid}
+        for pid, fid, cid, tid in zip(
+            rows["point_id"],
+            rows["feedback_id"],
+            rows["cluster_id"].tolist(),
+            rows["topic_id"].tolist(),
+            strict=True,
+        )
     }
     store.set_payloads(changed)
-    if len(held) == len(wanted):  # every event has its point, which holds its ids
+    if len(both) == len(wanted):  # every event has its point, which holds its ids
         store.set_sync_mark({"ds": window[1], "digest": assignments_digest(assignments)})
-    return ClusterWrite(len(changed), len(held) - len(changed), len(wanted) - len(held), read)
+    return ClusterWrite(len(changed), len(both) - len(changed), len(wanted) - len(both), read)
 
 
 def _held_since(
-    store: VectorStore, day: str, wanted: dict, previous: pd.DataFrame
-) -> dict[str, tuple[str | None, dict]] | None:
-    """Feedback id -> (point id or None, ids held).
+    store: VectorStore, day: str, wanted: pd.DataFrame, previous: pd.DataFrame
+) -> tuple[pd.DataFrame | None, int]:
+    """What the window's points hold, and how many points were read.
 
     The day's points as read, the rest as `previous` left them; None when an event of the
     window is in neither (then everything is read).
     """
-    held: dict[str, tuple[str | None, dict]] = {}
-    for pid, fields in store.fields({"ds": day}, ("feedback_id", *CLUSTER_FIELDS)).items():
-        fid = fields.pop("feedback_id", None)
-        if fid in wanted:
-            held[fid] = (pid, fields)
-    before = _ids(previous)
-    for fid in wanted:
-        if fid not in held:
-            ids = before.get(fid)
-            if ids is None:
-                return None
-            held[fid] = (None, ids)
-    return held
+    today = _held(store, {"ds": day})
+    before = _id_frame(previous)
+    before = before[~before["feedback_id"].isin(today["feedback_id"])]
+    before = before.astype({name: "Int64" for name in CLUSTER_FIELDS})
+    before.insert(0, "point_id", None)
+    held = pd.concat([today, before], ignore_index=True)
+    if not wanted["feedback_id"].isin(held["feedback_id"]).all():
+        return None, 0
+    return held, len(today)
 
 
 def _day_before(day: str) -> str:
