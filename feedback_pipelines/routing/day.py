@@ -402,7 +402,7 @@ def pair_memory_path(data_dir: Path, model_id: str) -> Path:
     return data_dir / "work" / "near_duplicates" / f"{name}.npz"
 
 
-def _recall_pairs(
+def _seed_pairs(
     search: SharedSearch,
     path: Path,
     vectors: dict[str, np.ndarray],
@@ -468,9 +468,9 @@ def run_day(
         settings = settings or TuningSettings()
         vectors = TextVectorCache(embed, inputs.cached, inputs.stored)
         search = shared_search(neighbours, search_floor(settings))
-        memory = pair_memory_path(data_dir, model_id)
+        memory_file = pair_memory_path(data_dir, model_id)
         if isinstance(search, SharedSearch):
-            _recall_pairs(search, memory, {**inputs.stored, **inputs.cached}, log)
+            _seed_pairs(search, memory_file, {**inputs.stored, **inputs.cached}, log)
         sets = build_tuning_sets(
             inputs.events,
             vectors=vectors,
@@ -485,7 +485,7 @@ def run_day(
         )
         freeze()
         if isinstance(search, SharedSearch):
-            _keep_pairs(search, memory, log)
+            _keep_pairs(search, memory_file, log)
         sets.run_id = run_id
         sets.embedding = {
             "model_id": model_id,

@@ -8,9 +8,9 @@ which `build_tuning_sets` wraps in a `SharedSearch`: one product per run over ev
 builder searches (each pair compared once), pre-filtered by an int8 product with a proven
 error bound and recomputed in float32, so still exact. The pairs a run found are kept
 (`PairMemory`): the next day's window, 13 of its 14 days the same, multiplies only the texts
-the memory lacks. `exact_neighbours` is the reference
-any other implementation must agree with, and the Qdrant scratch-collection search it
-replaced (`vectorstore.neighbours`) is held to it in tests.
+the memory lacks. `exact_neighbours` is the reference any other implementation must agree
+with, and the Qdrant scratch-collection search it replaced (`vectorstore.neighbours`) is held
+to it in tests.
 """
 
 from __future__ import annotations
