@@ -24,6 +24,7 @@ from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.routing.day import read_events
 from feedback_pipelines.routing.tuning import gates
 from feedback_pipelines.routing.tuning.messages import normalize_text
+from feedback_pipelines.routing.tuning.similarity import PairMemory
 from feedback_pipelines.routing.tuning.validate import validate_export
 from feedback_pipelines_tests.fixtures.pipeline import WEEK_END, make_env
 
@@ -290,6 +291,10 @@ def test_rerunning_the_partition_writes_identical_files_and_rows(routed):
     assert routed["second"].success
     files, rows = routed["rerun"]
     assert files == routed["files"]  # but the run id, which names the second run
+    # the rerun started from the first run's near-duplicate pairs (kept under work/)
+    (memory,) = (routed["env"].data / "work" / "near_duplicates").glob("*.npz")
+    kept = PairMemory.load(memory)
+    assert kept is not None and len(kept.keys) > 100 and len(kept.i) > 0
     card = json.loads((routed["exports"] / "datacard.json").read_text())
     assert card["generator"]["run_id"] == routed["second"].run_id
     for name, frame in routed["rows"].items():
