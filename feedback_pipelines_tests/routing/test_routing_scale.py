@@ -138,6 +138,9 @@ def test_pairs_remembered_from_the_last_run_are_what_a_new_search_finds(monkeypa
         ]
         assert keys[0] == keys[1]  # the next day starts from the same memory either way
 
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 3])  # cut short (a full disk): a broken zip
+    assert PairMemory.load(path) is None
     path.write_bytes(b"not a memory")
     assert PairMemory.load(path) is None and PairMemory.load(tmp_path / "none.npz") is None
 

@@ -19,6 +19,7 @@ import hashlib
 import os
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,7 +270,7 @@ class PairMemory:
                     keys=data["keys"], i=data["i"], j=data["j"], s=data["s"],
                     floor=float(data["floor"]),
                 )  # fmt: skip
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
         n = len(memory.keys)
         sizes = {len(memory.i), len(memory.j), len(memory.s)}
