@@ -8,7 +8,8 @@ pipeline's: 14 days, 4 model versions, kinds, reasons, is_negative, cluster ids,
 
     python bench/vectorstore.py                           # 10k, 20k, 100k; local mode <= 20k
     python bench/vectorstore.py --daily 100000 --days 3   # day-by-day growth (14 x 100k shape)
-    python bench/vectorstore.py --horizon 90 --per-day 2000   # the retained store, exact vs int8
+    python bench/vectorstore.py --horizon 90 --per-day 2000   # the retained store, exact vs codes
+    python bench/vectorstore.py --codes --days 10 --per-day 100000   # int8 vs TurboQuant codes
     python bench/vectorstore.py --store COPY_OF/data/qdrant [--optimize]   # a store the pipeline
                                                               # wrote, as it is (or optimized)
     python bench/vectorstore.py --store COPY_OF/data/qdrant --rebuild   # replayed day by day
@@ -17,20 +18,31 @@ pipeline's: 14 days, 4 model versions, kinds, reasons, is_negative, cluster ids,
 `--horizon D --per-day N`: the store as retention leaves it (FEEDBACK_QDRANT_RETENTION_DAYS=D):
 D + 7 days of N points are written day by day, each day removing what falls out of the horizon
 (`delete_before`), so it ends at D x N points; then filtered top-10 latency and recall@10 are
-measured on plain segments (exact) and again after `optimize()` (int8 segments, rescored). The
+measured on plain segments (exact) and again after `optimize()` (quantized segments, rescored). The
 production shape does not fit this mode, which keeps every vector and payload dict in memory; N
 scales it down, and the exact-search latency grows about linearly with the points a filter selects.
 
     python bench/vectorstore.py --scale 90 --per-day 100000 --queries 50   # the 9M store
 
 `--scale D --per-day N`: the production horizon at full size, built as `qdrant_feedback` builds
-it: D days of N points, each day upserted then `optimize()`d (its segment quantized to int8).
+it: D days of N points, each day upserted then `optimize()`d (its segment quantized; int8 then).
 Vectors go to a float32 file beside the store and only the filtered fields stay in memory, as
 small numpy arrays, so 9M points fit; recall@10 is against brute force over that file, a chunk
 at a time. Measured at the `--at` days (default 14, 45) and at the end, on the reopened store,
 for the filters of `horizon_filters` and one day. Stops building if MemAvailable falls under
 4 GB or the disk under 5 GB, and measures what it has.
-At 90 x 100k (50 queries, load 2): built in 2726 s, upserts falling from 10.7k/s on day 1 to
+
+`--codes --days D --per-day N`: the same D x N points (as `--scale` makes them) built once for
+each way of quantizing a segment (int8 as before, 4-bit TurboQuant as now, 2-bit), each store
+closed and reopened (the open timed), then filtered top-10 median latency and recall@10 for the
+filters of `horizon_filters` and one day, after a warm-up pass; and recall@10 on clustered
+Gaussian vectors (24k points round 40 centres, random queries), where coarse codes rank worst.
+At 10 x 100k (load ~1): int8 reopened in 7.8 s, 4-bit in 3.6 s, 2-bit in 4.2 s; top-10 medians
+3.3-15.2 ms for int8, 2.6-12.1 ms for 4-bit, 2.6-11.9 ms for 2-bit, recall@10 1.000 for all
+three on real vectors (2-bit: 0.998 for one day); on the Gaussian ones int8 kept 1.000, 4-bit
+0.998, 2-bit 0.654.
+
+At 90 x 100k, int8 (50 queries, load 2): built in 2726 s, upserts falling from 10.7k/s on day 1 to
 3.8k/s on day 90 while optimize stayed at 6.2-9.4 s a day; 23.2 GiB on disk, 91 segments, reopened
 in 55 s; top-10 median/p95 95/147 ms unfiltered, 83/86 ms for a version (2.25M points), 23/30
 ms for 14 days, 8.6/10.1 ms for version+negative+7 days, 3.8/4.6 ms for one day, recall@10
@@ -265,7 +277,7 @@ def _load_and_figures(figures: dict) -> str:
 
 
 def bench_horizon(horizon: int, per_day: int, base, queries, n_queries: int) -> None:
-    """Fill a store day by day with retention, then exact vs int8 at the horizon's size."""
+    """Fill a store day by day with retention, then exact vs quantized at the horizon's size."""
     from datetime import date, timedelta
 
     total_days = horizon + 7
@@ -596,6 +608,106 @@ def bench_scale(n_days: int, per_day: int, at: list[int], base, queries, n_queri
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _codes(name: str):
+    """`edge._codes` for one way of quantizing a segment."""
+
+    def codes(qe):
+        if name == "int8":
+            return qe.ScalarQuantizationConfig(
+                type=qe.ScalarType.Int8, quantile=0.99, always_ram=True
+            )
+        bits = {
+            "turbo 4-bit": qe.TurboQuantBitSize.Bits4,
+            "turbo 2-bit": qe.TurboQuantBitSize.Bits2,
+        }
+        return qe.TurboQuantQuantizationConfig(bits=bits[name], always_ram=True)
+
+    return codes
+
+
+def gaussian_recall(folder: Path, dim: int, seed: int = 3) -> float:
+    """recall@10 of random queries over 24k points round 40 Gaussian centres (optimized)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((40, dim))
+    rows = centres[rng.integers(0, 40, 24_000)] + 0.3 * rng.standard_normal((24_000, dim))
+    rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+    store = open_store("gauss", dim, path=folder, backend="edge")
+    store.upsert([(point_id(str(i)), v, {"feedback_id": str(i)}) for i, v in enumerate(rows)])
+    store.optimize()
+    right = []
+    for q in rng.standard_normal((50, dim)).astype(np.float32):
+        q /= np.linalg.norm(q)
+        tenth = np.sort(rows @ q)[-10]
+        right += [h.score >= tenth - 1e-4 for h in store.search(q, None, 10)]
+    store.close()
+    return float(np.mean(right))
+
+
+def bench_codes(n_days: int, per_day: int, base, queries, n_queries: int) -> None:
+    """The same days built with each way of quantizing a segment: open time, latency, recall."""
+    from feedback_pipelines.vectorstore import edge
+
+    days = [f"2026-11-{d:02d}" for d in range(1, n_days + 1)]
+    queries = queries[:n_queries]
+    built = [
+        make_points(base, per_day, seed=k, offset=k * per_day, day=ds) for k, ds in enumerate(days)
+    ]
+    vectors = np.vstack([v for v, _ in built])
+    fields = {
+        "day": np.repeat(np.arange(n_days), per_day),
+        "version": np.array([VERSIONS.index(p["model_version"]) for _, ps in built for p in ps]),
+        "negative": np.array([p["is_negative"] for _, ps in built for p in ps]),
+    }
+    filters = horizon_filters(days) | {"one day": {"ds": days[-1]}}
+    scores = vectors @ queries.T
+    tenth = {
+        n: np.sort(scores[field_mask(f, days, fields)], axis=0)[-10] for n, f in filters.items()
+    }
+    del scores
+    print(f"{n_days} days x {per_day:,} points, {len(queries)} queries; medians ms (recall@10)")
+    print("| codes | optimize s/day | open s | " + " | ".join(filters) + " | Gaussian recall@10 |")
+    print("|---|---:|---:|" + "---:|" * (len(filters) + 1))
+    original = edge._codes
+    for name in ("int8", "turbo 4-bit", "turbo 2-bit"):
+        edge._codes = _codes(name)
+        folder = Path(tempfile.mkdtemp(prefix="vs-codes-"))
+        try:
+            store = open_store("bench", base.shape[1], path=folder, backend="edge")
+            optimize_s = 0.0
+            for v, ps in built:
+                store.upsert([(point_id(p["feedback_id"]), x, p) for x, p in zip(v, ps)])
+                start = time.perf_counter()
+                store.optimize()
+                optimize_s += time.perf_counter() - start
+            store.close()
+            start = time.perf_counter()
+            store = open_store("bench", base.shape[1], path=folder, backend="edge")
+            open_s = time.perf_counter() - start
+            cells = []
+            for pass_ in ("warm-up", "measured"):
+                cells = []
+                for fname, flt in filters.items():
+                    ms, right = [], []
+                    for j, q in enumerate(queries):
+                        start = time.perf_counter()
+                        hits = store.search(q, flt, 10)
+                        ms.append((time.perf_counter() - start) * 1000)
+                        right += [h.score >= tenth[fname][j] - 1e-4 for h in hits]
+                    cells.append(f"{statistics.median(ms):.1f} ({np.mean(right):.3f})")
+            store.close()
+            gauss = gaussian_recall(folder / "gauss", base.shape[1])
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        print(
+            f"| {name} | {optimize_s / n_days:.1f} | {open_s:.1f} | "
+            + " | ".join(cells)
+            + f" | {gauss:.3f} |",
+            flush=True,
+        )
+    edge._codes = original
+    print(f"load {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,20000,100000")
@@ -610,6 +722,7 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=2000, help="points per day (horizon)")
     parser.add_argument("--scale", type=int, default=0, help="days at full size (scale mode)")
     parser.add_argument("--at", default="14,45", help="with --scale: also measure at these days")
+    parser.add_argument("--codes", action="store_true", help="int8 vs TurboQuant segments")
     parser.add_argument("--store", type=Path, help="measure this pipeline store (data/qdrant)")
     parser.add_argument("--optimize", action="store_true", help="with --store: optimize() first")
     parser.add_argument(
@@ -627,6 +740,9 @@ def main() -> None:
         return
     if args.store:
         bench_store(args.store, queries, args.queries, args.optimize)
+        return
+    if args.codes:
+        bench_codes(args.days, args.per_day, base, queries, args.queries)
         return
     if args.scale:
         at = [int(d) for d in args.at.split(",") if d]

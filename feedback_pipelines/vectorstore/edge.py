@@ -7,16 +7,12 @@ filtered query for qdrant-client's local mode at 10k. One shard per collection u
 
 Edge has no background optimizer: `optimize()`, which `topic_clusters` calls once it has
 written the day's cluster ids (a point whose payload is set leaves its quantized segment for
-the plain one, so optimizing earlier did the work twice), turns each full segment into an int8
-scalar-quantized one (segments hold up to ~100k points, so a day's new points make a new
-segment and older ones are left alone) and builds no HNSW graph.
-A search scans the int8 copies and rescores the best 4 x limit with the original vectors.
-On the 14 x 100k store the pipeline wrote, replayed day by day (`bench/vectorstore.py --store S
---rebuild`, 1.4M points, 100 real queries, load 3.1): optimizing took ~3 CPU s a day and upserts
-stayed at ~15k/s; filtered top-10 medians 4-14 ms (unfiltered 32 ms), recall@10 1.000, against
-8-68 ms (unfiltered 95 ms) on the single plain segment the store used to be.
-An HNSW graph was worse there: a third of the points repeat another point's text (equal
-vectors), and with the graph recall@10 fell to 0.63-0.93 at 200k points.
+the plain one, so optimizing earlier did the work twice), turns each full segment into 4-bit
+TurboQuant codes kept in RAM (segments hold up to ~100k points, so a day's new points make a
+new segment and older ones are left alone) and builds no HNSW graph. A search scans the codes
+(on both cores) and rescores the best 8 x limit with the original vectors. A store written
+with another quantization (int8 before) is loaded with this one, and its next `optimize()`
+re-encodes every segment once. Figures, and why not int8 or a graph: `layout`, SCALE.md.
 
 qdrant-edge-py 0.9.0 does not match boolean payload values (`MatchValue(True)` finds nothing,
 bool being an int in Python's eyes), so boolean fields are stored as integers 0/1 and turned
@@ -49,7 +45,7 @@ from feedback_pipelines.vectorstore.layout import (
     EF_CONSTRUCT,
     FULL_SCAN_KB,
     OVERSAMPLING,
-    QUANTILE,
+    TURBO_BITS,
     segment_kb,
 )
 
@@ -71,14 +67,19 @@ def _schema(kind: str) -> Any:
 SYNC_MARK = "payload_sync.json"
 
 
+def _codes(qe: Any) -> Any:
+    """How a full segment's vectors are quantized (`layout`; bench/vectorstore.py --codes)."""
+    return qe.TurboQuantQuantizationConfig(
+        bits=getattr(qe.TurboQuantBitSize, f"Bits{TURBO_BITS}"), always_ram=True
+    )
+
+
 def _config(qe: Any, dim: int) -> Any:
     """The collection's configuration (see `layout`); a store written before is loaded with it."""
     indexing_threshold, max_segment_size = segment_kb(dim)
     return qe.EdgeConfig(
         vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
-        quantization_config=qe.ScalarQuantizationConfig(
-            type=qe.ScalarType.Int8, quantile=QUANTILE, always_ram=True
-        ),
+        quantization_config=_codes(qe),
         hnsw_config=qe.HnswIndexConfig(
             m=0, ef_construct=EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_KB
         ),

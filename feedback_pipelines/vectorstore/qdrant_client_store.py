@@ -5,11 +5,12 @@ thousands of points and about a second per filtered query at 50k (FACTS.md), so 
 default is Qdrant Edge; local mode stays available as `backend="local"` and for comparison.
 
 A server collection gets the layout measured on the embedded store (`layout`, SCALE.md):
-int8 scalar quantization in RAM, segments of up to ~100k points, searches that rescore the int8
-candidates, and no HNSW graph. A collection with no quantization (the server's defaults, as an
-earlier release made it) is updated to it when opened, and the server rebuilds its segments in
-the background; one with any other layout is left as its owner set it. Not measured on a
-server (none runs here).
+4-bit TurboQuant codes in RAM, segments of up to ~100k points, searches that rescore the
+candidates, and no HNSW graph (TurboQuant needs a server that knows it, like qdrant-client
+1.20). A collection with no quantization (the server's defaults) or with the int8 layout of
+earlier releases is updated to it when opened, and the server rebuilds its segments in the
+background; one with any other layout is left as its owner set it. Not measured on a server
+(none runs here).
 Local mode is brute force and is given none of this.
 """
 
@@ -38,11 +39,25 @@ from feedback_pipelines.vectorstore.layout import (
     EF_CONSTRUCT,
     FULL_SCAN_KB,
     OVERSAMPLING,
-    QUANTILE,
+    TURBO_BITS,
     segment_kb,
 )
 
 logger = logging.getLogger(__name__)
+
+
+def _former_layout(config: Any) -> bool:
+    """Whether a server collection holds the layout releases before TurboQuant gave it.
+
+    int8 codes (quantile 0.99) in RAM, no graph: the same segments, twice the RAM of 4-bit codes.
+    """
+    scalar = getattr(config.quantization_config, "scalar", None)
+    return (
+        scalar is not None
+        and scalar.type == "int8"
+        and scalar.quantile == 0.99
+        and config.hnsw_config.m == 0
+    )
 
 
 class QdrantClientStore(VectorStore):
@@ -56,10 +71,10 @@ class QdrantClientStore(VectorStore):
         path: Local-mode folder (used when url is None); None means in memory.
         indexes: Payload field -> type ('keyword', 'integer', 'float', 'datetime', 'bool').
         timeout: Seconds per request to a server.
-        hnsw_m: HNSW graph edges per point on a server. 0 (the default) builds none: int8 scans,
-            rescored, measured exact at 4-14 ms to 1.4M points. A node holding tens of millions
-            of points may ask for a graph (e.g. 16) to bound search time, at some recall on
-            duplicate vectors (not measured on a server).
+        hnsw_m: HNSW graph edges per point on a server. 0 (the default) builds none: scans of
+            the quantized codes, rescored, measured exact (SCALE.md). A node holding tens of
+            millions of points may ask for a graph (e.g. 16) to bound search time, at some
+            recall on duplicate vectors (not measured on a server).
         hnsw_ef: Search-time beam width on a server, used only with a graph.
     """
 
@@ -110,8 +125,9 @@ class QdrantClientStore(VectorStore):
     def _open_collection(self) -> None:
         """Create the collection, or check an existing one.
 
-        One with no quantization (the server's defaults, as an earlier release made it) is
-        brought to `_layout()`; any other layout was chosen by someone and is left as it is.
+        One with no quantization (the server's defaults) or with the layout of earlier releases
+        (`_former_layout`) is brought to `_layout()`; any other layout was chosen by someone and
+        is left as it is.
         """
         m = self._m
         layout = {} if self.is_local else self._layout()
@@ -128,8 +144,8 @@ class QdrantClientStore(VectorStore):
             raise ValueError(
                 f"collection {self.collection!r} holds {size}-d vectors, not {self.dim}-d"
             )
-        if layout and config.quantization_config is None:
-            logger.info("updating %s to the int8 segment layout", self.collection)
+        if layout and (config.quantization_config is None or _former_layout(config)):
+            logger.info("updating %s to the quantized segment layout", self.collection)
             self.client.update_collection(self.collection, **layout)
 
     def _layout(self) -> dict[str, Any]:
@@ -137,9 +153,9 @@ class QdrantClientStore(VectorStore):
         m = self._m
         indexing_threshold, max_segment_size = segment_kb(self.dim)
         return {
-            "quantization_config": m.ScalarQuantization(
-                scalar=m.ScalarQuantizationConfig(
-                    type=m.ScalarType.INT8, quantile=QUANTILE, always_ram=True
+            "quantization_config": m.TurboQuantization(
+                turbo=m.TurboQuantQuantizationConfig(
+                    bits=m.TurboQuantBitSize(f"bits{TURBO_BITS}"), always_ram=True
                 )
             ),
             "hnsw_config": m.HnswConfigDiff(
@@ -151,7 +167,7 @@ class QdrantClientStore(VectorStore):
         }
 
     def _search_params(self) -> Any:
-        """None in local mode (brute force); on a server, rescore int8 candidates."""
+        """None in local mode (brute force); on a server, rescore the quantized candidates."""
         if self.is_local:
             return None
         m = self._m

@@ -1,6 +1,8 @@
 """The vector store backends behind one interface: filters, idempotence, payload updates."""
 
+import json
 import multiprocessing
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -263,12 +265,24 @@ def test_the_day_after_a_full_write_reads_only_its_own_points(tmp_path, monkeypa
         other.close()
 
 
-def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path):
-    """A store written before (plain segments) is loaded with the int8 configuration too."""
+def _segment_codes(shard: Path) -> list[dict]:
+    """The quantization each segment of an Edge shard holds (Qdrant's own segment files)."""
+    return [
+        json.loads(f.read_text())["quantization_config"]
+        for f in sorted(shard.glob("segments/*/vector_storage/quantized.config.json"))
+    ]
+
+
+def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path, monkeypatch):
+    """Stores of earlier releases (plain, then int8 segments) are re-encoded when optimized."""
     import qdrant_edge as qe
 
+    from feedback_pipelines.vectorstore import edge
     from feedback_pipelines.vectorstore.edge import EdgeStore
     from feedback_pipelines.vectorstore.layout import INDEX_POINTS
+
+    def int8(qe):  # how releases before TurboQuant quantized a segment
+        return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, always_ram=True)
 
     dim, per_day = 32, INDEX_POINTS + 2000
     rng = np.random.default_rng(3)
@@ -278,6 +292,13 @@ def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path):
     qe.EdgeShard.create(str(folder / "c"), plain).close()  # as an older release created it
     vectors, payloads = [], []
     for day in range(2):
+        if day == 0:
+            monkeypatch.setattr(edge, "_codes", int8)
+        else:
+            assert _segment_codes(folder / "c") == [
+                {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}
+            ]
+            monkeypatch.undo()
         store = EdgeStore(folder, "c", dim)
         rows = centres[rng.integers(0, 40, per_day)] + 0.3 * rng.standard_normal((per_day, dim))
         rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
@@ -293,6 +314,8 @@ def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path):
         vectors.append(rows)
         payloads += day_payloads
         store.close()
+    turbo = {"turbo": {"always_ram": True, "bits": "bits4"}}
+    assert _segment_codes(folder / "c") == [turbo, turbo]  # the int8 day was re-encoded
     store = EdgeStore(folder, "c", dim)
     everything = np.vstack(vectors)
     right = []
@@ -307,7 +330,7 @@ def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path):
             right += [h.score >= tenth - 1e-4 for h in hits]  # scores are rescored: exact
             assert all(all(h.payload.get(k) == v for k, v in flt.items()) for h in hits)
     store.close()
-    assert np.mean(right) >= 0.95  # recall@10: int8 ranks, the best 4 x 10 are rescored
+    assert np.mean(right) >= 0.95  # recall@10: 4-bit codes rank, the best 8 x 10 are rescored
 
 
 def test_bad_filters_are_refused(store):
