@@ -289,7 +289,7 @@ def _write_payloads(
     window: tuple[date, date],
     previous: tuple[str, pd.DataFrame] | None,
 ) -> dict:
-    """Cluster ids (-1 = noise) into the window's payloads, then `optimize` (int8 segments).
+    """Cluster ids (-1 = noise) into the window's payloads, then `optimize` (quantized segments).
 
     Optimized here, after the day's last write, not in `qdrant_feedback`: Qdrant moves a point whose
     payload is set out of its quantized segment, so optimizing before these writes quantized
@@ -331,11 +331,16 @@ def _write_payloads(
                     else ""
                 )
             )
-        if vector_store.should_optimize(store.count()):
+        points = store.count()
+        if vector_store.should_optimize(points):
+            context.log.info(
+                f"optimizing the store's {points:,} points (the first run after an upgrade from "
+                "int8 segments re-encodes every segment once, ~8 s per 100k points)"
+            )
             started = time.perf_counter()
             store.optimize()
             stats["optimize_seconds"] = round(time.perf_counter() - started, 2)
-            context.log.info(f"optimized (int8 segments) in {stats['optimize_seconds']:.1f}s")
+            context.log.info(f"optimized (quantized segments) in {stats['optimize_seconds']:.1f}s")
     return stats
 
 
