@@ -683,8 +683,7 @@ def bench_codes(n_days: int, per_day: int, base, queries, n_queries: int) -> Non
             start = time.perf_counter()
             store = open_store("bench", base.shape[1], path=folder, backend="edge")
             open_s = time.perf_counter() - start
-            cells = []
-            for pass_ in ("warm-up", "measured"):
+            for _ in range(2):  # a warm-up pass, then the one printed
                 cells = []
                 for fname, flt in filters.items():
                     ms, right = [], []
