@@ -6,8 +6,10 @@ codes and rescore the best 8 x limit with the original vectors. At 1M real point
 filtered top-10 in 2.6-12.1 ms at recall@10 1.000, against 3.3-15.2 ms for int8 codes, with
 half their RAM (bench/vectorstore.py --codes). 2-bit codes were a little faster on real text
 but ranked clustered Gaussian vectors badly (recall@10 0.65-0.70 at 8 x), where 4-bit codes
-kept 0.998. A graph gave recall 0.63-0.93 at 200k, as a third of the points share their
-vector with another, and costs 25-45 s of building per day of 100k points.
+kept 0.998. At the 90-day horizon's 9M points, though, 4-bit measured slower than int8 had
+in another session (SCALE.md); to be settled back to back. A graph gave recall 0.63-0.93 at
+200k, as a third of the points share their vector with another, and costs 25-45 s of building
+per day of 100k points.
 """
 
 from __future__ import annotations
