@@ -84,7 +84,7 @@ def _run(ds: str, selection: list[str] | None, report: bool) -> list[dict]:
         kind = dagster_event.event_type_value
         if kind == "ASSET_MATERIALIZATION":
             metadata = dagster_event.step_materialization_data.materialization.metadata
-            if "embedding_seconds" in metadata:  # a step that embeds texts itself (routing)
+            if "embedding_seconds" in metadata:  # a step that embeds texts of its own
                 embedded[dagster_event.step_key] = float(metadata["embedding_seconds"].value)
         elif kind == "STEP_START":
             _reset_peak()
@@ -153,7 +153,8 @@ def _table(rows: list[dict], events: int) -> str:
     """Each step beside the embedding stage, and every other step's time beside it.
 
     A step that embeds texts itself says how long in its metadata (`embedding_seconds`:
-    routing's answers and bare requests); the last two lines count that time as embedding.
+    routing's answers and bare requests, the topic labels' keyphrases, new complaint texts); the
+    last two lines count that time as embedding.
     """
     stage = [r for r in rows if r["step"].startswith(EMBEDDING)]
     embed = sum(r["seconds"] for r in stage) or None

@@ -180,7 +180,9 @@ def topic_clusters(
         f"({model.model_id}); previous partition {prev_ds or 'none'} with {n_prev} subtopics"
     )
     embed = model.embed if config.rerank_labels else None
+    spent = model.seconds_total
     result = cluster_window(events, vectors, end, previous, config.to_config(), embed)
+    embedding_seconds = round(model.seconds_total - spent, 2)  # the labels' keyphrases
     stats = result.stats
     labeller = cluster_labeller.client()
     if labeller is not None and len(result.clusters):
@@ -213,6 +215,7 @@ def topic_clusters(
             "largest_share": stats.get("max_share", 0.0),
             "ids_kept_share": None if kept is None else round(kept, 4),
             "labels": cluster_labeller.describe(),
+            "embedding_seconds": embedding_seconds,
             "preview": dg.MetadataValue.md(_preview(result)),
         },
     )

@@ -125,6 +125,7 @@ def complaint_clusters(
         context.log.info(f"{len(texts):,} complaint texts, {embedded:,} embedded (not cached)")
         return vectors
 
+    spent = model.seconds_total
     result = group_complaints(
         events,
         embed,
@@ -133,6 +134,7 @@ def complaint_clusters(
         next_id=next_id,
         config=config.to_config(),
     )
+    embedding_seconds = round(model.seconds_total - spent, 2)
     clusters, assignments, stats = result.clusters, result.assignments, result.stats
     with warehouse.get_connection() as conn:
         links = store.read_topic_links(conn, end)
@@ -168,6 +170,7 @@ def complaint_clusters(
             "by_kind": dg.MetadataValue.json(stats.get("by_kind", {})),
             "linked_in_cluster_assignments": in_topics,
             "vectors_embedded": len(fresh),
+            "embedding_seconds": embedding_seconds,
             "preview": markdown_table(preview),
         }
     )

@@ -82,12 +82,16 @@ class Embedder(ABC):
             stored with every vector (warehouse and Qdrant payload).
         dim: Length of each vector.
         last_stats: Figures of the latest `embed` call.
+        seconds_total: Time spent in `embed` since the embedder was built: a step that embeds
+            texts of its own reports the difference as `embedding_seconds` (bench/day.py
+            counts it as embedding, not as the step's other work).
     """
 
     model_id: str
     dim: int
     batch_size: int = 32
     last_stats: EmbedStats | None = None
+    seconds_total: float = 0.0
 
     @abstractmethod
     def _embed_batch(self, items: list[Any]) -> np.ndarray:
@@ -143,6 +147,7 @@ class Embedder(ABC):
             if progress is not None:
                 progress(done, len(texts), time.perf_counter() - start)
         self.last_stats = EmbedStats(len(texts), time.perf_counter() - start, int(sum(lengths)))
+        self.seconds_total += self.last_stats.seconds
         return out
 
     def __repr__(self) -> str:

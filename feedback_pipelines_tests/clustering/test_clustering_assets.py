@@ -174,6 +174,10 @@ def test_labels_name_the_topics(week):
         assert 3 <= len(row.quotes) <= 5
         assert not any(EMAIL.search(q) for q in row.quotes)  # redacted text only
         assert not any("<" in k for k in row.keyphrases)
+    # the labels' keyphrases are embedded by this step: it says how long (bench/day.py)
+    events = week.runs[day].asset_materializations_for_node("topic_clusters")
+    meta = {e.asset_key.to_user_string(): e.metadata for e in events}
+    assert meta["feedback_clusters"]["embedding_seconds"].value > 0
 
 
 def test_ids_stay_put_from_one_day_to_the_next(week):

@@ -107,6 +107,7 @@ def test_checks_pass_and_metadata_tells_the_story(complained):
     assert meta["complaints"].value == 112
     assert meta["kind_share"].value >= 0.65
     assert meta["vectors_embedded"].value > 0
+    assert meta["embedding_seconds"].value > 0  # bench/day.py counts it as embedding
 
 
 def test_a_rerun_embeds_nothing_and_replaces_its_day(complained):
@@ -114,6 +115,7 @@ def test_a_rerun_embeds_nothing_and_replaces_its_day(complained):
     assert second.success
     meta = second.asset_materializations_for_node("complaint_clusters")[0].metadata
     assert meta["vectors_embedded"].value == 0  # every sentence came from the cache
+    assert meta["embedding_seconds"].value == 0
     with env.connect() as conn:
         after = conn.execute(
             "SELECT * FROM complaint_clusters WHERE ds = ? ORDER BY complaint_id", [DS]

@@ -109,10 +109,16 @@ def test_tokenizer_pads_per_batch_and_truncates_at_256(minilm):
 
 def test_progress_reports_throughput(minilm):
     calls = []
+    before = minilm.seconds_total
     minilm.embed([f"text number {i}" for i in range(40)], batch_size=16,
                  progress=lambda done, total, s: calls.append((done, total)))  # fmt: skip
     assert calls[-1] == (40, 40) and len(calls) == 3
     assert minilm.last_stats.texts == 40 and minilm.last_stats.texts_per_second > 0
+    # what a step reports as `embedding_seconds`: the time in `embed`, call after call
+    spent = minilm.seconds_total - before
+    assert spent == pytest.approx(minilm.last_stats.seconds) and spent > 0
+    minilm.embed([])
+    assert minilm.seconds_total - before == spent
 
 
 def test_int8_build_is_made_once_and_reused(tmp_path_factory, monkeypatch, minilm):
