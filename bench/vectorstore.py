@@ -25,12 +25,15 @@ scales it down, and the exact-search latency grows about linearly with the point
     python bench/vectorstore.py --scale 90 --per-day 100000 --queries 50   # the 9M store
 
 `--scale D --per-day N`: the production horizon at full size, built as `qdrant_feedback` builds
-it: D days of N points, each day upserted then `optimize()`d (its segment quantized; int8 then).
+it: D days of N points, each day upserted then `optimize()`d (its segment quantized).
 Vectors go to a float32 file beside the store and only the filtered fields stay in memory, as
 small numpy arrays, so 9M points fit; recall@10 is against brute force over that file, a chunk
 at a time. Measured at the `--at` days (default 14, 45) and at the end, on the reopened store,
-for the filters of `horizon_filters` and one day. Stops building if MemAvailable falls under
-4 GB or the disk under 5 GB, and measures what it has.
+for the filters of `horizon_filters` and one day (each filter's queries twice, the second pass
+timed). Stops building if MemAvailable falls under 4 GB or the disk under 5 GB, and measures
+what it has. `--recode "int8,turbo 4-bit,int8"` builds with int8 segments, then re-encodes the
+same store to 4-bit codes and back (one `optimize()` each), reopening and measuring after each:
+two ways of quantizing compared on the same points in one session.
 
 `--codes --days D --per-day N`: the same D x N points (as `--scale` makes them) built once for
 each way of quantizing a segment (int8 as before, 4-bit TurboQuant as now, 2-bit), each store
@@ -484,22 +487,29 @@ def exact_top10(path: Path, n: int, queries, masks: dict, chunk: int = 1 << 18) 
     return best
 
 
-def measure_scale(store, vector_file: Path, days: list[str], fields: dict, queries) -> dict:
-    """Per filter: points selected, median and p95 latency (ms), recall@10 as `measure_queries`.
+def measure_scale(
+    store, vector_file: Path, days: list[str], fields: dict, queries, best: dict | None = None
+) -> tuple[dict, dict]:
+    """Per filter: points selected, median and p95 latency (ms), recall@10 as `measure_queries`;
+    and the exact top-10 scores (`best`: pass them back to measure the same points again).
 
-    The searches run before the brute-force pass, on pages as the build left them.
+    Each filter's queries run twice and the second pass is timed: the first reads the pages
+    the searches need, which a store just reopened or re-encoded holds to different degrees.
+    The searches run before the brute-force pass over the vector file.
     """
     filters = horizon_filters(days) | {"one day": {"ds": days[-1]}}
     masks = {name: field_mask(flt, days, fields) for name, flt in filters.items()}
     latencies, found = {}, {}
     for name, flt in filters.items():
-        latencies[name], found[name] = [], []
-        for q in queries:
-            start = time.perf_counter()
-            hits = store.search(q, flt, 10)
-            latencies[name].append((time.perf_counter() - start) * 1000)
-            found[name].append([h.score for h in hits])
-    best = exact_top10(vector_file, len(fields["day"]), queries, masks)
+        for _ in range(2):
+            latencies[name], found[name] = [], []
+            for q in queries:
+                start = time.perf_counter()
+                hits = store.search(q, flt, 10)
+                latencies[name].append((time.perf_counter() - start) * 1000)
+                found[name].append([h.score for h in hits])
+    if best is None:
+        best = exact_top10(vector_file, len(fields["day"]), queries, masks)
     out = {}
     for name, mask in masks.items():
         selected = int(mask.sum())
@@ -510,7 +520,7 @@ def measure_scale(store, vector_file: Path, days: list[str], fields: dict, queri
             recalls.append(sum(s >= kth - 1e-4 for s in scores[:k]) / k if k else 1.0)
         ms = latencies[name]
         out[name] = (selected, statistics.median(ms), np.percentile(ms, 95), np.mean(recalls))
-    return out
+    return out, best
 
 
 def _scale_table(figures: dict) -> str:
@@ -524,9 +534,27 @@ def _scale_table(figures: dict) -> str:
     return "\n".join(lines)
 
 
-def bench_scale(n_days: int, per_day: int, at: list[int], base, queries, n_queries: int) -> None:
-    """The retained store at full size, built day by day, measured at `at` days and the end."""
+def bench_scale(
+    n_days: int,
+    per_day: int,
+    at: list[int],
+    base,
+    queries,
+    n_queries: int,
+    recode: list[str] | None = None,
+) -> None:
+    """The retained store at full size, built day by day, measured at `at` days and the end.
+
+    With `recode` (names of `_codes`), built with the first way of quantizing a segment, then
+    re-encoded by one `optimize()` to each next one and measured again on the same points.
+    """
     from datetime import date, timedelta
+
+    from feedback_pipelines.vectorstore import edge
+
+    original = edge._codes
+    if recode:
+        edge._codes = _codes(recode[0])
 
     end = date(2026, 11, 20)
     days = [(end - timedelta(days=n_days - 1 - k)).isoformat() for k in range(n_days)]
@@ -582,7 +610,7 @@ def bench_scale(n_days: int, per_day: int, at: list[int], base, queries, n_queri
                     out.flush()
                     n = built * per_day
                     part = {name: a[:n] for name, a in fields.items()}
-                    figures = measure_scale(store, vector_file, days[:built], part, queries)
+                    figures, _ = measure_scale(store, vector_file, days[:built], part, queries)
                     print(f"\nat {built} days, {n:,} points, load {os.getloadavg()[0]:.1f}")
                     print(_scale_table(figures) + "\n", flush=True)
         n = built * per_day
@@ -593,7 +621,7 @@ def bench_scale(n_days: int, per_day: int, at: list[int], base, queries, n_queri
         store = open_store("bench", base.shape[1], path=folder / "store", backend="edge")
         reopen_s = time.perf_counter() - start
         part = {name: a[:n] for name, a in fields.items()}
-        figures = measure_scale(store, vector_file, days[:built], part, queries)
+        figures, best = measure_scale(store, vector_file, days[:built], part, queries)
         print(
             f"\n{built} days x {per_day:,} = {n:,} points, built in {build_s:.0f} s "
             f"({n / build_s:,.0f} points/s with optimize); store {_disk_mb(folder / 'store'):,.0f}"
@@ -602,9 +630,30 @@ def bench_scale(n_days: int, per_day: int, at: list[int], base, queries, n_queri
             f"{_kb('/proc/self/status', 'VmHWM') // 1024} MB, lowest MemAvailable in the build "
             f"{min_avail} MB; {len(queries)} queries, load {os.getloadavg()[0]:.1f}"
         )
+        if recode:
+            print(f"segments: {recode[0]}")
         print(_scale_table(figures), flush=True)
+        for name in (recode or [])[1:]:
+            store.close()
+            edge._codes = _codes(name)
+            store = open_store("bench", base.shape[1], path=folder / "store", backend="edge")
+            start = time.perf_counter()
+            store.optimize()
+            encode_s = time.perf_counter() - start
+            store.close()
+            start = time.perf_counter()
+            store = open_store("bench", base.shape[1], path=folder / "store", backend="edge")
+            reopen_s = time.perf_counter() - start
+            figures, _ = measure_scale(store, vector_file, days[:built], part, queries, best)
+            print(
+                f"\nsegments: {name}, re-encoded in {encode_s:.1f} s; store "
+                f"{_disk_mb(folder / 'store'):,.0f} MiB on disk; reopened in {reopen_s:.1f} s; "
+                f"{_memory()}; load {os.getloadavg()[0]:.1f}"
+            )
+            print(_scale_table(figures), flush=True)
         store.close()
     finally:
+        edge._codes = original
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -722,6 +771,12 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=0, help="days at full size (scale mode)")
     parser.add_argument("--at", default="14,45", help="with --scale: also measure at these days")
     parser.add_argument("--codes", action="store_true", help="int8 vs TurboQuant segments")
+    parser.add_argument(
+        "--recode",
+        default="",
+        help="with --scale: build with the first codes, then re-encode to each next one and "
+        'measure again, e.g. "int8,turbo 4-bit,int8"',
+    )
     parser.add_argument("--store", type=Path, help="measure this pipeline store (data/qdrant)")
     parser.add_argument("--optimize", action="store_true", help="with --store: optimize() first")
     parser.add_argument(
@@ -745,7 +800,8 @@ def main() -> None:
         return
     if args.scale:
         at = [int(d) for d in args.at.split(",") if d]
-        bench_scale(args.scale, args.per_day, at, base, queries, args.queries)
+        recode = [name for name in args.recode.split(",") if name]
+        bench_scale(args.scale, args.per_day, at, base, queries, args.queries, recode)
         return
     if args.horizon:
         bench_horizon(args.horizon, args.per_day, base, queries, args.queries)
