@@ -7,12 +7,13 @@ filtered query for qdrant-client's local mode at 10k. One shard per collection u
 
 Edge has no background optimizer: `optimize()`, which `topic_clusters` calls once it has
 written the day's cluster ids (a point whose payload is set leaves its quantized segment for
-the plain one, so optimizing earlier did the work twice), turns each full segment into 4-bit
-TurboQuant codes kept in RAM (segments hold up to ~100k points, so a day's new points make a
-new segment and older ones are left alone) and builds no HNSW graph. A search scans the codes
-(on both cores) and rescores the best 8 x limit with the original vectors. A store written
-with another quantization (int8 before) is loaded with this one, and its next `optimize()`
-re-encodes every segment once. Figures, and why not int8 or a graph: `layout`, SCALE.md.
+the plain one, so optimizing earlier did the work twice), turns each full segment into int8
+codes kept in RAM (segments hold up to ~100k points, so a day's new points make a new segment
+and older ones are left alone) and builds no HNSW graph. A search scans the codes (on both
+cores) and rescores the best 4 x limit with the original vectors. A store written with another
+quantization (the previous release's 4-bit TurboQuant codes) is loaded with this one, and its
+next `optimize()` re-encodes every segment once. Figures, and why not 4-bit codes or a graph:
+`layout`, SCALE.md.
 
 qdrant-edge-py 0.9.0 does not match boolean payload values (`MatchValue(True)` finds nothing,
 bool being an int in Python's eyes), so boolean fields are stored as integers 0/1 and turned
@@ -45,7 +46,7 @@ from feedback_pipelines.vectorstore.layout import (
     EF_CONSTRUCT,
     FULL_SCAN_KB,
     OVERSAMPLING,
-    TURBO_BITS,
+    QUANTILE,
     segment_kb,
 )
 
@@ -69,9 +70,7 @@ SYNC_MARK = "payload_sync.json"
 
 def _codes(qe: Any) -> Any:
     """How a full segment's vectors are quantized (`layout`; bench/vectorstore.py --codes)."""
-    return qe.TurboQuantQuantizationConfig(
-        bits=getattr(qe.TurboQuantBitSize, f"Bits{TURBO_BITS}"), always_ram=True
-    )
+    return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=QUANTILE, always_ram=True)
 
 
 def _config(qe: Any, dim: int) -> Any:

@@ -1,15 +1,15 @@
 """How a collection is stored and searched, the same for Qdrant Edge and a Qdrant server.
 
-Chosen by measurement (docs/deploy/SCALE.md): segments of up to ~100k points, no HNSW graph,
-each full segment quantized to 4-bit TurboQuant codes kept in RAM, and searches that scan the
-codes and rescore the best 8 x limit with the original vectors. At 1M real points that gave
-filtered top-10 in 2.6-12.1 ms at recall@10 1.000, against 3.3-15.2 ms for int8 codes, with
-half their RAM (bench/vectorstore.py --codes). 2-bit codes were a little faster on real text
-but ranked clustered Gaussian vectors badly (recall@10 0.65-0.70 at 8 x), where 4-bit codes
-kept 0.998. At the 90-day horizon's 9M points, though, 4-bit measured slower than int8 had
-in another session (SCALE.md); to be settled back to back. A graph gave recall 0.63-0.93 at
-200k, as a third of the points share their vector with another, and costs 25-45 s of building
-per day of 100k points.
+Chosen by measurement at the retention horizon's size (docs/deploy/SCALE.md): segments of up
+to ~100k points, no HNSW graph, each full segment quantized to int8 codes kept in RAM, and
+searches that scan the codes and rescore the best 4 x limit with the original vectors. On the
+same 9M points (90 days of 100k), back to back, int8 answered the time-window filters faster
+than 4-bit TurboQuant codes (7 days 11.5 against 20.0 ms, 14 days 20.7 against 30.2, a
+version's negatives of 7 days 7.4 against 9.8, one day 2.9 against 3.5), which only won
+unfiltered (91 against 109 ms); recall@10 was 1.000 for both. At 1.4M points 4-bit had been
+faster on every filter, so it stays a measured alternative (bench/vectorstore.py --codes,
+--recode). A graph lost recall on queries unlike the stored texts (0.73-0.84 at the default
+beam over 200k of the pipeline's own points) and costs 25-45 s of building per day of 100k.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from __future__ import annotations
 #: are left as they are.
 INDEX_POINTS = 10_000
 SEGMENT_POINTS = 100_000
-#: Bits per vector component in a quantized segment (TurboQuant; 4 bits: 192 bytes a point
-#: at 384 dimensions).
-TURBO_BITS = 4
-#: Candidates rescored with the original vectors, as a multiple of the limit: at 4, recall@10
-#: on clustered Gaussian vectors was 0.965; at 8, 1.000.
-OVERSAMPLING = 8.0
+#: int8 scalar quantization clips each vector component at this quantile.
+QUANTILE = 0.99
+#: Candidates rescored with the original vectors, as a multiple of the limit (recall@10 1.000
+#: at 9M points; 8 x was slower and found no more).
+OVERSAMPLING = 4.0
 #: HNSW build parameters (Qdrant's defaults), used only where a graph is asked for (m > 0).
 EF_CONSTRUCT = 100
 FULL_SCAN_KB = 10_000
