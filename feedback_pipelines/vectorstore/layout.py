@@ -6,10 +6,11 @@ searches that scan the codes and rescore the best 4 x limit with the original ve
 same 9M points (90 days of 100k), back to back, int8 answered the time-window filters faster
 than 4-bit TurboQuant codes (7 days 11.5 against 20.0 ms, 14 days 20.7 against 30.2, a
 version's negatives of 7 days 7.4 against 9.8, one day 2.9 against 3.5), which only won
-unfiltered (91 against 109 ms); recall@10 was 1.000 for both. At 1.4M points 4-bit had been
-faster on every filter, so it stays a measured alternative (bench/vectorstore.py --codes,
---recode). A graph lost recall on queries unlike the stored texts (0.73-0.84 at the default
-beam over 200k of the pipeline's own points) and costs 25-45 s of building per day of 100k.
+unfiltered (91 against 109 ms); recall@10 was 1.000 for both. At 1M, 1.4M and 3M points
+4-bit was faster on every filter, so it stays a measured alternative for smaller stores
+(bench/vectorstore.py --codes, --recode). A graph lost recall on queries unlike the stored
+texts (0.73-0.84 at the default beam over 200k of the pipeline's own points) and costs 25-45 s
+of building per day of 100k.
 """
 
 from __future__ import annotations
