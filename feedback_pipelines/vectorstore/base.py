@@ -38,6 +38,11 @@ PAYLOAD_INDEXES: dict[str, str] = {
     "user_role": "keyword",
 }
 
+#: Index types served for matches only: no range index (a range on them reads payloads). Cluster
+#: ids and flags are never ranges, and each segment then has one index less to build when it
+#: is written and to load when the store is opened (bench/vectorstore.py --scale; SCALE.md).
+MATCH_ONLY = frozenset({"integer", "bool"})
+
 Filter = Mapping[str, Any]
 PointTuple = tuple[str, Sequence[float] | np.ndarray, Mapping[str, Any]]
 

@@ -15,6 +15,9 @@ quantization (the previous release's 4-bit TurboQuant codes) is loaded with this
 next `optimize()` re-encodes every segment once. Figures, and why not 4-bit codes or a graph:
 `layout`, SCALE.md.
 
+Integer fields (cluster ids, and flags) are indexed for matches only (`MATCH_ONLY`); a store
+of an earlier release has those two indexes rebuilt when it is opened, once.
+
 qdrant-edge-py 0.9.0 does not match boolean payload values (`MatchValue(True)` finds nothing,
 bool being an int in Python's eyes), so boolean fields are stored as integers 0/1 and turned
 back into bools on the way out; callers see bools either way.
@@ -23,6 +26,7 @@ back into bools on the way out; callers see bools either way.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +36,7 @@ import numpy as np
 from typing_extensions import override
 
 from feedback_pipelines.vectorstore.base import (
+    MATCH_ONLY,
     PAYLOAD_INDEXES,
     Filter,
     Hit,
@@ -50,17 +55,24 @@ from feedback_pipelines.vectorstore.layout import (
     segment_kb,
 )
 
+logger = logging.getLogger(__name__)
+
 
 def _schema(kind: str) -> Any:
     import qdrant_edge as qe
 
+    if kind in MATCH_ONLY:  # bools are stored as 0/1, see the module docstring
+        return qe.IntegerIndexParams(lookup=True, range=False)
     return {
         "keyword": qe.PayloadSchemaType.Keyword,
-        "integer": qe.PayloadSchemaType.Integer,
         "float": qe.PayloadSchemaType.Float,
         "datetime": qe.PayloadSchemaType.Datetime,
-        "bool": qe.PayloadSchemaType.Integer,  # stored as 0/1, see the module docstring
     }[kind]
+
+
+def _stale(index: Any, kind: str) -> bool:
+    """Whether a field's index was made by an earlier release (an integer one with ranges)."""
+    return kind in MATCH_ONLY and (index.params is None or bool(index.params.range))
 
 
 #: A file in the shard's folder (Edge leaves what it does not know alone): deleting the store
@@ -120,10 +132,14 @@ class EdgeStore(VectorStore):
         else:
             self.path.mkdir(parents=True, exist_ok=True)
             self.shard = qe.EdgeShard.create(str(self.path), config)
-        present = set(self.shard.info().payload_schema)
+        present = self.shard.info().payload_schema
         for name, kind in self.indexes.items():
-            if name not in present:
-                self.shard.update(qe.UpdateOperation.create_field_index(name, _schema(kind)))
+            if name in present and not _stale(present[name], kind):
+                continue
+            if name in present:
+                logger.info("re-indexing %s of %s for matches only (once)", name, collection)
+                self.shard.update(qe.UpdateOperation.delete_field_index(name))
+            self.shard.update(qe.UpdateOperation.create_field_index(name, _schema(kind)))
         self._closed = False
 
     # -- encoding -----------------------------------------------------------------------------

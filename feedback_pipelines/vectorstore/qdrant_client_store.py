@@ -105,7 +105,9 @@ class QdrantClientStore(VectorStore):
         self._open_collection()
         kinds = {
             "keyword": models.PayloadSchemaType.KEYWORD,
-            "integer": models.PayloadSchemaType.INTEGER,
+            "integer": models.IntegerIndexParams(  # matches only (`MATCH_ONLY`)
+                type=models.IntegerIndexType.INTEGER, lookup=True, range=False
+            ),
             "float": models.PayloadSchemaType.FLOAT,
             "datetime": models.PayloadSchemaType.DATETIME,
             "bool": models.PayloadSchemaType.BOOL,

@@ -141,7 +141,12 @@ def test_new_collection_is_created_with_quantized_segments_and_no_graph(serve):
     assert body["quantization_config"] == INT8
     assert body["hnsw_config"]["m"] == 0
     assert body["optimizers_config"] == OPTIMIZERS
-    assert len(fake.sent("PUT", f"/collections/{NAME}/index")) == len(PAYLOAD_INDEXES)
+    indexes = {
+        b["field_name"]: b["field_schema"] for b in fake.sent("PUT", f"/collections/{NAME}/index")
+    }
+    assert set(indexes) == set(PAYLOAD_INDEXES)
+    assert indexes["cluster_id"] == {"type": "integer", "lookup": True, "range": False}
+    assert indexes["ds"] == "datetime"
     assert fake.sent("PATCH", f"/collections/{NAME}") == []
 
 
