@@ -36,15 +36,15 @@ same store to 4-bit codes and back (one `optimize()` each), reopening and measur
 two ways of quantizing compared on the same points in one session.
 
 `--codes --days D --per-day N`: the same D x N points (as `--scale` makes them) built once for
-each way of quantizing a segment (int8, the default; 4-bit and 2-bit TurboQuant), each store
+each way of quantizing a segment (int8; 4-bit TurboQuant, the default; 2-bit), each store
 closed and reopened (the open timed), then filtered top-10 median latency and recall@10 for the
 filters of `horizon_filters` and one day, after a warm-up pass; and recall@10 on clustered
 Gaussian vectors (24k points round 40 centres, random queries), where coarse codes rank worst.
 At 10 x 100k (load ~1, all rescored 8 x): int8 reopened in 7.8 s, 4-bit in 3.6 s, 2-bit in
 4.2 s; top-10 medians 3.3-15.2 ms for int8, 2.6-12.1 ms for 4-bit, 2.6-11.9 ms for 2-bit,
 recall@10 1.000 for all three on real vectors (2-bit: 0.998 for one day); on the Gaussian ones
-int8 kept 1.000, 4-bit 0.998, 2-bit 0.654. At 90 x 100k the order turns on the time-window
-filters (int8 faster: SCALE.md), which is why int8 is the default.
+int8 kept 1.000, 4-bit 0.998, 2-bit 0.654. At 90 x 100k (`--scale 90 --recode`) 4-bit was
+faster on every filter too (SCALE.md), and rescored 4 x it is the default.
 
 At 90 x 100k, int8 (50 queries, load 2): built in 2726 s, upserts falling from 10.7k/s on day 1 to
 3.8k/s on day 90 while optimize stayed at 6.2-9.4 s a day; 23.2 GiB on disk, 91 segments, reopened

@@ -338,7 +338,7 @@ def _write_payloads(
         if vector_store.should_optimize(points):
             context.log.info(
                 f"optimizing the store's {points:,} points (the first run after an upgrade from "
-                "4-bit segments re-encodes every segment once, ~6-8 s per 100k points)"
+                "int8 segments re-encodes every segment once, ~5-6 s per 100k points)"
             )
             started = time.perf_counter()
             store.optimize()

@@ -7,13 +7,13 @@ filtered query for qdrant-client's local mode at 10k. One shard per collection u
 
 Edge has no background optimizer: `optimize()`, which `topic_clusters` calls once it has
 written the day's cluster ids (a point whose payload is set leaves its quantized segment for
-the plain one, so optimizing earlier did the work twice), turns each full segment into int8
-codes kept in RAM (segments hold up to ~100k points, so a day's new points make a new segment
-and older ones are left alone) and builds no HNSW graph. A search scans the codes (on both
-cores) and rescores the best 4 x limit with the original vectors. A store written with another
-quantization (the previous release's 4-bit TurboQuant codes) is loaded with this one, and its
-next `optimize()` re-encodes every segment once. Figures, and why not 4-bit codes or a graph:
-`layout`, SCALE.md.
+the plain one, so optimizing earlier did the work twice), turns each full segment into 4-bit
+TurboQuant codes kept in RAM (segments hold up to ~100k points, so a day's new points make a
+new segment and older ones are left alone) and builds no HNSW graph. A search scans the codes
+(on both cores) and rescores the best 4 x limit with the original vectors. A store written with
+another quantization (the previous release's int8 codes) is loaded with this one, and its next
+`optimize()` re-encodes every segment once. Figures, and why not int8 or a graph: `layout`,
+SCALE.md.
 
 Integer fields (cluster ids, and flags) are indexed for matches only (`MATCH_ONLY`); a store
 of an earlier release has those two indexes rebuilt when it is opened, once.
@@ -51,7 +51,7 @@ from feedback_pipelines.vectorstore.layout import (
     EF_CONSTRUCT,
     FULL_SCAN_KB,
     OVERSAMPLING,
-    QUANTILE,
+    TURBO_BITS,
     segment_kb,
 )
 
@@ -82,7 +82,9 @@ SYNC_MARK = "payload_sync.json"
 
 def _codes(qe: Any) -> Any:
     """How a full segment's vectors are quantized (`layout`; bench/vectorstore.py --codes)."""
-    return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=QUANTILE, always_ram=True)
+    return qe.TurboQuantQuantizationConfig(
+        bits=getattr(qe.TurboQuantBitSize, f"Bits{TURBO_BITS}"), always_ram=True
+    )
 
 
 def _config(qe: Any, dim: int) -> Any:

@@ -5,11 +5,12 @@ thousands of points and about a second per filtered query at 50k (FACTS.md), so 
 default is Qdrant Edge; local mode stays available as `backend="local"` and for comparison.
 
 A server collection gets the layout measured on the embedded store (`layout`, SCALE.md):
-int8 codes in RAM, segments of up to ~100k points, searches that rescore the candidates, and
-no HNSW graph. A collection with no quantization (the server's defaults) or with the 4-bit
-TurboQuant layout of the previous release is updated to it when opened, and the server rebuilds
-its segments in the background; one with any other layout is left as its owner set it. Not
-measured on a server (none runs here).
+4-bit TurboQuant codes in RAM, segments of up to ~100k points, searches that rescore the
+candidates, and no HNSW graph (TurboQuant needs a server that knows it, like qdrant-client
+1.20). A collection with no quantization (the server's defaults) or with the int8 layout of
+the previous release is updated to it when opened, and the server rebuilds its segments in the
+background; one with any other layout is left as its owner set it. Not measured on a server
+(none runs here).
 Local mode is brute force and is given none of this.
 """
 
@@ -38,7 +39,7 @@ from feedback_pipelines.vectorstore.layout import (
     EF_CONSTRUCT,
     FULL_SCAN_KB,
     OVERSAMPLING,
-    QUANTILE,
+    TURBO_BITS,
     segment_kb,
 )
 
@@ -48,11 +49,16 @@ logger = logging.getLogger(__name__)
 def _former_layout(config: Any) -> bool:
     """Whether a server collection holds the layout the previous release gave it.
 
-    4-bit TurboQuant codes in RAM, no graph: the same segments, slower on time-window filters
-    at the retention horizon's size (`layout`).
+    int8 codes (quantile 0.99) in RAM, no graph: the same segments, slower than 4-bit codes at
+    the retention horizon's size and twice their RAM (`layout`).
     """
-    turbo = getattr(config.quantization_config, "turbo", None)
-    return turbo is not None and turbo.bits == "bits4" and config.hnsw_config.m == 0
+    scalar = getattr(config.quantization_config, "scalar", None)
+    return (
+        scalar is not None
+        and scalar.type == "int8"
+        and scalar.quantile == 0.99
+        and config.hnsw_config.m == 0
+    )
 
 
 class QdrantClientStore(VectorStore):
@@ -150,9 +156,9 @@ class QdrantClientStore(VectorStore):
         m = self._m
         indexing_threshold, max_segment_size = segment_kb(self.dim)
         return {
-            "quantization_config": m.ScalarQuantization(
-                scalar=m.ScalarQuantizationConfig(
-                    type=m.ScalarType.INT8, quantile=QUANTILE, always_ram=True
+            "quantization_config": m.TurboQuantization(
+                turbo=m.TurboQuantQuantizationConfig(
+                    bits=m.TurboQuantBitSize(f"bits{TURBO_BITS}"), always_ram=True
                 )
             ),
             "hnsw_config": m.HnswConfigDiff(

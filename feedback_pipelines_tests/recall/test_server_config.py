@@ -18,8 +18,8 @@ from feedback_pipelines.vectorstore.qdrant_client_store import QdrantClientStore
 
 NAME = "feedback-test"
 DIM = 384  # 1.5 KB a vector: 10k points are 15,000 KB, 100k are 150,000 KB
-INT8 = {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}
-TURBO = {"turbo": {"bits": "bits4", "always_ram": True}}  # the previous release's
+INT8 = {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}  # the previous release's
+TURBO = {"turbo": {"bits": "bits4", "always_ram": True}}
 OPTIMIZERS = {"indexing_threshold": 15_000, "max_segment_size": 150_000}
 
 
@@ -36,9 +36,9 @@ def _config(m: int, quantization: dict | None, optimizers: dict) -> dict:
 #: What a collection made with the server's defaults (by an earlier release) reports.
 DEFAULTS = _config(16, None, {"indexing_threshold": 10_000, "max_segment_size": None})
 #: What a collection already holding this release's layout reports.
-CONVERGED = _config(0, INT8, OPTIMIZERS)
-#: What a collection made by the previous release (4-bit TurboQuant codes) reports.
-FORMER = _config(0, TURBO, OPTIMIZERS)
+CONVERGED = _config(0, TURBO, OPTIMIZERS)
+#: What a collection made by the previous release (int8 codes) reports.
+FORMER = _config(0, INT8, OPTIMIZERS)
 
 
 class FakeQdrant(ThreadingHTTPServer):
@@ -138,7 +138,7 @@ def test_new_collection_is_created_with_quantized_segments_and_no_graph(serve):
         pass
     [body] = fake.sent("PUT", f"/collections/{NAME}")
     assert body["vectors"] == {"size": DIM, "distance": "Cosine"}
-    assert body["quantization_config"] == INT8
+    assert body["quantization_config"] == TURBO
     assert body["hnsw_config"]["m"] == 0
     assert body["optimizers_config"] == OPTIMIZERS
     indexes = {
@@ -166,7 +166,7 @@ def test_a_graph_when_asked_for_is_built_and_searched_with_a_beam(serve):
         store.search(np.ones(DIM))
     [created] = fake.sent("PUT", f"/collections/{NAME}")
     assert created["hnsw_config"]["m"] == 16
-    assert created["quantization_config"] == INT8
+    assert created["quantization_config"] == TURBO
     [query] = fake.sent("POST", f"/collections/{NAME}/points/query")
     assert query["params"]["hnsw_ef"] == 64
 
@@ -188,14 +188,14 @@ def test_the_graph_setting_reaches_the_server(serve, monkeypatch):
             open_store("any-model", DIM, url=fake.url, collection=NAME)
 
 
-@pytest.mark.parametrize("before", [DEFAULTS, FORMER], ids=["server defaults", "4-bit layout"])
+@pytest.mark.parametrize("before", [DEFAULTS, FORMER], ids=["server defaults", "int8 layout"])
 def test_a_collection_of_an_earlier_release_is_updated_once(serve, before):
     fake = serve(before)
     for _ in range(2):
         with open_store("any-model", DIM, url=fake.url, collection=NAME):
             pass
     [body] = fake.sent("PATCH", f"/collections/{NAME}")
-    assert body["quantization_config"] == INT8
+    assert body["quantization_config"] == TURBO
     assert body["hnsw_config"]["m"] == 0
     assert body["optimizers_config"] == OPTIMIZERS
     assert fake.sent("PUT", f"/collections/{NAME}") == []

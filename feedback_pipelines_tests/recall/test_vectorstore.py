@@ -274,15 +274,15 @@ def _segment_codes(shard: Path) -> list[dict]:
 
 
 def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path, monkeypatch):
-    """Stores of earlier releases (plain, then 4-bit segments) are re-encoded when optimized."""
+    """Stores of earlier releases (plain, then int8 segments) are re-encoded when optimized."""
     import qdrant_edge as qe
 
     from feedback_pipelines.vectorstore import edge
     from feedback_pipelines.vectorstore.edge import EdgeStore
     from feedback_pipelines.vectorstore.layout import INDEX_POINTS
 
-    def turbo4(qe):  # how the previous release quantized a segment
-        return qe.TurboQuantQuantizationConfig(bits=qe.TurboQuantBitSize.Bits4, always_ram=True)
+    def int8(qe):  # how the previous release quantized a segment
+        return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, always_ram=True)
 
     dim, per_day = 32, INDEX_POINTS + 2000
     rng = np.random.default_rng(3)
@@ -293,11 +293,12 @@ def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path, monk
     vectors, payloads = [], []
     for day in range(2):
         if day == 0:
-            monkeypatch.setattr(edge, "_codes", turbo4)
+            monkeypatch.setattr(edge, "_codes", int8)
         else:
             codes = _segment_codes(folder / "c")
             assert codes and all(
-                c == {"turbo": {"always_ram": True, "bits": "bits4"}} for c in codes
+                c == {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}
+                for c in codes
             )
             monkeypatch.undo()
         store = EdgeStore(folder, "c", dim)
@@ -315,9 +316,9 @@ def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path, monk
         vectors.append(rows)
         payloads += day_payloads
         store.close()
-    int8 = {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}
+    turbo = {"turbo": {"always_ram": True, "bits": "bits4"}}
     codes = _segment_codes(folder / "c")
-    assert codes and all(c == int8 for c in codes)  # the 4-bit day was re-encoded
+    assert codes and all(c == turbo for c in codes)  # the int8 day was re-encoded
     store = EdgeStore(folder, "c", dim)
     everything = np.vstack(vectors)
     right = []
@@ -332,7 +333,7 @@ def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path, monk
             right += [h.score >= tenth - 1e-4 for h in hits]  # scores are rescored: exact
             assert all(all(h.payload.get(k) == v for k, v in flt.items()) for h in hits)
     store.close()
-    assert np.mean(right) >= 0.95  # recall@10: int8 codes rank, the best 4 x 10 are rescored
+    assert np.mean(right) >= 0.95  # recall@10: 4-bit codes rank, the best 4 x 10 are rescored
 
 
 def test_bad_filters_are_refused(store):
