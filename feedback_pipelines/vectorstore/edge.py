@@ -15,8 +15,10 @@ another quantization (the previous release's int8 codes) is loaded with this one
 `optimize()` re-encodes every segment once. Figures, and why not int8 or a graph: `layout`,
 SCALE.md.
 
-Integer fields (cluster ids, and flags) are indexed for matches only (`MATCH_ONLY`); a store
-of an earlier release has those two indexes rebuilt when it is opened, once.
+Integer fields (cluster ids, and flags) are indexed for matches only (`MATCH_ONLY`) and the
+model version as a tenant (`PAYLOAD_INDEXES`); a store of an earlier release has those indexes
+rebuilt when it is opened, once (its segments are regrouped by version as `optimize()`
+rebuilds them).
 
 qdrant-edge-py 0.9.0 does not match boolean payload values (`MatchValue(True)` finds nothing,
 bool being an int in Python's eyes), so boolean fields are stored as integers 0/1 and turned
@@ -63,6 +65,8 @@ def _schema(kind: str) -> Any:
 
     if kind in MATCH_ONLY:  # bools are stored as 0/1, see the module docstring
         return qe.IntegerIndexParams(lookup=True, range=False)
+    if kind == "tenant":
+        return qe.KeywordIndexParams(is_tenant=True)
     return {
         "keyword": qe.PayloadSchemaType.Keyword,
         "float": qe.PayloadSchemaType.Float,
@@ -71,8 +75,15 @@ def _schema(kind: str) -> Any:
 
 
 def _stale(index: Any, kind: str) -> bool:
-    """Whether a field's index was made by an earlier release (an integer one with ranges)."""
-    return kind in MATCH_ONLY and (index.params is None or bool(index.params.range))
+    """Whether a field's index was made by an earlier release.
+
+    That is an integer index with ranges, or a keyword one that is no tenant.
+    """
+    if kind in MATCH_ONLY:
+        return index.params is None or bool(index.params.range)
+    if kind == "tenant":
+        return index.params is None or not index.params.is_tenant
+    return False
 
 
 #: A file in the shard's folder (Edge leaves what it does not know alone): deleting the store
@@ -109,7 +120,8 @@ class EdgeStore(VectorStore):
         path: Folder holding one shard folder per collection (e.g. `data/qdrant`).
         collection: Collection name (see `collection_name`).
         dim: Vector length.
-        indexes: Payload field -> type ('keyword', 'integer', 'float', 'datetime', 'bool').
+        indexes: Payload field -> type ('keyword', 'tenant', 'integer', 'float', 'datetime',
+            'bool').
     """
 
     def __init__(
@@ -139,7 +151,7 @@ class EdgeStore(VectorStore):
             if name in present and not _stale(present[name], kind):
                 continue
             if name in present:
-                logger.info("re-indexing %s of %s for matches only (once)", name, collection)
+                logger.info("re-indexing %s of %s as %s (once)", name, collection, kind)
                 self.shard.update(qe.UpdateOperation.delete_field_index(name))
             self.shard.update(qe.UpdateOperation.create_field_index(name, _schema(kind)))
         self._closed = False

@@ -70,7 +70,8 @@ class QdrantClientStore(VectorStore):
         url: Server URL (e.g. http://localhost:6333); None for local mode.
         api_key: Server API key (a secret: never logged).
         path: Local-mode folder (used when url is None); None means in memory.
-        indexes: Payload field -> type ('keyword', 'integer', 'float', 'datetime', 'bool').
+        indexes: Payload field -> type ('keyword', 'tenant', 'integer', 'float', 'datetime',
+            'bool').
         timeout: Seconds per request to a server.
         hnsw_m: HNSW graph edges per point on a server. 0 (the default) builds none: scans of
             the quantized codes, rescored, measured exact (SCALE.md). A node holding tens of
@@ -111,6 +112,9 @@ class QdrantClientStore(VectorStore):
         self._open_collection()
         kinds = {
             "keyword": models.PayloadSchemaType.KEYWORD,
+            "tenant": models.KeywordIndexParams(
+                type=models.KeywordIndexType.KEYWORD, is_tenant=True
+            ),
             "integer": models.IntegerIndexParams(  # matches only (`MATCH_ONLY`)
                 type=models.IntegerIndexType.INTEGER, lookup=True, range=False
             ),

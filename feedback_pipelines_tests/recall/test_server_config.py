@@ -146,6 +146,7 @@ def test_new_collection_is_created_with_quantized_segments_and_no_graph(serve):
     }
     assert set(indexes) == set(PAYLOAD_INDEXES)
     assert indexes["cluster_id"] == {"type": "integer", "lookup": True, "range": False}
+    assert indexes["model_version"] == {"type": "keyword", "is_tenant": True}
     assert indexes["ds"] == "datetime"
     assert fake.sent("PATCH", f"/collections/{NAME}") == []
 

@@ -365,16 +365,23 @@ def test_embedded_store_persists_and_has_indexes(tmp_path, backend):
             assert set(PAYLOAD_INDEXES) <= schema
 
 
-def test_edge_match_only_indexes_replace_the_previous_release_range_ones(tmp_path, monkeypatch):
-    """Cluster ids and flags are indexed for matches only; a store of the previous release
-    (integer indexes with ranges) gets them replaced when opened, and its filters still match."""
+def test_edge_indexes_of_the_previous_release_are_replaced_once(tmp_path, monkeypatch):
+    """Cluster ids and flags are indexed for matches only, the model version as a tenant; a
+    store of the previous release (integer indexes with ranges, a plain keyword one) gets them
+    replaced when opened, and its filters still match."""
     import qdrant_edge as qe
 
     from feedback_pipelines.vectorstore import edge
 
     def ranged(shard) -> dict[str, bool]:
         schema = shard.info().payload_schema
-        return {k: v.params is None or bool(v.params.range) for k, v in schema.items()}
+        return {
+            k: v.params is None or bool(getattr(v.params, "range", True)) for k, v in schema.items()
+        }
+
+    def tenant(shard) -> bool:
+        params = shard.info().payload_schema["model_version"].params
+        return params is not None and bool(params.is_tenant)
 
     points, vectors = _points()
     points = [(pid, v, {**pl, "cluster_id": i % 5}) for i, (pid, v, pl) in enumerate(points)]
@@ -382,20 +389,25 @@ def test_edge_match_only_indexes_replace_the_previous_release_range_ones(tmp_pat
         edge, "_schema", lambda kind: {"integer": qe.PayloadSchemaType.Integer,
                                        "bool": qe.PayloadSchemaType.Integer,
                                        "keyword": qe.PayloadSchemaType.Keyword,
+                                       "tenant": qe.PayloadSchemaType.Keyword,
                                        "datetime": qe.PayloadSchemaType.Datetime}[kind],
     )  # fmt: skip
     with open_store("m", 16, path=tmp_path, backend="edge") as s:
         s.upsert(points)
         s.optimize()
         assert ranged(s.shard)["cluster_id"] and ranged(s.shard)["is_negative"]
+        assert not tenant(s.shard)
     monkeypatch.undo()
     with open_store("m", 16, path=tmp_path, backend="edge") as s:
         got = ranged(s.shard)
         assert set(got) == set(PAYLOAD_INDEXES)
         assert not got["cluster_id"] and not got["is_negative"]
         assert got["ds"]  # days are ranges: that index keeps them
+        assert tenant(s.shard)
         schema = s.shard.info().payload_schema
         assert schema["cluster_id"].points == schema["is_negative"].points == N
+        assert schema["model_version"].points == N
+        assert s.count({"model_version": "v2"}) == N // 2
         flt = {"cluster_id": 2, "is_negative": True}
         want = {p for p, _, pl in points if pl["cluster_id"] == 2 and pl["is_negative"]}
         assert want and {h.id for h in s.search(vectors[0], flt, N)} == want
