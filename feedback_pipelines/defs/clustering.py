@@ -336,9 +336,15 @@ def _write_payloads(
             )
         points = store.count()
         if vector_store.should_optimize(points):
+            earlier = store.earlier_segments()
             context.log.info(
-                f"optimizing the store's {points:,} points (the first run after an upgrade from "
-                "int8 segments re-encodes every segment once, ~5-6 s per 100k points)"
+                f"optimizing the store's {points:,} points"
+                + (
+                    f" (and re-encoding its {earlier:,} segments of an earlier release, once: "
+                    "~5-6 s per 100k points)"
+                    if earlier
+                    else ""
+                )
             )
             started = time.perf_counter()
             store.optimize()

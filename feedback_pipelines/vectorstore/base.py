@@ -190,6 +190,13 @@ class VectorStore(ABC):
     def optimize(self) -> None:
         """Quantize full segments now (Qdrant Edge has no background optimizer); else a no-op."""
 
+    def earlier_segments(self) -> int:
+        """Segments quantized otherwise than this release does: `optimize()` re-encodes them.
+
+        0 where the backend re-encodes by itself (a server).
+        """
+        return 0
+
     def sync_mark(self) -> dict[str, Any] | None:
         """What the collection's cluster ids were last written to in full (`recall.sync`).
 

@@ -311,6 +311,19 @@ class EdgeStore(VectorStore):
         self.shard.optimize()
 
     @override
+    def earlier_segments(self) -> int:
+        # Qdrant's own files: the collection's configuration, and each quantized segment's codes
+        try:
+            wanted = json.loads((self.path / "edge_config.json").read_text())["quantization_config"]
+            held = [
+                json.loads(f.read_text())["quantization_config"]
+                for f in self.path.glob("segments/*/vector_storage/quantized.config.json")
+            ]
+        except (OSError, ValueError, KeyError):
+            return 0
+        return sum(codes != wanted for codes in held)
+
+    @override
     def sync_mark(self) -> dict[str, Any] | None:
         try:
             mark = json.loads((self.path / SYNC_MARK).read_text())

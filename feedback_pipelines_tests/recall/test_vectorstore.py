@@ -302,6 +302,7 @@ def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path, monk
             )
             monkeypatch.undo()
         store = EdgeStore(folder, "c", dim)
+        assert store.earlier_segments() == (0 if day == 0 else len(codes))
         rows = centres[rng.integers(0, 40, per_day)] + 0.3 * rng.standard_normal((per_day, dim))
         rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
         day_payloads = [
@@ -320,6 +321,7 @@ def test_optimized_edge_store_quantizes_each_day_and_keeps_recall(tmp_path, monk
     codes = _segment_codes(folder / "c")
     assert codes and all(c == turbo for c in codes)  # the int8 day was re-encoded
     store = EdgeStore(folder, "c", dim)
+    assert store.earlier_segments() == 0
     everything = np.vstack(vectors)
     right = []
     for flt in ({}, {"model_version": "v1"}, {"ds": DAYS[1], "model_version": "v2"}):
