@@ -56,7 +56,7 @@ class VectorStoreResource(dg.ConfigurableResource):
     #: per 100k new points, and rebuilds older segments that lost many points to payload
     #: updates; the first after an upgrade from the previous release's int8 segments re-encodes
     #: them all (~5-6 s per 100k points, once). At the 90-day horizon's 9M points: filtered
-    #: top-10 in 2.7-18 ms for days and a version's negatives, recall@10 1.000.
+    #: top-10 in 2.7-23 ms for days and a version's negatives, recall@10 1.000.
     optimize_above: int = 1
     #: Days of points kept, ending at the partition being written (older points are removed
     #: by each daily `qdrant_feedback`); -1 = FEEDBACK_QDRANT_RETENTION_DAYS (default 90);
