@@ -46,6 +46,21 @@ PAYLOAD_INDEXES: dict[str, str] = {
 #: is written and to load when the store is opened (bench/vectorstore.py --scale; SCALE.md).
 MATCH_ONLY = frozenset({"integer", "bool"})
 
+
+def stale_index(index: Any, kind: str, match_only: frozenset[str] = MATCH_ONLY) -> bool:
+    """Whether a field's index (as Qdrant Edge or a server reports it) is an earlier release's.
+
+    That is an integer index with ranges (for a kind in `match_only`), or a keyword index that
+    is no tenant; the store then replaces it. Other kinds did not change.
+    """
+    params = getattr(index, "params", None)
+    if kind in match_only:
+        return params is None or bool(getattr(params, "range", True))
+    if kind == "tenant":
+        return params is None or not getattr(params, "is_tenant", False)
+    return False
+
+
 Filter = Mapping[str, Any]
 PointTuple = tuple[str, Sequence[float] | np.ndarray, Mapping[str, Any]]
 

@@ -48,6 +48,7 @@ from feedback_pipelines.vectorstore.base import (
     indexed_filter,
     iso_date,
     payload_groups,
+    stale_index,
 )
 from feedback_pipelines.vectorstore.layout import (
     EF_CONSTRUCT,
@@ -72,18 +73,6 @@ def _schema(kind: str) -> Any:
         "float": qe.PayloadSchemaType.Float,
         "datetime": qe.PayloadSchemaType.Datetime,
     }[kind]
-
-
-def _stale(index: Any, kind: str) -> bool:
-    """Whether a field's index was made by an earlier release.
-
-    That is an integer index with ranges, or a keyword one that is no tenant.
-    """
-    if kind in MATCH_ONLY:
-        return index.params is None or bool(index.params.range)
-    if kind == "tenant":
-        return index.params is None or not index.params.is_tenant
-    return False
 
 
 #: A file in the shard's folder (Edge leaves what it does not know alone): deleting the store
@@ -148,7 +137,7 @@ class EdgeStore(VectorStore):
             self.shard = qe.EdgeShard.create(str(self.path), config)
         present = self.shard.info().payload_schema
         for name, kind in self.indexes.items():
-            if name in present and not _stale(present[name], kind):
+            if name in present and not stale_index(present[name], kind):
                 continue
             if name in present:
                 logger.info("re-indexing %s of %s as %s (once)", name, collection, kind)

@@ -9,8 +9,9 @@ A server collection gets the layout measured on the embedded store (`layout`, SC
 candidates, and no HNSW graph (TurboQuant needs a server that knows it, like qdrant-client
 1.20). A collection with no quantization (the server's defaults) or with the int8 layout of
 the previous release is updated to it when opened, and the server rebuilds its segments in the
-background; one with any other layout is left as its owner set it. Not measured on a server
-(none runs here).
+background; one with any other layout is left as its owner set it. Its payload indexes are
+brought to this release's too (cluster ids for matches only, the model version a tenant), as
+the embedded store's are. Not measured on a server (none runs here).
 Local mode is brute force and is given none of this.
 """
 
@@ -34,6 +35,7 @@ from feedback_pipelines.vectorstore.base import (
     batched,
     indexed_filter,
     iso_date,
+    stale_index,
 )
 from feedback_pipelines.vectorstore.layout import (
     EF_CONSTRUCT,
@@ -44,6 +46,9 @@ from feedback_pipelines.vectorstore.layout import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A server stores flags as booleans (Edge: as 0/1 integers), so only integers are match-only.
+_MATCH_ONLY = frozenset({"integer"})
 
 
 def _former_layout(config: Any) -> bool:
@@ -126,8 +131,12 @@ class QdrantClientStore(VectorStore):
             warnings.simplefilter("ignore")
             existing = self.client.get_collection(collection).payload_schema or {}
             for name, kind in self.indexes.items():
-                if name not in existing:
-                    self.client.create_payload_index(collection, name, kinds[kind], wait=True)
+                if name in existing and not stale_index(existing[name], kind, _MATCH_ONLY):
+                    continue
+                if name in existing:  # an earlier release's: a range part, or no tenant
+                    logger.info("re-indexing %s of %s as %s (once)", name, collection, kind)
+                    self.client.delete_payload_index(collection, name, wait=True)
+                self.client.create_payload_index(collection, name, kinds[kind], wait=True)
 
     def _open_collection(self) -> None:
         """Create the collection, or check an existing one.

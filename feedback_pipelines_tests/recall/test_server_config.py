@@ -44,9 +44,10 @@ FORMER = _config(0, INT8, OPTIMIZERS)
 class FakeQdrant(ThreadingHTTPServer):
     """Records (method, path, JSON body) of each request; one collection, empty of points."""
 
-    def __init__(self, config: dict | None) -> None:
+    def __init__(self, config: dict | None, schema: dict | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.config = config  # None: the collection does not exist yet
+        self.schema = dict(schema or {})  # field -> its index, as the server reports it
         self.requests: list[tuple[str, str, dict | None]] = []
 
     @property
@@ -71,10 +72,21 @@ class FakeQdrant(ThreadingHTTPServer):
                 "optimizer_status": "ok",
                 "segments_count": 1,
                 "config": self.config,
-                "payload_schema": {},
+                "payload_schema": self.schema,
             }
         if (method, path) == ("PUT", col + "/index"):
+            body = self.sent(method, path)[-1]
+            schema = body["field_schema"]
+            kind = schema if isinstance(schema, str) else schema["type"]
+            self.schema[body["field_name"]] = {
+                "data_type": kind,
+                **({} if isinstance(schema, str) else {"params": schema}),
+                "points": 0,
+            }
             return {"operation_id": 1, "status": "completed"}
+        if method == "DELETE" and path.startswith(col + "/index/"):
+            del self.schema[path.removeprefix(col + "/index/")]
+            return {"operation_id": 2, "status": "completed"}
         if (method, path) == ("POST", col + "/points/query"):
             return {"points": []}
         if (method, path) == ("PATCH", col):
@@ -103,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_PUT = do_POST = do_PATCH = _reply
+    do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = _reply
 
     def log_message(self, *args: object) -> None:
         pass
@@ -117,8 +129,8 @@ def serve(monkeypatch):
         monkeypatch.delenv(var.lower(), raising=False)
     servers = []
 
-    def start(config: dict | None) -> FakeQdrant:
-        server = FakeQdrant(config)
+    def start(config: dict | None, schema: dict | None = None) -> FakeQdrant:
+        server = FakeQdrant(config, schema)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server
@@ -217,3 +229,28 @@ def test_a_layout_someone_chose_is_left_alone(serve):
         store.search(np.ones(DIM))
     assert fake.sent("PATCH", f"/collections/{NAME}") == []
     assert fake.sent("PUT", f"/collections/{NAME}") == []
+
+
+def test_indexes_of_an_earlier_release_are_replaced_once(serve):
+    earlier = {  # a range part on cluster ids, a plain keyword index on the model version
+        "cluster_id": {"data_type": "integer", "points": 5},
+        "model_version": {"data_type": "keyword", "points": 5},
+        "ds": {"data_type": "datetime", "points": 5},
+    }
+    fake = serve(CONVERGED, earlier)
+    for _ in range(2):
+        with open_store("any-model", DIM, url=fake.url, collection=NAME):
+            pass
+    deleted = [p for m, p, _ in fake.requests if m == "DELETE"]
+    assert sorted(deleted) == [
+        f"/collections/{NAME}/index/cluster_id",
+        f"/collections/{NAME}/index/model_version",
+    ]
+    made = [b["field_name"] for b in fake.sent("PUT", f"/collections/{NAME}/index")]
+    assert sorted(made) == sorted(set(PAYLOAD_INDEXES) - {"ds"})  # each once, ds kept
+    assert fake.schema["cluster_id"]["params"] == {
+        "type": "integer",
+        "lookup": True,
+        "range": False,
+    }
+    assert fake.schema["model_version"]["params"] == {"type": "keyword", "is_tenant": True}
