@@ -33,7 +33,6 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from pandas.core.dtypes.missing import array_equivalent
 
 from feedback_pipelines.regressions import sequential as sq
 from feedback_pipelines.regressions.compare import (
@@ -491,14 +490,41 @@ def _same_rows(part: pd.DataFrame, whole: pd.DataFrame, rows: np.ndarray) -> boo
         a, b = part[column], whole[column]
         if a.dtype != b.dtype:
             return False
-        left, right = a.to_numpy(), b.to_numpy()[rows]
-        if left.dtype == object:
-            same = left == right  # NaN never equals itself: those go to the strict check
-            if same.dtype == bool and same.all():
-                continue
-        if not array_equivalent(left, right, strict_nan=True):
+        if not _equal(a.to_numpy(), b.to_numpy()[rows]):
             return False
     return True
+
+
+def _equal(left: np.ndarray, right: np.ndarray) -> bool:
+    """Equal arrays of one dtype, a missing value equal only to the same kind of missing value.
+
+    (None is not NaN here: the window then is prepared anew, which is never wrong.)
+    """
+    if left.dtype.kind in "fcmM":  # NaN and NaT equal themselves here
+        return bool(np.array_equal(left, right, equal_nan=True))
+    if left.dtype != object:
+        return bool(np.array_equal(left, right))
+    try:
+        same = left == right
+    except TypeError:  # pd.NA, whose comparisons are neither true nor false
+        same = np.zeros(len(left), dtype=bool)
+    if not isinstance(same, np.ndarray) or same.dtype != bool:
+        return False  # values that compare as arrays: not worth telling apart
+    return all(_same(left[i], right[i]) for i in np.flatnonzero(~same))
+
+
+def _same(a: object, b: object) -> bool:
+    """One pair `==` did not find equal: the same missing value, or equal after all."""
+    if a is b:  # None, pd.NA, pd.NaT
+        return True
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if a is pd.NA or b is pd.NA:
+        return False
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def release_span_start(first_seen: pd.DataFrame, end: date, settings: RegressionSettings) -> date:

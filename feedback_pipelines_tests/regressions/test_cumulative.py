@@ -352,3 +352,31 @@ def test_a_replaced_baseline_is_a_fixed_reference_and_the_note_says_so():
     assert "baseline not served since the release" in row.note
     beside = _one(_rows(ev, tr, asg, end), metric="negative_rate", scope="cluster", cluster_id=0)
     assert "baseline not served" not in beside.note
+
+
+def test_a_window_is_recognised_inside_its_span_missing_values_and_all():
+    """The span's prepared frames are reused for the window only when it holds the same rows."""
+    from feedback_pipelines.regressions.cumulative import _same_rows
+
+    whole = pd.DataFrame(
+        {
+            "text": ["a", None, "c", np.nan, "e"],
+            "score": [1.0, np.nan, 3.0, 4.0, np.nan],
+            "when": pd.to_datetime(["2026-11-01", None, "2026-11-03", "2026-11-04", None]),
+            "count": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+            "flag": [True, False, True, True, False],
+        }
+    )
+    rows = np.array([False, True, True, True, False])
+    part = whole[rows].reset_index(drop=True).copy()
+    assert _same_rows(part, whole, rows)
+
+    for column, value in [("text", "x"), ("score", 0.0), ("count", pd.NA), ("flag", False)]:
+        changed = part.copy()
+        changed.loc[1, column] = value
+        assert not _same_rows(changed, whole, rows), column
+    none_for_nan = part.copy()
+    none_for_nan["text"] = none_for_nan["text"].astype(object)
+    none_for_nan.loc[2, "text"] = None  # the span holds NaN there
+    assert not _same_rows(none_for_nan, whole, rows)
+    assert not _same_rows(part.iloc[:2], whole, rows)
