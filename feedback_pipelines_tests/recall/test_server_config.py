@@ -138,8 +138,12 @@ def serve(monkeypatch):
     yield start
     for server in servers:
         deadline = time.monotonic() + 5
-        while not server.sent("GET", "/") and time.monotonic() < deadline:
-            time.sleep(0.01)  # let the client's background version check finish
+        # Each client checks the server's version on a thread of its own, and each opening asks
+        # whether the collection exists: wait for every client's check before stopping.
+        while time.monotonic() < deadline and len(server.sent("GET", "/")) < max(
+            1, len(server.sent("GET", f"/collections/{NAME}/exists"))
+        ):
+            time.sleep(0.01)
         server.shutdown()
         server.server_close()
 
