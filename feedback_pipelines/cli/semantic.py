@@ -21,10 +21,12 @@ examples:
   feedback-pipelines search "refund policy" --since 2026-11-01 --cluster 3 --json
   feedback-pipelines search "too long" --kind thumbs_down,correction --negative
   feedback-pipelines search "wrong visa" --complaint off_topic      # or a complaint id
+  feedback-pipelines search - --since 2026-11-01 --json < queries.txt   # a JSON line each
 
 Each hit shows where it sits: theme > subtopic > complaint (what the warehouse knows).
 
-While a pipeline run holds the embedded store, search says so and exits with status 1."""
+While a pipeline run holds the embedded store, search says so and exits with status 1; and
+while search holds it (reading queries from stdin), a pipeline run must wait."""
 
 SESSION_EXAMPLES = """\
 examples:
@@ -52,7 +54,12 @@ def add_search_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
         epilog=SEARCH_EXAMPLES,
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("text", help="what the feedback should be about, in your own words")
+    parser.add_argument(
+        "text",
+        help="what the feedback should be about, in your own words; - reads one query a line "
+        "from stdin and answers each on the same open store (the store opens once: at the "
+        "retention horizon's size that is most of a search's time)",
+    )
     parser.add_argument("--version", action="append", help="model version(s)")
     parser.add_argument("--prompt-version", action="append", help="prompt version(s)")
     parser.add_argument("--kind", action="append", help="kind(s): thumbs_down, correction, ...")
@@ -118,12 +125,12 @@ def store_in_use(exc: BaseException) -> bool:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    """Handler of `search`."""
+    """Handler of `search`: one query, or one per line of stdin (TEXT `-`) on one open store."""
     import os
 
     from feedback_pipelines.embedding import get_embedder
     from feedback_pipelines.recall.search import search_feedback
-    from feedback_pipelines.vectorstore import collection_name
+    from feedback_pipelines.vectorstore import collection_name, open_store
 
     try:
         embedder = get_embedder(args.embedder)
@@ -140,26 +147,37 @@ def run_search(args: argparse.Namespace) -> int:
     conn, problem = _open_warehouse(args.warehouse)
     if args.complaint and conn is None:
         return _error(f"--complaint needs the warehouse: {problem}", 1)
+    many = args.text == "-"
+    failed = 0
+    store = None
     try:
-        hits = search_feedback(
-            args.text,
-            version=args.version,
-            prompt_version=args.prompt_version,
-            kind=args.kind,
-            reason=args.reason,
-            since=args.since,
-            until=args.until,
-            cluster=args.cluster,
-            negative=args.negative,
-            user_role=args.role,
-            complaint=args.complaint,
-            limit=args.limit,
-            embedder=embedder,
-            path=path,
-            warehouse=conn,
-        )
-    except ValueError as exc:
-        return _error(str(exc))
+        store = open_store(embedder.model_id, embedder.dim, path=path)
+        for query in _stdin_queries() if many else [args.text]:
+            try:
+                hits = search_feedback(
+                    query,
+                    version=args.version,
+                    prompt_version=args.prompt_version,
+                    kind=args.kind,
+                    reason=args.reason,
+                    since=args.since,
+                    until=args.until,
+                    cluster=args.cluster,
+                    negative=args.negative,
+                    user_role=args.role,
+                    complaint=args.complaint,
+                    limit=args.limit,
+                    embedder=embedder,
+                    store=store,
+                    warehouse=conn,
+                )
+            except ValueError as exc:
+                if not many:
+                    return _error(str(exc))
+                failed += 1
+                print(f"feedback-pipelines: error: {query!r}: {exc}", file=sys.stderr)
+                continue
+            _print_hits(query if many else None, hits, args.json)
     except Exception as exc:  # Qdrant Edge raises a bare Exception when the store is locked
         if store_in_use(exc):
             return _error(
@@ -169,14 +187,34 @@ def run_search(args: argparse.Namespace) -> int:
             )
         raise
     finally:
+        if store is not None:
+            store.close()
         if conn is not None:
             conn.close()
-    if args.json:
-        print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
-        return 0
+    return 2 if failed else 0
+
+
+def _stdin_queries():
+    """Queries from stdin, one a line (blank lines skipped), each read when the last is answered."""
+    for line in sys.stdin:
+        if line.strip():
+            yield line.strip()
+
+
+def _print_hits(query: str | None, hits: list, as_json: bool) -> None:
+    """One query's hits: a table for people, JSON for scripts (a JSON line per query of many)."""
+    if as_json:
+        found = [h.to_dict() for h in hits]
+        if query is None:
+            print(json.dumps(found, indent=2, ensure_ascii=False))
+        else:
+            print(json.dumps({"query": query, "hits": found}, ensure_ascii=False), flush=True)
+        return
+    if query is not None:
+        print(f"== {query}")
     if not hits:
-        print("no matching feedback")
-        return 0
+        print("no matching feedback", flush=True)
+        return
     for h in hits:
         flags = " ".join(
             x for x in (h.kind, f"({h.reason})" if h.reason else "",
@@ -190,7 +228,7 @@ def run_search(args: argparse.Namespace) -> int:
         text = " | ".join(line.strip() for line in h.text.splitlines() if line.strip())
         print(f"    {text[:300]}{'…' if len(text) > 300 else ''}")
         print(f"    feedback {h.feedback_id}  trace {h.trace_id}  session {h.session_id}")
-    return 0
+    sys.stdout.flush()
 
 
 def _open_warehouse(path: Path | None):

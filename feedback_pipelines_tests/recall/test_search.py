@@ -84,6 +84,32 @@ def test_cli_search_json_and_table(env, capsys):
     assert out.count("feedback ") == 3
 
 
+def test_cli_search_answers_each_line_of_stdin_on_one_open_store(env, capsys, monkeypatch):
+    import io
+
+    from feedback_pipelines import vectorstore
+
+    opened = []
+    real_open = vectorstore.open_store
+    monkeypatch.setattr(
+        vectorstore, "open_store", lambda *a, **k: opened.append(1) or real_open(*a, **k)
+    )
+    asked = [QUERIES["travel_refund"], QUERIES["sql_help"], QUERIES["medication_dosage"]]
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{asked[0]}\n\n{asked[1]}\n{asked[2]}\n"))
+    assert main(["search", "-", "--version", "nimbus-2026-11", "--limit", "4", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["query"] for line in lines] == asked  # the blank line skipped
+    assert len(opened) == 1
+    for query, line in zip(asked, lines, strict=True):
+        alone = search_feedback(query, version="nimbus-2026-11", limit=4, path=env.store)
+        assert [h["feedback_id"] for h in line["hits"]] == [h.feedback_id for h in alone]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{asked[0]}\n{asked[1]}\n"))
+    assert main(["search", "-", "--limit", "2", "--since", "2026-11-30"]) == 0  # no such day
+    out = capsys.readouterr().out
+    assert out.count("== ") == 2 and out.count("no matching feedback") == 2
+
+
 def test_cli_search_without_an_index_explains(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FEEDBACK_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("QDRANT_URL", raising=False)
