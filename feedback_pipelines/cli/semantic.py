@@ -148,7 +148,6 @@ def run_search(args: argparse.Namespace) -> int:
     if args.complaint and conn is None:
         return _error(f"--complaint needs the warehouse: {problem}", 1)
     many = args.text == "-"
-    failed = 0
     store = None
     try:
         store = open_store(embedder.model_id, embedder.dim, path=path)
@@ -171,12 +170,8 @@ def run_search(args: argparse.Namespace) -> int:
                     store=store,
                     warehouse=conn,
                 )
-            except ValueError as exc:
-                if not many:
-                    return _error(str(exc))
-                failed += 1
-                print(f"feedback-pipelines: error: {query!r}: {exc}", file=sys.stderr)
-                continue
+            except ValueError as exc:  # the filters or limit: the same for every query
+                return _error(str(exc))
             _print_hits(query if many else None, hits, args.json)
     except Exception as exc:  # Qdrant Edge raises a bare Exception when the store is locked
         if store_in_use(exc):
@@ -191,7 +186,7 @@ def run_search(args: argparse.Namespace) -> int:
             store.close()
         if conn is not None:
             conn.close()
-    return 2 if failed else 0
+    return 0
 
 
 def _stdin_queries():

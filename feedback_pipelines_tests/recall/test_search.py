@@ -109,6 +109,10 @@ def test_cli_search_answers_each_line_of_stdin_on_one_open_store(env, capsys, mo
     out = capsys.readouterr().out
     assert out.count("== ") == 2 and out.count("no matching feedback") == 2
 
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{asked[0]}\n"))
+    assert main(["search", "-", "--since", "2026-11-30", "--until", "2026-11-01"]) == 2
+    assert "after" in capsys.readouterr().err  # a filter error, said once
+
 
 def test_cli_search_without_an_index_explains(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FEEDBACK_DATA_DIR", str(tmp_path))
