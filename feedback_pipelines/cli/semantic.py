@@ -129,7 +129,7 @@ def run_search(args: argparse.Namespace) -> int:
     import os
 
     from feedback_pipelines.embedding import get_embedder
-    from feedback_pipelines.recall.search import search_feedback
+    from feedback_pipelines.recall.search import build_filter, search_feedback
     from feedback_pipelines.vectorstore import collection_name, open_store
 
     try:
@@ -147,32 +147,24 @@ def run_search(args: argparse.Namespace) -> int:
     conn, problem = _open_warehouse(args.warehouse)
     if args.complaint and conn is None:
         return _error(f"--complaint needs the warehouse: {problem}", 1)
+    filters = dict(
+        version=args.version, prompt_version=args.prompt_version, kind=args.kind,
+        reason=args.reason, since=args.since, until=args.until, cluster=args.cluster,
+        negative=args.negative, user_role=args.role,
+    )  # fmt: skip
     many = args.text == "-"
     store = None
     try:
+        build_filter(**filters)  # a bad filter fails before the store's (long) open
         store = open_store(embedder.model_id, embedder.dim, path=path)
         for query in _stdin_queries() if many else [args.text]:
-            try:
-                hits = search_feedback(
-                    query,
-                    version=args.version,
-                    prompt_version=args.prompt_version,
-                    kind=args.kind,
-                    reason=args.reason,
-                    since=args.since,
-                    until=args.until,
-                    cluster=args.cluster,
-                    negative=args.negative,
-                    user_role=args.role,
-                    complaint=args.complaint,
-                    limit=args.limit,
-                    embedder=embedder,
-                    store=store,
-                    warehouse=conn,
-                )
-            except ValueError as exc:  # the filters or limit: the same for every query
-                return _error(str(exc))
+            hits = search_feedback(
+                query, **filters, complaint=args.complaint, limit=args.limit,
+                embedder=embedder, store=store, warehouse=conn,
+            )  # fmt: skip
             _print_hits(query if many else None, hits, args.json)
+    except ValueError as exc:  # a filter, the limit, an empty query: the same for every query
+        return _error(str(exc))
     except Exception as exc:  # Qdrant Edge raises a bare Exception when the store is locked
         if store_in_use(exc):
             return _error(

@@ -112,6 +112,7 @@ def test_cli_search_answers_each_line_of_stdin_on_one_open_store(env, capsys, mo
     monkeypatch.setattr("sys.stdin", io.StringIO(f"{asked[0]}\n"))
     assert main(["search", "-", "--since", "2026-11-30", "--until", "2026-11-01"]) == 2
     assert "after" in capsys.readouterr().err  # a filter error, said once
+    assert len(opened) == 2  # and said before the store is opened
 
 
 def test_cli_search_without_an_index_explains(tmp_path, monkeypatch, capsys):
