@@ -69,11 +69,11 @@ def test_a_run_killed_at_any_step_resumes_to_the_clean_result(tmp_path):
     killed = []
     for step in STEPS:
         proc = subprocess.Popen(
-            [*cli(), "run", "--start", DAY, "--end", DAY, "--wait-timeout", "120"],
+            [*cli(), "run", "--start", DAY, "--end", DAY, "--wait-timeout", "120", "-v"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         try:
-            killed.append(wait_for_step(env, step, proc))
+            killed.append(wait_for_step(step, proc))
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
