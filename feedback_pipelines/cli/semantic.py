@@ -129,7 +129,7 @@ def run_search(args: argparse.Namespace) -> int:
     import os
 
     from feedback_pipelines.embedding import get_embedder
-    from feedback_pipelines.recall.search import build_filter, search_feedback
+    from feedback_pipelines.recall.search import build_filter, check_request, search_feedback
     from feedback_pipelines.vectorstore import collection_name, open_store
 
     try:
@@ -155,7 +155,8 @@ def run_search(args: argparse.Namespace) -> int:
     many = args.text == "-"
     store = None
     try:
-        build_filter(**filters)  # a bad filter fails before the store's (long) open
+        build_filter(**filters)  # a bad filter, query or limit fails before the store's (long) open
+        check_request(args.text, args.limit)  # `-` (stdin) passes: its blank lines are skipped
         store = open_store(embedder.model_id, embedder.dim, path=path)
         for query in _stdin_queries() if many else [args.text]:
             hits = search_feedback(

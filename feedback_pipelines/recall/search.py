@@ -149,6 +149,14 @@ def to_search_hit(rank: int, hit: Hit) -> SearchHit:
     )
 
 
+def check_request(query: str, limit: int) -> None:
+    """The checks of a search that need no store: said before a long open, not after it."""
+    if not query or not query.strip():
+        raise ValueError("the query is empty")
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+
+
 def search_feedback(
     query: str,
     *,
@@ -197,10 +205,7 @@ def search_feedback(
     Raises:
         ValueError: On an empty query, inconsistent filters, or `complaint` without a warehouse.
     """
-    if not query or not query.strip():
-        raise ValueError("the query is empty")
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
+    check_request(query, limit)
     in_complaint = None
     if complaint is not None:
         if warehouse is None:

@@ -113,6 +113,9 @@ def test_cli_search_answers_each_line_of_stdin_on_one_open_store(env, capsys, mo
     assert main(["search", "-", "--since", "2026-11-30", "--until", "2026-11-01"]) == 2
     assert "after" in capsys.readouterr().err  # a filter error, said once
     assert len(opened) == 2  # and said before the store is opened
+    assert main(["search", "  "]) == 2 and "empty" in capsys.readouterr().err
+    assert main(["search", "refund", "--limit", "0"]) == 2 and "limit" in capsys.readouterr().err
+    assert len(opened) == 2  # neither opened the store
 
 
 def test_cli_search_without_an_index_explains(tmp_path, monkeypatch, capsys):
