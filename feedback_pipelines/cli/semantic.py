@@ -155,8 +155,9 @@ def run_search(args: argparse.Namespace) -> int:
     many = args.text == "-"
     store = None
     try:
-        build_filter(**filters)  # a bad filter, query or limit fails before the store's (long) open
-        check_request(args.text, args.limit)  # `-` (stdin) passes: its blank lines are skipped
+        # A bad filter, query or limit fails before the store's (long) open; `-` (stdin) passes.
+        build_filter(**filters)
+        check_request(args.text, args.limit)
         store = open_store(embedder.model_id, embedder.dim, path=path)
         for query in _stdin_queries() if many else [args.text]:
             hits = search_feedback(
