@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -63,3 +65,19 @@ def test_the_cli_gives_a_new_dagster_home_the_projects_instance_settings(tmp_pat
         assert instance.run_monitoring_enabled  # dead launched runs are failed by the daemon
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
         assert instance.get_settings("telemetry") == {"enabled": False}
+
+
+@pytest.mark.parametrize(("setting", "huge"), [(None, "False"), ("1", "True"), ("0", "False")])
+def test_numpy_keeps_to_small_pages_unless_told_otherwise(setting, huge):
+    """Importing the project turns off numpy's huge-page advice, but a set variable wins."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if setting is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = setting
+    code = (
+        "import numpy._core.multiarray as m; before = m._get_madvise_hugepage(); "
+        "import feedback_pipelines; print(before, m._get_madvise_hugepage())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [str(setting != "0"), huge]  # numpy's own default is to advise
