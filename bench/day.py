@@ -49,8 +49,8 @@ def _status(field: str) -> int:
 def _system() -> float:
     """CPU seconds the kernel spent for this process (page faults, I/O): a share of "CPU s".
 
-    On a VM whose host takes back freed memory, memory new to a process costs ~5 s of it per
-    GB (SCALE.md), so a step's system time says how much of it was that.
+    Mostly first touches of new memory: ~0.5 s per GB on 4 KB pages, ~5 s on the 2 MB pages
+    numpy asks for unless the project is imported (SCALE.md, "numpy's huge pages").
     """
     return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
