@@ -116,6 +116,13 @@ def test_session_context_pulls_turns_together_and_leaves_single_events_alone():
     assert np.allclose(out[2], v[2], atol=1e-6) and np.allclose(out[3], v[3], atol=1e-6)
     assert float(out[0] @ out[1]) > float(v[0] @ v[1]) + 0.5
     assert np.array_equal(session_context(v, None), v)
+    # Bit for bit (1 - w) v + w * (the session's mean), re-normalized; the input untouched.
+    v32, before = v.astype(np.float32), v.copy()
+    pair = (v32[0] + v32[1]) / np.float32(2)
+    blend = (1.0 - 0.7) * v32 + 0.7 * np.stack([pair, pair, v32[2], v32[3]])
+    norms = np.linalg.norm(blend, axis=1, keepdims=True)
+    assert np.array_equal(out, (blend / np.maximum(norms, 1e-12)).astype(np.float32))
+    assert out.dtype == np.float32 and np.array_equal(v, before)
 
 
 def test_growth_compares_equal_halves_of_the_span():
