@@ -80,4 +80,6 @@ def test_numpy_keeps_to_small_pages_unless_told_otherwise(setting, huge):
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out == [str(setting != "0"), huge]  # numpy's own default is to advise
+    assert out[1] == huge
+    if setting is not None:  # numpy read it (its own default depends on the kernel)
+        assert out[0] == str(setting == "1")
