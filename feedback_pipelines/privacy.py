@@ -390,6 +390,18 @@ def screened(texts: list[str]) -> list[str]:
     return [texts[i] for (i,) in rows]
 
 
+def redact_texts(texts: list[str | None]) -> list[str | None]:
+    """`redact_pii` over a list, past `SCREEN_MIN` texts only on those `screened` flags.
+
+    The screen passes only texts redaction would leave as they are (see `screened`): the
+    same result, ~0.3 s for a 100k-event day's texts where one call each takes ~4.5 s.
+    """
+    if len(texts) < SCREEN_MIN:
+        return [redact_pii(t) for t in texts]
+    flagged = set(screened([t for t in texts if t]))
+    return [redact_pii(t) if t in flagged else t for t in texts]
+
+
 def _searched_pieces(text: str) -> Iterable[str]:
     yield text
     if "\\" not in text:

@@ -198,6 +198,19 @@ def test_a_long_list_is_screened_first_and_finds_the_same():
     assert privacy.find_pii(["\ud800 4111 1111 1111 1111", *prose]) == ["4111 1111 1111 1111"]
 
 
+def test_a_long_list_is_redacted_as_one_text_at_a_time_would_be():
+    """`redact_texts` screens past `SCREEN_MIN` texts and changes nothing in the result."""
+    shapes = [text for text, _, _ in planted()]
+    escaped = [json.dumps({"note": f"a\n{t}"}, ensure_ascii=False) for t in shapes]
+    prose = [f"the refund for order {k} never arrived" for k in range(privacy.SCREEN_MIN)]
+    texts = [*prose, *shapes, *CLEAN, *escaped, None, "", *shapes]
+    redacted = privacy.redact_texts(texts)
+    assert redacted == [privacy.redact_pii(t) for t in texts]
+    assert sum(a != b for a, b in zip(texts, redacted, strict=True)) >= 2 * len(shapes)
+    surrogate = ["\ud800 4111 1111 1111 1111", *prose]
+    assert privacy.redact_texts(surrogate)[0] == "\ud800 <CARD>"
+
+
 def test_the_gates_answer_the_same_after_a_screen_of_many_texts():
     """`gates.screen` lets `pii_hits` skip the redaction patterns, never the broader ones."""
     loose = "use pk_live_abcdefghijklmnopqrstu there"  # a key prefix redaction leaves alone

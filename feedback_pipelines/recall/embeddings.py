@@ -21,9 +21,10 @@ import pandas as pd
 
 from feedback_pipelines.embedding.base import interaction_text
 from feedback_pipelines.embedding.cache import text_hash
+from feedback_pipelines.privacy import redact_texts
 from feedback_pipelines.schema import EMBEDDING_COLUMNS
 from feedback_pipelines.tables import table_exists, write_partition
-from feedback_pipelines.vector_tables import read_vectors
+from feedback_pipelines.vector_tables import read_vectors, vector_array
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +37,6 @@ def embeddings_ddl(dim: int) -> str:
         f"CREATE TABLE IF NOT EXISTS {TABLE} (ds DATE, feedback_id VARCHAR, model_id VARCHAR, "
         f"text_hash VARCHAR, text VARCHAR, vector FLOAT[{dim}])"
     )
-
-
-def _redactor():
-    """The lead's `redact_pii`, if the privacy module exists (defensive second pass)."""
-    try:
-        from feedback_pipelines.privacy import redact_pii
-    except ImportError:  # pragma: no cover - privacy.py is part of the package
-        return None
-    return redact_pii
 
 
 def table_dim(conn: duckdb.DuckDBPyConnection) -> int | None:
@@ -80,15 +72,12 @@ def read_day_events(conn: duckdb.DuckDBPyConnection, ds: str) -> pd.DataFrame:
 
 
 def event_texts(events: pd.DataFrame) -> pd.Series:
-    """Each event's interaction text, redacted again if the privacy module is there."""
-    redact = _redactor()
+    """Each event's interaction text, redacted again (a defensive second pass over ingest's)."""
     texts = [
         interaction_text(r, c, k)
         for r, c, k in zip(events["request"], events["comment"], events["correction"], strict=True)
     ]
-    if redact is not None:
-        texts = [redact(t) or "" for t in texts]
-    return pd.Series(texts, index=events.index, dtype=object)
+    return pd.Series([t or "" for t in redact_texts(texts)], index=events.index, dtype=object)
 
 
 def _by_hash(conn: duckdb.DuckDBPyConnection, hashes: list[str], select: str) -> list[tuple]:
@@ -180,7 +169,7 @@ def write_day(conn: duckdb.DuckDBPyConnection, ds: str, frame: pd.DataFrame, dim
             f"rename or drop {TABLE} to re-embed with the new model"
         )
     rows = frame[EMBEDDING_COLUMNS].copy()
-    rows["vector"] = [np.asarray(v, dtype=np.float32).tolist() for v in rows["vector"]]
+    rows["vector"] = pd.arrays.ArrowExtensionArray(vector_array(list(rows["vector"]), dim))
     return write_partition(conn, TABLE, embeddings_ddl(dim), rows, ds)
 
 
