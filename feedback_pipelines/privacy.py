@@ -28,8 +28,6 @@ import json
 import re
 from collections.abc import Iterable
 
-import pandas as pd
-
 
 def _anycase(word: str) -> str:
     """`word` matching in any letter case, each letter spelled as a class.
@@ -258,17 +256,6 @@ def redact_pii(text: str | None) -> str | None:
     for pattern, replacement in _COMPILED:
         text = pattern.sub(replacement, text)
     return text
-
-
-def redact_series(values: pd.Series) -> pd.Series:
-    """`redact_pii` over a column, touching only the rows that may hold PII."""
-    text = values.astype("string")
-    mask = values.notna() & text.str.contains(ANY_PII, regex=True, flags=_FLAGS, na=False)
-    if not mask.any():
-        return values
-    out = values.copy()
-    out[mask] = [redact_pii(v) for v in values[mask]]
-    return out
 
 
 # A JSON string token (unrolled, so long strings do not backtrack), and one JSON escape.
