@@ -43,6 +43,16 @@ def _value(value: Any) -> Any:
     return value
 
 
+def _payload_column(values: pd.Series) -> list:
+    """A column as payload values (see `_value`), converted a column at a time, not a cell."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return [None if v is pd.NaT else v.isoformat() for v in values]
+    out = values.astype(object).where(values.notna(), None).tolist()
+    if values.dtype == object and not all(v is None or type(v) is str for v in out):
+        return [_value(v) for v in out]  # not a column of strings: cell by cell
+    return out
+
+
 def feedback_points(events: pd.DataFrame, rows: pd.DataFrame, ds: str) -> list[PointTuple]:
     """Points for a day: `rows` (feedback_embeddings) joined to `events` (feedback_events).
 
@@ -60,16 +70,21 @@ def feedback_points(events: pd.DataFrame, rows: pd.DataFrame, ds: str) -> list[P
     ]  # fmt: skip
     meta = events.drop_duplicates("feedback_id").set_index("feedback_id")
     meta = meta.reindex(columns=fields).reindex(rows["feedback_id"])
-    found = rows["feedback_id"].isin(events["feedback_id"]).to_numpy()
-    columns = {f: meta[f].to_numpy(dtype=object) for f in fields}
+    found = rows["feedback_id"].isin(events["feedback_id"]).tolist()
+    metadata = zip(*(_payload_column(meta[f]) for f in fields), strict=True)
     points: list[PointTuple] = []
-    for i, (fid, model_id, text, vector) in enumerate(
-        zip(rows["feedback_id"], rows["model_id"], rows["text"], rows["vector"], strict=True)
+    for fid, model_id, text, vector, known, values in zip(
+        rows["feedback_id"],
+        rows["model_id"],
+        rows["text"],
+        rows["vector"],
+        found,
+        metadata,
+        strict=True,
     ):
         payload = {"feedback_id": fid, "ds": day, "text": text, "embedding_model": model_id}
-        if found[i]:
-            for f in fields:
-                payload[f] = _value(columns[f][i])
+        if known:
+            payload.update(zip(fields, values))
         points.append((point_id(fid), np.asarray(vector, dtype=np.float32), payload))
     return points
 

@@ -183,7 +183,12 @@ def test_feedback_points_hold_metadata_and_json_values():
     a = points[point_id("a")]
     assert a["timestamp"] == "2026-11-20T10:00:00" and a["score"] is None
     assert a["is_negative"] is True and a["ds"] == "2026-11-20" and a["embedding_model"] == "m"
-    assert points[point_id("b")]["model_version"] is None
+    b = points[point_id("b")]
+    assert b["model_version"] is None and b["timestamp"] is None and b["reason"] == "tone"
+    assert type(b["score"]) is float and b["score"] == 2.0 and b["is_negative"] is False
+    assert all(
+        type(v) in (str, float, bool, type(None)) for p in points.values() for v in p.values()
+    )
     assert "secret request" not in str(points)
     resource = VectorStoreResource(optimize_above=1000)
     assert not resource.should_optimize(999) and resource.should_optimize(1000)

@@ -368,6 +368,18 @@ def test_one_collection_per_model():
             "cluster_id", "user_role"} <= set(PAYLOAD_INDEXES)  # fmt: skip
 
 
+def test_point_ids_are_uuid5_of_the_feedback_id():
+    """Fixed forever: the ids of every stored point; spelled out on bytes, checked against uuid."""
+    import uuid
+
+    from feedback_pipelines.vectorstore.base import POINT_NAMESPACE
+
+    names = ["a", "", "fb-000001", "ünïcode ✓", "x" * 300, 42, *map(str, range(2000))]
+    for name in names:
+        assert point_id(name) == str(uuid.uuid5(POINT_NAMESPACE, str(name)))
+    assert point_id("fb-1") == "af3f9baa-58f8-571f-89de-cfddde3f5ff6"
+
+
 @pytest.mark.parametrize("backend", ["edge", "local"])
 def test_embedded_store_persists_and_has_indexes(tmp_path, backend):
     points, vectors = _points()
