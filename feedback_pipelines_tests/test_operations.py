@@ -83,3 +83,35 @@ def test_numpy_keeps_to_small_pages_unless_told_otherwise(setting, huge):
     assert out[1] == huge
     if setting is not None:  # numpy read it (its own default depends on the kernel)
         assert out[0] == str(setting == "1")
+
+
+_KEPT_MEMORY = """
+import os, numpy as np
+from feedback_pipelines.malloc import freed_memory_kept
+def rss(): return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+n = (256 << 20) // 8
+base = rss(); a = np.ones(n); touched = rss() - base; del a; dropped = rss() - base
+with freed_memory_kept():
+    a = np.ones(n); del a; kept = rss() - base
+    b = np.ones(n); again = rss() - base; del b
+trimmed = rss() - base
+print(touched >> 20, dropped >> 20, kept >> 20, again >> 20, trimmed >> 20)
+"""
+
+
+@pytest.mark.parametrize("setting", [None, "0"])
+def test_a_step_reuses_freed_memory_and_gives_it_back_after(setting):
+    """glibc unmaps a freed 256 MB array at once; inside the block it is kept and reused."""
+    env = {k: v for k, v in os.environ.items() if k != "FEEDBACK_KEEP_FREED_MEMORY"}
+    if setting is not None:
+        env["FEEDBACK_KEEP_FREED_MEMORY"] = setting
+    out = subprocess.run(
+        [sys.executable, "-c", _KEPT_MEMORY], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    touched, dropped, kept, again, trimmed = map(int, out)  # MB above the start
+    assert touched >= 250 and dropped < 50  # glibc's own way: mapped, unmapped
+    assert trimmed < 50  # given back when the block ends
+    if setting == "0":  # turned off: glibc's own way inside too
+        assert kept < 50
+    else:
+        assert kept >= 250 and again < kept + 50  # kept, then reused: no second 256 MB

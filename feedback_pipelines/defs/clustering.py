@@ -37,6 +37,7 @@ from feedback_pipelines.defs.metadata import (
 )
 from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
+from feedback_pipelines.malloc import freed_memory_kept
 from feedback_pipelines.recall.sync import write_cluster_ids
 from feedback_pipelines.resources.clustering import ClusterLabellerResource
 from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
@@ -171,37 +172,38 @@ def topic_clusters(
     end = date.fromisoformat(ds)
     start = window_start(end, settings.window_days)
     model = embedder.get()
-    with warehouse.get_connection() as conn:
-        events, vectors = read_window(conn, start, end, model.model_id)
-        previous, prev_ds = read_previous(conn, end, model.model_id)
-    n_prev = 0 if previous.clusters is None else len(previous.clusters)
-    context.log.info(
-        f"{ds}: window {start}..{end}: {len(events):,} embedded events "
-        f"({model.model_id}); previous partition {prev_ds or 'none'} with {n_prev} subtopics"
-    )
-    embed = model.embed if config.rerank_labels else None
-    spent = model.seconds_total
-    result = cluster_window(events, vectors, end, previous, config.to_config(), embed)
-    embedding_seconds = round(model.seconds_total - spent, 2)  # the labels' keyphrases
-    stats = result.stats
-    labeller = cluster_labeller.client()
-    if labeller is not None and len(result.clusters):
-        result.clusters = title_clusters(
-            result.clusters, labeller, previous.clusters, log=context.log.info
+    with freed_memory_kept():  # window-sized arrays made and dropped: reuse, not refault
+        with warehouse.get_connection() as conn:
+            events, vectors = read_window(conn, start, end, model.model_id)
+            previous, prev_ds = read_previous(conn, end, model.model_id)
+        n_prev = 0 if previous.clusters is None else len(previous.clusters)
+        context.log.info(
+            f"{ds}: window {start}..{end}: {len(events):,} embedded events "
+            f"({model.model_id}); previous partition {prev_ds or 'none'} with {n_prev} subtopics"
         )
-    with warehouse.get_connection() as conn:
-        written = write_window(conn, end, result, start, model.model_id)
-    rate = len(events) / stats["seconds"] if stats.get("seconds") else 0.0
-    context.log.info(
-        f"{ds}: {stats.get('clusters', 0)} subtopics in {stats.get('themes', 0)} themes "
-        f"{stats.get('by_status', {})}, lineage {stats.get('lineage', {})}, "
-        f"{stats.get('noise_share', 0):.1%} noise, in {stats.get('seconds', 0):.1f}s "
-        f"({rate:,.0f} events/s; labels {stats.get('label_seconds', 0)}s)"
-    )
-    last = None if prev_ds is None else (prev_ds.isoformat(), previous.assignments)
-    payload_stats = _write_payloads(
-        context, config, vector_store, model, result.assignments, (start, end), last
-    )
+        embed = model.embed if config.rerank_labels else None
+        spent = model.seconds_total
+        result = cluster_window(events, vectors, end, previous, config.to_config(), embed)
+        embedding_seconds = round(model.seconds_total - spent, 2)  # the labels' keyphrases
+        stats = result.stats
+        labeller = cluster_labeller.client()
+        if labeller is not None and len(result.clusters):
+            result.clusters = title_clusters(
+                result.clusters, labeller, previous.clusters, log=context.log.info
+            )
+        with warehouse.get_connection() as conn:
+            written = write_window(conn, end, result, start, model.model_id)
+        rate = len(events) / stats["seconds"] if stats.get("seconds") else 0.0
+        context.log.info(
+            f"{ds}: {stats.get('clusters', 0)} subtopics in {stats.get('themes', 0)} themes "
+            f"{stats.get('by_status', {})}, lineage {stats.get('lineage', {})}, "
+            f"{stats.get('noise_share', 0):.1%} noise, in {stats.get('seconds', 0):.1f}s "
+            f"({rate:,.0f} events/s; labels {stats.get('label_seconds', 0)}s)"
+        )
+        last = None if prev_ds is None else (prev_ds.isoformat(), previous.assignments)
+        payload_stats = _write_payloads(
+            context, config, vector_store, model, result.assignments, (start, end), last
+        )
     kept = _kept_share(result.assignments, previous.assignments)
     common = {"partition": ds, "window_start": start.isoformat(), "model_id": model.model_id}
     yield dg.MaterializeResult(
