@@ -527,8 +527,14 @@ def _matmul_integer():
         return _INT8_SESSION[0]
 
 
+#: The largest code: 7 bits, not 8. Without AVX-512 VNNI (AVX2 only, as on AMD EPYC Milan)
+#: MLAS sums pairs of uint8 x int8 products in int16 and saturates: with codes up to 127 the
+#: products came out wrong by up to 10^6 and true pairs were missed. 2 x 255 x 63 fits.
+QMAX = 63
+
+
 class _Quantized:
-    """Rows as int8 (one scale), and a bound on what that changes in any cosine.
+    """Rows as 7-bit integers (one scale), and a bound on what that changes in any cosine.
 
     With a = s*qa + ea (|ea| the rounding), a.b - s^2 (qa.qb) <= |s qa| |eb| + |ea| |s qb| +
     |ea| |eb|: every pair whose cosine reaches the limit has an integer product over
@@ -544,7 +550,7 @@ class _Quantized:
         worst_err = worst_norm = 0.0
         for lo in range(0, len(known), 8192):  # in slices: no float copies of every row
             part = known[lo : lo + 8192]
-            q[lo : lo + 8192] = np.clip(np.rint(part / np.float32(scale)), -127, 127)
+            q[lo : lo + 8192] = np.clip(np.rint(part / np.float32(scale)), -QMAX, QMAX)
             approx = q[lo : lo + 8192].astype(np.float32) * np.float32(scale)
             err = part - approx
             worst_err = max(worst_err, float(np.einsum("ij,ij->i", err, err).max()))
@@ -563,7 +569,7 @@ class _Quantized:
         top = float(np.abs(known).max()) if known.size else 0.0
         if session is None or top == 0.0 or not np.isfinite(top):
             return None
-        return cls(session, known, top / 127)
+        return cls(session, known, top / QMAX)
 
     def pairs(
         self, known: np.ndarray, lo: int, hi: int, limit: float
