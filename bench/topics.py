@@ -3,7 +3,7 @@
 Methods, each on the default embedder's vectors of the tests' copies of the real sets
 (`feedback_pipelines_tests/data/real`, embedded once and cached under --cache):
 
-- ours: `fit_window` (subtopics) and `merge_themes` (themes), as `cluster_window` runs them
+- ours: `fit_window` (subtopics) and `themes_of_subtopics` (themes), as `cluster_window` runs them
   on a first day (no k told, no seed: deterministic);
 - window: the whole `cluster_window` (registry, themes, labels without re-ranking);
 - bertopic: BERTopic's defaults, UMAP(15 neighbours, 5-d, cosine, min_dist 0) + HDBSCAN(10) on
@@ -101,15 +101,18 @@ def score(y, labels) -> dict:
 
 def run_ours(x, texts=None, seed=0):
     """Subtopics and themes; the seed shuffles the rows (nothing else could change)."""
-    from feedback_pipelines.clustering import fit_window, merge_themes
+    from feedback_pipelines.clustering import fit_window
     from feedback_pipelines.clustering.subtopics import group_means
+    from feedback_pipelines.clustering.themes import themes_of_subtopics
 
     order = np.random.default_rng(seed).permutation(len(x)) if seed else np.arange(len(x))
     fit = fit_window(x[order])
     labels = np.empty(len(x), dtype=np.int64)
     labels[order] = fit.labels
     means, sizes = group_means(x, labels, fit.n_subtopics)
-    themes = merge_themes(means, sizes)
+    if texts is None:  # subtopics only (the seed table)
+        return labels, None
+    themes = themes_of_subtopics(means, sizes, texts, labels)
     return labels, np.where(labels >= 0, themes[np.maximum(labels, 0)], -1)
 
 
@@ -169,7 +172,7 @@ def banking_table(sets) -> None:
     print("| method | clusters | ARI | AMI | V | purity | noise | s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, fn, args in [
-        ("ours (subtopics)", run_ours, (x,)),
+        ("ours (subtopics)", run_ours, (x, texts)),
         ("cluster_window", run_window, (x, texts)),
         ("bertopic defaults", run_bertopic, (x,)),
         (f"kmeans told k={k}", run_kmeans, (x, k)),

@@ -28,7 +28,7 @@ from feedback_pipelines.clustering.pipeline import (
 )
 from feedback_pipelines.clustering.registry import RegistryConfig
 from feedback_pipelines.clustering.subtopics import SubtopicConfig, fit_window
-from feedback_pipelines.clustering.themes import ThemeConfig, merge_themes
+from feedback_pipelines.clustering.themes import ThemeConfig, merge_themes, themes_of_subtopics
 from feedback_pipelines.schema import ASSIGNMENT_COLUMNS, CLUSTER_COLUMNS, TOPIC_COLUMNS
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "fit_window",
     "merge_themes",
     "session_context",
+    "themes_of_subtopics",
     "window_growth",
     "window_halves",
 ]

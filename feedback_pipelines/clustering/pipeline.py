@@ -9,8 +9,8 @@ Dagster, no database):
    birth to new subtopics; on the first day (empty registry) the whole window is fitted
    (subtopics.py); loose catch-alls are split, subtopics that became one are merged; on a
    refit day (schedule or drift) the whole window is fitted again and mapped onto the old ids;
-3. themes: the live subtopics merged by Ward's criterion (themes.py), their ids kept by
-   following yesterday's events (lineage.py);
+3. themes: the live subtopics merged by Ward's criterion, then themes of alike words merged
+   (themes.py), their ids kept by following yesterday's events (lineage.py);
 4. labels and quotes for both levels (labels.py), figures and a true status for each id.
 """
 
@@ -49,7 +49,7 @@ from feedback_pipelines.clustering.subtopics import (
     group_means,
     normalize,
 )
-from feedback_pipelines.clustering.themes import ThemeConfig, merge_themes
+from feedback_pipelines.clustering.themes import ThemeConfig, themes_of_subtopics
 from feedback_pipelines.schema import (
     ASSIGNMENT_COLUMNS,
     CLUSTER_COLUMNS,
@@ -516,7 +516,8 @@ def cluster_window(
     pos = np.searchsorted(live, ids)
     sub_of = np.where(ids >= 0, pos, NOISE)
     means, sizes = group_means(x, sub_of, len(live))
-    theme_local = merge_themes(means, sizes, config.themes)
+    texts = events["text"].fillna("").astype(str).tolist()
+    theme_local = themes_of_subtopics(means, sizes, texts, sub_of, config.themes, config.labels)
     ev_theme_local = np.where(ids >= 0, theme_local[np.maximum(sub_of, 0)], NOISE)
     prev_topic = _previous_of(events, previous.assignments, "topic_id")
     prev_topics_live = (
@@ -535,7 +536,6 @@ def cluster_window(
 
     # -- 4. labels, figures, status -------------------------------------------------------------
     t = time.perf_counter()
-    texts = events["text"].fillna("").astype(str).tolist()
     sub_desc = describe_clusters(texts, raw, ids, config.labels, embed)
     theme_desc = describe_clusters(texts, raw, topic_ids, config.labels, embed)
     stats["label_seconds"] = round(time.perf_counter() - t, 3)

@@ -319,6 +319,36 @@ def test_mmr_prefers_a_relevant_term_that_says_something_new():
     assert mmr(relevance, similarity, 2, 0.5) == [0, 2]  # the near-duplicate waits
 
 
+def test_themes_people_would_name_alike_are_one_theme():
+    from feedback_pipelines.clustering.themes import ThemeConfig, themes_of_subtopics
+
+    # six subtopics, far apart in the embedding; two of them talk about visas, in other words
+    means = np.eye(6, DIM)
+    sizes = np.array([40, 30, 20, 20, 20, 20])
+    words = {
+        0: "my visa application was refused, student visa",
+        1: "my visa application was refused, bridging visa",
+        2: "face masks outdoors",
+        3: "cleaning surfaces with bleach",
+        4: "school closures and education",
+        5: "testing sites opening hours",
+    }
+    subtopic = np.repeat(np.arange(6), sizes)
+    texts = [words[i] + f" case {j}" for j, i in enumerate(subtopic)]
+    config = ThemeConfig(cost=0.0, min_themes=2)  # Ward keeps all six apart
+
+    theme = themes_of_subtopics(means, sizes, texts, subtopic, config)
+    assert theme[0] == theme[1] == 0  # merged, and the largest theme is numbered 0
+    assert len(set(theme.tolist())) == 5
+    # off above 1; and merging never goes below min_themes
+    apart = themes_of_subtopics(
+        means, sizes, texts, subtopic, ThemeConfig(cost=0.0, vocabulary=1.1)
+    )
+    assert len(set(apart.tolist())) == 6
+    floor = ThemeConfig(cost=0.0, min_themes=6)
+    assert len(set(themes_of_subtopics(means, sizes, texts, subtopic, floor).tolist())) == 6
+
+
 def test_theme_ids_follow_their_events_and_lineage_says_split_merged_born_faded():
     # yesterday: theme 10 (6 events), 11 (4), 12 (4), 13 (3); today's local groups 0..2
     prev = np.array([10] * 6 + [11] * 4 + [12] * 4 + [13] * 3)
@@ -351,7 +381,13 @@ def feedbackqa_complaints():
         for item in json.loads(path.read_text()):
             for text, rating in zip(item["feedback"], item["rating"], strict=True):
                 if rating in ("Bad", "Could be Improved"):
-                    rows.append({"text": " ".join(text.split()), "source": path.stem})
+                    rows.append(
+                        {
+                            "text": " ".join(text.split()),
+                            "source": path.stem,
+                            "question": item["question"],
+                        }
+                    )
     frame = pd.DataFrame(rows)
     frame["feedback_id"] = [f"fqa-{i}" for i in range(len(frame))]
     frame["user_id"] = [f"rater-{i % 97}" for i in range(len(frame))]
@@ -387,23 +423,30 @@ def test_feedbackqa_labels_are_words_of_the_clustered_texts(feedbackqa_complaint
 def test_feedbackqa_clearly_different_complaints_land_in_different_themes(
     feedbackqa_complaints,
 ):
-    """Subtopics are fine (one kind of visa); the subjects people complain about are themes."""
+    """Subtopics are fine (one kind of visa); the subjects people complain about are themes.
+
+    A complaint is about a subject when the question asked about it and the rater wrote about it
+    ("The answer is about cleaning, not temperature checks" is a complaint about temperature
+    checks). Measured here over 21 windows whose vectors moved by a cosine of 0.9992 (what
+    another CPU's kernels do): visa >= 98%, masks 100%, cleaning >= 74% in their theme.
+    """
     frame, result = feedbackqa_complaints
     merged = result.assignments.merge(frame, on="feedback_id")
     labels = result.topics.set_index("topic_id")["label"]
-    lower = merged["text"].str.lower()
-    subjects = {
-        "visa": lower.str.contains(r"\bvisas?\b"),
-        "masks": lower.str.contains(r"\bmasks?\b|face covering"),
-        "cleaning": lower.str.contains(r"\bclean|disinfect"),
+    text, question = merged["text"].str.lower(), merged["question"].str.lower()
+    patterns = {
+        "visa": r"\bvisas?\b",
+        "masks": r"\bmasks?\b|face covering",
+        "cleaning": r"\bclean|disinfect",
     }
     homes = {}
-    for subject, mask in subjects.items():
+    for subject, pattern in patterns.items():
+        mask = text.str.contains(pattern) & question.str.contains(pattern)
         counts = merged.loc[mask & (merged["topic_id"] >= 0), "topic_id"].value_counts()
         home = int(counts.index[0])
         share = counts.iloc[0] / mask.sum()
         print(f"  {subject}: {mask.sum()} comments, {share:.0%} in theme {home} ({labels[home]})")
-        assert share >= 0.6, subject
+        assert mask.sum() >= 8 and share >= 0.7, subject
         homes[subject] = home
     assert len(set(homes.values())) == 3  # three complaints, three themes
     assert "visa" in labels[homes["visa"]]
