@@ -34,7 +34,7 @@ What the data holds:
 * Model versions ``nimbus-2026-09`` (from day 0), ``nimbus-2026-10`` (about 1/7 of the way in,
   baseline the first: same per-topic negative rates and the same topic mix — an A/A release)
   and ``nimbus-2026-11`` (about 3/7 in, baseline the second: negative rate on ``sql_help`` rises
-  from 0.15 to 0.40 while its traffic leans towards topics with low negative rates, so its overall
+  from 0.15 to 0.50 while its traffic leans towards topics with low negative rates, so its overall
   negative rate stays within a fraction of a point of its baseline). Traffic moves to a new
   version gradually; older versions keep a share. Per-(version, topic) negative events are
   spread evenly over time (error-diffusion, not coin flips), so the realized rates are close to
@@ -133,7 +133,7 @@ from feedback_pipelines.sources import synthetic_phrasebank as pb
 MODEL_VERSIONS = ("nimbus-2026-09", "nimbus-2026-10", "nimbus-2026-11")
 PROMPT_OLD, PROMPT_NEW = "support-v12", "support-v13"
 REGRESSED_TOPIC = "sql_help"
-REGRESSED_RATE = 0.40
+REGRESSED_RATE = 0.50
 NEW_TOPIC = "smart_home_setup"
 
 KINDS = ("thumbs_up", "thumbs_down", "rating", "correction", "comment", "regenerate", "copy")

@@ -206,7 +206,12 @@ def test_ids_stay_put_from_one_day_to_the_next(week):
 
 
 def test_the_new_topic_appears_as_new_on_its_first_day(week):
-    """Born from the unplaced pool on its first day, in new subtopics of its own, kept after."""
+    """Born from the unplaced pool on its first day, in new subtopics of its own, kept after.
+
+    On 30-40 first-day events the share born that day moves with the draw (69% and 79% seen
+    on two draws of the generated week); the rest waits in the pool and is born into subtopics of
+    the topic's own over the next days (97% of the first day's events by the window's last day).
+    """
     new = week.truth["new_topic"]
     first = new["first_day"]
     assert first in CLUSTER_DAYS[1:], "the fixture's week must cluster the day before too"
@@ -221,7 +226,13 @@ def test_the_new_topic_appears_as_new_on_its_first_day(week):
     print(f"\n{new['name']} on {first}: {len(mine)} events, {share:.0%} in subtopics born that "
           f"day, {elsewhere:.0%} in older ones, the rest waits in the pool (noise)")  # fmt: skip
     # births need >= 5 members close to their centre: loose first-day events wait in the pool
-    assert share >= 0.7 and elsewhere <= 0.1
+    assert share >= 0.6 and elsewhere <= 0.1
+    last = CLUSTER_DAYS[-1]
+    assert last > first
+    after = topic_table(week, last).set_index("feedback_id")["cluster_id"]
+    since = week.table("SELECT cluster_id, first_seen FROM feedback_clusters WHERE ds = ?", [last])
+    young = since.loc[pd.to_datetime(since["first_seen"]).dt.date >= date.fromisoformat(first)]
+    assert after.reindex(mine["feedback_id"]).isin(young["cluster_id"]).mean() >= 0.9
     homes = mine.loc[mine["cluster_id"].isin(born), "cluster_id"].unique()
     for cid in homes:
         assert (frame.loc[frame["cluster_id"] == cid, "topic"] == new["name"]).mean() >= 0.8
