@@ -64,6 +64,8 @@ class ClusteringSettings(dg.Config):
     refit_every_days: int = _DEFAULTS.registry.refit_every_days
     refit_drift: float = _DEFAULTS.registry.refit_drift
     max_themes: int = _DEFAULTS.themes.max_themes
+    #: c-TF-IDF cosine from which two themes are one (`ThemeConfig.vocabulary`; above 1: never)
+    theme_word_similarity: float = _DEFAULTS.themes.vocabulary
     rerank_labels: bool = True
     write_payloads: bool = True
 
@@ -79,7 +81,7 @@ class ClusteringSettings(dg.Config):
                 refit_every_days=self.refit_every_days,
                 refit_drift=self.refit_drift,
             ),
-            themes=ThemeConfig(max_themes=self.max_themes),
+            themes=ThemeConfig(max_themes=self.max_themes, vocabulary=self.theme_word_similarity),
         )
 
 

@@ -347,6 +347,11 @@ def test_themes_people_would_name_alike_are_one_theme():
     assert len(set(apart.tolist())) == 6
     floor = ThemeConfig(cost=0.0, min_themes=6)
     assert len(set(themes_of_subtopics(means, sizes, texts, subtopic, floor).tolist())) == 6
+    # the launchpad's setting reaches the core
+    from feedback_pipelines.defs.clustering import ClusteringSettings
+
+    assert ClusteringSettings().to_config().themes == ThemeConfig()
+    assert ClusteringSettings(theme_word_similarity=1.1).to_config().themes.vocabulary == 1.1
 
 
 def test_theme_ids_follow_their_events_and_lineage_says_split_merged_born_faded():
