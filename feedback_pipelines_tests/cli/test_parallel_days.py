@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -43,16 +44,49 @@ def _start(env: dict, day: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def _unlocked(paths: list[str]) -> bool:
+    """Whether nobody holds a lock on these SQLite files (an exclusive lock is free)."""
+    for path in paths:
+        if not os.path.exists(path):
+            continue
+        conn = sqlite3.connect(path, timeout=0.5, isolation_level=None)
+        try:
+            conn.execute("BEGIN EXCLUSIVE")
+            conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            conn.close()
+    return True
+
+
+def _stop_unlocked(pid: int, paths: list[str]) -> None:
+    """SIGSTOP `pid` at a moment it holds no lock on the event log's files.
+
+    Frozen in the middle of writing an event it would keep the run's SQLite file locked, and
+    every reader (this test, the other run) would fail after SQLite's busy timeout (CI did).
+    """
+    for _ in range(200):
+        os.kill(pid, signal.SIGSTOP)
+        if _unlocked(paths):
+            return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.01)
+    raise AssertionError("the step's process always held the event log's lock")
+
+
 def _freeze_step(env: dict, run_id: str, step: str, proc: subprocess.Popen) -> int:
     """SIGSTOP the process of `step` as it starts, while it holds no pool slot; its pid."""
     deadline = time.monotonic() + 300
     with instance_of(env) as instance:
+        storage = instance.event_log_storage
+        files = [storage.path_for_shard(run_id), storage.path_for_shard("index")]
         while time.monotonic() < deadline:
             assert proc.poll() is None, proc.stdout.read()
             for record in instance.get_records_for_run(run_id).records:
                 event = record.event_log_entry.dagster_event
                 if event is not None and event.step_key == step and event.pid:
-                    os.kill(event.pid, signal.SIGSTOP)
+                    _stop_unlocked(event.pid, files)
                     ended = instance.get_records_for_run(
                         run_id, of_type=dg.DagsterEventType.STEP_SUCCESS
                     ).records
