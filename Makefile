@@ -47,7 +47,7 @@ dev: install
 	FEEDBACK_START_DATE=$${FEEDBACK_START_DATE:-$(or $(LANDED_START),$(DEMO_START))} $(VENV)/bin/dagster dev -h 127.0.0.1 -p $(DEV_PORT)
 
 test: install system-deps
-	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: install
 	$(VENV)/bin/ruff check .
