@@ -197,6 +197,18 @@ CREATE TABLE IF NOT EXISTS {REGISTRY} (
 )
 """
 
+# Content-hash cache of the labels' candidate keyphrases (`embedding.text_hash`), re-ranked by
+# the embedder every day: a theme's words recur from day to day, so a day embeds only the
+# phrases no earlier day (or run) did. Not partitioned: valid for as long as its model id exists.
+PHRASE_VECTORS = "phrase_vectors"
+PHRASE_VECTORS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {PHRASE_VECTORS} (
+    text_hash VARCHAR PRIMARY KEY,
+    model_id VARCHAR,
+    vector FLOAT[]
+)
+"""
+
 # Columns added to the topic tables since they were first written: older warehouses get them
 # (NULL in old rows) before the first write.
 ADDED_TOPIC_COLUMNS = (

@@ -27,6 +27,8 @@ from feedback_pipelines.schema import (
     COMPLAINT_ASSIGNMENTS,
     LINEAGE,
     LINEAGE_COLUMNS,
+    PHRASE_VECTORS,
+    PHRASE_VECTORS_DDL,
     REGISTRY,
     REGISTRY_COLUMNS,
     TOPIC_TABLE_COLUMNS,
@@ -34,6 +36,7 @@ from feedback_pipelines.schema import (
     TOPICS,
 )
 from feedback_pipelines.tables import table_exists, transaction
+from feedback_pipelines.vector_tables import read_vectors, save_vectors
 
 WINDOW_COLUMNS = ["ds", "feedback_id", "text", "user_id", "session_id", "timestamp", "is_negative"]
 
@@ -182,6 +185,18 @@ def _insert(conn: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> 
     conn.register("_topic_rows", rows)
     conn.execute(f"INSERT INTO {table} ({columns}) SELECT {select} FROM _topic_rows")
     conn.unregister("_topic_rows")
+
+
+def phrase_vectors(conn: duckdb.DuckDBPyConnection, hashes: list[str]) -> dict[str, np.ndarray]:
+    """The cached vectors of the labels' keyphrases (the lookup of `embedding.CachedEmbed`)."""
+    return read_vectors(conn, PHRASE_VECTORS, hashes)
+
+
+def save_phrase_vectors(
+    conn: duckdb.DuckDBPyConnection, model_id: str, vectors: dict[str, np.ndarray]
+) -> int:
+    """Add keyphrase vectors to the cache (entries already there are kept)."""
+    return save_vectors(conn, PHRASE_VECTORS, PHRASE_VECTORS_DDL, model_id, vectors)
 
 
 def write_window(

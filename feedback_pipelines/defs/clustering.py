@@ -23,8 +23,10 @@ from feedback_pipelines.clustering import (
 )
 from feedback_pipelines.clustering.llm_labels import title_clusters
 from feedback_pipelines.clustering.store import (
+    phrase_vectors,
     read_previous,
     read_window,
+    save_phrase_vectors,
     window_start,
     write_window,
 )
@@ -37,6 +39,7 @@ from feedback_pipelines.defs.metadata import (
 )
 from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
+from feedback_pipelines.embedding import CachedEmbed
 from feedback_pipelines.malloc import freed_memory_kept
 from feedback_pipelines.recall.sync import write_cluster_ids
 from feedback_pipelines.resources.clustering import ClusterLabellerResource
@@ -183,7 +186,14 @@ def topic_clusters(
             f"{ds}: window {start}..{end}: {len(events):,} embedded events "
             f"({model.model_id}); previous partition {prev_ds or 'none'} with {n_prev} subtopics"
         )
-        embed = model.embed if config.rerank_labels else None
+        embed = None
+        if config.rerank_labels:
+
+            def lookup(hashes: list[str]) -> dict:
+                with warehouse.get_connection() as conn:
+                    return phrase_vectors(conn, hashes)
+
+            embed = CachedEmbed(model, lookup)
         spent = model.seconds_total
         result = cluster_window(events, vectors, end, previous, config.to_config(), embed)
         embedding_seconds = round(model.seconds_total - spent, 2)  # the labels' keyphrases
@@ -195,12 +205,19 @@ def topic_clusters(
             )
         with warehouse.get_connection() as conn:
             written = write_window(conn, end, result, start, model.model_id)
+            if embed is not None:
+                save_phrase_vectors(conn, model.model_id, embed.fresh)
         rate = len(events) / stats["seconds"] if stats.get("seconds") else 0.0
         context.log.info(
             f"{ds}: {stats.get('clusters', 0)} subtopics in {stats.get('themes', 0)} themes "
             f"{stats.get('by_status', {})}, lineage {stats.get('lineage', {})}, "
             f"{stats.get('noise_share', 0):.1%} noise, in {stats.get('seconds', 0):.1f}s "
-            f"({rate:,.0f} events/s; labels {stats.get('label_seconds', 0)}s)"
+            f"({rate:,.0f} events/s; labels {stats.get('label_seconds', 0)}s"
+            + (
+                f", {len(embed.fresh):,} keyphrases embedded, {embed.reused:,} cached)"
+                if embed is not None
+                else ")"
+            )
         )
         last = None if prev_ds is None else (prev_ds.isoformat(), previous.assignments)
         payload_stats = _write_payloads(
@@ -220,6 +237,9 @@ def topic_clusters(
             "ids_kept_share": None if kept is None else round(kept, 4),
             "labels": cluster_labeller.describe(),
             "embedding_seconds": embedding_seconds,
+            "keyphrases": dg.MetadataValue.json(
+                {"embedded": len(embed.fresh), "cached": embed.reused} if embed else {}
+            ),
             "preview": dg.MetadataValue.md(_preview(result)),
         },
     )

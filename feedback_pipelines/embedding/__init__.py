@@ -40,11 +40,17 @@ from feedback_pipelines.embedding.base import (
     l2_normalize,
     log_progress,
 )
-from feedback_pipelines.embedding.cache import embed_with_cache, known_from_rows, text_hash
+from feedback_pipelines.embedding.cache import (
+    CachedEmbed,
+    embed_with_cache,
+    known_from_rows,
+    text_hash,
+)
 
 __all__ = [
     "DEFAULT_EMBEDDER",
     "EMBEDDER_NAMES",
+    "CachedEmbed",
     "EmbedStats",
     "Embedder",
     "ProgressCallback",

@@ -26,6 +26,7 @@ def embed_with_cache(
     lookup: Callable[[list[str]], Mapping[str, np.ndarray]],
     *,
     progress: ProgressCallback | None = None,
+    fresh: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, list[str], int]:
     """Vectors for `texts`, embedding only texts whose hash `lookup` does not know.
 
@@ -36,6 +37,7 @@ def embed_with_cache(
         embedder: The model.
         lookup: Given hashes, returns the known ones and their vectors.
         progress: Passed to `Embedder.embed` for the misses.
+        fresh: If given, the vectors embedded now are added to it (hash -> vector), to be saved.
 
     Returns:
         (vectors in input order, their hashes, how many texts were actually embedded).
@@ -48,8 +50,10 @@ def embed_with_cache(
         first_text = {}
         for h, t in zip(hashes, texts, strict=True):
             first_text.setdefault(h, t)
-        fresh = embedder.embed([first_text[h] for h in missing], progress=progress)
-        known.update(zip(missing, fresh, strict=True))
+        now = embedder.embed([first_text[h] for h in missing], progress=progress)
+        known.update(zip(missing, now, strict=True))
+        if fresh is not None:
+            fresh.update(zip(missing, now, strict=True))
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     for row, h in enumerate(hashes):
         vectors[row] = known[h]
@@ -59,3 +63,30 @@ def embed_with_cache(
 def known_from_rows(rows: Iterable[tuple[str, Sequence[float]]]) -> dict[str, np.ndarray]:
     """A lookup result from (text_hash, vector) rows, e.g. a DuckDB query's fetchall()."""
     return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
+
+
+class CachedEmbed:
+    """An `embed(texts) -> vectors` for core code that takes one, asking a cache first.
+
+    What it had to embed collects in `fresh` (hash -> vector) for the caller to save, and is
+    not embedded twice by later calls.
+    """
+
+    def __init__(
+        self, embedder: Embedder, lookup: Callable[[list[str]], Mapping[str, np.ndarray]]
+    ) -> None:
+        self.embedder = embedder
+        self.lookup = lookup
+        self.fresh: dict[str, np.ndarray] = {}
+        self.reused = 0
+
+    def _known(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        known = {h: self.fresh[h] for h in hashes if h in self.fresh}
+        rest = [h for h in hashes if h not in known]
+        found = dict(self.lookup(rest)) if rest else {}
+        self.reused += len(found)
+        return {**known, **found}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of `texts`, in order."""
+        return embed_with_cache(texts, self.embedder, self._known, fresh=self.fresh)[0]

@@ -291,6 +291,11 @@ def test_a_rerun_replaces_its_partition_with_the_same_result(week):
     )
     rerun = cluster_day(week, day)
     pd.testing.assert_frame_equal(before, week.table(query, [day]))
+    # the labels' keyphrases come from the cache: none embedded again, the same labels
+    first, later = keyphrases(week.runs[CLUSTER_DAYS[0]]), keyphrases(week.runs[day])
+    assert first["embedded"] > later["embedded"] and later["cached"] > later["embedded"]
+    again = keyphrases(rerun)
+    assert again["embedded"] == 0 and again["cached"] > 0
     # the store already holds every id: nothing is rewritten
     payloads = payload_stats(rerun)
     assert payloads["written"] == 0 and payloads["unchanged"] > len(links_before) // 2
@@ -305,6 +310,16 @@ def test_a_rerun_replaces_its_partition_with_the_same_result(week):
     for table in ("feedback_topics", "topic_lineage", "topic_registry"):
         n = week.table(f"SELECT count(*) AS n FROM {table} WHERE ds = ?", [day])["n"][0]
         assert n > 0 or table == "topic_lineage", table
+
+
+def keyphrases(result: dg.ExecuteInProcessResult) -> dict:
+    """How many of the labels' keyphrases the run embedded, and how many came from the cache."""
+    (event,) = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("feedback_clusters")
+    ]
+    return event.materialization.metadata["keyphrases"].value
 
 
 def payload_stats(result: dg.ExecuteInProcessResult) -> dict:
