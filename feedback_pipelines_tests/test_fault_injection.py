@@ -3,9 +3,11 @@
 One landing zone, two data directories. The clean one runs once. The other is killed with
 SIGKILL as each step starts (ingest, embeddings, Qdrant upsert, clustering, regressions,
 routing, report), each time by the next run over what the previous kill left; a last run
-finishes. Every run must start and end on its own (bounded waits, no wedge), and the end state
-must equal the clean run's: every warehouse table row for row, the vector store's point ids,
-and the report, export and review files.
+finishes. The first is killed while a step holds the `stores` pool's slot: the wedge a dead
+process leaves (its run STARTED for ever, the slot claimed), which the next run must find,
+mark failed and free. Every run must start and end on its own (bounded waits, no wedge), and
+the end state must equal the clean run's: every warehouse table row for row, the vector
+store's point ids, and the report, export and review files.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from feedback_pipelines_tests.fixtures.cli import (
     generate,
     instance_of,
     run,
+    stop_while_holding,
     wait_for_step,
 )
 
@@ -66,17 +69,29 @@ def test_a_run_killed_at_any_step_resumes_to_the_clean_result(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
     env = environment(tmp_path / "killed", landing)
-    killed = []
+    killed, outputs = [], []
     for step in STEPS:
         proc = subprocess.Popen(
             [*cli(), "run", "--start", DAY, "--end", DAY, "--wait-timeout", "120", "-v"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
+        outputs.append(seen := [])
         try:
-            killed.append(wait_for_step(step, proc))
+            if killed:
+                killed.append(wait_for_step(step, proc, seen=seen))
+            else:  # frozen while holding the pool's slot, then killed: the wedge
+                killed.append(stop_while_holding(env, "stores", proc))
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+        if len(killed) == 1:
+            with instance_of(env) as instance:
+                assert instance.get_run_by_id(killed[0]).status == dg.DagsterRunStatus.STARTED
+                holders = instance.event_log_storage.get_concurrency_info("stores").claimed_slots
+                assert [s.run_id for s in holders] == killed
+    # the next run found the dead one, said so and freed its slot before it ran a step
+    said = "".join(outputs[1])
+    assert f"run {killed[0][:8]}" in said and "marked it failed" in said, said[-3000:]
     last = run(env, "--start", DAY, "--end", DAY, "--wait-timeout", "120", timeout=900)
     assert last.returncode == 0, last.stdout + last.stderr
 
@@ -84,6 +99,9 @@ def test_a_run_killed_at_any_step_resumes_to_the_clean_result(tmp_path):
         statuses = [instance.get_run_by_id(run_id).status for run_id in killed]
     assert all(s in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS) for s in statuses)
     # A short last step can end before the signal lands; the kill must land in most.
+    assert statuses[0] == dg.DagsterRunStatus.FAILURE
     assert statuses.count(dg.DagsterRunStatus.FAILURE) >= len(STEPS) - 2, statuses
+    with instance_of(env) as instance:
+        assert instance.event_log_storage.get_concurrency_info("stores").claimed_slots == []
     assert_same_end_state(env, clean)
     assert files(env) == files(clean)
