@@ -68,8 +68,8 @@ def known_from_rows(rows: Iterable[tuple[str, Sequence[float]]]) -> dict[str, np
 class CachedEmbed:
     """An `embed(texts) -> vectors` for core code that takes one, asking a cache first.
 
-    What it had to embed collects in `fresh` (hash -> vector) for the caller to save, and is
-    not embedded twice by later calls.
+    What it had to embed collects in `fresh` (hash -> vector) for the caller to save; `reused`
+    counts the distinct texts the cache knew. No text is looked up or embedded twice.
     """
 
     def __init__(
@@ -78,14 +78,18 @@ class CachedEmbed:
         self.embedder = embedder
         self.lookup = lookup
         self.fresh: dict[str, np.ndarray] = {}
-        self.reused = 0
+        self._found: dict[str, np.ndarray] = {}
+
+    @property
+    def reused(self) -> int:
+        """Distinct texts whose vectors came from the cache."""
+        return len(self._found)
 
     def _known(self, hashes: list[str]) -> dict[str, np.ndarray]:
-        known = {h: self.fresh[h] for h in hashes if h in self.fresh}
-        rest = [h for h in hashes if h not in known]
-        found = dict(self.lookup(rest)) if rest else {}
-        self.reused += len(found)
-        return {**known, **found}
+        asked = [h for h in hashes if h not in self._found and h not in self.fresh]
+        if asked:
+            self._found.update(self.lookup(asked))
+        return {h: v for h in hashes if (v := self._found.get(h, self.fresh.get(h))) is not None}
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of `texts`, in order."""

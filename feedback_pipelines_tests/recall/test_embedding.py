@@ -11,6 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from feedback_pipelines.embedding import (
     DEFAULT_EMBEDDER,
+    CachedEmbed,
     embed_with_cache,
     get_embedder,
     interaction_text,
@@ -198,6 +199,24 @@ def test_cache_embeds_each_text_once_and_only_misses():
     _, _, new = embed_with_cache(["a b", "e f"], e, lookup)
     assert new == 1
     assert text_hash("a b", "m1") != text_hash("a b", "m2")  # a model change is a cache miss
+
+
+def test_cached_embed_asks_once_per_text_and_embeds_only_what_the_cache_lacks(minilm):
+    """The labels' keyphrase cache: a cached vector must be the one the model gives in any batch."""
+    store = {text_hash("refund card", minilm.model_id): minilm.embed(["refund card"])[0]}
+    asked: list[str] = []
+
+    def lookup(hashes):
+        asked.extend(hashes)
+        return {h: store[h] for h in hashes if h in store}
+
+    embed = CachedEmbed(minilm, lookup)
+    first = embed(["refund card", "late delivery", "refund card"])
+    second = embed(["late delivery", "wrong sql join"])
+    assert embed.reused == 1 and len(embed.fresh) == 2
+    assert len(asked) == len(set(asked)) == 3  # each distinct text asked for once
+    direct = minilm.embed(["refund card", "late delivery", "wrong sql join"])
+    assert np.array_equal(first, direct[[0, 1, 0]]) and np.array_equal(second, direct[[1, 2]])
 
 
 def test_custom_onnx_file_gets_an_id_from_its_content(tmp_path):
