@@ -41,9 +41,18 @@ def test_the_definitions_validate_with_the_kubernetes_executor(tmp_path):
     assert (
         "Validation successful for code location feedback_pipelines." in done.stdout + done.stderr
     )
-    assert _executor_of_the_job("k8s") == "k8s"
-    assert _executor_of_the_job("multiprocess") == "multiprocess"
-    assert _executor_of_the_job("") == "in_process"
+    assert _executor_of_the_job("k8s") == "k8s"  # the job is built with what the setting names
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("k8s", "k8s"), ("multiprocess", "multiprocess"), ("", "in_process"), (" ", "in_process")],
+)
+def test_the_setting_names_the_executor(monkeypatch, name, expected):
+    from feedback_pipelines.defs.automation import EXECUTOR_ENV, job_executor
+
+    monkeypatch.setenv(EXECUTOR_ENV, name)
+    assert job_executor().name == expected
 
 
 def test_an_unknown_executor_is_a_clear_error(tmp_path):
