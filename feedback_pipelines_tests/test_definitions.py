@@ -42,10 +42,21 @@ def test_schedule_runs_yesterdays_partition_at_two():
     assert schedule.cron_schedule == "0 2 * * *"
     with dg.DagsterInstance.ephemeral() as instance:
         context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 11, 21, 2, tzinfo=UTC)
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 21, 2, tzinfo=UTC),
+            repository_def=defs.get_repository_def(),  # what the daemon passes
         )
         requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [r.partition_key for r in requests] == ["2026-11-20"]
+    with dg.DagsterInstance.ephemeral() as instance:  # a day before the first partition: none
+        first = daily_partitions.start
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=first.replace(hour=2),
+            repository_def=defs.get_repository_def(),
+        )
+        result = schedule.evaluate_tick(context)
+    assert not result.run_requests and "before the first partition" in result.skip_message
 
 
 def test_sensor_requests_new_changed_and_late_days_once(pipeline_env):
