@@ -238,7 +238,7 @@ def topic_clusters(
             "labels": cluster_labeller.describe(),
             "embedding_seconds": embedding_seconds,
             "keyphrases": dg.MetadataValue.json(
-                {"embedded": len(embed.fresh), "cached": embed.reused} if embed else {}
+                {"embedded": len(embed.fresh), "cached": embed.reused} if embed is not None else {}
             ),
             "preview": dg.MetadataValue.md(_preview(result)),
         },
