@@ -6,6 +6,21 @@ not by copy. Public table and column names are the contract (CONTRACT.md, sectio
 
 from __future__ import annotations
 
+
+def vector_cache_ddl(table: str) -> str:
+    """A content-hash cache of vectors (`embedding.text_hash` -> vector, with its model id).
+
+    Not partitioned: an entry is valid for as long as its model id exists.
+    """
+    return f"""
+CREATE TABLE IF NOT EXISTS {table} (
+    text_hash VARCHAR PRIMARY KEY,
+    model_id VARCHAR,
+    vector FLOAT[]
+)
+"""
+
+
 # --- ingest.day ----------------------------------------------------------------------------------
 # Long texts are stored with zstd: on this data half the write CPU of DuckDB's default
 # (dictionary + FSST, chosen per segment after trying each) and a third of the file size.
@@ -199,15 +214,9 @@ CREATE TABLE IF NOT EXISTS {REGISTRY} (
 
 # Content-hash cache of the labels' candidate keyphrases (`embedding.text_hash`), re-ranked by
 # the embedder every day: a theme's words recur from day to day, so a day embeds only the
-# phrases no earlier day (or run) did. Not partitioned: valid for as long as its model id exists.
+# phrases no earlier day (or run) did.
 PHRASE_VECTORS = "phrase_vectors"
-PHRASE_VECTORS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {PHRASE_VECTORS} (
-    text_hash VARCHAR PRIMARY KEY,
-    model_id VARCHAR,
-    vector FLOAT[]
-)
-"""
+PHRASE_VECTORS_DDL = vector_cache_ddl(PHRASE_VECTORS)
 
 # Columns added to the topic tables since they were first written: older warehouses get them
 # (NULL in old rows) before the first write.
@@ -373,15 +382,9 @@ CREATE TABLE IF NOT EXISTS review_queue (
 # Content-hash cache of the texts the routing step embeds itself (answers, and requests that
 # `feedback_embeddings` holds only inside a longer interaction text), keyed like
 # `feedback_embeddings.text_hash` (`embedding.text_hash`): a rerun or a later day embeds
-# only texts never seen. Not partitioned; an entry is valid for as long as its model id exists.
+# only texts never seen.
 TEXT_VECTORS = "text_vectors"
-TEXT_VECTORS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {TEXT_VECTORS} (
-    text_hash VARCHAR PRIMARY KEY,
-    model_id VARCHAR,
-    vector FLOAT[]
-)
-"""
+TEXT_VECTORS_DDL = vector_cache_ddl(TEXT_VECTORS)
 
 # --- routing.tuning.writer -----------------------------------------------------------------------
 TUNING_COLUMNS = [
@@ -482,11 +485,5 @@ CREATE TABLE IF NOT EXISTS {COMPLAINT_ASSIGNMENTS} (
 """
 
 # Content-hash cache of complaint sentence vectors (`embedding.text_hash`): a rerun embeds
-# nothing. Not partitioned: an entry is valid for as long as its model id exists.
-COMPLAINT_VECTORS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {COMPLAINT_VECTORS} (
-    text_hash VARCHAR PRIMARY KEY,
-    model_id VARCHAR,
-    vector FLOAT[]
-)
-"""
+# nothing.
+COMPLAINT_VECTORS_DDL = vector_cache_ddl(COMPLAINT_VECTORS)
