@@ -167,6 +167,7 @@ FEEDBACK_FILES = ("widget-00.jsonl", "widget-01.jsonl.gz", "api-00.jsonl", "slac
 GZIP_LEVEL = 1  # fast: the benchmark's volume matters more than the ratio
 
 _DAY_MS = 86_400_000
+RELEASE_GAP_MS = 8 * 3_600_000
 _HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 9, 9, 9, 9, 9, 8, 8, 7, 6, 5, 4, 3, 2, 2)
 _TURNS_CUM = (0.30, 0.60, 0.80, 0.92, 1.0)  # 1..5 turns
 _FB_LAST_CUM = (0.25, 0.80, 1.0)  # 0, 1, 2 events on a session's last turn
@@ -364,6 +365,13 @@ class _Generator:
         off2 = min(d - 1, max(1, round(d / 7)))
         off3 = min(d - 1, max(off2 + 1, round(3 * d / 7)))
         self.v_first = [0, off2, off3]
+        # A version released on its predecessor's first day (spans of one or two days) goes
+        # live 8 hours after it, so its first event follows the predecessor's as in production
+        # (the regression stage orders versions by first sighting).
+        self.release_ms = [
+            RELEASE_GAP_MS * sum(self.v_first[j] == self.v_first[vi] for j in range(vi))
+            for vi in range(3)
+        ]
         self.new_topic_first = min(d - 1, max(1, round(4 * d / 7)))
         self.prompt_change = min(d - 1, off2 + 1)
         self.regressed = self.t_by_name[REGRESSED_TOPIC].index
@@ -392,6 +400,17 @@ class _Generator:
                 w = self._mix_weights(vi, day, self.beta if vi == 2 else 0.0)
                 self.mix[(vi, day)] = (tuple(w), tuple(accumulate(w.values())))
         self.v_cum = [tuple(accumulate(s)) for s in self.shares]
+
+    def _live(self, vi: int, pv: str, day: int, ms: int, end: int) -> int:
+        """`ms` (in [0, end]) moved into the part of the day model `vi` with prompt `pv` is live.
+
+        Only on a day a version shares with its predecessor's release (spans of one or two
+        days); the new prompt of the second model goes live a gap after that model.
+        """
+        release = self.release_ms[vi] if day == self.v_first[vi] else 0
+        if vi == 1 and pv == PROMPT_NEW and day == self.prompt_change == self.v_first[1]:
+            release += RELEASE_GAP_MS
+        return release + ms * (end - release) // end if release else ms
 
     def _shares(self, day: int) -> list[float]:
         active = [vi for vi in range(3) if self.v_first[vi] <= day]
@@ -839,6 +858,7 @@ class _Generator:
             hour = _pick(rng, range(24), _HOUR_CUM)
             start = hour * 3_600_000 + int(rng.random() * 3_600_000)
             start = min(start, _DAY_MS - 1_000_000 - int(rng.random() * 60_000))
+            start = self._live(vi, pv, day, start, _DAY_MS - 1_000_000)
             c["sessions"] += 1
             sys_msg = '{"role":"system","content":' + _dq(pb.SYSTEM_PROMPTS[pv]) + "}"
             history = [sys_msg]

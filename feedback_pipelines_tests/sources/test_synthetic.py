@@ -545,6 +545,26 @@ def test_write_jsonl_roundtrips_plain_and_gzip(tmp_path):
     assert (tmp_path / "x.jsonl.gz").read_bytes() == first
 
 
+@pytest.mark.parametrize("days", [1, 2, 7])
+def test_each_version_is_first_seen_after_the_one_it_follows(tmp_path, days):
+    """Also when released on its predecessor's day (1 or 2 days): the regression stage orders
+    versions (and a model's prompts) by first sighting, so the planted regression must be the
+    candidate's, not an improvement of its baseline's."""
+    truth = generate(tmp_path, days, END, events_per_day=600)
+    parsed = reference_parse(tmp_path)
+    first: dict[tuple[str, ...], str] = {}
+    for record in parsed.traces.values():
+        ts = parse_ts(record["timestamp"]).isoformat()
+        model = record["model_version"]
+        for key in ((model,), (model, record["prompt_version"])):
+            first[key] = min(first.get(key, ts), ts)
+    models = [(v["model_version"],) for v in truth["versions"]]
+    assert sorted(models, key=first.get) == models, first
+    # and within a model, its prompts (the second model changes prompt after its release)
+    prompts = [(p["model_version"], p["prompt_version"]) for p in truth["prompt_versions"]]
+    assert sorted(prompts, key=lambda k: (models.index(k[:1]), first[k])) == prompts, first
+
+
 @pytest.mark.parametrize("days", [1, 2])
 def test_short_spans_stay_consistent(tmp_path, days):
     truth = generate(tmp_path, days, END, events_per_day=60)
