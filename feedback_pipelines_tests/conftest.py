@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     `make test` hands whole files to its workers in this order (`--dist loadfile
     --no-loadscope-reorder`); xdist's own order, most tests first, left single-test files of
-    90-100 s (fault injection, parallel days) to run alone at the end.
+    90-100 s (fault injection, then two days at once) to run alone at the end.
     """
     slow = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow)  # stable: the order within a file stays

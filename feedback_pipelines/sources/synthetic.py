@@ -36,7 +36,9 @@ What the data holds:
   and ``nimbus-2026-11`` (about 3/7 in, baseline the second: negative rate on ``sql_help`` rises
   from 0.15 to 0.50 while its traffic leans towards topics with low negative rates, so its overall
   negative rate stays within a fraction of a point of its baseline). Traffic moves to a new
-  version gradually; older versions keep a share. Per-(version, topic) negative events are
+  version gradually; older versions keep a share. Over one or two days, where versions share a
+  first day, each goes live 8 hours after the one before it (and v13, below, 8 hours after its
+  model), so versions are first seen in release order. Per-(version, topic) negative events are
   spread evenly over time (error-diffusion, not coin flips), so the realized rates are close to
   the planted ones even on small samples.
 * Prompt versions ``support-v12`` and ``support-v13``: v13 starts within ``nimbus-2026-10``

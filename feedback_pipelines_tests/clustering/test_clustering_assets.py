@@ -312,24 +312,22 @@ def test_a_rerun_replaces_its_partition_with_the_same_result(week):
         assert n > 0 or table == "topic_lineage", table
 
 
+def metadata(result: dg.ExecuteInProcessResult, asset: str, key: str) -> dict:
+    """One metadata entry of the run's materialization of `asset`."""
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)
+    ]
+    return event.materialization.metadata[key].value
+
+
 def keyphrases(result: dg.ExecuteInProcessResult) -> dict:
     """How many of the labels' keyphrases the run embedded, and how many came from the cache."""
-    (event,) = [
-        e
-        for e in result.get_asset_materialization_events()
-        if e.asset_key == dg.AssetKey("feedback_clusters")
-    ]
-    return event.materialization.metadata["keyphrases"].value
+    return metadata(result, "feedback_clusters", "keyphrases")
 
 
 def payload_stats(result: dg.ExecuteInProcessResult) -> dict:
     """What the run did to the Qdrant payloads (cluster_assignments' metadata)."""
-    (event,) = [
-        e
-        for e in result.get_asset_materialization_events()
-        if e.asset_key == dg.AssetKey("cluster_assignments")
-    ]
-    return event.materialization.metadata["qdrant_payloads"].value
+    return metadata(result, "cluster_assignments", "qdrant_payloads")
 
 
 def test_only_changed_payloads_are_written(week):
