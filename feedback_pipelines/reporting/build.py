@@ -145,6 +145,25 @@ def _unit(metric: str, scope: str) -> str:
     return "slow_share" if metric == "latency_p95" and scope == "mix_adjusted" else metric
 
 
+def _mix_words(row: Any, unit: str, shown: str) -> str:
+    """What a mix-adjusted rate is, and the rates as measured when they read otherwise.
+
+    The stage weights both versions' topics alike (Mantel-Haenszel), so a version can be worse
+    topic for topic while its raw rate, the one the versions table shows, is the same or lower.
+    """
+    words = "on the same mix of topics"
+    if unit not in ("negative_rate", "correction_rate", "abandonment_rate"):
+        return words
+    counts = [
+        getattr(row, c, None) for c in ("x_candidate", "n_candidate", "x_baseline", "n_baseline")
+    ]
+    if any(_nan(c) for c in counts) or not counts[1] or not counts[3]:
+        return words
+    xc, nc, xb, nb = (float(c) for c in counts)  # type: ignore[arg-type]
+    measured = f"{fmt_value(unit, xc / nc)} vs {fmt_value(unit, xb / nb)}"
+    return words if measured == shown else f"{words}, {measured} as measured"
+
+
 def _finding(
     row: Any,
     direction: str,
@@ -190,7 +209,11 @@ def _finding(
             "abandonment_rate": "abandoned",
         }.get(metric, METRIC_LABELS.get(metric, metric))
         comparison = f"{cand_v} {noun} vs {base_v}"
-    sentence = f"{subject} is {adjective} {where}: {comparison} on {baseline} ({q_text}, {words})."
+    mix = _mix_words(row, unit, f"{cand_v} vs {base_v}") if scope == "mix_adjusted" else ""
+    tail = f" {mix}" if mix else ""
+    sentence = (
+        f"{subject} is {adjective} {where}: {comparison} on {baseline}{tail} ({q_text}, {words})."
+    )
     low, high = getattr(row, "ci_low", None), getattr(row, "ci_high", None)
     interval = "—" if _nan(low) or _nan(high) else fmt_interval(unit, low, high)
     effect = fmt_effect(unit, row.delta)
@@ -246,6 +269,7 @@ def _finding(
         trend_key=trend_key,
         anytime="" if _nan(p_av) else f"always-valid p = {float(p_av):.2g}",  # type: ignore[arg-type]
         grouped=metric == "latency_p95" and scope != "mix_adjusted" and bool(topic),
+        mix=mix,
     )
 
 
@@ -476,16 +500,18 @@ def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
     if _nan(row.baseline_version) or row.baseline_version == "":
         return "untested", ""  # nothing to compare with: no verdict to give
     base = _version(row.baseline_version)
+    # The columns beside it are the version's own rates; a mix-adjusted verdict says it is not.
+    mix = ", topic for topic" if getattr(row, "scope", "") == "mix_adjusted" else ""
     if _bool(getattr(row, "is_regression", False)):
         q_text, words = q_words(row.q_value)
         return "worse", (
-            f"Worse than {base}: {fmt_points(row.delta)} negative ({q_text}, {words})."
+            f"Worse than {base}: {fmt_points(row.delta)} negative{mix} ({q_text}, {words})."
         )
     if _bool(getattr(row, "is_improvement", False)):
         q = getattr(row, "q_value_improvement", row.q_value)
         q_text, words = q_words(q)
         return "better", (
-            f"Better than {base}: {fmt_points(row.delta)} negative ({q_text}, {words})."
+            f"Better than {base}: {fmt_points(row.delta)} negative{mix} ({q_text}, {words})."
         )
     if _nan(row.p_value):
         return "untested", ""

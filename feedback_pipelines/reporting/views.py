@@ -196,6 +196,7 @@ class Finding:
     trend_key: str = ""  # "growing" | "shrinking" | "steady" | ""
     anytime: str = ""  # the always-valid p-value, when the stage wrote one
     grouped: bool = False  # a per-topic latency finding, shown folded in a FindingGroup
+    mix: str = ""  # a mix-adjusted overall row: "on the same mix of topics, 16% vs 16% as measured"
 
 
 @dataclass

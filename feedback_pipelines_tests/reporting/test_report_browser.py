@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -61,6 +62,12 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         [story.regressions, rd.latency_topic_rows(14, "better")], ignore_index=True
     )
     folded = write_report(build_report(story), reports).html
+    # Flagged for days since a release: the longest "since" words a finding gets.
+    flagged = rd.sample_inputs()
+    flagged.regressions = flagged.regressions.assign(
+        flag_since=rd.END - timedelta(days=2), release_day=rd.END - timedelta(days=4)
+    )
+    since = write_report(build_report(flagged), tmp_path_factory.mktemp("flagged")).html
     index = rebuild_index(reports)
     # The same page without its CSP: if escaping failed, payloads would run here.
     html = daily.read_text()
@@ -75,6 +82,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "index": index,
         "no_csp": no_csp,
         "folded": folded,
+        "flagged": since,
     }
 
 
@@ -120,6 +128,22 @@ def test_report_renders_cleanly_with_every_section_and_visible_charts(browser, p
     assert shot.stat().st_size > 20_000
     pdf = browser.print_pdf(tmp_path / "report.pdf")
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 10_000
+
+
+def test_findings_tables_fit_a_desktop(browser, pages, tmp_path):
+    # A chip that never wrapped pushed the 100k first day's table 167 px past the page's
+    # column: the "since" words cut off mid-word and the sample column scrolled out of sight.
+    browser.set_viewport(1280, 900)
+    assert load(browser, pages["flagged"]) == []
+    assert "flagged on day 3 of the release" in browser.evaluate("document.body.innerText")
+    sideways = json.loads(
+        browser.evaluate(
+            "JSON.stringify([...document.querySelectorAll('.table-wrap')]"
+            ".map(w => w.scrollWidth - w.clientWidth))"
+        )
+    )
+    assert len(sideways) >= 3 and max(sideways) <= 1, sideways
+    browser.screenshot(tmp_path / "report-flagged-desktop.png")
 
 
 def test_report_fits_a_phone(browser, pages, tmp_path):

@@ -97,6 +97,32 @@ def test_findings_carry_effect_interval_and_q_in_words(daily):
     assert len(view.regressions) == 3
 
 
+def test_a_mix_adjusted_finding_says_so_and_gives_the_rates_as_measured():
+    # Weighted to one topic mix, a version can be worse topic for topic while its own rate,
+    # the one the versions table shows, is the same: the 100k first day's report said "19%
+    # negative vs 15%" overall beside a table of 16% and 16%, and did not say why.
+    inputs = rd.sample_inputs()
+    rows = inputs.regressions
+    mix = (rows["scope"] == "mix_adjusted") & (rows["metric"] == "negative_rate")
+    rows.loc[mix, ["x_candidate", "x_baseline"]] = [496, 560]  # 16% of 3,100 and of 3,500
+    view = build_report(inputs)
+    (overall,) = [f for f in view.regressions if f.scope == "mix_adjusted"]
+    assert overall.sentence == (
+        "assistant-v7 is worse overall: 21% negative vs 16% on assistant-v6 "
+        "on the same mix of topics, 16% vs 16% as measured (q = 0.002, likely real)."
+    )
+    assert overall.sentence[:-1] + " — new today." in view.summary
+    cards = {c.version: c for c in view.scorecards}
+    assert cards[rd.CANDIDATE].verdict_text == (
+        "Worse than assistant-v6: +5.0 points negative, topic for topic (q = 0.002, likely real)."
+    )
+    assert "on the same mix of topics, 16% vs 16% as measured" in visible_text(render_html(view))
+    # Measured rates that read as the adjusted ones are not repeated.
+    rows.loc[mix, ["x_candidate", "x_baseline"]] = [651, 560]  # 21% and 16%
+    (overall,) = [f for f in build_report(inputs).regressions if f.scope == "mix_adjusted"]
+    assert overall.mix == "on the same mix of topics"
+
+
 def test_scorecards_have_intervals_and_verdicts(daily):
     view, _, _ = daily
     cards = {c.version: c for c in view.scorecards}
