@@ -574,6 +574,20 @@ def match_previous(
 # --- the whole window ----------------------------------------------------------------------------
 
 
+def _first_of_each_text(indices: Sequence[int], texts: Sequence[str]) -> list[int]:
+    """The first of `indices` with each distinct non-empty text, in their order.
+
+    Templated and pasted complaints repeat: the most central members of a group are often one
+    text many times, which made five identical quotes and, when that text's verdict form names
+    nothing, no label from the members at all.
+    """
+    first: dict[str, int] = {}
+    for i in indices:
+        if texts[i]:
+            first.setdefault(texts[i], int(i))
+    return list(first.values())
+
+
 def _shorten(text: str, max_chars: int) -> str:
     flat = " ".join((text or "").split())
     return flat if len(flat) <= max_chars else flat[: max_chars - 1].rsplit(" ", 1)[0] + "…"
@@ -716,7 +730,7 @@ def group_complaints(
         members = np.flatnonzero(complaint_id == cid)
         centre = unit(comp[members].mean(axis=0, keepdims=True))[0]
         near = members[np.argsort(-(comp[members] @ centre), kind="stable")]
-        with_text = [i for i in near if texts[i]]
+        with_text = _first_of_each_text(near, texts)  # five quotes, not one five times
         if cid in KIND_BY_ID:
             kind, label, source_of_label, keyphrases = (
                 KIND_BY_ID[cid].kind, KIND_BY_ID[cid].label, "kind", [],
@@ -728,7 +742,10 @@ def group_complaints(
             kind = OTHER_KIND
             label = verdict_label([verdict_texts[i] for i in with_text[:3]])
             source_of_label = "verdict"
-            if not label:
+            if not label:  # the complaints' own words: the most central one's first sentence
+                first = complaint_sentences(texts[with_text[0]], 1) if with_text else []
+                label, source_of_label = (_shorten(first[0], 70), "quote") if first else ("", "")
+            if not label:  # phrases of verdict forms are mostly function words: the last resort
                 label = ", ".join(keyphrases) if keyphrases else f"complaint group {cid}"
                 source_of_label = "keyphrases"
         users = picked["user_id"].iloc[members]

@@ -230,6 +230,30 @@ def test_data_driven_groups_keep_their_ids(embed, who):
     assert (kept["complaint_id"] < next_id).mean() >= 0.5
 
 
+def test_data_driven_groups_are_named_and_quoted_in_the_complaints_own_words(embed):
+    # Australia's raters: a group whose members' verdict forms name nothing was called
+    # "complaint group 108", another "discusses" (phrases of verdict forms, whose subject
+    # words are gone, are mostly function words). A complaint pasted five times more made
+    # five quotes of one text (the 100k synthetic day: "A cup is 16 tablespoons, not 12." x5).
+    events = feedbackqa_negatives("Australia")
+    first = group_complaints(events, embed).clusters
+    top = first[first["complaint_id"] >= FIRST_GROUP_ID].iloc[0]
+    pasted = events[events["feedback_id"] == top["example_ids"][0]]
+    copies = pd.concat([pasted] * 5, ignore_index=True)
+    copies["feedback_id"] = [f"pasted-{i}" for i in range(len(copies))]
+    events = pd.concat([events, copies], ignore_index=True)
+    groups = group_complaints(events, embed).clusters
+    groups = groups[groups["complaint_id"] >= FIRST_GROUP_ID]
+    comments = [" ".join(c.split()) for c in events["comment"].dropna()]
+    assert len(groups) >= 5
+    for row in groups.itertuples():
+        assert len(set(row.quotes)) == len(row.quotes), row.quotes
+        assert row.label_source in ("verdict", "quote"), (row.label_source, row.label)
+        if row.label_source == "quote":  # a member's first sentence, maybe cut short
+            assert any(c.startswith(row.label.rstrip("…")) for c in comments), row.label
+    assert (groups["label_source"] == "quote").sum() >= 2
+
+
 def test_placed_complaints_never_move(embed, who):
     events, result = who
     before = result.assignments.set_index("feedback_id")["complaint_id"]
