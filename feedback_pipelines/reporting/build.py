@@ -23,6 +23,7 @@ tested without a browser or Dagster; the templates only lay it out. Four rules s
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -516,7 +517,29 @@ def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
     if _nan(row.p_value):
         return "untested", ""
     q_text, _ = q_words(row.q_value)
-    return "same", f"No clear change vs {base} ({fmt_points(row.delta)}, {q_text})."
+    return "same", f"No clear change overall vs {base}{mix} ({fmt_points(row.delta)}, {q_text})."
+
+
+def _worse_on_topics(card: Scorecard, regressions: list[Finding]) -> Scorecard:
+    """A version no worse overall that is worse on topics says so beside its verdict.
+
+    Its card read "no clear change" under a headline that named it worse on a theme.
+    """
+    if card.verdict not in ("same", "better"):
+        return card
+    where = list(
+        dict.fromkeys(
+            f"the theme “{f.topic}”" if f.theme_id is not None else f"“{f.topic}”"
+            for f in regressions
+            if f.dimension == "model_version" and f.candidate == card.version and f.topic
+        )
+    )
+    if not where:
+        return card
+    what = where[0] if len(where) == 1 else f"{len(where)} topics"
+    text = f"{card.verdict_text} Worse on {what} (see Regressions)."
+    verdict = "topics" if card.verdict == "same" else card.verdict
+    return replace(card, verdict=verdict, verdict_text=text.strip())
 
 
 def _people_cell(row: Any, n: float) -> str:
@@ -1235,6 +1258,7 @@ def build_report(
     regressions, improvements, history = build_findings(inputs, settings)
     resolved = build_resolved(inputs, history)
     scorecards, trend, legend = build_scorecards(inputs, days, settings)
+    scorecards = [_worse_on_topics(card, regressions) for card in scorecards]
     topics = build_topics(inputs, days, regressions, settings)
     exports = build_exports(inputs, settings)
     review = build_review(inputs)

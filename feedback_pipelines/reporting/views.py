@@ -244,7 +244,8 @@ class Scorecard:
     abandonment: str
     latency: str
     traces: str
-    verdict: str  # "worse" | "better" | "same" | "baseline" | "untested"
+    # "worse" | "better" | "same" | "topics" (worse on topics only) | "baseline" | "untested"
+    verdict: str
     verdict_text: str
     spark: Markup | None
     colour: str

@@ -123,6 +123,25 @@ def test_a_mix_adjusted_finding_says_so_and_gives_the_rates_as_measured():
     assert overall.mix == "on the same mix of topics"
 
 
+def test_a_version_worse_only_on_a_topic_says_so_on_its_card():
+    # The demo's last day: its headline named nimbus-2026-11 worse on a theme, and its card
+    # said "no clear change" (overall, rightly) and nothing else.
+    inputs = rd.sample_inputs()
+    rows = inputs.regressions
+    overall = (rows["scope"] == "mix_adjusted") & (rows["metric"] == "negative_rate")
+    rows.loc[overall, ["is_regression", "q_value"]] = [False, 0.4]
+    view = build_report(inputs)
+    card = {c.version: c for c in view.scorecards}[rd.CANDIDATE]
+    assert card.verdict == "topics"
+    assert card.verdict_text == (
+        "No clear change overall vs assistant-v6, topic for topic (+5.0 points, q = 0.40). "
+        f"Worse on “{rd.INVOICE_LABEL}” (see Regressions)."
+    )
+    html = render_html(view)
+    assert '<span class="chip topics">worse on a topic</span>' in html
+    assert "Worse on “" + rd.INVOICE_LABEL in render_markdown(view).replace("\\", "")
+
+
 def test_scorecards_have_intervals_and_verdicts(daily):
     view, _, _ = daily
     cards = {c.version: c for c in view.scorecards}
