@@ -15,6 +15,7 @@ from feedback_pipelines.reporting.render import rebuild_index, summary_markdown,
 from feedback_pipelines.reporting.views import ReportSettings
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
+from feedback_pipelines.tables import table_columns
 
 GROUP = "reporting"
 # Everything the report shows.
@@ -86,6 +87,15 @@ def _pii_kind(match: str) -> str:
     return "email" if "@" in match else "number or key"  # never echo the value itself
 
 
+def _first_feedback_day(warehouse: WarehouseResource) -> date | None:
+    """The first day with feedback in the warehouse (None: none yet)."""
+    with warehouse.get_connection() as conn:
+        if "feedback_events" not in table_columns(conn):
+            return None
+        first = conn.execute("SELECT min(ds) FROM feedback_events").fetchone()[0]
+    return None if first is None else date.fromisoformat(str(first)[:10])
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     group_name=GROUP,
@@ -112,7 +122,8 @@ def review_report(
     One self-contained page: a plain-language summary, per-version scorecards with intervals and
     a trend, regressions and improvements with their confidence, top topics with redacted
     quotes (only for topics of at least k people), what was exported and queued for review, and
-    data quality. On Mondays it also writes the weekly roll-up of the previous seven days.
+    data quality. On Mondays it also writes the weekly roll-up of the previous seven days (not
+    of a week before the first day of feedback).
     reports/index.html lists every report. Stages that have not run yet show as "not computed".
     """
     in_date_order(context)
@@ -141,13 +152,23 @@ def review_report(
     pages = [written.html]
     if ds.weekday() == 0:  # Monday: the previous Monday..Sunday
         week_end = ds - timedelta(days=1)
-        weekly, weekly_written = _write(
-            warehouse, settings, "weekly", week_end - timedelta(days=6), week_end
-        )
-        pages.append(weekly_written.html)
-        metadata["weekly_path"] = dg.MetadataValue.path(str(weekly_written.html))
-        metadata["weekly_headline"] = weekly.headline
-        context.log.info(f"weekly roll-up {weekly.period} -> {weekly_written.html}")
+        first = _first_feedback_day(warehouse)
+        if first is None or first > week_end:
+            # a week before the data began (a new deployment's, the demo's first Monday): a
+            # page saying "no feedback" for it would only crowd the index
+            metadata["weekly_skipped"] = f"no feedback on or before {week_end}"
+            context.log.info(
+                f"no weekly roll-up of the week to {week_end}: no feedback on or before it "
+                f"(first day: {first or 'none yet'})"
+            )
+        else:
+            weekly, weekly_written = _write(
+                warehouse, settings, "weekly", week_end - timedelta(days=6), week_end
+            )
+            pages.append(weekly_written.html)
+            metadata["weekly_path"] = dg.MetadataValue.path(str(weekly_written.html))
+            metadata["weekly_headline"] = weekly.headline
+            context.log.info(f"weekly roll-up {weekly.period} -> {weekly_written.html}")
     index = rebuild_index(reports)
     metadata["index"] = dg.MetadataValue.path(str(index))
     yield dg.MaterializeResult(metadata=metadata)

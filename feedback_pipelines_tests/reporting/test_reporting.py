@@ -448,6 +448,15 @@ def test_asset_on_an_empty_day_writes_a_clear_report(pipeline_env):
     assert "No feedback for this day" in html
     assert html.count(NOT_COMPUTED) >= 4  # nothing upstream exists in a fresh warehouse
     assert not (pipeline_env.data / "reports" / "week=2026-W47").exists()  # not a Monday
+    # A Monday with no feedback on or before its week: no roll-up page of nothing (the demo's
+    # first Monday wrote "No feedback for this week" for the week before its data began).
+    monday = _materialize([review_report], "2026-11-23")
+    assert monday.success
+    assert (pipeline_env.data / "reports" / "dt=2026-11-23" / "report.html").exists()
+    assert not (pipeline_env.data / "reports" / "week=2026-W47").exists()
+    meta = monday.asset_materializations_for_node("review_report")[0].metadata
+    assert meta["weekly_skipped"].value == "no feedback on or before 2026-11-22"
+    assert "weekly_path" not in meta
 
 
 # ------------------------------------------------------------------ on generated data
