@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -285,6 +285,18 @@ def _status(
     return "stable"
 
 
+def _kept_label(previous: pd.Series, keyphrases: Sequence[str], label: str) -> str:
+    """Yesterday's keyphrase label while every phrase of it is still among today's keyphrases.
+
+    The phrases' order moves with each day's counts: the demo's SQL theme read "query, invoices,
+    subquery", "query, subquery, invoices" and "query, subquery, postgresql" on three days.
+    """
+    old = previous.get("label")
+    if previous.get("label_source", "keyphrases") != "keyphrases" or not isinstance(old, str):
+        return label
+    return old if set(old.split(", ")) <= set(keyphrases) else label
+
+
 def _rows(
     level_ids: np.ndarray,
     described: pd.DataFrame,
@@ -309,17 +321,18 @@ def _rows(
         i = int(i)
         f, d = figures.loc[i], by_id.loc[i]
         early, recent = int(f["early"]), int(f["recent"])
-        first_seen, prev_size = f["first_seen"], None
+        first_seen, prev_size, label = f["first_seen"], None, d["label"]
         if prev is not None and i in prev.index:
             p = prev.loc[i]
             prev_size = int(p.get("size", 0) or 0)
             if pd.notna(p.get("first_seen")):
                 first_seen = min(first_seen, _naive_utc(p["first_seen"]))
+            label = _kept_label(p, d["keyphrases"], label)
         rows.append(
             {
                 "ds": end,
                 id_col: i,
-                "label": d["label"],
+                "label": label,
                 "label_source": "keyphrases",
                 "keyphrases": list(d["keyphrases"]),
                 "quotes": list(d["quotes"]),
