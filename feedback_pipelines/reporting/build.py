@@ -537,9 +537,9 @@ def _worse_on_topics(card: Scorecard, regressions: list[Finding]) -> Scorecard:
     if not where:
         return card
     what = where[0] if len(where) == 1 else f"{len(where)} topics"
-    text = f"{card.verdict_text} Worse on {what} (see Regressions)."
     verdict = "topics" if card.verdict == "same" else card.verdict
-    return replace(card, verdict=verdict, verdict_text=text.strip())
+    text = f"{card.verdict_text} Worse on {what} (see Regressions)."
+    return replace(card, verdict=verdict, verdict_text=text)
 
 
 def _people_cell(row: Any, n: float) -> str:
