@@ -323,27 +323,74 @@ def build_findings(
             out[direction].append(
                 _finding(row, direction, names, span, history, inputs.end, daily, inputs.start)
             )
-    return out["worse"], out["better"], history
+    return _fold_subtopics(out["worse"]), _fold_subtopics(out["better"]), history
+
+
+def _theme_key(f: Finding, theme: str) -> tuple:
+    return (f.dimension, f.subject, f.baseline, theme)
+
+
+def _fold_subtopics(findings: list[Finding]) -> list[Finding]:
+    """A flagged theme's flagged subtopics, folded under it (see `group_findings`).
+
+    The 100k first day listed 18 subtopics of the SQL theme as rows of their own beside the
+    theme's: the reader needs the theme, and the subtopics on demand.
+    """
+    themes = {_theme_key(f, f.topic) for f in findings if f.theme_id is not None}
+    return [
+        replace(f, grouped=True)
+        if not f.grouped and f.theme_id is None and f.theme and _theme_key(f, f.theme) in themes
+        else f
+        for f in findings
+    ]
 
 
 def group_findings(findings: list[Finding], direction: str) -> list[FindingGroup]:
-    """Per-topic latency findings folded into one row, so they never bury the others."""
-    grouped = [f for f in findings if f.grouped]
-    if not grouped:
-        return []
-    n = len(grouped)
-    largest = grouped[0]
-    for f in grouped:
+    """Folded findings, a row for each kind: per-topic latency, each flagged theme's subtopics.
+
+    So they never bury the others.
+    """
+    latency: list[Finding] = []
+    by_theme: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.grouped:
+            (latency if f.metric == "latency_p95" else by_theme.setdefault(f.theme, [])).append(f)
+    groups = []
+    if latency:
+        n = len(latency)
+        adjective = "slower" if direction == "worse" else "faster"
+        topics = f"{n} topic{'s' if n != 1 else ''}"
+        groups.append(
+            FindingGroup(
+                f"p95 latency on {topics}", _group_summary(latency, f"{adjective} on {topics}"),
+                latency,
+            )
+        )  # fmt: skip
+    for theme, folded in by_theme.items():
+        n, topics = len(folded), len({f.topic for f in folded})
+        groups.append(
+            FindingGroup(
+                f"{n} finding{'s' if n != 1 else ''} on subtopics of the theme “{theme}”",
+                _group_summary(folded, f"{direction} on {topics} of its subtopics"),
+                folded,
+            )
+        )
+    return groups
+
+
+def _group_summary(folded: list[Finding], what: str) -> str:
+    """A group's line: who is `what`, and its largest change."""
+    largest = folded[0]
+    for f in folded:
         if abs(_effect_value(f)) > abs(_effect_value(largest)):
             largest = f
-    versions = sorted({f.subject for f in grouped})
-    adjective = "slower" if direction == "worse" else "faster"
-    summary = (
-        f"{', '.join(versions)} {'is' if len(versions) == 1 else 'are'} {adjective} on {n} "
-        f"topic{'s' if n != 1 else ''}; the largest change is {largest.effect} on "
-        f"“{largest.topic}” ({largest.candidate_value} vs {largest.baseline_value})."
+    versions = sorted({f.subject for f in folded})
+    measure = "" if largest.metric == "latency_p95" else f", {largest.metric_label}"
+    return (
+        f"{', '.join(versions)} {'is' if len(versions) == 1 else 'are'} {what}; the largest "
+        f"change is {largest.effect} on “{largest.topic}” ({largest.candidate_value} vs "
+        f"{largest.baseline_value}{measure})."
     )
-    return [FindingGroup(f"p95 latency on {n} topic{'s' if n != 1 else ''}", summary, grouped)]
 
 
 def _effect_value(f: Finding) -> float:

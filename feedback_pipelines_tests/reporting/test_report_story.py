@@ -346,6 +346,34 @@ def test_theme_level_regression_rows_are_named_by_their_theme():
     )
 
 
+def test_a_flagged_themes_flagged_subtopics_are_folded_under_it():
+    # The 100k first day listed 18 subtopics of the SQL theme as rows beside the theme's own.
+    inputs = rd.with_themes(rd.story_inputs())
+    base = inputs.regressions
+    frame = pd.concat([base, rd.regression_rows().iloc[[0]]], ignore_index=True)
+    frame.loc[len(base), "cluster_id"] = pd.NA  # "billing and payments" itself is flagged
+    frame["topic_id"] = pd.array([pd.NA] * len(base) + [50], dtype="Int64")
+    inputs.regressions = frame
+    view = build_report(inputs)
+    folded = [f.topic for f in view.regressions if f.grouped]
+    assert folded == [rd.INVOICE_LABEL]
+    assert view.summary[0].startswith("assistant-v7 is worse on the theme “billing and payments”")
+    (group,) = view.regression_groups
+    assert group.title == "1 finding on subtopics of the theme “billing and payments”"
+    assert group.summary == (
+        "assistant-v7 is worse on 1 of its subtopics; the largest change is +17 points on "
+        f"“{rd.INVOICE_LABEL}” (31% vs 14%, negative feedback)."
+    )
+    html, md = render_html(view), render_markdown(view)
+    assert text_of(html).count(f"“{rd.INVOICE_LABEL}”") >= 1
+    assert "<summary><strong>1 finding on subtopics of the theme “billing and payments”" in html
+    assert "- **Worse:** 1 finding on subtopics of the theme “billing and payments”:" in md
+    # Unflagged, the theme leaves its subtopic's row where it was.
+    plain = build_report(rd.with_themes(rd.story_inputs()))
+    assert not any(f.grouped for f in plain.regressions if f.metric != "latency_p95")
+    assert plain.regression_groups == []
+
+
 def test_a_theme_level_regression_ranks_its_theme_with_the_regressed_ones():
     inputs = rd.with_themes(rd.story_inputs())
     base = inputs.regressions
