@@ -330,6 +330,11 @@ def _theme_key(f: Finding, theme: str) -> tuple:
     return (f.dimension, f.subject, f.baseline, theme)
 
 
+def _folded(f: Finding) -> bool:
+    """Folded under its theme by `_fold_subtopics` (per-topic latency is folded by kind)."""
+    return f.grouped and f.metric != "latency_p95"
+
+
 def _fold_subtopics(findings: list[Finding]) -> list[Finding]:
     """A flagged theme's flagged subtopics, folded under it (see `group_findings`).
 
@@ -354,18 +359,14 @@ def group_findings(findings: list[Finding], direction: str) -> list[FindingGroup
     by_theme: dict[str, list[Finding]] = {}
     for f in findings:
         if f.grouped:
-            (latency if f.metric == "latency_p95" else by_theme.setdefault(f.theme, [])).append(f)
+            (by_theme.setdefault(f.theme, []) if _folded(f) else latency).append(f)
     groups = []
     if latency:
         n = len(latency)
         adjective = "slower" if direction == "worse" else "faster"
         topics = f"{n} topic{'s' if n != 1 else ''}"
-        groups.append(
-            FindingGroup(
-                f"p95 latency on {topics}", _group_summary(latency, f"{adjective} on {topics}"),
-                latency,
-            )
-        )  # fmt: skip
+        summary = _group_summary(latency, f"{adjective} on {topics}")
+        groups.append(FindingGroup(f"p95 latency on {topics}", summary, latency))
     for theme, folded in by_theme.items():
         n, topics = len(folded), len({f.topic for f in folded})
         groups.append(
@@ -576,7 +577,8 @@ def _worse_on_topics(card: Scorecard, regressions: list[Finding]) -> Scorecard:
         return card
     where = list(
         dict.fromkeys(
-            f"the theme “{f.topic}”" if f.theme_id is not None else f"“{f.topic}”"
+            # a subtopic folded under its flagged theme is named by that theme
+            f"the theme “{f.theme}”" if f.theme_id is not None or _folded(f) else f"“{f.topic}”"
             for f in regressions
             if f.dimension == "model_version" and f.candidate == card.version and f.topic
         )

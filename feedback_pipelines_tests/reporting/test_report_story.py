@@ -368,6 +368,13 @@ def test_a_flagged_themes_flagged_subtopics_are_folded_under_it():
     assert text_of(html).count(f"“{rd.INVOICE_LABEL}”") >= 1
     assert "<summary><strong>1 finding on subtopics of the theme “billing and payments”" in html
     assert "- **Worse:** 1 finding on subtopics of the theme “billing and payments”:" in md
+    # No worse overall, the version's card names the theme, not the theme and its subtopic.
+    mix = (frame["scope"] == "mix_adjusted") & (frame["metric"] == "negative_rate")
+    frame.loc[mix, ["is_regression", "q_value"]] = [False, 0.4]
+    card = {c.version: c for c in build_report(inputs).scorecards}["assistant-v7"]
+    assert card.verdict_text.endswith(
+        " Worse on the theme “billing and payments” (see Regressions)."
+    )
     # Unflagged, the theme leaves its subtopic's row where it was.
     plain = build_report(rd.with_themes(rd.story_inputs()))
     assert not any(f.grouped for f in plain.regressions if f.metric != "latency_p95")
