@@ -198,6 +198,7 @@ def _review_result(result: DayResult) -> dg.MaterializeResult:
                 dict(sorted(Counter(queue["routing_reason"]).items()))
             ),
             "newly_regressed_clusters": dg.MetadataValue.json(result.new_regressions),
+            "newly_regressed_themes": dg.MetadataValue.json(result.new_theme_regressions),
             "preview": markdown_table(preview.head(10)),
         },
     )

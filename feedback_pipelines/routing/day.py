@@ -36,6 +36,7 @@ from feedback_pipelines.routing.tuning.pipeline import (
     TuningSets,
     build_tuning_sets,
     frozen_gc,
+    regressed_clusters,
     search_floor,
 )
 from feedback_pipelines.routing.tuning.settings import TuningSettings
@@ -210,6 +211,8 @@ class Inputs:
     clusters: pd.DataFrame | None = None
     regressions: pd.DataFrame | None = None
     regressed_before: list[int] | None = None
+    themes: pd.DataFrame | None = None  # feedback_topics: topic_id, label
+    themes_regressed_before: list[int] | None = None
     cached: dict[str, np.ndarray] = field(default_factory=dict)  # from feedback_embeddings
     stored: dict[str, np.ndarray] = field(default_factory=dict)  # from text_vectors
     notes: list[str] = field(default_factory=list)
@@ -224,11 +227,12 @@ class DayResult:
     queue: pd.DataFrame
     review_files: dict[str, int]
     review_folder: Path
-    new_regressions: list[int]
+    new_regressions: list[int]  # clusters newly regressed on the day
     seconds: float
     notes: list[str]
     embedded: dict[str, np.ndarray] = field(default_factory=dict)  # texts embedded by this run
     embed_seconds: float = 0.0  # of `seconds`, spent embedding them
+    new_theme_regressions: list[int] = field(default_factory=list)  # themes, likewise
 
 
 def window_start(ds: str, window_days: int) -> str:
@@ -295,9 +299,15 @@ def _read_inputs(
             "candidates, no noise route"
         )
     inputs = Inputs(events=events, notes=notes)
-    if {"cluster_id", "label", "ds"} <= tables.get("feedback_clusters", set()):
+    cluster_columns = tables.get("feedback_clusters", set())
+    if {"cluster_id", "label", "ds"} <= cluster_columns:
+        theme = ", topic_id" if "topic_id" in cluster_columns else ""
         inputs.clusters = conn.execute(
-            "SELECT cluster_id, label FROM feedback_clusters WHERE ds = ?", [ds]
+            f"SELECT cluster_id, label{theme} FROM feedback_clusters WHERE ds = ?", [ds]
+        ).df()
+    if {"topic_id", "label", "ds"} <= tables.get("feedback_topics", set()):
+        inputs.themes = conn.execute(
+            "SELECT topic_id, label FROM feedback_topics WHERE ds = ?", [ds]
         ).df()
     elif "cluster_id" in events.columns:
         notes.append("feedback_clusters not found: clusters without labels")
@@ -310,12 +320,20 @@ def _read_inputs(
             f"SELECT * FROM version_regressions WHERE {day} = ?", [ds]
         ).df()
         prev = (date.fromisoformat(ds) - timedelta(days=1)).isoformat()
+        themes = (
+            "list(DISTINCT topic_id) FILTER (WHERE is_regression AND cluster_id IS NULL AND "
+            "topic_id IS NOT NULL)"
+            if "topic_id" in regression_columns
+            else "[]"
+        )
         before = conn.execute(
             "SELECT count(*), list(DISTINCT cluster_id) FILTER (WHERE is_regression AND "
-            f"cluster_id IS NOT NULL) FROM version_regressions WHERE {day} = ?",
+            f"cluster_id IS NOT NULL), {themes} FROM version_regressions WHERE {day} = ?",
             [prev],
         ).fetchall()[0]
-        inputs.regressed_before = [int(c) for c in before[1] or []] if before[0] else None
+        if before[0]:
+            inputs.regressed_before = [int(c) for c in before[1] or []]
+            inputs.themes_regressed_before = [int(t) for t in before[2] or []]
         if before[0] == 0:
             notes.append(f"no version_regressions for {prev}: every regression counts as new")
     else:
@@ -480,6 +498,7 @@ def run_day(
             settings=settings,
             clusters=inputs.clusters,
             regressions=inputs.regressions,
+            themes=inputs.themes,
             notes=inputs.notes,
             log=log,
         )
@@ -507,13 +526,19 @@ def run_day(
             else Export(data_dir / "exports" / f"dt={ds}")
         )
         labels = {r["cluster_id"]: r["label"] for r in sets.ranking}
-        new = review.newly_regressed(sets.regressed, inputs.regressed_before)
+        new = review.newly_regressed(
+            regressed_clusters(inputs.regressions), inputs.regressed_before
+        )
+        new_themes = review.newly_regressed(
+            [t.topic_id for t in sets.regressed_themes], inputs.themes_regressed_before
+        )
         queue = review.route_for_review(
             sets.events,
             ds,
             conflicts=sets.conflicts,
             clustering=sets.clustering,
             new_regressions=new,
+            new_theme_regressions=[t for t in sets.regressed_themes if t.topic_id in new_themes],
             labels=labels,
             sample_per_cluster=settings.review_sample_per_cluster,
             seed=settings.seed,
@@ -534,6 +559,7 @@ def run_day(
             review_files=files,
             review_folder=folder,
             new_regressions=new,
+            new_theme_regressions=new_themes,
             seconds=time.perf_counter() - started,
             notes=list(inputs.notes),
             embedded=vectors.fresh,

@@ -3,8 +3,9 @@
 Four routes, by priority (1 = first):
 
 1. `unsafe` — feedback with reason `unsafe` that arrived on the day. Never trained on.
-2. `new_regression_sample` — a deterministic sample of negative events from each cluster that
-   regressed on the day and had not on the day before: a person confirms what broke.
+2. `new_regression_sample` — a deterministic sample of negative events from each cluster (or
+   theme: of all its subtopics) that regressed on the day and had not on the day before: a
+   person confirms what broke.
 2. `conflicting_corrections` — corrections of near-identical requests in one cluster that
    disagree (see `tuning.sft.find_conflicts`), when at least one of them arrived on the day.
    Both sides are queued, each naming the other; neither is trained on until resolved.
@@ -29,6 +30,7 @@ import pandas as pd
 from feedback_pipelines import privacy
 from feedback_pipelines.files import staging_folder, swap_folder
 from feedback_pipelines.routing.tuning.events import Event
+from feedback_pipelines.routing.tuning.pipeline import RegressedTheme
 from feedback_pipelines.routing.tuning.sft import Conflict
 from feedback_pipelines.routing.tuning.splits import unit_hash
 from feedback_pipelines.schema import REVIEW_COLUMNS
@@ -69,6 +71,7 @@ def route_for_review(
     conflicts: Sequence[Conflict] = (),
     clustering: bool = True,
     new_regressions: Sequence[int] = (),
+    new_theme_regressions: Sequence[RegressedTheme] = (),
     labels: dict[int, str] | None = None,
     sample_per_cluster: int = 5,
     seed: int = 0,
@@ -81,8 +84,9 @@ def route_for_review(
         conflicts: Conflicting correction pairs found over the window.
         clustering: Whether cluster ids are known (no noise route otherwise).
         new_regressions: Clusters newly regressed on `ds`.
+        new_theme_regressions: Themes newly regressed on `ds` (sampled over their subtopics).
         labels: Cluster labels, for the items.
-        sample_per_cluster: Events sampled from each newly regressed cluster.
+        sample_per_cluster: Events sampled from each newly regressed cluster or theme.
         seed: Seeds the sample.
 
     Returns:
@@ -115,17 +119,15 @@ def route_for_review(
                 f"{c.correction_similarity:.2f})",
                 related=[other.feedback_id],
             )
-    for cluster in new_regressions:
-        negatives = [e for e in events if e.cluster_id == cluster and e.is_negative]
-        negatives.sort(key=lambda e: unit_hash(seed, f"review:{cluster}", e.feedback_id))
-        label = labels.get(cluster, "")
+    regressed = [(f"cluster {c}", labels.get(c, ""), {c}) for c in new_regressions]
+    regressed += [(f"theme {t.topic_id}", t.label, set(t.clusters)) for t in new_theme_regressions]
+    for name, label, members in regressed:
+        negatives = [e for e in events if e.cluster_id in members and e.is_negative]
+        negatives.sort(key=lambda e: unit_hash(seed, f"review:{name}", e.feedback_id))
+        named = f"{name} ({label})" if label else name
         for e in negatives[:sample_per_cluster]:
             items.add(
-                e.feedback_id,
-                "new_regression_sample",
-                f"sample of cluster {cluster} ({label}), regressed since {ds}"
-                if label
-                else f"sample of cluster {cluster}, regressed since {ds}",
+                e.feedback_id, "new_regression_sample", f"sample of {named}, regressed since {ds}"
             )
     rows = [
         _row(by_id[fid], ds, reasons, items.related[fid], labels)

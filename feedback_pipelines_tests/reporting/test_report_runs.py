@@ -320,6 +320,44 @@ def test_week_tells_the_regression_over_time(week):
     assert "1 new" in index and "ongoing" in index
 
 
+def test_week_regression_reaches_the_eval_set_and_the_review_queue(week):
+    """Where the report flags the planted regression (on a subtopic or a whole theme), the
+    export holds eval cases to measure a fix and a person gets a sample the first day."""
+    run, _ = week
+    rows = run.query(
+        "SELECT ds, cluster_id, topic_id FROM version_regressions WHERE is_regression AND "
+        "metric = 'negative_rate' AND (cluster_id IS NOT NULL OR topic_id IS NOT NULL)"
+    )
+    days = sorted({str(ds) for ds, _, _ in rows})
+    assert days, "the planted regression is flagged on a topic"
+    regressed_on = {}
+    for ds in days:
+        themes = {t for d, c, t in rows if str(d) == ds and c is None}
+        members = {
+            c: t
+            for c, t in run.query(
+                "SELECT cluster_id, topic_id FROM feedback_clusters WHERE ds = ?", [ds]
+            )
+            if t in themes
+        }
+        regressed = {c for d, c, _ in rows if str(d) == ds and c is not None} | members.keys()
+        regressed_on[ds] = regressed
+        export = run.env.data / "exports" / f"dt={ds}"
+        cases = [json.loads(x) for x in (export / "eval.jsonl").read_text().splitlines()]
+        assert cases, ds
+        for case in cases:
+            meta = case["metadata"]
+            assert meta["regressed_cluster"] in regressed, ds
+            assert meta["regressed_theme"] == members.get(meta["regressed_cluster"]), ds
+        card = json.loads((export / "datacard.json").read_text())
+        assert set(card["clusters"]["regressed"]) == regressed
+        assert {t["topic_id"] for t in card["clusters"]["regressed_themes"]} == themes
+    queue = run.env.data / "review" / f"dt={days[0]}" / "queue.jsonl"
+    items = [json.loads(x) for x in queue.read_text().splitlines()]
+    samples = [i for i in items if "new_regression_sample" in i["routing_reasons"]]
+    assert samples and all(i["cluster_id"] in regressed_on[days[0]] for i in samples)
+
+
 def test_week_order_tiles_and_truth(week):
     run, _ = week
     ds = run.days[-1]

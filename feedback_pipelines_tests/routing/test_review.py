@@ -8,6 +8,7 @@ import json
 
 from feedback_pipelines.routing import review
 from feedback_pipelines.routing.tuning.events import prepare_events
+from feedback_pipelines.routing.tuning.pipeline import RegressedTheme
 from feedback_pipelines.routing.tuning.sft import Conflict
 from feedback_pipelines_tests.fixtures import tuning as td
 
@@ -60,6 +61,20 @@ def test_each_route_takes_exactly_its_events():
     assert all("sql counting" in d for d in samples["detail"])
     for absent in ("unsafe-old", "noise-pos", "noise-neg-old", "placed-neg", "old-a", "reg-pos"):
         assert absent not in by_id.index
+
+
+def test_a_newly_regressed_theme_is_sampled_over_its_subtopics():
+    theme = RegressedTheme(4, "sql and pdfs", (1, 5))
+    queue = route(new_regressions=[], new_theme_regressions=[theme], sample_per_cluster=20)
+    samples = queue[queue["routing_reasons"].map(lambda r: "new_regression_sample" in r)]
+    samples = samples.set_index("feedback_id")
+    # Every negative of the window in the theme's subtopics (1 and 5), no positive, no other.
+    expected = {e.feedback_id for e in window() if e.cluster_id in (1, 5) and e.is_negative}
+    assert set(samples.index) == expected and {"reg-0", "placed-neg"} <= expected
+    assert all("sample of theme 4 (sql and pdfs), regressed since " + td.DS in d
+               for d in samples["detail"])  # fmt: skip
+    assert len(route(new_regressions=[], new_theme_regressions=[theme], sample_per_cluster=3)
+               .query("routing_reason == 'new_regression_sample'")) == 3  # fmt: skip
 
 
 def test_items_merge_reasons_and_sort_by_priority():

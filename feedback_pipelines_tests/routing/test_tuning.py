@@ -143,6 +143,38 @@ def test_eval_cases_come_from_regressed_clusters_and_never_train(vectors):
     assert float((eval_vecs @ train_vecs.T).max()) < sets.settings.group_similarity
 
 
+def test_a_regressed_theme_holds_out_eval_cases_of_its_subtopics(vectors, tmp_path):
+    # The theme row of `version_regressions` (topic_id set, no cluster_id) is all that is
+    # flagged: its subtopics are each too small to show the change.
+    theme = td.regression(2).assign(cluster_id=None, topic_id=7)
+    clusters = pd.DataFrame({"cluster_id": [1, 2, 3], "topic_id": [7, 7, 8],
+                             "label": ["invoices", "sql", "misc"]})  # fmt: skip
+    themes = pd.DataFrame({"topic_id": [7, 8], "label": ["billing and sql", "other"]})
+    sets = build_tuning_sets(
+        td.full_window(), vectors=vectors, neighbours=EdgeNeighbours(), ds=td.DS,
+        window_start="2026-11-07", regressions=theme, clusters=clusters, themes=themes,
+    )  # fmt: skip
+    assert sets.regressed == [1, 2]
+    assert [(t.topic_id, t.label, t.clusters) for t in sets.regressed_themes] == [
+        (7, "billing and sql", (1, 2))
+    ]
+    held = set(sets.splits.held_out_for.values())
+    assert 2 in held and held <= {1, 2}
+    # Without the theme's membership nothing is known to have regressed (the old behaviour).
+    assert build(td.full_window(), vectors, regressions=theme).regressed == []
+    folder = tmp_path / "export"
+    write_export(sets, folder)
+    cases = [json.loads(x) for x in (folder / "eval.jsonl").read_text().splitlines()]
+    assert cases
+    assert {(c["metadata"]["regressed_theme"], c["metadata"]["regressed_theme_label"])
+            for c in cases} == {(7, "billing and sql")}  # fmt: skip
+    card = json.loads((folder / "datacard.json").read_text())
+    assert card["clusters"]["regressed_themes"] == [
+        {"topic_id": 7, "label": "billing and sql", "clusters": [1, 2]}
+    ]
+    assert "2 subtopics of the theme “billing and sql”" in (folder / "datacard.md").read_text()
+
+
 def test_candidates_ranked_by_impact_with_fixes(vectors):
     window = td.full_window()
     clusters = pd.DataFrame({"cluster_id": [1, 2, 3], "label": ["invoices", "sql", "misc"]})

@@ -33,7 +33,8 @@ FORMATS = {
     ),
     "preference_validation.jsonl": "the validation split of the same",
     "eval.jsonl": (
-        "held-out cases of regressed clusters: {input: messages, ideal: reference answer, metadata}"
+        "held-out cases of regressed clusters (and of every subtopic of a regressed theme): "
+        "{input: messages, ideal: reference answer, metadata}"
     ),
     "candidates/": "per-cluster prompt-tuning cases with fixes where known, ranked by impact",
     "excluded.jsonl": "{dataset, feedback_id, filter}: every example a gate left out, and why",
@@ -70,7 +71,7 @@ LIMITATIONS = [
     "are matched less reliably, and only this window is compared, not earlier exports",
     "personal data is removed by patterns (redaction, then a stricter gate that drops "
     "examples): names, addresses and free-form identifiers are not detected",
-    "eval cases exist only for clusters that regressed in this window",
+    "eval cases exist only for clusters that regressed in this window, or whose theme did",
 ]
 MODE_LIMITATIONS = {
     "cumulative": "each export repeats most of the day before's examples (same window, one "
@@ -197,6 +198,10 @@ def build_datacard(sets: TuningSets, export: Export, index: list[dict]) -> dict:
         "clusters": {
             "clustering_available": sets.clustering,
             "regressed": sets.regressed,
+            "regressed_themes": [
+                {"topic_id": t.topic_id, "label": t.label, "clusters": list(t.clusters)}
+                for t in sets.regressed_themes
+            ],
             "examples_by_cluster": _count(
                 x.event.cluster_id for x in exported if x.dataset in ("sft", "preference")
             )
@@ -254,6 +259,19 @@ def _table(headers: list[str], rows: list[list]) -> str:
 def _cell(value: object) -> str:
     text = "" if value is None else str(value)
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _regressed_words(clusters: dict) -> str:
+    """Which clusters the eval cases come from, a flagged theme's subtopics named as such."""
+    regressed = clusters.get("regressed") or []
+    if not regressed:
+        return "No cluster regressed in this window, so there are no eval cases."
+    themes = [
+        f"{len(t['clusters'])} subtopics of the theme “{t['label'] or t['topic_id']}”"
+        for t in clusters.get("regressed_themes", [])
+    ]
+    via = f", of them {'; '.join(themes)}" if themes else ""
+    return f"Eval cases come from the {len(regressed)} regressed cluster(s){via}."
 
 
 def render_markdown(card: dict) -> str:
@@ -321,7 +339,7 @@ def render_markdown(card: dict) -> str:
         ),
         "",
         f"Held out as eval: {card['held_out_as_eval']['sft']} SFT example(s), "
-        f"{card['held_out_as_eval']['note']}.",
+        f"{card['held_out_as_eval']['note']}. {_regressed_words(card['clusters'])}",
         "",
         "## Label balance",
         "",

@@ -26,6 +26,7 @@ from feedback_pipelines.routing.tuning.candidates import (
     build_candidates,
     failing_events,
     rank_clusters,
+    safe_label,
 )
 from feedback_pipelines.routing.tuning.dedup import deduplicate
 from feedback_pipelines.routing.tuning.evalset import eval_cases
@@ -60,7 +61,7 @@ class TuningSets:
     conflicts: list[Conflict]
     log: gates.GateLog
     splits: SplitResult
-    regressed: list[int]
+    regressed: list[int]  # clusters with a regression of their own or of their theme
     events: list[Event]
     clustering: bool
     notes: list[str] = field(default_factory=list)
@@ -68,6 +69,7 @@ class TuningSets:
     held_out_candidates: int = 0
     run_id: str | None = None  # the orchestrator's run, for the data card (None outside one)
     earlier_left_out: dict[str, int] = field(default_factory=dict)  # incremental mode
+    regressed_themes: list[RegressedTheme] = field(default_factory=list)
 
     def of(self, dataset: str, split: str | None = None) -> list[Example]:
         """The examples of one dataset (and split), in file order (by example id).
@@ -96,13 +98,59 @@ class TuningSets:
         }
 
 
-def regressed_clusters(regressions: pd.DataFrame | None) -> list[int]:
-    """Cluster ids with a regression in these `version_regressions` rows."""
+def _flagged(regressions: pd.DataFrame | None) -> pd.DataFrame:
     if regressions is None or not len(regressions) or "is_regression" not in regressions:
+        return pd.DataFrame({"cluster_id": [], "topic_id": []})
+    return regressions[regressions["is_regression"].fillna(False).astype(bool)]
+
+
+def _ids(values: pd.Series) -> set[int]:
+    return {int(c) for c in pd.to_numeric(values, errors="coerce").dropna() if c >= 0}
+
+
+def regressed_clusters(regressions: pd.DataFrame | None) -> list[int]:
+    """Cluster ids with a regression of their own in these `version_regressions` rows."""
+    return sorted(_ids(_flagged(regressions)["cluster_id"]))
+
+
+@dataclass(frozen=True)
+class RegressedTheme:
+    """A theme with a regression of its own: every subtopic of it counts as regressed.
+
+    A theme is flagged where its subtopics are each too small to show the change (the demo's
+    planted regression is flagged on its theme alone); a fix is measured on all of them.
+    """
+
+    topic_id: int
+    label: str
+    clusters: tuple[int, ...]
+
+
+def regressed_themes(
+    regressions: pd.DataFrame | None,
+    clusters: pd.DataFrame | None,
+    themes: pd.DataFrame | None = None,
+) -> list[RegressedTheme]:
+    """Themes flagged in these rows (`topic_id` set, `cluster_id` not), with their subtopics.
+
+    Args:
+        regressions: `version_regressions` rows of the partition.
+        clusters: `feedback_clusters` rows of the partition (`cluster_id`, `topic_id`).
+        themes: `feedback_topics` rows of the partition (`topic_id`, `label`), for labels.
+    """
+    flagged = _flagged(regressions)
+    if "topic_id" not in flagged or clusters is None or "topic_id" not in clusters:
         return []
-    rows = regressions[regressions["is_regression"].fillna(False).astype(bool)]
-    ids = pd.to_numeric(rows["cluster_id"], errors="coerce").dropna().astype(int)
-    return sorted({int(c) for c in ids if c >= 0})
+    ids = _ids(flagged.loc[flagged["cluster_id"].isna(), "topic_id"])
+    labels = {}
+    if themes is not None and {"topic_id", "label"} <= set(themes.columns):
+        labels = dict(zip(themes["topic_id"].astype(int), themes["label"].fillna(""), strict=True))
+    members = clusters.dropna(subset=["topic_id"])
+    out = []
+    for t in sorted(ids):
+        own = members.loc[members["topic_id"].astype(int) == t, "cluster_id"]
+        out.append(RegressedTheme(t, safe_label(labels.get(t, "")), tuple(sorted(_ids(own)))))
+    return out
 
 
 def _gated_texts(events: Sequence[Event]) -> Iterable[str | None]:
@@ -228,6 +276,7 @@ def build_tuning_sets(
     settings: TuningSettings | None = None,
     clusters: pd.DataFrame | None = None,
     regressions: pd.DataFrame | None = None,
+    themes: pd.DataFrame | None = None,
     notes: Sequence[str] = (),
     log: Callable[[str], None] | None = None,
 ) -> TuningSets:
@@ -242,8 +291,10 @@ def build_tuning_sets(
         ds: The partition (window end), `YYYY-MM-DD`.
         window_start: First day of the window.
         settings: Thresholds; defaults when None.
-        clusters: `feedback_clusters` rows of the partition (labels for ranking).
+        clusters: `feedback_clusters` rows of the partition (labels for ranking; with
+            `topic_id`, a flagged theme's subtopics count as regressed).
         regressions: `version_regressions` rows whose window ends at the partition.
+        themes: `feedback_topics` rows of the partition (labels of flagged themes).
         notes: Remarks for the data card (e.g. an upstream table that was missing).
         log: Progress lines (counts, time, rate) of each long step; None: silent.
     """
@@ -257,6 +308,7 @@ def build_tuning_sets(
             settings=settings,
             clusters=clusters,
             regressions=regressions,
+            themes=themes,
             notes=notes,
             steps=Steps(log, after=freeze),
         )
@@ -272,6 +324,7 @@ def _build_tuning_sets(
     settings: TuningSettings | None,
     clusters: pd.DataFrame | None,
     regressions: pd.DataFrame | None,
+    themes: pd.DataFrame | None,
     notes: Sequence[str],
     steps: Steps,
 ) -> TuningSets:
@@ -280,7 +333,10 @@ def _build_tuning_sets(
     with steps.step("prepare", len(events), "events") as out:
         evs = prepare_events(events)
         gates.screen(_gated_texts(evs))
-        regressed = regressed_clusters(regressions)
+        flagged_themes = regressed_themes(regressions, clusters, themes)
+        regressed = sorted(
+            {*regressed_clusters(regressions), *(c for t in flagged_themes for c in t.clusters)}
+        )
         gate_log = gates.GateLog()
         out["result"] = f"{len(evs):,} events"
 
@@ -341,4 +397,5 @@ def _build_tuning_sets(
         notes=list(notes),
         held_out_candidates=held_out,
         earlier_left_out=left,
+        regressed_themes=flagged_themes,
     )

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,7 +42,7 @@ from feedback_pipelines.routing.tuning.datacard import build_datacard, render_ma
 from feedback_pipelines.routing.tuning.examples import EXAMPLE_NAMESPACE, Example
 from feedback_pipelines.routing.tuning.exportfiles import Export, ExportFile
 from feedback_pipelines.routing.tuning.loading import configs, readme_header
-from feedback_pipelines.routing.tuning.pipeline import TuningSets
+from feedback_pipelines.routing.tuning.pipeline import RegressedTheme, TuningSets
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 MESSAGES = pa.list_(MESSAGE)
@@ -88,8 +88,17 @@ def _prompt(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 
-def jsonl_record(x: Example, labels: dict[int, str], held_out_for: dict[str, int]) -> dict:
-    """The OpenAI-format object of an example (no ids: lineage lives in the table)."""
+def jsonl_record(
+    x: Example,
+    labels: dict[int, str],
+    held_out_for: dict[str, int],
+    theme_of: Mapping[int, RegressedTheme] | None = None,
+) -> dict:
+    """The OpenAI-format object of an example (no ids: lineage lives in the table).
+
+    `theme_of`: a flagged theme by each of its subtopics; an eval case held out for one of
+    them names the theme too (`regressed_theme`), the regression it measures a fix of.
+    """
     if x.dataset == "sft":
         return {"messages": [*_prompt(x.prompt), *_assistant(x.completion)]}
     if x.dataset == "preference":
@@ -100,6 +109,7 @@ def jsonl_record(x: Example, labels: dict[int, str], held_out_for: dict[str, int
         }
     if x.dataset == "eval":
         regressed = held_out_for.get(x.event.feedback_id)
+        theme = (theme_of or {}).get(regressed) if regressed is not None else None
         return {
             "input": _prompt(x.prompt),
             "ideal": x.completion,
@@ -107,6 +117,8 @@ def jsonl_record(x: Example, labels: dict[int, str], held_out_for: dict[str, int
                 "reference_source": x.source,
                 "regressed_cluster": regressed,
                 "regressed_cluster_label": labels.get(regressed, ""),
+                "regressed_theme": theme.topic_id if theme else None,
+                "regressed_theme_label": theme.label if theme else "",
                 "cluster_id": x.event.cluster_id,
                 "model_version": x.event.model_version,
                 "prompt_version": x.event.prompt_version,
@@ -280,12 +292,13 @@ def write_export(sets: TuningSets, folder: Path) -> Export:
     staging = staging_folder(folder)
     export = Export(folder)
     labels = {r["cluster_id"]: r["label"] for r in sets.ranking}
+    theme_of = {c: t for t in sets.regressed_themes for c in t.clusters}
     prompts: dict[int, str] = {}
 
     for (dataset, split), name in JSONL_FILES.items():
         rows = sets.of(dataset, split)
         held = sets.splits.held_out_for
-        n = write_jsonl(staging / name, (jsonl_record(x, labels, held) for x in rows))
+        n = write_jsonl(staging / name, (jsonl_record(x, labels, held, theme_of) for x in rows))
         export.files.append(ExportFile(name, "jsonl", dataset, split, n))
         for line, x in enumerate(rows, 1):
             export.table.append(_table_row(sets, x, name, line, prompts))
