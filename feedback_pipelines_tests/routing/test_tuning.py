@@ -147,14 +147,19 @@ def test_a_regressed_theme_holds_out_eval_cases_of_its_subtopics(vectors, tmp_pa
     # The theme row of `version_regressions` (topic_id set, no cluster_id) is all that is
     # flagged: its subtopics are each too small to show the change.
     theme = td.regression(2).assign(cluster_id=None, topic_id=7)
+    risen = td.regression(2, delta=0.1).assign(is_regression=False, topic_id=None)
+    rows = pd.concat([theme, risen, risen.assign(cluster_id=3)], ignore_index=True)
     clusters = pd.DataFrame({"cluster_id": [1, 2, 3], "topic_id": [7, 7, 8],
                              "label": ["invoices", "sql", "misc"]})  # fmt: skip
     themes = pd.DataFrame({"topic_id": [7, 8], "label": ["billing and sql", "other"]})
     sets = build_tuning_sets(
         td.full_window(), vectors=vectors, neighbours=EdgeNeighbours(), ds=td.DS,
-        window_start="2026-11-07", regressions=theme, clusters=clusters, themes=themes,
+        window_start="2026-11-07", regressions=rows, clusters=clusters, themes=themes,
     )  # fmt: skip
     assert sets.regressed == [1, 2]
+    # A rise of its own, not flagged: in the flagged theme it is the theme's regression.
+    basis = {r["cluster_id"]: r["basis"] for r in sets.ranking}
+    assert basis[2] == "theme_regression" and basis[3] == "increase_not_significant"
     assert [(t.topic_id, t.label, t.clusters) for t in sets.regressed_themes] == [
         (7, "billing and sql", (1, 2))
     ]

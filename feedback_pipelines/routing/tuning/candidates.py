@@ -51,6 +51,7 @@ def rank_clusters(
     events: Sequence[Event],
     clusters: pd.DataFrame | None = None,
     regressions: pd.DataFrame | None = None,
+    in_regressed_theme: frozenset[int] = frozenset(),
 ) -> list[dict]:
     """Every cluster with events in the window, ranked by impact (highest first).
 
@@ -59,11 +60,13 @@ def rank_clusters(
         clusters: `feedback_clusters` rows of the partition (labels), optional.
         regressions: `version_regressions` rows of the partition's window, optional; rows
             with metric `negative_rate` and a cluster id give the measured increase.
+        in_regressed_theme: Subtopics of a theme flagged as a whole: a rise of their own that
+            is not flagged has the basis `theme_regression`.
 
     Returns:
         Records: rank, cluster_id, label, events, negatives, negative_rate, volume, increase,
-        impact, basis (`regression`, `increase_not_significant`, `no_increase`,
-        `not_compared` or `cluster_vs_window`), and the compared versions.
+        impact, basis (`regression`, `theme_regression`, `increase_not_significant`,
+        `no_increase`, `not_compared` or `cluster_vs_window`), and the compared versions.
     """
     clustered = [e for e in events if e.cluster_id is not None and e.cluster_id >= 0]
     if not clustered:
@@ -119,11 +122,16 @@ def rank_clusters(
         }
         if c in best:
             b = best[c]
+            basis = "increase_not_significant"
+            if b["is_regression"]:
+                basis = "regression"
+            elif c in in_regressed_theme:
+                basis = "theme_regression"
             record.update(
                 volume=b["volume"],
                 increase=round(b["increase"], 4),
                 impact=round(b["impact"], 3),
-                basis="regression" if b["is_regression"] else "increase_not_significant",
+                basis=basis,
                 candidate_version=b["candidate_version"],
                 baseline_version=b["baseline_version"],
                 is_regression=b["is_regression"],

@@ -396,7 +396,8 @@ def render_markdown(card: dict) -> str:
         "## Clusters by impact",
         "",
         "Basis of each impact: `regression` (a flagged regression: candidate events x rate "
-        "increase), `increase_not_significant` (the rate rose, not flagged), `no_increase` "
+        "increase), `theme_regression` (the rate rose, not flagged, in a theme flagged as a "
+        "whole), `increase_not_significant` (the rate rose, not flagged), `no_increase` "
         "(compared, no rise), `not_compared` (no comparison for the cluster), "
         "`cluster_vs_window` (no regression results: events x excess over the window's "
         "negative rate).",

@@ -361,7 +361,8 @@ def _build_tuning_sets(
 
     clustering = "cluster_id" in events.columns
     with steps.step("ranking", len(evs), "events") as out:
-        ranking = rank_clusters(evs, clusters, regressions) if clustering else []
+        themed = frozenset(c for t in flagged_themes for c in t.clusters)
+        ranking = rank_clusters(evs, clusters, regressions, themed) if clustering else []
         failing = failing_events(evs, settings) if clustering else []
         out["result"] = f"{len(ranking):,} clusters, {len(failing):,} failing events"
     with steps.step("splits", len(examples) + len(failing), "examples and events") as out:
