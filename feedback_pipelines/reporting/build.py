@@ -637,6 +637,27 @@ def _metric_period(
     return out
 
 
+def _releases_before(regressions: pd.DataFrame | None, versions: list) -> dict[str, int]:
+    """How many releases precede each version: its baseline, the baseline's, and so on.
+
+    Cards go newest release first, so a release-day version with little traffic yet is read
+    first, then what it is compared with; volume orders versions with no comparison.
+    """
+    baseline = {}
+    for v in versions:
+        row = None if _nan(v) else _overall_row(regressions, v)
+        if row is not None and isinstance(row.baseline_version, str):
+            baseline[v] = row.baseline_version
+    depth = {}
+    for v in baseline:
+        seen, b = {v}, baseline[v]
+        while b not in seen:  # a cycle cannot come from first-seen order; guard anyway
+            seen.add(b)
+            b = baseline.get(b, b)
+        depth[v] = len(seen) - 1
+    return depth
+
+
 def build_scorecards(
     inputs: ReportInputs, days: list[date], settings: ReportSettings
 ) -> tuple[list[Scorecard], Markup | None, list[tuple[str, str, str]]]:
@@ -692,7 +713,10 @@ def build_scorecards(
         else None
     )
     cards = []
-    for version, row in zip(order, bv.itertuples(index=False), strict=True):
+    depth = _releases_before(inputs.regressions, order)
+    rows = list(zip(order, bv.itertuples(index=False), strict=True))
+    rows.sort(key=lambda r: (_nan(r[0]), -depth.get(r[0], 0)))  # stable: volume within
+    for version, row in rows:
         key = "" if _nan(version) else version
         n = float(row.n_feedback)
         x = 0.0 if _nan(row.n_negative) else float(row.n_negative)

@@ -663,3 +663,19 @@ def test_load_reads_what_exists_and_lights_up_what_lands(with_new_columns, tmp_p
         assert invoice.since == "day 3, since Wed 18 Nov"  # derived from earlier days
         assert inputs.topics is None and inputs.complaints is None
         assert view.themes == [] and view.complaints == []
+
+
+def test_version_cards_go_newest_release_first_whatever_the_volume():
+    # Release day: the new version has a tenth of its baseline's feedback so far.
+    inputs = rd.story_inputs()
+    bv = inputs.by_version
+    inputs.by_version = bv.assign(
+        n_feedback=[10 if v == rd.CANDIDATE else 1000 for v in bv["model_version"]]
+    )
+    order = [c.version for c in build_report(inputs).scorecards]
+    assert order.index(rd.CANDIDATE) < order.index(rd.BASELINE)
+    assert order[0] == rd.CANDIDATE
+    # With no comparison to say which is newer, the busiest goes first.
+    inputs.regressions = None
+    order = [c.version for c in build_report(inputs).scorecards]
+    assert order.index(rd.BASELINE) < order.index(rd.CANDIDATE)
