@@ -172,6 +172,9 @@ def _tuning_result(result: DayResult) -> dg.MaterializeResult:
             "filters": dg.MetadataValue.json(filters),
             "conflicting_corrections": len(sets.conflicts),
             "regressed_clusters": dg.MetadataValue.json(sets.regressed),
+            "regressed_themes": dg.MetadataValue.json(
+                {str(t.topic_id): t.label for t in sets.regressed_themes}
+            ),
             "embedding": dg.MetadataValue.json(sets.embedding),
             "notes": dg.MetadataValue.json(result.notes),
             "seconds": round(result.seconds, 2),
