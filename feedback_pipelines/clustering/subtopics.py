@@ -264,6 +264,34 @@ def _by_size(labels: np.ndarray, centroids: np.ndarray, weights: np.ndarray):
     return np.where(labels >= 0, relabel[np.maximum(labels, 0)], NOISE), centroids[order]
 
 
+def _few_texts(
+    x: np.ndarray,
+    distinct: np.ndarray,
+    inverse: np.ndarray,
+    copies: np.ndarray,
+    config: SubtopicConfig,
+    stats: dict,
+) -> Subtopics:
+    """Too few distinct texts for a tree: alike ones share a subtopic, unlike ones do not.
+
+    Alike: an average cosine of at least `noise_similarity` (average linkage).
+    A window of a few fixed prompts asked many times (an eval-style set such as LLMFAO's first
+    days: 2-5 distinct texts) was one subtopic for everything, and the regressions found in it
+    mixed unrelated prompts; no noise, since every text is among the few there are.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    groups = np.zeros(len(distinct), dtype=np.int64)
+    if len(distinct) > 1:
+        tree = linkage(distinct.astype(np.float64), method="average", metric="cosine")
+        groups = fcluster(tree, t=1 - config.noise_similarity, criterion="distance") - 1
+    means, _ = group_means(distinct, groups, int(groups.max()) + 1)
+    dlabels, cents = _by_size(groups.astype(np.int64), normalize(means), copies.astype(np.float64))
+    labels = dlabels[inverse]
+    sim = np.einsum("ij,ij->i", x, cents[labels].astype(x.dtype))
+    return Subtopics(labels, labels.copy(), cents, sim, {**stats, "subtopics": len(cents)})
+
+
 def fit_window(vectors: np.ndarray, config: SubtopicConfig = SubtopicConfig()) -> Subtopics:
     """Subtopics of one window of vectors (steps in the module docstring); deterministic."""
     from scipy.cluster.hierarchy import linkage
@@ -286,10 +314,7 @@ def fit_window(vectors: np.ndarray, config: SubtopicConfig = SubtopicConfig()) -
         sample = np.arange(m)
     stats.update(distinct=m, sample=len(sample))
     if len(sample) < max(2 * config.min_size, 8):
-        cents = normalize(distinct.mean(axis=0, keepdims=True))
-        labels = np.zeros(n, dtype=np.int64)
-        sim = x @ cents[0]
-        return Subtopics(labels, labels.copy(), cents, sim, {**stats, "subtopics": 1})
+        return _few_texts(x, distinct, inverse, copies, config, stats)
     space = spectral_space(distinct[sample], config.n_neighbors, config.n_components)
     tree = linkage(space, method="ward")
     stats["tree_seconds"] = round(time.perf_counter() - t0, 3)

@@ -572,3 +572,28 @@ def test_a_loose_catch_all_is_split_and_the_lineage_says_so():
     assert float(np.dot(registry.loc[5, "centroid"], catch_all)) < 0.99
     others = result.clusters["cluster_id"].isin(set(children) - {5})
     assert set(result.clusters.loc[others, "status"]) == {"new"}
+
+
+def test_a_few_prompts_asked_many_times_are_one_subtopic_each():
+    # LLMFAO's first days: 2-5 fixed prompts, each answered and judged hundreds of times. Too
+    # few distinct texts for the tree; they were one subtopic for everything.
+    from feedback_pipelines.clustering.subtopics import fit_window
+    from feedback_pipelines.embedding import get_embedder
+
+    texts = {
+        "Write a JSON list of the planets closest to the sun": 300,
+        "write the planets nearest the sun as json": 40,  # the same request, other words
+        "Describe a wireless phone charger for a product page": 200,
+        "Paint with words: cherry blossoms in spring, in the style of a French poet": 100,
+    }
+    rows = [t for t, n in texts.items() for _ in range(n)]
+    fit = fit_window(get_embedder().embed(rows))
+    assert fit.stats["distinct"] == 4 and fit.stats["subtopics"] == 3
+    by_text = pd.Series(fit.labels).groupby(pd.Series(rows)).unique()
+    assert all(len(v) == 1 for v in by_text)  # every copy of a text in one place
+    first = [by_text[t][0] for t in texts]
+    assert first[0] == first[1] and len(set(first)) == 3
+    assert list(np.bincount(fit.labels)) == [340, 200, 100]  # largest first
+    assert (fit.labels >= 0).all() and fit.similarity.min() > 0.5
+    # One text alone is still one subtopic.
+    assert fit_window(get_embedder().embed(rows[:10])).stats["subtopics"] == 1
