@@ -121,6 +121,11 @@ class _Names:
         self.labels = cluster_labels(inputs.clusters)
         self.themes = theme_labels(inputs.topics)
         self.theme_of = theme_of(inputs.clusters)
+        # A regression on a topic that has since faded is named by its last label, and says so.
+        for (level, i), label in inputs.faded_labels.items():
+            names = self.labels if level == "cluster" else self.themes
+            if i not in names and (text := clean_text(label, 80)):
+                names[i] = f"{text} (faded)"
 
     def where(self, cluster: int | None, topic: int | None) -> tuple[str, str, str]:
         """(topic label, its theme, the words: "on “refunds” (theme “billing”)" or "overall")."""

@@ -102,6 +102,37 @@ def _window_rows(
     return _df(conn, f'SELECT * FROM "{table}" WHERE {key} = ?', [end])
 
 
+def _faded_labels(
+    conn: duckdb.DuckDBPyConnection, tables: dict[str, set[str]], inputs: ReportInputs, end: date
+) -> dict[tuple[str, int], str]:
+    """The last label of each subtopic or theme a regression row names and `end` has not."""
+    out: dict[tuple[str, int], str] = {}
+    rows = inputs.regressions
+    for level, table, today in (
+        ("cluster", "feedback_clusters", inputs.clusters),
+        ("topic", "feedback_topics", inputs.topics),
+    ):
+        column = f"{level}_id"
+        if (
+            rows is None
+            or column not in rows
+            or not {column, "label", "ds"} <= tables.get(table, set())
+        ):
+            continue
+        named = {int(v) for v in pd.to_numeric(rows[column], errors="coerce").dropna() if v >= 0}
+        if today is not None and column in today:
+            named -= {int(v) for v in pd.to_numeric(today[column], errors="coerce").dropna()}
+        if not named:
+            continue
+        found = conn.execute(
+            f"SELECT {column}, arg_max(label, ds) FROM {table} WHERE ds < ? AND "
+            f"{column} IN (SELECT unnest(?)) AND label IS NOT NULL AND label <> '' GROUP BY 1",
+            [end, sorted(named)],
+        ).fetchall()
+        out.update({(level, int(i)): str(label) for i, label in found})
+    return out
+
+
 def _counts_by(
     conn: duckdb.DuckDBPyConnection,
     table: str,
@@ -387,6 +418,7 @@ def load_report_inputs(
         inputs.clusters = _window_rows(conn, "feedback_clusters", tables["feedback_clusters"], end)
     if "feedback_topics" in tables:
         inputs.topics = _window_rows(conn, "feedback_topics", tables["feedback_topics"], end)
+    inputs.faded_labels = _faded_labels(conn, tables, inputs, end)
     if "complaint_clusters" in tables:
         inputs.complaints = _window_rows(
             conn, "complaint_clusters", tables["complaint_clusters"], end

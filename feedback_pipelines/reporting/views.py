@@ -99,6 +99,9 @@ class ReportInputs:
         regression_days: Earlier days on which the regression stage wrote any row.
         clusters: feedback_clusters rows of `end`.
         topics: feedback_topics rows of `end` (themes), when that table exists.
+        faded_labels: ("cluster" | "topic", id) -> the last label of a subtopic or theme a
+            regression row names that `end` no longer has (its events are counted as of their
+            own day, so a release's verdict can outlive the topic).
         complaints: complaint_clusters rows of `end`, when that table exists.
         cluster_daily: Trend window per (cluster_id, ds): n (events assigned that day).
         cluster_people: Per cluster_id: events, users, with_user (events with a user id),
@@ -131,6 +134,7 @@ class ReportInputs:
     regression_days: list[date] | None = None
     clusters: pd.DataFrame | None = None
     topics: pd.DataFrame | None = None
+    faded_labels: dict[tuple[str, int], str] = field(default_factory=dict)
     complaints: pd.DataFrame | None = None
     cluster_daily: pd.DataFrame | None = None
     cluster_people: pd.DataFrame | None = None

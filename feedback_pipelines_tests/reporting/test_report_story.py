@@ -679,3 +679,29 @@ def test_version_cards_go_newest_release_first_whatever_the_volume():
     inputs.regressions = None
     order = [c.version for c in build_report(inputs).scorecards]
     assert order.index(rd.BASELINE) < order.index(rd.CANDIDATE)
+
+
+def test_a_regression_on_a_topic_that_has_faded_is_named_by_its_last_label():
+    # A release's verdict counts each event under its own day's topic, so a flag can outlive
+    # the topic: today's tables no longer have it ("theme #0" in LLMFAO's report).
+    from feedback_pipelines.reporting.load import load_report_inputs
+
+    con = _warehouse(True)
+    day, before = rd.END, rd.END - timedelta(days=3)
+    rows = con.execute("SELECT * FROM version_regressions WHERE ds = ? AND is_regression",
+                       [day]).df().head(1)  # fmt: skip
+    gone = pd.concat([rows.assign(cluster_id=77, topic_id=pd.NA),
+                      rows.assign(cluster_id=pd.NA, topic_id=99)])  # fmt: skip
+    con.register("g", gone)
+    con.execute("INSERT INTO version_regressions BY NAME SELECT * FROM g")
+    con.execute(
+        "INSERT INTO feedback_clusters (ds, cluster_id, label) VALUES (?, 77, 'refund delays'), "
+        "(?, 77, 'late refunds')", [before - timedelta(days=1), before]
+    )  # fmt: skip
+    con.execute("INSERT INTO feedback_topics (ds, topic_id, label) VALUES (?, 99, 'payments')",
+                [before])  # fmt: skip
+    view = build_report(load_report_inputs(con, "daily", day, day))
+    words = " ".join(f.sentence for f in view.regressions)
+    assert "on “late refunds (faded)”" in words  # the last label, not an earlier one
+    assert "on the theme “payments (faded)”" in words
+    assert "theme #" not in words and "topic #" not in words
