@@ -219,6 +219,9 @@ def _finding(
     tail = f" {mix}" if mix else ""
     sentence = (
         f"{subject} is {adjective} {where}: {comparison} on {baseline}{tail} ({q_text}, {words})."
+        if _holds(q)
+        else f"{subject} was flagged as {adjective} {where}, and today's numbers no longer confirm "
+        f"it: {comparison} on {baseline}{tail} ({q_text}, {words})."
     )
     low, high = getattr(row, "ci_low", None), getattr(row, "ci_high", None)
     interval = "—" if _nan(low) or _nan(high) else fmt_interval(unit, low, high)
@@ -537,6 +540,17 @@ def _overall_row(regressions: pd.DataFrame | None, version: str) -> Any | None:
     return next(rows.itertuples(index=False))
 
 
+def _holds(q: object) -> bool:
+    """Whether today's q still shows a flagged change (under 0.05, "probably real" or better).
+
+    A flag stays raised until its confidence sequence rules the change out (no flicker,
+    `regressions.sequential`); meanwhile today's estimate can drift back to nothing (LLMFAO:
+    "luminous-base is better overall: 41% negative vs 42% (q = 1.00, no evidence of a change)").
+    Such a flag is worded as one that today's numbers no longer confirm.
+    """
+    return _nan(q) or float(q) < 0.05  # type: ignore[arg-type]
+
+
 def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
     """A version's chip and verdict line; no line when nothing was compared."""
     row = _overall_row(regressions, version)
@@ -556,17 +570,17 @@ def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
     base = _version(row.baseline_version)
     # The columns beside it are the version's own rates; a mix-adjusted verdict says it is not.
     mix = ", topic for topic" if getattr(row, "scope", "") == "mix_adjusted" else ""
-    if _bool(getattr(row, "is_regression", False)):
-        q_text, words = q_words(row.q_value)
-        return "worse", (
-            f"Worse than {base}: {fmt_points(row.delta)} negative{mix} ({q_text}, {words})."
-        )
-    if _bool(getattr(row, "is_improvement", False)):
-        q = getattr(row, "q_value_improvement", row.q_value)
+    for verdict, flag, q in (
+        ("worse", "is_regression", row.q_value),
+        ("better", "is_improvement", getattr(row, "q_value_improvement", row.q_value)),
+    ):
+        if not _bool(getattr(row, flag, False)):
+            continue
         q_text, words = q_words(q)
-        return "better", (
-            f"Better than {base}: {fmt_points(row.delta)} negative{mix} ({q_text}, {words})."
-        )
+        first = f"{verdict.capitalize()} than {base}"
+        if not _holds(q):
+            first = f"Flagged {verdict} than {base}, not confirmed today"
+        return verdict, f"{first}: {fmt_points(row.delta)} negative{mix} ({q_text}, {words})."
     if _nan(row.p_value):
         return "untested", ""
     q_text, _ = q_words(row.q_value)

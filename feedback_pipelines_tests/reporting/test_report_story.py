@@ -705,3 +705,24 @@ def test_a_regression_on_a_topic_that_has_faded_is_named_by_its_last_label():
     assert "on “late refunds (faded)”" in words  # the last label, not an earlier one
     assert "on the theme “payments (faded)”" in words
     assert "theme #" not in words and "topic #" not in words
+
+
+def test_a_flag_that_todays_numbers_no_longer_confirm_is_worded_so():
+    # A flag stays raised until its confidence sequence rules the change out; today's q can
+    # drift back to 1.00 meanwhile (LLMFAO's "luminous-base is better overall: 41% negative vs
+    # 42% (q = 1.00, no evidence of a change)").
+    inputs = rd.story_inputs()
+    view = build_report(inputs)
+    mix = next(f for f in view.regressions if f.scope == "mix_adjusted")
+    assert f"{rd.CANDIDATE} is worse overall" in mix.sentence and "confirm" not in mix.sentence
+    regressions = inputs.regressions.copy()
+    regressions.loc[regressions["scope"] == "mix_adjusted", "q_value"] = 1.0
+    inputs.regressions = regressions
+    view = build_report(inputs)
+    mix = next(f for f in view.regressions if f.scope == "mix_adjusted")
+    assert mix.sentence.startswith(
+        f"{rd.CANDIDATE} was flagged as worse overall, and today's numbers no longer confirm it: "
+    )
+    assert "(q = 1.00, no evidence of a change)" in mix.sentence
+    card = {c.version: c for c in view.scorecards}[rd.CANDIDATE]
+    assert card.verdict_text.startswith(f"Flagged worse than {rd.BASELINE}, not confirmed today")
