@@ -570,6 +570,9 @@ def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
     base = _version(row.baseline_version)
     # The columns beside it are the version's own rates; a mix-adjusted verdict says it is not.
     mix = ", topic for topic" if getattr(row, "scope", "") == "mix_adjusted" else ""
+    # The card's numbers are the period's; an always-valid verdict counts all the release's days.
+    release = _to_date(getattr(row, "release_day", None))
+    span = f" since its release ({_short_day(release)})" if release else ""
     for verdict, flag, q in (
         ("worse", "is_regression", row.q_value),
         ("better", "is_improvement", getattr(row, "q_value_improvement", row.q_value)),
@@ -577,14 +580,16 @@ def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
         if not _bool(getattr(row, flag, False)):
             continue
         q_text, words = q_words(q)
-        first = f"{verdict.capitalize()} than {base}"
+        first = f"{verdict.capitalize()} than {base}{span}"
         if not _holds(q):
-            first = f"Flagged {verdict} than {base}, not confirmed today"
+            first = f"Flagged {verdict} than {base}{span}, not confirmed today"
         return verdict, f"{first}: {fmt_points(row.delta)} negative{mix} ({q_text}, {words})."
     if _nan(row.p_value):
         return "untested", ""
     q_text, _ = q_words(row.q_value)
-    return "same", f"No clear change overall vs {base}{mix} ({fmt_points(row.delta)}, {q_text})."
+    return "same", (
+        f"No clear change overall vs {base}{span}{mix} ({fmt_points(row.delta)}, {q_text})."
+    )
 
 
 def _worse_on_topics(card: Scorecard, regressions: list[Finding]) -> Scorecard:

@@ -717,6 +717,8 @@ def test_a_flag_that_todays_numbers_no_longer_confirm_is_worded_so():
     assert f"{rd.CANDIDATE} is worse overall" in mix.sentence and "confirm" not in mix.sentence
     regressions = inputs.regressions.copy()
     regressions.loc[regressions["scope"] == "mix_adjusted", "q_value"] = 1.0
+    # An always-valid row counts the release's days, not the card's period: its verdict says so.
+    regressions["release_day"] = pd.Timestamp(rd.END - timedelta(days=4))
     inputs.regressions = regressions
     view = build_report(inputs)
     mix = next(f for f in view.regressions if f.scope == "mix_adjusted")
@@ -725,4 +727,7 @@ def test_a_flag_that_todays_numbers_no_longer_confirm_is_worded_so():
     )
     assert "(q = 1.00, no evidence of a change)" in mix.sentence
     card = {c.version: c for c in view.scorecards}[rd.CANDIDATE]
-    assert card.verdict_text.startswith(f"Flagged worse than {rd.BASELINE}, not confirmed today")
+    released = (rd.END - timedelta(days=4)).strftime("%a %-d %b")
+    assert card.verdict_text.startswith(
+        f"Flagged worse than {rd.BASELINE} since its release ({released}), not confirmed today: "
+    )
