@@ -394,6 +394,14 @@ def test_a_theme_level_regression_ranks_its_theme_with_the_regressed_ones():
     assert before.index("health") > before.index("account access")
 
 
+def test_a_theme_of_one_subtopic_is_not_named_twice_in_the_markdown():
+    inputs = rd.with_themes(rd.story_inputs())
+    inputs.topics.loc[inputs.topics["topic_id"] == 50, "label"] = rd.INVOICE_LABEL
+    md = render_markdown(build_report(inputs))
+    assert f"| {rd.INVOICE_LABEL} |" in md  # the topics table: no "(theme: <the same>)"
+    assert "| account access" not in md and "(theme: account access)" in md
+
+
 def test_without_themes_the_page_has_no_theme_words(story):
     view, html, _ = story
     assert view.themes == [] and "Theme:" not in html
