@@ -23,6 +23,7 @@ tested without a browser or Dagster; the templates only lay it out. Four rules s
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -522,17 +523,21 @@ def _overall_row(regressions: pd.DataFrame | None, version: str) -> Any | None:
     """
     if regressions is None or regressions.empty:
         return None
+
+    def overall(f: pd.DataFrame) -> pd.DataFrame:
+        mask = (f["metric"] == "negative_rate") & (f["candidate_version"] == version)
+        if "dimension" in f:
+            mask &= f["dimension"].fillna("model_version") == "model_version"
+        if "cluster_id" in f:
+            mask &= f["cluster_id"].isna()
+        if "topic_id" in f:
+            mask &= f["topic_id"].isna()
+        return f[mask]
+
     f = always_valid_rows(regressions)
-    if f is None or not (f["candidate_version"] == version).any():
-        f = regressions
-    mask = (f["metric"] == "negative_rate") & (f["candidate_version"] == version)
-    if "dimension" in f:
-        mask &= f["dimension"].fillna("model_version") == "model_version"
-    if "cluster_id" in f:
-        mask &= f["cluster_id"].isna()
-    if "topic_id" in f:
-        mask &= f["topic_id"].isna()
-    rows = f[mask]
+    rows = overall(f) if f is not None else f
+    if rows is None or rows.empty:  # no always-valid verdict on the rate (an old release)
+        rows = overall(regressions)
     if rows.empty:
         return None
     if "scope" in rows and (rows["scope"] == "mix_adjusted").any():
@@ -552,7 +557,7 @@ def _holds(q: object) -> bool:
 
 
 def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
-    """A version's chip and verdict line; no line when nothing was compared."""
+    """A version's chip and verdict line (why not, when the stage could not compare it)."""
     row = _overall_row(regressions, version)
     if row is None:
         baselines = (
@@ -585,7 +590,11 @@ def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
             first = f"Flagged {verdict} than {base}{span}, not confirmed today"
         return verdict, f"{first}: {fmt_points(row.delta)} negative{mix} ({q_text}, {words})."
     if _nan(row.p_value):
-        return "untested", ""
+        # The stage says why in its note ("...; not tested: baseline has 0 events < min 30").
+        note = clean_text(getattr(row, "note", ""), 300)
+        why = note.rsplit("not tested: ", 1)[1] if "not tested: " in note else ""
+        why = re.sub(r" < min (\d+)", r" (\1 needed)", why).replace("cluster", "topic")
+        return "untested", f"Not compared with {base}: {why}." if why else ""
     q_text, _ = q_words(row.q_value)
     return "same", (
         f"No clear change overall vs {base}{span}{mix} ({fmt_points(row.delta)}, {q_text})."

@@ -739,3 +739,23 @@ def test_a_flag_that_todays_numbers_no_longer_confirm_is_worded_so():
     assert card.verdict_text.startswith(
         f"Flagged worse than {rd.BASELINE} since its release ({released}), not confirmed today: "
     )
+
+
+def test_a_version_not_compared_says_why_on_its_card():
+    # LLMFAO's mythalion-13b: its baseline had no feedback in the window, and its card's
+    # verdict was blank (an always-valid latency row hid the rate's window row).
+    inputs = rd.story_inputs()
+    frame = inputs.regressions.copy()
+    mix = (frame["scope"] == "mix_adjusted") & (frame["metric"] == "negative_rate")
+    frame.loc[mix, ["p_value", "q_value", "is_regression"]] = [float("nan"), float("nan"), False]
+    frame.loc[mix, "note"] = "stratified by cluster; not tested: no cluster has both versions"
+    latency = frame[frame["metric"] == "latency_p95"].head(1).assign(test="always_valid")
+    inputs.regressions = pd.concat([frame, latency], ignore_index=True)
+    card = {c.version: c for c in build_report(inputs).scorecards}[rd.CANDIDATE]
+    assert card.verdict == "untested"
+    assert card.verdict_text == f"Not compared with {rd.BASELINE}: no topic has both versions."
+    frame.loc[mix, "note"] = "not tested: baseline has 3 events < min 30"
+    inputs.regressions = frame
+    card = {c.version: c for c in build_report(inputs).scorecards}[rd.CANDIDATE]
+    needed = "baseline has 3 events (30 needed)"
+    assert card.verdict_text == f"Not compared with {rd.BASELINE}: {needed}."
