@@ -305,12 +305,12 @@ def _read_inputs(
         inputs.clusters = conn.execute(
             f"SELECT cluster_id, label{theme} FROM feedback_clusters WHERE ds = ?", [ds]
         ).df()
+    elif "cluster_id" in events.columns:
+        notes.append("feedback_clusters not found: clusters without labels")
     if {"topic_id", "label", "ds"} <= tables.get("feedback_topics", set()):
         inputs.themes = conn.execute(
             "SELECT topic_id, label FROM feedback_topics WHERE ds = ?", [ds]
         ).df()
-    elif "cluster_id" in events.columns:
-        notes.append("feedback_clusters not found: clusters without labels")
     regression_columns = tables.get("version_regressions", set())
     if {"cluster_id", "is_regression"} <= regression_columns and (
         {"ds", "window_end"} & regression_columns

@@ -273,6 +273,8 @@ def test_datacard_counts_equal_the_files_and_parquet_loads(routed):
     for name in ("sft", "preference", "eval"):
         assert card["counts"][name] == len((folder / f"{name}.jsonl").read_text().splitlines())
     assert card["clusters"]["regressed"] == [routed["regressed"]]
+    assert card["clusters"]["regressed_themes"] == []  # no feedback_topics planted
+    assert not any("feedback_clusters" in n for n in card["notes"])  # it was planted
     assert card["window"] == {"start": START, "end": DS, "days": WINDOW_DAYS}
     assert card["embedding"]["search"] == "matrix"
     assert card["embedding"]["texts_from_feedback_embeddings"] == CACHED  # semantic's cache
