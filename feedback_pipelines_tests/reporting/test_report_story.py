@@ -759,3 +759,15 @@ def test_a_version_not_compared_says_why_on_its_card():
     card = {c.version: c for c in build_report(inputs).scorecards}[rd.CANDIDATE]
     needed = "baseline has 3 events (30 needed)"
     assert card.verdict_text == f"Not compared with {rd.BASELINE}: {needed}."
+
+
+def test_what_went_wrong_per_theme_is_one_markdown_line_per_theme():
+    # OASST's report ran two themes into one line ("...unsafe or rude (1)- **ai, ...").
+    view = build_report(rd.with_themes(rd.story_inputs()))
+    assert len(view.themes) >= 2
+    view.themes[0].complaints = [("factually wrong", 3), ("too long", 1)]
+    view.themes[1].complaints = [("unsafe or rude", 2)]
+    lines = render_markdown(view).splitlines()
+    first, second = (f"- **{t.label}**: " for t in view.themes[:2])
+    assert f"{first}factually wrong (3); too long (1)" in lines
+    assert f"{second}unsafe or rude (2)" in lines
