@@ -593,6 +593,9 @@ def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
         # The stage says why in its note ("...; not tested: baseline has 0 events < min 30").
         note = clean_text(getattr(row, "note", ""), 300)
         why = note.rsplit("not tested: ", 1)[1] if "not tested: " in note else ""
+        why = re.sub(
+            r"n=(\d+)/(\d+) < min (\d+) per side", r"\1 and \2 events (\3 needed on each side)", why
+        )
         why = re.sub(r" < min (\d+)", r" (\1 needed)", why).replace("cluster", "topic")
         return "untested", f"Not compared with {base}: {why}." if why else ""
     q_text, _ = q_words(row.q_value)

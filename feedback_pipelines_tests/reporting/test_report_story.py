@@ -759,6 +759,10 @@ def test_a_version_not_compared_says_why_on_its_card():
     card = {c.version: c for c in build_report(inputs).scorecards}[rd.CANDIDATE]
     needed = "baseline has 3 events (30 needed)"
     assert card.verdict_text == f"Not compared with {rd.BASELINE}: {needed}."
+    frame.loc[mix, "note"] = "always-valid; not tested: n=20/28 < min 30 per side"  # LAMP
+    card = {c.version: c for c in build_report(inputs).scorecards}[rd.CANDIDATE]
+    needed = "20 and 28 events (30 needed on each side)"
+    assert card.verdict_text == f"Not compared with {rd.BASELINE}: {needed}."
 
 
 def test_what_went_wrong_per_theme_is_one_markdown_line_per_theme():
