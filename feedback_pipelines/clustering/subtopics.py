@@ -274,10 +274,10 @@ def _few_texts(
 ) -> Subtopics:
     """Too few distinct texts for a tree: alike ones share a subtopic, unlike ones do not.
 
-    Alike: an average cosine of at least `noise_similarity` (average linkage).
-    A window of a few fixed prompts asked many times (an eval-style set such as LLMFAO's first
+    Alike: an average cosine of at least `noise_similarity` (average linkage), no noise. A
+    window of a few fixed prompts asked many times (an eval-style set such as LLMFAO's first
     days: 2-5 distinct texts) was one subtopic for everything, and the regressions found in it
-    mixed unrelated prompts; no noise, since every text is among the few there are.
+    mixed unrelated prompts.
     """
     from scipy.cluster.hierarchy import fcluster, linkage
 

@@ -148,7 +148,8 @@ def test_a_regressed_theme_holds_out_eval_cases_of_its_subtopics(vectors, tmp_pa
     # flagged: its subtopics are each too small to show the change.
     theme = td.regression(2).assign(cluster_id=None, topic_id=7)
     risen = td.regression(2, delta=0.1).assign(is_regression=False, topic_id=None)
-    rows = pd.concat([theme, risen, risen.assign(cluster_id=3)], ignore_index=True)
+    faded = theme.assign(topic_id=9)  # a theme with no subtopic today: nothing to hold out
+    rows = pd.concat([theme, faded, risen, risen.assign(cluster_id=3)], ignore_index=True)
     clusters = pd.DataFrame({"cluster_id": [1, 2, 3], "topic_id": [7, 7, 8],
                              "label": ["invoices", "sql", "misc"]})  # fmt: skip
     themes = pd.DataFrame({"topic_id": [7, 8], "label": ["billing and sql", "other"]})

@@ -148,8 +148,9 @@ def regressed_themes(
     members = clusters.dropna(subset=["topic_id"])
     out = []
     for t in sorted(ids):
-        own = members.loc[members["topic_id"].astype(int) == t, "cluster_id"]
-        out.append(RegressedTheme(t, safe_label(labels.get(t, "")), tuple(sorted(_ids(own)))))
+        own = _ids(members.loc[members["topic_id"].astype(int) == t, "cluster_id"])
+        if own:  # a theme that has since faded has nothing left to hold out
+            out.append(RegressedTheme(t, safe_label(labels.get(t, "")), tuple(sorted(own))))
     return out
 
 
