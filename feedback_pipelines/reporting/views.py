@@ -64,6 +64,8 @@ class ReportSettings:
         max_improvements: Improvements listed one by one (the rest are counted).
         trend_days: Days of the trend charts, ending at the report's last day.
         max_trend_versions: Versions drawn in the trend chart (the busiest ones).
+        max_version_cards: Versions shown as cards, flagged ones first (LLMFAO's 59 cards
+            were over half the page); the table after them lists every version.
     """
 
     min_users_for_quotes: int = 5
@@ -74,6 +76,7 @@ class ReportSettings:
     max_summary_findings: int = 3
     trend_days: int = 14
     max_trend_versions: int = 6
+    max_version_cards: int = 12
     max_improvements: int = 5
 
 
@@ -400,6 +403,14 @@ class ReportView:
     review: ReviewView
     quality: QualityView
     settings: ReportSettings
+
+    @property
+    def version_cards(self) -> list[Scorecard]:
+        """The scorecards shown as cards: flagged ones first, up to the setting, in order."""
+        flagged = [c for c in self.scorecards if c.verdict in ("worse", "topics", "better")]
+        rest = [c for c in self.scorecards if c.verdict not in ("worse", "topics", "better")]
+        shown = {id(c) for c in (flagged + rest)[: self.settings.max_version_cards]}
+        return [c for c in self.scorecards if id(c) in shown]
 
     @property
     def key(self) -> str:

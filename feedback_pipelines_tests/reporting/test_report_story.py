@@ -775,3 +775,23 @@ def test_what_went_wrong_per_theme_is_one_markdown_line_per_theme():
     first, second = (f"- **{t.label}**: " for t in view.themes[:2])
     assert f"{first}factually wrong (3); too long (1)" in lines
     assert f"{second}unsafe or rude (2)" in lines
+
+
+def test_many_versions_get_cards_for_the_flagged_ones_and_a_table_for_all():
+    # LLMFAO: 59 versions, 59 cards, over half the page.
+    from feedback_pipelines.reporting.views import ReportSettings
+
+    inputs = rd.story_inputs()
+    view = build_report(inputs, ReportSettings(max_version_cards=1))
+    versions = [c.version for c in view.scorecards]
+    assert len(versions) >= 2
+    assert [c.version for c in view.version_cards] == [rd.CANDIDATE]  # the flagged one
+    html = render_html(view)
+    assert html.count('class="card scorecard"') == 1
+    table = html[html.index('<details class="all-versions">') :]
+    table = table[: table.index("</details>")]
+    assert f"All {len(versions)} versions" in table
+    assert all(f"<td>{v}</td>" in table for v in versions)
+    default = render_html(build_report(inputs))
+    assert default.count('class="card scorecard"') == len(versions)
+    assert "all-versions" not in default
