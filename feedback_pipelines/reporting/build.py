@@ -556,6 +556,11 @@ def _holds(q: object) -> bool:
     return _nan(q) or float(q) < 0.05  # type: ignore[arg-type]
 
 
+def _flag_q(row: Any, verdict: str) -> object:
+    """Today's q of a version's overall flag in the direction of `verdict`."""
+    return row.q_value if verdict == "worse" else getattr(row, "q_value_improvement", row.q_value)
+
+
 def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
     """A version's chip and verdict line (why not, when the stage could not compare it)."""
     row = _overall_row(regressions, version)
@@ -578,12 +583,10 @@ def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
     # The card's numbers are the period's; an always-valid verdict counts all the release's days.
     release = _to_date(getattr(row, "release_day", None))
     span = f" since its release ({_short_day(release)})" if release else ""
-    for verdict, flag, q in (
-        ("worse", "is_regression", row.q_value),
-        ("better", "is_improvement", getattr(row, "q_value_improvement", row.q_value)),
-    ):
+    for verdict, flag in (("worse", "is_regression"), ("better", "is_improvement")):
         if not _bool(getattr(row, flag, False)):
             continue
+        q = _flag_q(row, verdict)
         q_text, words = q_words(q)
         first = f"{verdict.capitalize()} than {base}{span}"
         if not _holds(q):
@@ -770,6 +773,9 @@ def build_scorecards(
         if row_overall is not None and not _nan(row_overall.rate_baseline):
             base_rate = float(row_overall.rate_baseline)
         colour_hex = charts.WORSE if verdict == "worse" else charts.colour(index_of[key])
+        confirmed = verdict not in ("worse", "better") or (
+            row_overall is not None and _holds(_flag_q(row_overall, verdict))
+        )
         meter_max = min(1.0, max(0.25, (high if not _nan(high) else 0) * 1.25, base_rate or 0))
         meter = charts.interval_bar(
             rate,
@@ -811,6 +817,7 @@ def build_scorecards(
                 traces=fmt_int(metrics["n_traces"]) if "n_traces" in metrics else "—",
                 verdict=verdict,
                 verdict_text=verdict_text,
+                confirmed=confirmed,
                 spark=spark,
                 colour=colour_hex,
             )

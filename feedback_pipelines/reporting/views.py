@@ -256,6 +256,7 @@ class Scorecard:
     verdict_text: str
     spark: Markup | None
     colour: str
+    confirmed: bool = True  # a flag today's q still shows (`build._holds`)
 
 
 @dataclass

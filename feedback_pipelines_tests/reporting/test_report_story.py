@@ -723,6 +723,7 @@ def test_a_flag_that_todays_numbers_no_longer_confirm_is_worded_so():
     view = build_report(inputs)
     mix = next(f for f in view.regressions if f.scope == "mix_adjusted")
     assert f"{rd.CANDIDATE} is worse overall" in mix.sentence and "confirm" not in mix.sentence
+    assert {c.version: c for c in view.scorecards}[rd.CANDIDATE].confirmed
     regressions = inputs.regressions.copy()
     regressions.loc[regressions["scope"] == "mix_adjusted", "q_value"] = 1.0
     # An always-valid row counts the release's days, not the card's period: its verdict says so.
@@ -739,6 +740,8 @@ def test_a_flag_that_todays_numbers_no_longer_confirm_is_worded_so():
     assert card.verdict_text.startswith(
         f"Flagged worse than {rd.BASELINE} since its release ({released}), not confirmed today: "
     )
+    assert card.verdict == "worse" and not card.confirmed
+    assert '<span class="chip worse">worse, not confirmed</span>' in render_html(view)
 
 
 def test_a_version_not_compared_says_why_on_its_card():
