@@ -180,6 +180,7 @@ def _finding(
     today: date,
     daily: bool,
     period_start: date | None = None,
+    alpha: float = ReportSettings.alpha,
 ) -> Finding:
     """One flagged row as a finding; new when first flagged within the period (else ongoing)."""
     period_start = period_start or today
@@ -220,7 +221,7 @@ def _finding(
     tail = f" {mix}" if mix else ""
     sentence = (
         f"{subject} is {adjective} {where}: {comparison} on {baseline}{tail} ({q_text}, {words})."
-        if _holds(q)
+        if _holds(q, alpha)
         else f"{subject} was flagged as {adjective} {where}, and today's numbers no longer confirm "
         f"it: {comparison} on {baseline}{tail} ({q_text}, {words})."
     )
@@ -310,6 +311,7 @@ def build_findings(
     names = _Names(inputs)
     frame = _flagged(regressions)
     daily = inputs.kind == "daily"
+    alpha = (settings or ReportSettings()).alpha
     out: dict[str, list[Finding]] = {"worse": [], "better": []}
     for direction, flag, qcol in (
         ("worse", "is_regression", "q_value"),
@@ -330,7 +332,9 @@ def build_findings(
         for row, is_latency in zip(rows.itertuples(index=False), rows["_latency"], strict=True):
             span = lat_span if is_latency else rate_span
             out[direction].append(
-                _finding(row, direction, names, span, history, inputs.end, daily, inputs.start)
+                _finding(
+                    row, direction, names, span, history, inputs.end, daily, inputs.start, alpha
+                )
             )
     return _fold_subtopics(out["worse"]), _fold_subtopics(out["better"]), history
 
@@ -545,15 +549,15 @@ def _overall_row(regressions: pd.DataFrame | None, version: str) -> Any | None:
     return next(rows.itertuples(index=False))
 
 
-def _holds(q: object) -> bool:
-    """Whether today's q still shows a flagged change (under 0.05, "probably real" or better).
+def _holds(q: object, alpha: float) -> bool:
+    """Whether today's q still shows a flagged change (under the stage's `alpha`).
 
     A flag stays raised until its confidence sequence rules the change out (no flicker,
     `regressions.sequential`); meanwhile today's estimate can drift back to nothing (LLMFAO:
     "luminous-base is better overall: 41% negative vs 42% (q = 1.00, no evidence of a change)").
     Such a flag is worded as one that today's numbers no longer confirm.
     """
-    return _nan(q) or float(q) < 0.05  # type: ignore[arg-type]
+    return _nan(q) or float(q) < alpha  # type: ignore[arg-type]
 
 
 def _flag_q(row: Any, verdict: str) -> object:
@@ -561,9 +565,13 @@ def _flag_q(row: Any, verdict: str) -> object:
     return row.q_value if verdict == "worse" else getattr(row, "q_value_improvement", row.q_value)
 
 
-def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
-    """A version's chip and verdict line (why not, when the stage could not compare it)."""
-    row = _overall_row(regressions, version)
+def _verdict(
+    regressions: pd.DataFrame | None, version: str, row: Any | None, alpha: float
+) -> tuple[str, str]:
+    """A version's chip and verdict line (why not, when the stage could not compare it).
+
+    `row`: the version's `_overall_row`.
+    """
     if row is None:
         baselines = (
             set(regressions["baseline_version"].dropna())
@@ -589,7 +597,7 @@ def _verdict(regressions: pd.DataFrame | None, version: str) -> tuple[str, str]:
         q = _flag_q(row, verdict)
         q_text, words = q_words(q)
         first = f"{verdict.capitalize()} than {base}{span}"
-        if not _holds(q):
+        if not _holds(q, alpha):
             first = f"Flagged {verdict} than {base}{span}, not confirmed today"
         return verdict, f"{first}: {fmt_points(row.delta)} negative{mix} ({q_text}, {words})."
     if _nan(row.p_value):
@@ -676,17 +684,20 @@ def _metric_period(
     return out
 
 
-def _releases_before(regressions: pd.DataFrame | None, versions: list) -> dict[str, int]:
+def _releases_before(overall: dict[str, Any]) -> dict[str, int]:
     """How many releases precede each version: its baseline, the baseline's, and so on.
 
     Cards go newest release first, so a release-day version with little traffic yet is read
     first, then what it is compared with; volume orders versions with no comparison.
+
+    Args:
+        overall: Version -> its `_overall_row` (None: not compared).
     """
-    baseline = {}
-    for v in versions:
-        row = None if _nan(v) else _overall_row(regressions, v)
-        if row is not None and isinstance(row.baseline_version, str):
-            baseline[v] = row.baseline_version
+    baseline = {
+        v: row.baseline_version
+        for v, row in overall.items()
+        if row is not None and isinstance(row.baseline_version, str)
+    }
     depth = {}
     for v in baseline:
         seen, b = {v}, baseline[v]
@@ -752,7 +763,11 @@ def build_scorecards(
         else None
     )
     cards = []
-    depth = _releases_before(inputs.regressions, order)
+    overall = {
+        ("" if _nan(v) else v): None if _nan(v) else _overall_row(inputs.regressions, v)
+        for v in order
+    }
+    depth = _releases_before(overall)
     rows = list(zip(order, bv.itertuples(index=False), strict=True))
     rows.sort(key=lambda r: (_nan(r[0]), -depth.get(r[0], 0)))  # stable: volume within
     for version, row in rows:
@@ -766,15 +781,15 @@ def build_scorecards(
         verdict, verdict_text = (
             ("untested", "Feedback whose answer was never seen: no version to compare.")
             if _nan(version)
-            else _verdict(inputs.regressions, version)
+            else _verdict(inputs.regressions, version, overall[key], settings.alpha)
         )
         base_rate = None
-        row_overall = None if _nan(version) else _overall_row(inputs.regressions, version)
+        row_overall = overall[key]
         if row_overall is not None and not _nan(row_overall.rate_baseline):
             base_rate = float(row_overall.rate_baseline)
         colour_hex = charts.WORSE if verdict == "worse" else charts.colour(index_of[key])
         confirmed = verdict not in ("worse", "better") or (
-            row_overall is not None and _holds(_flag_q(row_overall, verdict))
+            row_overall is not None and _holds(_flag_q(row_overall, verdict), settings.alpha)
         )
         meter_max = min(1.0, max(0.25, (high if not _nan(high) else 0) * 1.25, base_rate or 0))
         meter = charts.interval_bar(

@@ -408,9 +408,10 @@ class ReportView:
     @property
     def version_cards(self) -> list[Scorecard]:
         """The scorecards shown as cards: flagged ones first, up to the setting, in order."""
-        flagged = [c for c in self.scorecards if c.verdict in ("worse", "topics", "better")]
-        rest = [c for c in self.scorecards if c.verdict not in ("worse", "topics", "better")]
-        shown = {id(c) for c in (flagged + rest)[: self.settings.max_version_cards]}
+        flagged_first = sorted(  # stable: the cards' order within each kind
+            self.scorecards, key=lambda c: c.verdict not in ("worse", "topics", "better")
+        )
+        shown = {id(c) for c in flagged_first[: self.settings.max_version_cards]}
         return [c for c in self.scorecards if id(c) in shown]
 
     @property

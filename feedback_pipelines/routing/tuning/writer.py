@@ -109,7 +109,7 @@ def jsonl_record(
         }
     if x.dataset == "eval":
         regressed = held_out_for.get(x.event.feedback_id)
-        theme = (theme_of or {}).get(regressed) if regressed is not None else None
+        theme = (theme_of or {}).get(regressed)
         return {
             "input": _prompt(x.prompt),
             "ideal": x.completion,
