@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feedback_pipelines.routing import review
-from feedback_pipelines.routing.tuning.events import PARSED_COLUMNS, Prompts
+from feedback_pipelines.routing.tuning.events import PARSED_COLUMNS, VOTE_COLUMNS, Prompts
 from feedback_pipelines.routing.tuning.exportfiles import Export
 from feedback_pipelines.routing.tuning.pipeline import (
     TuningSets,
@@ -95,8 +95,14 @@ def _events_query(
             "FROM cluster_assignments WHERE ds = ? GROUP BY feedback_id) a USING (feedback_id)"
         )
         params = [clusters_of, *params]
+    # A side-by-side vote (`events.VOTE_COLUMNS`): parsed only where the metadata names one.
+    votes = ", ".join(
+        f"CASE WHEN contains(e.metadata, '\"rejected_trace_id\"') "
+        f"THEN json_extract_string(e.metadata, '$.preference.{key}') END AS {name}"
+        for key, name in zip(("id", "chosen_trace_id", "rejected_trace_id"), VOTE_COLUMNS)
+    )
     sql = (
-        f"SELECT {select}, t.response, t.messages FROM feedback_events e "
+        f"SELECT {select}, {votes}, t.response, t.messages FROM feedback_events e "
         "LEFT JOIN traces t ON t.trace_id = e.trace_id AND t.ds = e.trace_ds"
         f"{joins} WHERE e.ds BETWEEN ? AND ?"
     )

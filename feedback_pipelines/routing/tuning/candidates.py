@@ -182,7 +182,8 @@ def build_candidates(
     A case is left out when it is unsafe (review), has no prompt, holds PII, or belongs to a
     held-out eval group (tuning a prompt on eval cases would make the eval meaningless). Its
     fix is its own correction (when that passed the SFT gates), a correction of the same trace,
-    or the liked answer it was paired with; cases with a fix come first, then the most recent.
+    the liked answer it was paired with, or the answer a side-by-side vote preferred over it;
+    cases with a fix come first, then the most recent.
     """
     by_feedback: dict[str, tuple[str, str]] = {}
     by_trace: dict[str, tuple[str, str]] = {}
@@ -195,6 +196,12 @@ def build_candidates(
                 by_trace.setdefault(x.event.trace_id, (x.completion, "correction"))
         elif x.dataset == "preference" and x.source == "liked_vs_disliked":
             by_feedback.setdefault(x.event.feedback_id, (x.completion, "liked_response"))
+        elif x.dataset == "preference" and x.source == "pairwise_vote":
+            # every vote this answer lost, not only the pair's own, gets the answer preferred
+            fix = (x.completion, "preferred_response")
+            by_feedback.setdefault(x.event.feedback_id, fix)
+            if x.event.trace_id:
+                by_trace.setdefault(x.event.trace_id, fix)
     rank_of = {r["cluster_id"]: r for r in ranking}
     rows: dict[int, list[dict]] = {}
     for e in failing:

@@ -185,6 +185,7 @@ def build_datacard(sets: TuningSets, export: Export, index: list[dict]) -> dict:
                 "feedback_embeddings",
             ],
             "input": sets.input_summary(),
+            "votes": sets.votes,
             "examples_by_source": {
                 d: _count(x.source for x in exported if x.dataset == d) for d in DATASETS
             },
@@ -274,6 +275,19 @@ def _regressed_words(clusters: dict) -> str:
     return f"Eval cases come from the {len(regressed)} regressed cluster(s){via}."
 
 
+def _votes_words(votes: dict) -> list[str]:
+    """What the side-by-side votes came to, as a paragraph (none when there were none)."""
+    if not votes.get("votes"):
+        return []
+    return [
+        f"Side-by-side votes: {votes['votes']} on {votes['compared']} pairs of answers; "
+        f"{votes['compared'] - votes['split']} decided by majority ({votes['unanimous']} "
+        f"unanimous, {votes['outvoted']} votes outvoted), {votes['split']} split evenly and "
+        f"left out; {votes['pairs']} preference pairs passed the pair gates.",
+        "",
+    ]
+
+
 def render_markdown(card: dict) -> str:
     """The data card for people: the same facts as the JSON, in tables."""
     w, mode, gen = card["window"], card["mode"], card["generator"]
@@ -361,6 +375,7 @@ def render_markdown(card: dict) -> str:
         )
         + ".",
         "",
+        *_votes_words(card["sources"].get("votes") or {}),
         f"Split method: {card['splitting']['method']}. Seed {card['splitting']['seed']}, "
         f"{card['splitting']['groups']} groups (largest {card['splitting']['largest_group']}).",
         "",

@@ -4,18 +4,22 @@ A regressed cluster is where a fix must be measured, so its cases are kept out o
 (see `splits.assign_splits`). The unit held out is a group of near-identical requests, so an
 event the clustering put elsewhere (or left as noise) that asks the same thing is held out
 with it and becomes a case too; `metadata.regressed_cluster` names the cluster it was held
-out for. The reference is the user's correction, or else an answer users liked.
+out for. The reference is the user's correction, or else an answer users liked, or the answer a
+side-by-side vote preferred, if it lost no comparison of the window by majority.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from feedback_pipelines.routing.tuning.examples import Example
 
 
-def eval_cases(examples: Sequence[Example]) -> list[Example]:
-    """One eval case per held-out correction or liked answer, corrections first."""
+def eval_cases(examples: Sequence[Example], beaten: Collection[str] = ()) -> list[Example]:
+    """One eval case per held-out correction, liked answer or voted pair, corrections first.
+
+    `beaten`: answers (trace ids) that lost a side-by-side vote: not a voted pair's reference.
+    """
     out = []
     for x in examples:
         if x.split != "test":
@@ -24,6 +28,13 @@ def eval_cases(examples: Sequence[Example]) -> list[Example]:
             source = "correction"
         elif x.dataset == "unpaired" and x.label:
             source = "liked_response"
+        elif (
+            x.dataset == "preference"
+            and x.source == "pairwise_vote"
+            and x.paired is not None
+            and x.paired.trace_id not in beaten
+        ):
+            source = "preferred_response"
         else:
             continue
         out.append(

@@ -44,6 +44,8 @@ class Event:
     request: str
     context: str
     trace_found: bool
+    # A side-by-side vote this event is part of: (vote id, chosen trace, rejected trace).
+    vote: tuple[str, str, str] | None = None
 
     @property
     def is_correction(self) -> bool:
@@ -120,6 +122,11 @@ def _flag(value: Any) -> bool | None:
 #: Each event's prompt, as `Prompts` returns it, when parsed at reading: `messages` (the
 #: parsed prompt), its last request and its context key.
 PARSED_COLUMNS = ("messages", "prompt_request", "prompt_context")
+
+#: A side-by-side vote's columns (from the feedback's `metadata.preference`: its `id`, shared
+#: by the events of one vote, and the chosen and the rejected trace), as the routing read
+#: gives them.
+VOTE_COLUMNS = ("vote_id", "chosen_trace_id", "rejected_trace_id")
 
 
 def _interned(values: list[str]) -> list[str]:
@@ -206,6 +213,19 @@ class Prompts:
         return found
 
 
+def _votes(events: pd.DataFrame) -> list[tuple[str, str, str] | None]:
+    """Each event's side-by-side vote (`VOTE_COLUMNS`), None for most.
+
+    A vote without an id is the event's own (its feedback id).
+    """
+    ids, chosen, rejected = (_texts(_column(events, c)) for c in VOTE_COLUMNS)
+    fids = [str(v) for v in events["feedback_id"].tolist()]
+    return [
+        (vote or fid, c, r) if c and r else None
+        for vote, c, r, fid in zip(ids, chosen, rejected, fids, strict=True)
+    ]
+
+
 def prepare_events(events: pd.DataFrame) -> list[Event]:
     """Events of the window as `Event`s, earliest first.
 
@@ -270,6 +290,7 @@ def prepare_events(events: pd.DataFrame) -> list[Event]:
                 [last or (r or "") for last, r in zip(lasts, _texts(_column(events, "request")))],
                 contexts,
                 [bool(p) if f is None else f for p, f in zip(prompts, found, strict=True)],
+                _votes(events),
                 strict=True,
             ),
         )

@@ -33,6 +33,9 @@ FILTERS: dict[str, str] = {
         "a preference pair whose preferred answer someone judged bad (thumbs down, low rating, "
         "correction) or whose rejected answer someone judged good"
     ),
+    "split_vote": "two answers compared side by side as often one way as the other",
+    "different_prompts": "a side-by-side vote between answers to different prompts",
+    "identical_answers": "a side-by-side vote between two answers that are the same text",
     "exact_duplicate": "the same example (after whitespace and case folding) seen before",
     "near_duplicate": "request and target both over the near-duplicate cosine of an earlier one",
 }

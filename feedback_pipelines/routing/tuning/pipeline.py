@@ -1,7 +1,8 @@
 """From a window of feedback to every tuning set: the one function the asset and tests call.
 
 Order matters and is fixed: gates per event, SFT (with conflicts and dedup), preference pairs
-(none contradicted by another judgement), unpaired signals, one duplicate gate over all of them,
+(none contradicted by another judgement; side-by-side votes by majority), unpaired signals,
+one duplicate gate over all of them,
 cluster ranking, group splits over everything (candidates included, so nothing of an eval group
 leaks into a prompt-tuning file), eval cases (through the same duplicate gate), candidates, and
 a last PII sweep over every text that would be published. In the `incremental` export mode,
@@ -43,6 +44,7 @@ from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import Conflict, build_sft
 from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, shared_search
 from feedback_pipelines.routing.tuning.splits import SplitResult, assign_splits
+from feedback_pipelines.routing.tuning.votes import vote_pairs
 
 _DATASET_SPLIT = attrgetter("dataset", "split")
 
@@ -70,6 +72,7 @@ class TuningSets:
     run_id: str | None = None  # the orchestrator's run, for the data card (None outside one)
     earlier_left_out: dict[str, int] = field(default_factory=dict)  # incremental mode
     regressed_themes: list[RegressedTheme] = field(default_factory=list)
+    votes: dict[str, int] = field(default_factory=dict)  # `votes.VoteTally`
 
     def of(self, dataset: str, split: str | None = None) -> list[Example]:
         """The examples of one dataset (and split), in file order (by example id).
@@ -346,14 +349,21 @@ def _build_tuning_sets(
         sft, conflicts, _ = build_sft(corrections, vectors, neighbours, settings, gate_log)
         out["result"] = f"{len(sft):,} examples, {len(conflicts):,} conflicts"
     with steps.step("preference", len(evs), "events") as out:
-        judged = Judgements.of(evs, settings)
+        # A side-by-side vote judges one answer against another, not either alone.
+        unvoted = [e for e in evs if e.vote is None]
+        judged = Judgements.of(unvoted, settings)
         preference = correction_pairs(sft, settings, gate_log, judged)
-        liked, disliked = plain_signals(evs, settings, gate_log)
+        voted, votes = vote_pairs(evs, settings, gate_log)
+        preference += voted
+        liked, disliked = plain_signals(unvoted, settings, gate_log)
         preference += liked_disliked_pairs(
             liked, disliked, vectors, neighbours, settings, gate_log, judged
         )
         unpaired = unpaired_examples(liked, disliked, gate_log)
-        out["result"] = f"{len(preference):,} pairs, {len(unpaired):,} unpaired"
+        out["result"] = (
+            f"{len(preference):,} pairs ({len(voted):,} from {votes.votes:,} votes), "
+            f"{len(unpaired):,} unpaired"
+        )
     found = [*sft, *preference, *unpaired]
     with steps.step("dedup", len(found), "examples") as out:
         examples = deduplicate(found, vectors, neighbours, settings, gate_log)
@@ -370,7 +380,8 @@ def _build_tuning_sets(
         split = assign_splits(examples, vectors, neighbours, settings, set(regressed), failing)
         out["result"] = f"{split.groups:,} groups, largest {split.largest_group:,}"
     with steps.step("eval", len(examples), "examples") as out:
-        evals = deduplicate(eval_cases(examples), vectors, neighbours, settings, gate_log)
+        evals = eval_cases(examples, votes.beaten)
+        evals = deduplicate(evals, vectors, neighbours, settings, gate_log)
         evals = _final_pii_sweep(evals, gate_log)
         out["result"] = f"{len(evals):,} eval cases"
     with steps.step("candidates", len(failing), "events") as out:
@@ -400,4 +411,5 @@ def _build_tuning_sets(
         held_out_candidates=held_out,
         earlier_left_out=left,
         regressed_themes=flagged_themes,
+        votes=votes.as_dict(),
     )

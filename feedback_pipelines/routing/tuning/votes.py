@@ -1,0 +1,134 @@
+"""Preference pairs from side-by-side votes: people shown two answers who picked one.
+
+A product that asks "which answer is better?" (or a crowd of raters, as llmfao's) sends a vote
+as feedback on both answers (a thumbs-up on the one chosen, a thumbs-down on the other),
+linked by `metadata.preference`: `chosen_trace_id`, `rejected_trace_id` and an `id` the events
+of one vote share. A vote says one answer beat another, not that either is good or bad, so its
+events make neither unpaired examples nor liked-vs-disliked pairs, and judge nothing that
+contradicts another pair (`preference.Judgements`); they make pairs of their own:
+
+- the votes on one pair of answers are counted both ways and the pair is made the way most of
+  them went; as many votes each way make no pair (`split_vote`);
+- the pair's events are those of the earliest vote of the majority: its rejected answer's
+  event is the anchor (lineage `feedback_id`, `trace_id`), its chosen answer's the paired one;
+- the two answers must answer one prompt (same conversation and request, after folding),
+  differ after folding, and pass the event and answer gates.
+
+A pair held out for eval gives a case whose reference is its chosen answer only when that
+answer lost no pair of the window: an answer that beat a worse one is not yet a good one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from feedback_pipelines.routing.tuning import gates
+from feedback_pipelines.routing.tuning.events import Event
+from feedback_pipelines.routing.tuning.examples import Example
+from feedback_pipelines.routing.tuning.messages import normalize_text
+from feedback_pipelines.routing.tuning.preference import response_gate
+from feedback_pipelines.routing.tuning.settings import TuningSettings
+from feedback_pipelines.routing.tuning.sft import event_gate
+
+
+@dataclass
+class VoteTally:
+    """What the window's votes came to (the data card's `sources.votes`)."""
+
+    votes: int = 0  # votes with a chosen and a rejected answer
+    compared: int = 0  # distinct pairs of answers they compared
+    unanimous: int = 0  # pairs every vote went the same way on
+    split: int = 0  # pairs with as many votes each way: no pair made
+    outvoted: int = 0  # votes against the majority of their pair
+    pairs: int = 0  # pairs made (before the export's duplicate gate)
+    # answers (trace ids) that lost a pair by majority: no eval case takes them as reference
+    beaten: set[str] = field(default_factory=set, repr=False)
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts (the data card's `sources.votes`)."""
+        return {k: v for k, v in asdict(self).items() if k != "beaten"}
+
+
+def _event_of(cast: list[Event], trace_id: str, by_trace: dict[str, Event]) -> Event | None:
+    """The vote's own event on this answer, or else the trace's earliest event."""
+    return next((e for e in cast if e.trace_id == trace_id), None) or by_trace.get(trace_id)
+
+
+def _same_prompt(a: Event, b: Event) -> bool:
+    return a.context == b.context and normalize_text(a.request) == normalize_text(b.request)
+
+
+def _gate(better: Event | None, worse: Event | None, settings: TuningSettings) -> str | None:
+    """The filter that removes a voted pair, or None."""
+    if better is None or worse is None:
+        return "no_trace"
+    reason = event_gate(worse, settings) or event_gate(better, settings)
+    if reason is None and not _same_prompt(better, worse):
+        reason = "different_prompts"
+    reason = reason or response_gate(better, settings) or response_gate(worse, settings)
+    if reason is None and normalize_text(better.response) == normalize_text(worse.response):
+        reason = "identical_answers"
+    return reason
+
+
+def vote_pairs(
+    events: Sequence[Event], settings: TuningSettings, log: gates.GateLog
+) -> tuple[list[Example], VoteTally]:
+    """One preference pair per pair of answers the window's votes compared (see the module).
+
+    Args:
+        events: The window's events, earliest first (`prepare_events`); those without a
+            vote only lend a voted answer's event when the vote's own is missing.
+        settings: Thresholds of the answer gates.
+        log: Where each pair removed is counted (under its anchor's feedback id).
+
+    Returns:
+        The pairs, earliest anchor first, and the tally of the votes.
+    """
+    by_trace: dict[str, Event] = {}
+    votes: dict[str, list[Event]] = {}  # vote id -> its events, in the order of the first
+    for e in events:
+        if e.trace_id:
+            by_trace.setdefault(e.trace_id, e)
+        if e.vote is not None:
+            votes.setdefault(e.vote[0], []).append(e)
+    # (answer, answer) in text order -> the votes for the first, the votes for the second
+    compared: dict[tuple[str, str], tuple[list[list[Event]], list[list[Event]]]] = {}
+    for cast in votes.values():
+        _, chosen, rejected = cast[0].vote
+        key = (min(chosen, rejected), max(chosen, rejected))
+        compared.setdefault(key, ([], []))[chosen != key[0]].append(cast)
+    tally = VoteTally(votes=len(votes), compared=len(compared))
+    out = []
+    for for_first, for_second in compared.values():
+        if len(for_first) == len(for_second):
+            tally.split += 1
+            log.drop("split_vote", "preference", for_first[0][0].feedback_id)
+            continue
+        won, lost = sorted((for_first, for_second), key=len, reverse=True)
+        tally.unanimous += not lost
+        tally.outvoted += len(lost)
+        cast = won[0]
+        _, chosen, rejected = cast[0].vote
+        tally.beaten.add(rejected)
+        better = _event_of(cast, chosen, by_trace)
+        worse = _event_of(cast, rejected, by_trace)
+        reason = _gate(better, worse, settings)
+        if reason:
+            log.drop(reason, "preference", (worse or cast[0]).feedback_id)
+            continue
+        out.append(
+            Example(
+                "preference",
+                "pairwise_vote",
+                worse,
+                worse.prompt,
+                better.response or "",
+                rejected=worse.response,
+                paired=better,
+            )
+        )
+    tally.pairs = len(out)
+    out.sort(key=lambda x: (x.event.timestamp, x.event.feedback_id))
+    return out, tally

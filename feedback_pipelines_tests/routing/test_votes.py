@@ -1,0 +1,193 @@
+"""Side-by-side votes become preference pairs by majority, not thumbs that cancel out.
+
+A vote ("which of these two answers is better?") arrives as a thumbs-up on the chosen answer
+and a thumbs-down on the other, linked by `metadata.preference`. Read as plain thumbs, every
+answer that won one comparison and lost another was "both liked and disliked" and dropped:
+llmfao's 5,460 decisive votes gave 57 pairs. Read as votes, each pair of answers the crowd
+compared gives one pair, the way most of its votes went.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from feedback_pipelines.embedding.onnx import OnnxEmbedder
+from feedback_pipelines.routing.tuning import TuningSettings, build_tuning_sets, write_export
+from feedback_pipelines.routing.tuning.messages import normalize_text
+from feedback_pipelines.routing.tuning.similarity import TextVectorCache, exact_neighbours
+from feedback_pipelines.routing.tuning.validate import validate_export
+from feedback_pipelines_tests.fixtures import tuning as td
+
+Q = "Which planets of the solar system have rings?"
+OTHER_Q = "How do I reset my password?"
+A = "Jupiter, Saturn, Uranus and Neptune all have ring systems; Saturn's are the brightest."
+B = "Only Saturn has rings."
+C = "Saturn and Uranus."
+D = "All four giant planets: Jupiter, Saturn, Uranus, Neptune."
+E = "Click 'Forgot password' on the sign-in page."
+F = "  saturn AND uranus. "  # C after folding
+
+
+@pytest.fixture(scope="module")
+def vectors() -> TextVectorCache:
+    return TextVectorCache(OnnxEmbedder().embed)
+
+
+def vote(vid: str, chosen: tuple[str, str, str], rejected: tuple[str, str, str]) -> list[dict]:
+    """A vote's two events: (trace, request, answer) of the chosen and the rejected answer."""
+    link = {"vote_id": vid, "chosen_trace_id": chosen[0], "rejected_trace_id": rejected[0]}
+    return [
+        {**td.event(f"{vid}-up", "thumbs_up", chosen[1], chosen[2], trace=chosen[0]), **link},
+        {**td.event(f"{vid}-down", "thumbs_down", rejected[1], rejected[2], trace=rejected[0]),
+         **link},
+    ]  # fmt: skip
+
+
+def window() -> pd.DataFrame:
+    a, b, c, d = ("tA", Q, A), ("tB", Q, B), ("tC", Q, C), ("tD", Q, D)
+    e, f = ("tE", OTHER_Q, E), ("tF", Q, F)
+    return td.frame(
+        [
+            *vote("v1", a, b),
+            *vote("v2", b, a),  # outvoted by v1 and v3
+            *vote("v3", a, b),
+            *vote("v4", c, d),
+            *vote("v5", d, c),  # C and D: one vote each way
+            *vote("v6", a, e),  # answers to different prompts
+            *vote("v7", c, f),  # the same answer twice
+            *vote("v8", d, b),
+            # a plain judgement of an answer that also lost a vote: still an unpaired example
+            td.event("plain-down", "thumbs_down", Q, D, trace="tD2"),
+        ]
+    )
+
+
+def build(events: pd.DataFrame, vectors):
+    return build_tuning_sets(
+        events, vectors=vectors, neighbours=exact_neighbours, ds=td.DS, window_start=td.DS,
+        settings=TuningSettings(),
+    )  # fmt: skip
+
+
+def test_votes_make_pairs_by_majority_and_say_what_they_came_to(vectors, tmp_path):
+    sets = build(window(), vectors)
+    pairs = [x for x in sets.of("preference") if x.source == "pairwise_vote"]
+    got = {(x.completion, x.rejected, x.event.feedback_id, x.paired.feedback_id) for x in pairs}
+    # A over B 2-1 (the earliest vote of the majority is the lineage), D over B 1-0.
+    assert got == {(A, B, "v1-down", "v1-up"), (D, B, "v8-down", "v8-up")}
+    assert sets.votes == {
+        "votes": 8, "compared": 5, "unanimous": 3, "split": 1, "outvoted": 1, "pairs": 2,
+    }  # fmt: skip
+    removed = {r["filter"]: r["removed"] for r in sets.log.as_records()}
+    for name in ("split_vote", "different_prompts", "identical_answers"):
+        assert removed[name] == {"preference": 1}, name
+    # Votes are comparisons, not judgements of one answer: none is an unpaired example, and
+    # no answer is "both liked and disliked" for having won one vote and lost another.
+    unpaired = sets.of("unpaired")
+    assert [x.event.feedback_id for x in unpaired] == ["plain-down"]
+    assert not removed["conflicting_labels"]
+    # The input's order changes nothing.
+    shuffled = build(window().sample(frac=1.0, random_state=3), vectors)
+    assert [(x.example_id, x.completion) for x in shuffled.of("preference")] == [
+        (x.example_id, x.completion) for x in sets.of("preference")
+    ]
+
+    folder = tmp_path / "export"
+    write_export(sets, folder)
+    assert validate_export(folder)[1] == []
+    card = json.loads((folder / "datacard.json").read_text())
+    assert card["sources"]["votes"] == sets.votes
+    assert card["label_balance"]["preference_by_source"]["train"]["pairwise_vote"] >= 1
+    md = (folder / "datacard.md").read_text()
+    assert "Side-by-side votes: 8 on 5 pairs of answers; 4 decided by majority" in md
+    excluded = [json.loads(x) for x in (folder / "excluded.jsonl").read_text().splitlines()]
+    assert {x["filter"] for x in excluded} >= {"split_vote", "different_prompts"}
+
+
+def test_without_votes_the_card_says_nothing_of_them(vectors, tmp_path):
+    sets = build(td.signals_window(), vectors)
+    assert sets.votes["votes"] == 0
+    assert all(x.source != "pairwise_vote" for x in sets.examples)
+    write_export(sets, tmp_path / "export")
+    assert "Side-by-side votes" not in (tmp_path / "export" / "datacard.md").read_text()
+
+
+@pytest.mark.slow
+def test_llmfao_votes_become_pairs_the_crowd_agrees_with(vectors, pipeline_env, tmp_path):
+    """The real set: every pair is the crowd's majority for its two answers, none is lost."""
+    import dagster as dg
+
+    from feedback_pipelines.defs.ingest import landing_ingest
+    from feedback_pipelines.resources.settings import PipelineConfig
+    from feedback_pipelines.resources.warehouse import WarehouseResource
+    from feedback_pipelines.routing.day import read_events
+    from feedback_pipelines.sources.public_sets import import_public_set
+    from feedback_pipelines_tests.fixtures.pipeline import TEST_DATA
+
+    folder = TEST_DATA / "real" / "llmfao"
+    end = date(2026, 11, 20)
+    import_public_set("llmfao", folder, pipeline_env.landing, end)
+    resources = {"settings": PipelineConfig(), "warehouse": WarehouseResource()}
+    assert dg.materialize([landing_ingest], partition_key=end.isoformat(), resources=resources)
+    with pipeline_env.connect() as conn:
+        events = read_events(conn, end.isoformat(), end.isoformat(), columns="*")
+        answer_of = {  # trace -> (prompt slug, model)
+            t: (slug, model)
+            for t, slug, model in conn.execute(
+                "SELECT trace_id, json_extract_string(metadata, '$.prompt_slug'), model_version "
+                "FROM traces"
+            ).fetchall()
+        }
+    sets = build_tuning_sets(
+        events, vectors=vectors, neighbours=exact_neighbours, ds=end.isoformat(),
+        window_start=end.isoformat(),
+    )  # fmt: skip
+
+    # The crowd's votes counted straight from the file: (prompt, winner, loser) -> votes.
+    def jsonl(name: str) -> list[dict]:
+        return [json.loads(line) for line in (folder / name).read_text().splitlines()]
+
+    api_of = {int(m["id"]): m["api_id"] for m in jsonl("models.jsonl")}
+    slug_of = {int(p["id"]): p["slug"] for p in jsonl("prompts.jsonl")}
+    tally: Counter = Counter()
+    with (folder / "crowd-comparisons.csv").open() as fh:
+        for row in csv.DictReader(fh):
+            if row["winner"] in ("left", "right"):
+                x, y = api_of[int(row["model_x"])], api_of[int(row["model_y"])]
+                won, lost = (x, y) if row["winner"] == "left" else (y, x)
+                tally[(slug_of[int(row["prompt"])], won, lost)] += 1
+    majority = {k for k, n in tally.items() if n > tally[(k[0], k[2], k[1])]}
+    split = {k for k, n in tally.items() if n == tally[(k[0], k[2], k[1])] and k[1] < k[2]}
+    assert sets.votes["votes"] == sum(tally.values()) == 5460
+    assert sets.votes["split"] == len(split)
+    assert sets.votes["compared"] == len(majority) + len(split)
+
+    pairs = [x for x in sets.of("preference") if x.source == "pairwise_vote"]
+    for x in pairs:
+        (slug, won), (also, lost) = answer_of[x.paired.trace_id], answer_of[x.event.trace_id]
+        assert slug == also and (slug, won, lost) in majority, (slug, won, lost)
+    # Every decided pair is accounted for: an answer empty in the file, the same text twice,
+    # or a pair made (then the export's duplicate gate).
+    text_of = {
+        (slug_of[r["prompt"]], r["api_id"]): r["result"] or "" for r in jsonl("results.jsonl")
+    }
+    empty = sum(not text_of[(p, a)].strip() or not text_of[(p, b)].strip() for p, a, b in majority)
+    same = sum(
+        normalize_text(text_of[(p, a)]) == normalize_text(text_of[(p, b)]) != ""
+        for p, a, b in majority
+    )
+    removed = Counter({k[0]: n for k, n in sets.log.counts.items() if k[1] == "preference"})
+    assert (removed["missing_response"], removed["identical_answers"]) == (empty, same)
+    assert sets.votes["pairs"] == len(majority) - empty - same
+    deduplicated = removed["exact_duplicate"] + removed["near_duplicate"]
+    assert len(pairs) == sets.votes["pairs"] - deduplicated
+    assert len(pairs) > 1000  # 57 when votes were read as thumbs
+    export = tmp_path / "export"
+    write_export(sets, export)
+    assert validate_export(export)[1] == []
