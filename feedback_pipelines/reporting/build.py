@@ -1015,8 +1015,8 @@ def build_exports(inputs: ReportInputs, settings: ReportSettings | None = None) 
         )
     if sum(1 for n in in_export.values() if n) > 1:
         sentence += (
-            " Sets overlap (a preference pair is also two unpaired examples), so they are not "
-            "added up."
+            " Sets overlap (a feedback event can be in several: a pair's rejected answer may "
+            "also be an unpaired example or a prompt-tuning case), so they are not added up."
         )
     return ExportsView(
         Section(True),
