@@ -118,6 +118,21 @@ def test_without_votes_the_card_says_nothing_of_them(vectors, tmp_path):
     assert "Side-by-side votes" not in (tmp_path / "export" / "datacard.md").read_text()
 
 
+def test_a_regressed_cluster_is_measured_on_answers_no_vote_beat(vectors):
+    """Voted pairs hold a regressed cluster's requests out; an unbeaten answer is the reference."""
+    a, b, c = ("tA", Q, A), ("tB", Q, B), ("tC", Q, C)
+    events = td.frame([*vote("v1", a, b), *vote("v2", b, c)])
+    events["cluster_id"] = pd.array([5] * len(events), dtype="Int64")
+    regressions = pd.DataFrame({"cluster_id": [5], "topic_id": [None], "is_regression": [True]})
+    sets = build_tuning_sets(
+        events, vectors=vectors, neighbours=exact_neighbours, ds=td.DS, window_start=td.DS,
+        regressions=regressions,
+    )  # fmt: skip
+    assert {x.split for x in sets.of("preference")} == {"test"}  # held out, not trained on
+    # B beat C but lost to A: only A is a reference answer.
+    assert [(x.source, x.completion) for x in sets.of("eval")] == [("preferred_response", A)]
+
+
 @pytest.mark.slow
 def test_llmfao_votes_become_pairs_the_crowd_agrees_with(vectors, pipeline_env, tmp_path):
     """The real set: every pair is the crowd's majority for its two answers, none is lost."""

@@ -15,27 +15,31 @@ from collections.abc import Collection, Sequence
 from feedback_pipelines.routing.tuning.examples import Example
 
 
-def eval_cases(examples: Sequence[Example], beaten: Collection[str] = ()) -> list[Example]:
-    """One eval case per held-out correction, liked answer or voted pair, corrections first.
+def reference_source(x: Example, beaten: Collection[str] = ()) -> str | None:
+    """What an example is as an eval case's reference (`source`), or None when it is none.
 
     `beaten`: answers (trace ids) that lost a side-by-side vote: not a voted pair's reference.
     """
+    if x.dataset == "sft":
+        return "correction"
+    if x.dataset == "unpaired" and x.label:
+        return "liked_response"
+    if (
+        x.dataset == "preference"
+        and x.source == "pairwise_vote"
+        and x.paired is not None
+        and x.paired.trace_id not in beaten
+    ):
+        return "preferred_response"
+    return None
+
+
+def eval_cases(examples: Sequence[Example], beaten: Collection[str] = ()) -> list[Example]:
+    """One eval case per held-out example with a reference answer, corrections first."""
     out = []
     for x in examples:
-        if x.split != "test":
-            continue
-        if x.dataset == "sft":
-            source = "correction"
-        elif x.dataset == "unpaired" and x.label:
-            source = "liked_response"
-        elif (
-            x.dataset == "preference"
-            and x.source == "pairwise_vote"
-            and x.paired is not None
-            and x.paired.trace_id not in beaten
-        ):
-            source = "preferred_response"
-        else:
+        source = reference_source(x, beaten) if x.split == "test" else None
+        if source is None:
             continue
         out.append(
             Example("eval", source, x.event, x.prompt, x.completion, split="test", group=x.group)

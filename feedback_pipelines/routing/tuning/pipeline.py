@@ -377,7 +377,9 @@ def _build_tuning_sets(
         failing = failing_events(evs, settings) if clustering else []
         out["result"] = f"{len(ranking):,} clusters, {len(failing):,} failing events"
     with steps.step("splits", len(examples) + len(failing), "examples and events") as out:
-        split = assign_splits(examples, vectors, neighbours, settings, set(regressed), failing)
+        split = assign_splits(
+            examples, vectors, neighbours, settings, set(regressed), failing, votes.beaten
+        )
         out["result"] = f"{split.groups:,} groups, largest {split.largest_group:,}"
     with steps.step("eval", len(examples), "examples") as out:
         evals = eval_cases(examples, votes.beaten)

@@ -10,13 +10,14 @@ gives the same split on every run, whatever the input order.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from feedback_pipelines.routing.tuning.evalset import reference_source
 from feedback_pipelines.routing.tuning.events import Event
 from feedback_pipelines.routing.tuning.examples import Example
 from feedback_pipelines.routing.tuning.messages import normalize_text
@@ -116,14 +117,15 @@ def assign_splits(
     settings: TuningSettings,
     regressed: set[int],
     extra: Sequence[Event] = (),
+    beaten: Collection[str] = (),
 ) -> SplitResult:
     """Group the events behind the examples (and `extra` events), then split the groups.
 
-    Groups of a regressed cluster that hold a reference answer (a correction or a liked
-    answer) are held out as `test` (the eval cases): `eval_fraction` of them, at least one per
-    regressed cluster (none when `eval_fraction` is 0). The rest go to `validation` with
-    probability `validation_fraction`, otherwise `train`. Every example gets its group's
-    split (`example.split`, `.group`).
+    Groups of a regressed cluster that hold a reference answer (`evalset.reference_source`: a
+    correction, a liked answer, an unbeaten voted answer) are held out as `test` (the eval
+    cases): `eval_fraction` of them, at least one per regressed cluster (none when
+    `eval_fraction` is 0). The rest go to `validation` with probability `validation_fraction`,
+    otherwise `train`. Every example gets its group's split (`example.split`, `.group`).
 
     Args:
         examples: Every example of every dataset.
@@ -133,6 +135,7 @@ def assign_splits(
         regressed: Cluster ids regressed on this partition.
         extra: Events that are no example but must not leak either (prompt-tuning
             candidates): they join groups and get a split.
+        beaten: Answers (trace ids) that lost a side-by-side vote (no reference).
     """
     events = _events(examples, extra)
     distinct, i, j, _ = similar_text_arrays(
@@ -151,7 +154,7 @@ def assign_splits(
 
     referenced, corrected = set(), set()
     for x in examples:
-        if x.dataset == "sft" or (x.dataset == "unpaired" and x.label):
+        if reference_source(x, beaten) is not None:
             referenced.add(root_of[x.event.feedback_id])
         if x.dataset == "sft":
             corrected.add(root_of[x.event.feedback_id])
