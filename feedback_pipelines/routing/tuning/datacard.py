@@ -216,13 +216,15 @@ def build_datacard(sets: TuningSets, export: Export, index: list[dict]) -> dict:
             "method": (
                 "groups = connected components of same trace, same request (folded), request "
                 "cosine >= group_similarity, and the two sides of a pair; a group's split is a "
-                "hash of the seed and its earliest event; test = eval holdout of regressed "
-                "clusters"
+                "hash of the seed and its earliest event (when no group with examples draws "
+                "validation, the lowest draw of those no larger than average goes there); "
+                "test = eval holdout of regressed clusters"
             ),
             "seed": sets.settings.seed,
             "groups": sets.splits.groups,
             "largest_group": sets.splits.largest_group,
             "validation_fraction": sets.settings.validation_fraction,
+            "validation_by_fallback": sets.splits.validation_fallback,
             "eval_fraction": sets.settings.eval_fraction,
             "test_groups_by_cluster": {
                 str(k): v for k, v in sorted(sets.splits.test_groups_by_cluster.items())

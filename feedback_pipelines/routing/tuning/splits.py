@@ -10,6 +10,7 @@ gives the same split on every run, whatever the input order.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,7 @@ class SplitResult:
     largest_group: int = 0
     test_groups_by_cluster: dict[int, int] = field(default_factory=dict)
     held_out_for: dict[str, int] = field(default_factory=dict)  # feedback_id -> cluster
+    validation_fallback: bool = False  # no group drew validation: the lowest draw went there
 
 
 def _events(examples: Iterable[Example], extra: Iterable[Event]) -> dict[str, Event]:
@@ -125,7 +127,10 @@ def assign_splits(
     correction, a liked answer, an unbeaten voted answer) are held out as `test` (the eval
     cases): `eval_fraction` of them, at least one per regressed cluster (none when
     `eval_fraction` is 0). The rest go to `validation` with probability `validation_fraction`,
-    otherwise `train`. Every example gets its group's split (`example.split`, `.group`).
+    otherwise `train`; when no group with examples drew validation and two or more could, the
+    one that drew lowest goes there, of those no larger than their average that leave every
+    dataset some train examples. Every example gets its group's split (`example.split`,
+    `.group`).
 
     Args:
         examples: Every example of every dataset.
@@ -177,11 +182,31 @@ def assign_splits(
             test_roots.setdefault(root, c)
         result.test_groups_by_cluster[c] = n_test
 
+    draw = {root: unit_hash(settings.seed, "validation", anchors[root]) for root in members}
+    validation = {r for r in members if draw[r] < settings.validation_fraction} - test_roots.keys()
+    # A dozen groups (llmfao's 13 prompts) all draw train one time in four at 10%: then the
+    # group with examples that drew lowest goes to validation, of those no larger than average
+    # that leave every dataset some train examples.
+    held = {root_of[x.event.feedback_id]: Counter() for x in examples}
+    for x in examples:
+        held[root_of[x.event.feedback_id]][x.dataset] += 1
+    trainable = held.keys() - test_roots.keys()
+    if len(trainable) > 1 and settings.validation_fraction > 0 and not validation & trainable:
+        train = sum((held[r] for r in trainable), Counter())
+        average = sum(len(members[r]) for r in trainable) / len(trainable)
+        fits = [
+            r
+            for r in trainable
+            if len(members[r]) <= average and all(n < train[d] for d, n in held[r].items())
+        ]
+        if fits:
+            validation.add(min(fits, key=lambda r: (draw[r], anchors[r])))
+            result.validation_fallback = True
     for root, group in members.items():
         anchor = anchors[root]
         if root in test_roots:
             split = "test"
-        elif unit_hash(settings.seed, "validation", anchor) < settings.validation_fraction:
+        elif root in validation:
             split = "validation"
         else:
             split = "train"
