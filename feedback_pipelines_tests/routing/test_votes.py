@@ -141,7 +141,8 @@ def test_llmfao_votes_become_pairs_the_crowd_agrees_with(vectors, pipeline_env, 
     from feedback_pipelines.defs.ingest import landing_ingest
     from feedback_pipelines.resources.settings import PipelineConfig
     from feedback_pipelines.resources.warehouse import WarehouseResource
-    from feedback_pipelines.routing.day import read_events
+    from feedback_pipelines.routing.day import read_events, read_window_events
+    from feedback_pipelines.routing.tuning.events import prepare_events
     from feedback_pipelines.sources.public_sets import import_public_set
     from feedback_pipelines_tests.fixtures.pipeline import TEST_DATA
 
@@ -152,6 +153,7 @@ def test_llmfao_votes_become_pairs_the_crowd_agrees_with(vectors, pipeline_env, 
     assert dg.materialize([landing_ingest], partition_key=end.isoformat(), resources=resources)
     with pipeline_env.connect() as conn:
         events = read_events(conn, end.isoformat(), end.isoformat(), columns="*")
+        lean = read_window_events(conn, end.isoformat(), end.isoformat())  # the asset's read
         answer_of = {  # trace -> (prompt slug, model)
             t: (slug, model)
             for t, slug, model in conn.execute(
@@ -180,6 +182,8 @@ def test_llmfao_votes_become_pairs_the_crowd_agrees_with(vectors, pipeline_env, 
     majority = {k for k, n in tally.items() if n > tally[(k[0], k[2], k[1])]}
     split = {k for k, n in tally.items() if n == tally[(k[0], k[2], k[1])] and k[1] < k[2]}
     assert sets.votes["votes"] == sum(tally.values()) == 5460
+    assert sum(e.vote is not None for e in sets.events) == 2 * 5460  # both sides of each
+    assert [e.vote for e in prepare_events(lean)] == [e.vote for e in sets.events]
     assert sets.votes["split"] == len(split)
     assert sets.votes["compared"] == len(majority) + len(split)
 
