@@ -70,7 +70,8 @@ def test_few_groups_always_give_a_validation_group(vectors):
 
 
 def test_the_fallback_never_moves_most_of_the_data(vectors):
-    # One small group and one ten times its size: only the small one may become validation.
+    # Groups of 2 and 20 events (ten votes on one pair: one example, and its ten thumbs-down
+    # as prompt-tuning cases): only the small one may become validation.
     events = window([1, 10])
     fallbacks = 0
     for seed in range(6):
@@ -105,3 +106,18 @@ def test_the_fallback_leaves_every_dataset_train_examples(vectors):
             guarded += 1  # the plain group drew lowest: the fallback took another one
             assert sets.splits.validation_fallback, seed
     assert guarded
+
+
+def test_incremental_exports_keep_the_draw_alone(vectors):
+    """Concatenated daily files must keep a group on one side: no fallback there."""
+    events = window([1, 1, 1, 1])
+    for seed in range(12):
+        sets = build_tuning_sets(
+            events, vectors=vectors, neighbours=exact_neighbours, ds=td.DS, window_start=td.DS,
+            settings=TuningSettings(seed=seed, export_mode="incremental"),
+        )  # fmt: skip
+        draw = {f"q{k}v0-up": unit_hash(seed, "validation", f"q{k}v0-up") for k in range(4)}
+        valid = {x.event.feedback_id.replace("-down", "-up") for x in sets.of("preference")
+                 if x.split == "validation"}  # fmt: skip
+        assert valid == {k for k, d in draw.items() if d < 0.1}, seed
+        assert not sets.splits.validation_fallback

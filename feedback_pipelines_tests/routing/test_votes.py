@@ -10,6 +10,7 @@ compared gives one pair, the way most of its votes went.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections import Counter
 from datetime import date
@@ -39,14 +40,19 @@ def vectors() -> TextVectorCache:
     return TextVectorCache(OnnxEmbedder().embed)
 
 
-def vote(vid: str, chosen: tuple[str, str, str], rejected: tuple[str, str, str]) -> list[dict]:
-    """A vote's two events: (trace, request, answer) of the chosen and the rejected answer."""
+def vote(
+    vid: str | None, chosen: tuple[str, str, str], rejected: tuple[str, str, str], ds: str = td.DS
+) -> list[dict]:
+    """A vote's two events, at one time (as llmfao's): (trace, request, answer) of each side."""
     link = {"vote_id": vid, "chosen_trace_id": chosen[0], "rejected_trace_id": rejected[0]}
-    return [
-        {**td.event(f"{vid}-up", "thumbs_up", chosen[1], chosen[2], trace=chosen[0]), **link},
-        {**td.event(f"{vid}-down", "thumbs_down", rejected[1], rejected[2], trace=rejected[0]),
-         **link},
-    ]  # fmt: skip
+    name = vid or f"{chosen[0]}-{rejected[0]}-{next(_names)}"
+    up = td.event(f"{name}-up", "thumbs_up", chosen[1], chosen[2], trace=chosen[0], ds=ds)
+    down = td.event(f"{name}-down", "thumbs_down", rejected[1], rejected[2], trace=rejected[0],
+                    ds=ds)  # fmt: skip
+    return [{**up, **link}, {**down, **link, "timestamp": up["timestamp"]}]
+
+
+_names = itertools.count()
 
 
 def window() -> pd.DataFrame:
@@ -79,10 +85,11 @@ def test_votes_make_pairs_by_majority_and_say_what_they_came_to(vectors, tmp_pat
     sets = build(window(), vectors)
     pairs = [x for x in sets.of("preference") if x.source == "pairwise_vote"]
     got = {(x.completion, x.rejected, x.event.feedback_id, x.paired.feedback_id) for x in pairs}
-    # A over B 2-1 (the earliest vote of the majority is the lineage), D over B 1-0.
-    assert got == {(A, B, "v1-down", "v1-up"), (D, B, "v8-down", "v8-up")}
+    # A over B 2-1 (its lineage the vote from which A has led: v3, after v2 tied v1), D over B.
+    assert got == {(A, B, "v3-down", "v3-up"), (D, B, "v8-down", "v8-up")}
     assert sets.votes == {
-        "votes": 8, "compared": 5, "unanimous": 3, "split": 1, "outvoted": 1, "pairs": 2,
+        "votes": 8, "compared": 5, "single": 3, "unanimous": 0, "split": 1, "outvoted": 1,
+        "pairs": 2,
     }  # fmt: skip
     removed = {r["filter"]: r["removed"] for r in sets.log.as_records()}
     for name in ("split_vote", "different_prompts", "identical_answers"):
@@ -105,7 +112,11 @@ def test_votes_make_pairs_by_majority_and_say_what_they_came_to(vectors, tmp_pat
     assert card["sources"]["votes"] == sets.votes
     assert card["label_balance"]["preference_by_source"]["train"]["pairwise_vote"] >= 1
     md = (folder / "datacard.md").read_text()
-    assert "Side-by-side votes: 8 on 5 pairs of answers; 4 decided by majority" in md
+    assert (
+        "Side-by-side votes: 8 votes on 5 pairs of answers; 4 decided by majority (3 by a single "
+        "vote, 0 unanimous over several, 1 vote outvoted), 1 split evenly and left out; 2 passed "
+        "the pair gates" in md
+    )
     excluded = [json.loads(x) for x in (folder / "excluded.jsonl").read_text().splitlines()]
     assert {x["filter"] for x in excluded} >= {"split_vote", "different_prompts"}
 
@@ -116,6 +127,47 @@ def test_without_votes_the_card_says_nothing_of_them(vectors, tmp_path):
     assert all(x.source != "pairwise_vote" for x in sets.examples)
     write_export(sets, tmp_path / "export")
     assert "Side-by-side votes" not in (tmp_path / "export" / "datacard.md").read_text()
+
+
+def test_votes_without_an_id_are_one_vote_each(vectors):
+    a, b = ("tA", Q, A), ("tB", Q, B)
+    sets = build(td.frame([*vote(None, a, b), *vote(None, b, a), *vote(None, a, b)]), vectors)
+    assert (sets.votes["votes"], sets.votes["outvoted"]) == (3, 1)  # not 6 and 2
+    assert [(x.completion, x.rejected) for x in sets.of("preference")] == [(A, B)]
+
+
+def test_incremental_exports_give_a_pair_on_the_day_its_majority_holds_from(vectors):
+    a, b = ("tA", Q, A), ("tB", Q, B)
+    day1, day2, day3 = "2026-11-18", "2026-11-19", "2026-11-20"
+    rows = [
+        *vote("v1", a, b, day1), *vote("v2", b, a, day1),  # tied on day 1
+        *vote("v3", a, b, day2),  # A leads from day 2
+        *vote("v4", b, a, day3), *vote("v5", b, a, day3),  # B from day 3
+    ]  # fmt: skip
+    events = td.frame(rows)
+    settings = TuningSettings(export_mode="incremental")
+
+    def exported(ds: str) -> list[tuple[str, str, str]]:
+        window = events[events["ds"] <= ds]
+        sets = build_tuning_sets(
+            window, vectors=vectors, neighbours=exact_neighbours, ds=ds, window_start=day1,
+            settings=settings,
+        )  # fmt: skip
+        return [(x.completion, x.rejected, x.event.feedback_id) for x in sets.of("preference")]
+
+    assert exported(day1) == []
+    assert exported(day2) == [(A, B, "v3-down")]  # not lost for its first vote's day
+    # A later change of side is a new pair on its day (the data card's limitations say so).
+    assert exported(day3) == [(B, A, "v5-down")]
+
+
+def test_a_prompt_tuning_case_gets_an_answer_no_vote_beat_as_its_fix(vectors):
+    a, b, c, d = ("tA", Q, A), ("tB", Q, B), ("tC", Q, C), ("tD", Q, D)
+    # C lost to B first, then to D; B itself lost to A.
+    sets = build(td.frame([*vote("v1", b, c), *vote("v2", a, b), *vote("v3", d, c)]), vectors)
+    fixes = {(r["feedback_id"], r["fix"], r["fix_source"]) for r in sets.candidates}
+    assert ("v1-down", D, "preferred_response") in fixes  # not B
+    assert ("v2-down", A, "preferred_response") in fixes
 
 
 def test_a_regressed_cluster_is_measured_on_answers_no_vote_beat(vectors):

@@ -19,7 +19,7 @@ Ties (and zeros) fall back to the number of negative events.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import pandas as pd
 
@@ -176,14 +176,16 @@ def build_candidates(
     split_of: dict[str, str],
     settings: TuningSettings,
     log: gates.GateLog,
+    beaten: Collection[str] = (),
 ) -> list[dict]:
     """The candidate rows of every cluster: failing cases, their fix when known, by rank.
 
     A case is left out when it is unsafe (review), has no prompt, holds PII, or belongs to a
     held-out eval group (tuning a prompt on eval cases would make the eval meaningless). Its
     fix is its own correction (when that passed the SFT gates), a correction of the same trace,
-    the liked answer it was paired with, or the answer a side-by-side vote preferred over it;
-    cases with a fix come first, then the most recent.
+    the liked answer it was paired with, or the answer a side-by-side vote preferred over it
+    (one no vote beat first: `beaten` holds the trace ids of answers that lost one); cases
+    with a fix come first, then the most recent.
     """
     by_feedback: dict[str, tuple[str, str]] = {}
     by_trace: dict[str, tuple[str, str]] = {}
@@ -196,12 +198,12 @@ def build_candidates(
                 by_trace.setdefault(x.event.trace_id, (x.completion, "correction"))
         elif x.dataset == "preference" and x.source == "liked_vs_disliked":
             by_feedback.setdefault(x.event.feedback_id, (x.completion, "liked_response"))
-        elif x.dataset == "preference" and x.source == "pairwise_vote":
-            # every vote this answer lost, not only the pair's own, gets the answer preferred
-            fix = (x.completion, "preferred_response")
-            by_feedback.setdefault(x.event.feedback_id, fix)
-            if x.event.trace_id:
-                by_trace.setdefault(x.event.trace_id, fix)
+    # A voted answer's cases (every vote it lost, not only a pair's own) get an answer
+    # preferred over it: one no vote beat, when there is one.
+    voted = [x for x in examples if x.source == "pairwise_vote" and x.split != "test"]
+    for x in sorted(voted, key=lambda x: x.paired is not None and x.paired.trace_id in beaten):
+        if x.event.trace_id:
+            by_trace.setdefault(x.event.trace_id, (x.completion, "preferred_response"))
     rank_of = {r["cluster_id"]: r for r in ranking}
     rows: dict[int, list[dict]] = {}
     for e in failing:

@@ -78,7 +78,8 @@ MODE_LIMITATIONS = {
     "day later): use one export, never several concatenated",
     "incremental": "a group's split is decided within each day's window: near-identical "
     "requests exported on days further apart than the window may sit on both sides once the "
-    "days are concatenated",
+    "days are concatenated; a voted pair whose majority later changes side is exported again "
+    "the other way",
 }
 
 
@@ -216,8 +217,9 @@ def build_datacard(sets: TuningSets, export: Export, index: list[dict]) -> dict:
             "method": (
                 "groups = connected components of same trace, same request (folded), request "
                 "cosine >= group_similarity, and the two sides of a pair; a group's split is a "
-                "hash of the seed and its earliest event (when no group with examples draws "
-                "validation, the lowest draw of those no larger than average goes there); "
+                "hash of the seed and its earliest event (cumulative exports: when no group "
+                "with examples draws validation, the lowest draw goes there, of the groups no "
+                "larger than average in events that leave every dataset train examples); "
                 "test = eval holdout of regressed clusters"
             ),
             "seed": sets.settings.seed,
@@ -281,11 +283,17 @@ def _votes_words(votes: dict) -> list[str]:
     """What the side-by-side votes came to, as a paragraph (none when there were none)."""
     if not votes.get("votes"):
         return []
+
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}" + ("" if count == 1 else "s")
+
+    decided = votes["compared"] - votes["split"]
     return [
-        f"Side-by-side votes: {votes['votes']} on {votes['compared']} pairs of answers; "
-        f"{votes['compared'] - votes['split']} decided by majority ({votes['unanimous']} "
-        f"unanimous, {votes['outvoted']} votes outvoted), {votes['split']} split evenly and "
-        f"left out; {votes['pairs']} preference pairs passed the pair gates.",
+        f"Side-by-side votes: {n(votes['votes'], 'vote')} on {n(votes['compared'], 'pair')} "
+        f"of answers; {decided} decided by majority ({votes['single']} by a single vote, "
+        f"{votes['unanimous']} unanimous over several, {n(votes['outvoted'], 'vote')} "
+        f"outvoted), {votes['split']} split evenly and left out; {votes['pairs']} passed the "
+        "pair gates, before the duplicate gate.",
         "",
     ]
 

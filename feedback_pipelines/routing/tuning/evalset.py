@@ -5,7 +5,8 @@ A regressed cluster is where a fix must be measured, so its cases are kept out o
 event the clustering put elsewhere (or left as noise) that asks the same thing is held out
 with it and becomes a case too; `metadata.regressed_cluster` names the cluster it was held
 out for. The reference is the user's correction, or else an answer users liked, or the answer a
-side-by-side vote preferred, if it lost no comparison of the window by majority.
+side-by-side vote preferred; never an answer that lost a vote of the window. As for a
+correction, a voted case's event (and its `model_version`) is the answer judged worse.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from feedback_pipelines.routing.tuning.examples import Example
 def reference_source(x: Example, beaten: Collection[str] = ()) -> str | None:
     """What an example is as an eval case's reference (`source`), or None when it is none.
 
-    `beaten`: answers (trace ids) that lost a side-by-side vote: not a voted pair's reference.
+    `beaten`: answers (trace ids) that lost a side-by-side vote: no reference, liked or not.
     """
     if x.dataset == "sft":
         return "correction"
-    if x.dataset == "unpaired" and x.label:
+    if x.dataset == "unpaired" and x.label and x.event.trace_id not in beaten:
         return "liked_response"
     if (
         x.dataset == "preference"

@@ -216,13 +216,17 @@ class Prompts:
 def _votes(events: pd.DataFrame) -> list[tuple[str, str, str] | None]:
     """Each event's side-by-side vote (`VOTE_COLUMNS`), None for most.
 
-    A vote without an id is the event's own (its feedback id).
+    A vote without an id is keyed by its two answers and its time: the events of one vote are
+    one vote still.
     """
     ids, chosen, rejected = (_texts(_column(events, c)) for c in VOTE_COLUMNS)
-    fids = [str(v) for v in events["feedback_id"].tolist()]
+    if not any(chosen):
+        return [None] * len(events)
+    stamps = _iso_column(events, "timestamp")
+    keys = [f"{c}>{r}@{t}" for c, r, t in zip(chosen, rejected, stamps, strict=True)]
     return [
-        (vote or fid, c, r) if c and r else None
-        for vote, c, r, fid in zip(ids, chosen, rejected, fids, strict=True)
+        (vote or key, c, r) if c and r else None
+        for vote, c, r, key in zip(ids, chosen, rejected, keys, strict=True)
     ]
 
 

@@ -24,14 +24,15 @@ class Example:
     Attributes:
         dataset: `sft`, `preference`, `unpaired` or `eval`.
         source: Where the target came from: `correction`, `liked_vs_disliked`,
-            `liked_response`, or the plain signal's kind (`thumbs_up`, `rating`, ...).
-        event: The anchor event: the correction, the disliked event of a pair (its prompt
-            is the pair's prompt), or the event of an unpaired example.
+            `pairwise_vote`, `liked_response`, `preferred_response` (eval), or the plain
+            signal's kind (`thumbs_up`, `rating`, ...).
+        event: The anchor event: the correction, the disliked or rejected event of a pair
+            (its prompt is the pair's prompt), or the event of an unpaired example.
         prompt: The cleaned input messages (ending with the user turn answered).
         completion: SFT target, preferred answer, unpaired completion or eval reference.
         rejected: The non-preferred answer of a preference pair.
         label: The unpaired example's label (liked = True).
-        paired: The other event of a liked-vs-disliked pair (the liked one).
+        paired: The other event of a pair: the liked one, or the vote's chosen answer's.
         split: `train`, `validation` or `test` (test = held out as eval cases).
         group: Id of the near-duplicate group the split was decided for.
     """

@@ -1,13 +1,13 @@
 """From a window of feedback to every tuning set: the one function the asset and tests call.
 
 Order matters and is fixed: gates per event, SFT (with conflicts and dedup), preference pairs
-(none contradicted by another judgement; side-by-side votes by majority), unpaired signals,
-one duplicate gate over all of them,
-cluster ranking, group splits over everything (candidates included, so nothing of an eval group
-leaks into a prompt-tuning file), eval cases (through the same duplicate gate), candidates, and
-a last PII sweep over every text that would be published. In the `incremental` export mode,
-the examples and candidate cases of earlier days are then left out (everything above still sees
-the whole window, so a copy or a conflict with an earlier day's example is still found).
+(none contradicted by another judgement; side-by-side votes by majority), unpaired signals, one
+duplicate gate over all of them, cluster ranking, group splits over everything (candidates
+included, so nothing of an eval group leaks into a prompt-tuning file), eval cases (through the
+same duplicate gate), candidates, and a last PII sweep over every text that would be published.
+In the `incremental` export mode, the examples and candidate cases of earlier days are then
+left out (everything above still sees the whole window, so a copy or a conflict with an earlier
+day's example is still found).
 """
 
 from __future__ import annotations
@@ -388,7 +388,7 @@ def _build_tuning_sets(
         out["result"] = f"{len(evals):,} eval cases"
     with steps.step("candidates", len(failing), "events") as out:
         candidates = build_candidates(
-            failing, examples, ranking, split.split_of, settings, gate_log
+            failing, examples, ranking, split.split_of, settings, gate_log, votes.beaten
         )
         out["result"] = f"{len(candidates):,} candidate cases"
     held_out = sum(split.split_of.get(e.feedback_id) == "test" for e in failing)

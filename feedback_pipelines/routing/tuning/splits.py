@@ -4,7 +4,8 @@ Splitting example by example leaks: the same question asked twice ends up in tra
 eval, and the eval score measures memory. Groups are the connected components of "same
 trace", "same request after folding", "request cosine >= group_similarity" and "the two sides
 of a pair"; a group's side is a hash of the seed and its earliest event, so the same seed
-gives the same split on every run, whatever the input order.
+gives the same split on every run, whatever the input order (the one exception, a fallback
+when no group draws validation, depends on the window's other groups: `assign_splits`).
 """
 
 from __future__ import annotations
@@ -127,10 +128,11 @@ def assign_splits(
     correction, a liked answer, an unbeaten voted answer) are held out as `test` (the eval
     cases): `eval_fraction` of them, at least one per regressed cluster (none when
     `eval_fraction` is 0). The rest go to `validation` with probability `validation_fraction`,
-    otherwise `train`; when no group with examples drew validation and two or more could, the
-    one that drew lowest goes there, of those no larger than their average that leave every
-    dataset some train examples. Every example gets its group's split (`example.split`,
-    `.group`).
+    otherwise `train`. In the cumulative export mode, when no group with examples drew
+    validation and two or more could, the one that drew lowest goes there, of those no larger
+    than their average that leave every dataset some train examples (incremental exports are
+    concatenated, and this choice depends on the window's other groups). Every example gets
+    its group's split (`example.split`, `.group`).
 
     Args:
         examples: Every example of every dataset.
@@ -191,7 +193,12 @@ def assign_splits(
     for x in examples:
         held[root_of[x.event.feedback_id]][x.dataset] += 1
     trainable = held.keys() - test_roots.keys()
-    if len(trainable) > 1 and settings.validation_fraction > 0 and not validation & trainable:
+    if (
+        settings.export_mode == "cumulative"  # days concatenated must keep a group's side
+        and len(trainable) > 1
+        and settings.validation_fraction > 0
+        and not validation & trainable
+    ):
         train = sum((held[r] for r in trainable), Counter())
         average = sum(len(members[r]) for r in trainable) / len(trainable)
         fits = [

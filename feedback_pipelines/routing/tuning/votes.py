@@ -9,13 +9,16 @@ contradicts another pair (`preference.Judgements`); they make pairs of their own
 
 - the votes on one pair of answers are counted both ways and the pair is made the way most of
   them went; as many votes each way make no pair (`split_vote`);
-- the pair's events are those of the earliest vote of the majority: its rejected answer's
-  event is the anchor (lineage `feedback_id`, `trace_id`), its chosen answer's the paired one;
+- the pair's events are those of the vote from which the majority has held (`_deciding`): its
+  rejected answer's event is the anchor (lineage `feedback_id`, `trace_id`), its chosen
+  answer's the paired one, and the pair is new on that vote's day (incremental exports);
 - the two answers must answer one prompt (same conversation and request, after folding),
   differ after folding, and pass the event and answer gates.
 
 A pair held out for eval gives a case whose reference is its chosen answer only when that
-answer lost no pair of the window: an answer that beat a worse one is not yet a good one.
+answer lost no comparison of the window: an answer that beat a worse one is not yet a good one.
+Votes are comparisons, so no other judgement of one answer contradicts a voted pair (the
+`contradicted_pair` gate is for pairs built from thumbs of separate requests).
 """
 
 from __future__ import annotations
@@ -38,16 +41,38 @@ class VoteTally:
 
     votes: int = 0  # votes with a chosen and a rejected answer
     compared: int = 0  # distinct pairs of answers they compared
-    unanimous: int = 0  # pairs every vote went the same way on
+    single: int = 0  # pairs one vote decided
+    unanimous: int = 0  # pairs two or more votes decided, all the same way
     split: int = 0  # pairs with as many votes each way: no pair made
     outvoted: int = 0  # votes against the majority of their pair
-    pairs: int = 0  # pairs made (before the export's duplicate gate)
-    # answers (trace ids) that lost a pair by majority: no eval case takes them as reference
+    pairs: int = 0  # pairs that passed the pair gates (before the export's duplicate gate)
+    # answers (trace ids) that lost a valid comparison: no eval case takes them as reference
     beaten: set[str] = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict[str, int]:
         """The counts (the data card's `sources.votes`)."""
         return {k: v for k, v in asdict(self).items() if k != "beaten"}
+
+
+#: Reasons that make a vote no comparison at all: its loser is not beaten.
+_NOT_COMPARED = frozenset({"no_trace", "different_prompts", "identical_answers"})
+
+
+def _deciding(casts: list[list[Event]]) -> list[Event] | None:
+    """The vote from which the majority has held (its first vote), or None for a tie.
+
+    Votes are taken in time order; the lead moves one vote at a time, so the majority's side
+    last took the lead from a tie with this vote. A pair is made again each day from the same
+    vote while the majority holds, and from a new one only when it changes side.
+    """
+    first = casts[0][0].vote[1]
+    lead, since = 0, None
+    for cast in casts:
+        before = lead
+        lead += 1 if cast[0].vote[1] == first else -1
+        if before == 0:
+            since = cast
+    return since if lead else None
 
 
 def _event_of(cast: list[Event], trace_id: str, by_trace: dict[str, Event]) -> Event | None:
@@ -93,28 +118,29 @@ def vote_pairs(
             by_trace.setdefault(e.trace_id, e)
         if e.vote is not None:
             votes.setdefault(e.vote[0], []).append(e)
-    # (answer, answer) in text order -> the votes for the first, the votes for the second
-    compared: dict[tuple[str, str], tuple[list[list[Event]], list[list[Event]]]] = {}
+    # (answer, answer) in text order -> its votes, in time order
+    compared: dict[tuple[str, str], list[list[Event]]] = {}
     for cast in votes.values():
         _, chosen, rejected = cast[0].vote
-        key = (min(chosen, rejected), max(chosen, rejected))
-        compared.setdefault(key, ([], []))[chosen != key[0]].append(cast)
+        compared.setdefault((min(chosen, rejected), max(chosen, rejected)), []).append(cast)
     tally = VoteTally(votes=len(votes), compared=len(compared))
     out = []
-    for for_first, for_second in compared.values():
-        if len(for_first) == len(for_second):
+    for casts in compared.values():
+        cast = _deciding(casts)
+        if cast is None:
             tally.split += 1
-            log.drop("split_vote", "preference", for_first[0][0].feedback_id)
+            log.drop("split_vote", "preference", casts[0][0].feedback_id)
             continue
-        won, lost = sorted((for_first, for_second), key=len, reverse=True)
-        tally.unanimous += not lost
-        tally.outvoted += len(lost)
-        cast = won[0]
         _, chosen, rejected = cast[0].vote
-        tally.beaten.add(rejected)
+        against = sum(c[0].vote[1] != chosen for c in casts)
+        tally.outvoted += against
+        tally.single += len(casts) == 1
+        tally.unanimous += len(casts) > 1 and not against
         better = _event_of(cast, chosen, by_trace)
         worse = _event_of(cast, rejected, by_trace)
         reason = _gate(better, worse, settings)
+        if reason not in _NOT_COMPARED:
+            tally.beaten.add(rejected)
         if reason:
             log.drop(reason, "preference", (worse or cast[0]).feedback_id)
             continue
