@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import shutil
 from collections import Counter
 from datetime import date
 
@@ -198,7 +199,14 @@ def test_llmfao_votes_become_pairs_the_crowd_agrees_with(vectors, pipeline_env, 
     from feedback_pipelines.sources.public_sets import import_public_set
     from feedback_pipelines_tests.fixtures.pipeline import TEST_DATA
 
-    folder = TEST_DATA / "real" / "llmfao"
+    # The votes on the five prompts with the shortest answers (the duplicate gate embeds
+    # every answer of a prompt: all 13 cost ~16 s), the rest of the set as it is.
+    folder = tmp_path / "llmfao"
+    shutil.copytree(TEST_DATA / "real" / "llmfao", folder)
+    votes_file = folder / "crowd-comparisons.csv"
+    lines = votes_file.read_text().splitlines(keepends=True)
+    kept = [line for line in lines[1:] if line.split(",")[1] in {"2", "4", "6", "11", "13"}]
+    votes_file.write_text(lines[0] + "".join(kept))
     end = date(2026, 11, 20)
     import_public_set("llmfao", folder, pipeline_env.landing, end)
     resources = {"settings": PipelineConfig(), "warehouse": WarehouseResource()}
@@ -233,8 +241,8 @@ def test_llmfao_votes_become_pairs_the_crowd_agrees_with(vectors, pipeline_env, 
                 tally[(slug_of[int(row["prompt"])], won, lost)] += 1
     majority = {k for k, n in tally.items() if n > tally[(k[0], k[2], k[1])]}
     split = {k for k, n in tally.items() if n == tally[(k[0], k[2], k[1])] and k[1] < k[2]}
-    assert sets.votes["votes"] == sum(tally.values()) == 5460
-    assert sum(e.vote is not None for e in sets.events) == 2 * 5460  # both sides of each
+    assert sets.votes["votes"] == sum(tally.values()) == 1779
+    assert sum(e.vote is not None for e in sets.events) == 2 * 1779  # both sides of each
     assert [e.vote for e in prepare_events(lean)] == [e.vote for e in sets.events]
     assert sets.votes["split"] == len(split)
     assert sets.votes["compared"] == len(majority) + len(split)
@@ -258,7 +266,9 @@ def test_llmfao_votes_become_pairs_the_crowd_agrees_with(vectors, pipeline_env, 
     assert sets.votes["pairs"] == len(majority) - empty - same
     deduplicated = removed["exact_duplicate"] + removed["near_duplicate"]
     assert len(pairs) == sets.votes["pairs"] - deduplicated
-    assert len(pairs) > 1000  # 57 when votes were read as thumbs
+    # 335 of 616 here (short answers repeat: "Positive"); on all 13 prompts 1,161 pairs, where
+    # reading the votes as thumbs gave 57.
+    assert len(pairs) > len(majority) / 2
     export = tmp_path / "export"
     write_export(sets, export)
     assert validate_export(export)[1] == []
