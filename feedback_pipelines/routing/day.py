@@ -548,6 +548,8 @@ def run_day(
             labels=labels,
             sample_per_cluster=settings.review_sample_per_cluster,
             seed=settings.seed,
+            contested=sets.contested,
+            split_votes=settings.review_split_votes,
         )
         folder = data_dir / "review" / f"dt={ds}"
         files = review.write_review(queue, folder) if write_queue else {}

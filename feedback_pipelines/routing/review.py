@@ -11,6 +11,9 @@ Four routes, by priority (1 = first):
    Both sides are queued, each naming the other; neither is trained on until resolved.
 3. `unclustered_negative` — negative feedback of the day that the clustering left as noise:
    nothing else will surface it.
+3. `split_vote` — two answers people compared side by side as often one way as the other,
+   when the latest vote on them arrived on the day: both are queued, each naming the other,
+   the most-voted ties first (at most `split_votes` pairs a day); no pair is trained on.
 
 An event routed for several reasons is one item with every reason and the highest priority.
 Text fields are the warehouse's redacted text, redacted once more before leaving.
@@ -42,6 +45,7 @@ PRIORITY = {
     "new_regression_sample": 2,
     "conflicting_corrections": 2,
     "unclustered_negative": 3,
+    "split_vote": 3,
 }
 
 _TEXT = ("request", "response", "comment", "correction", "detail", "cluster_label")
@@ -75,6 +79,8 @@ def route_for_review(
     labels: dict[int, str] | None = None,
     sample_per_cluster: int = 5,
     seed: int = 0,
+    contested: Sequence[tuple[Event, Event, int]] = (),
+    split_votes: int = 5,
 ) -> pd.DataFrame:
     """The day's review items, highest priority first.
 
@@ -88,6 +94,9 @@ def route_for_review(
         labels: Cluster labels, for the items.
         sample_per_cluster: Events sampled from each newly regressed cluster or theme.
         seed: Seeds the sample.
+        contested: Pairs of answers whose votes split evenly (`TuningSets.contested`): the
+            latest vote's two events and the votes cast.
+        split_votes: At most this many of them queued a day, the most-voted first.
 
     Returns:
         A frame with `REVIEW_COLUMNS`, one row per feedback event.
@@ -117,6 +126,17 @@ def route_for_review(
                 f"disagrees with correction {other.feedback_id} of a near-identical request "
                 f"(requests {c.request_similarity:.2f} alike, corrections "
                 f"{c.correction_similarity:.2f})",
+                related=[other.feedback_id],
+            )
+    ties = [t for t in contested if ds in (t[0].ds, t[1].ds)]
+    ties.sort(key=lambda t: (-t[2], t[0].feedback_id, t[1].feedback_id))
+    for a, b, n in ties[:split_votes]:
+        for this, other in ((a, b), (b, a)):
+            items.add(
+                this.feedback_id,
+                "split_vote",
+                f"people preferred this answer and the one of {other.feedback_id} as often "
+                f"({n // 2} vote{'s' if n > 2 else ''} each): a person decides",
                 related=[other.feedback_id],
             )
     regressed = [(f"cluster {c}", labels.get(c, ""), {c}) for c in new_regressions]

@@ -171,6 +171,27 @@ def test_a_prompt_tuning_case_gets_an_answer_no_vote_beat_as_its_fix(vectors):
     assert ("v2-down", A, "preferred_response") in fixes
 
 
+def test_a_tie_goes_to_people_on_the_day_of_its_latest_vote(vectors):
+    from feedback_pipelines.routing.review import route_for_review
+
+    sets = build(window(), vectors)  # C and D: v4 one way, v5 the other
+    queue = route_for_review(sets.events, td.DS, contested=sets.contested)
+    ties = queue[queue["routing_reason"] == "split_vote"].set_index("feedback_id")
+    assert set(ties.index) == {"v5-up", "v5-down"}
+    assert list(ties.loc["v5-up", "related_feedback_ids"]) == ["v5-down"]
+    assert "1 votes each" not in ties.loc["v5-up", "detail"]  # "1 vote each"
+    assert ties.loc["v5-up", "priority"] == 3
+    # None on another day, and none beyond the day's cap.
+    assert "split_vote" not in set(
+        route_for_review(sets.events, "2026-11-21", contested=sets.contested)["routing_reason"]
+    )
+    assert "split_vote" not in set(
+        route_for_review(sets.events, td.DS, contested=sets.contested, split_votes=0)[
+            "routing_reason"
+        ]
+    )
+
+
 def test_a_regressed_cluster_is_measured_on_answers_no_vote_beat(vectors):
     """Voted pairs hold a regressed cluster's requests out; an unbeaten answer is the reference."""
     a, b, c = ("tA", Q, A), ("tB", Q, B), ("tC", Q, C)

@@ -73,6 +73,7 @@ class TuningSets:
     earlier_left_out: dict[str, int] = field(default_factory=dict)  # incremental mode
     regressed_themes: list[RegressedTheme] = field(default_factory=list)
     votes: dict[str, int] = field(default_factory=dict)  # `votes.VoteTally`
+    contested: list[tuple[Event, Event, int]] = field(default_factory=list)  # split votes
 
     def of(self, dataset: str, split: str | None = None) -> list[Example]:
         """The examples of one dataset (and split), in file order (by example id).
@@ -414,4 +415,5 @@ def _build_tuning_sets(
         earlier_left_out=left,
         regressed_themes=flagged_themes,
         votes=votes.as_dict(),
+        contested=votes.contested,
     )

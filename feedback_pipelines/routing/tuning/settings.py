@@ -58,6 +58,7 @@ class TuningSettings:
             liked-vs-disliked pairs; ratings count by `liked_min_score` / `disliked_max_score`.
         max_candidates_per_cluster: Failing cases written per prompt-tuning candidate file.
         review_sample_per_cluster: Negative events sampled from each newly regressed cluster.
+        review_split_votes: Pairs of answers voted as often each way queued for review a day.
         exclude_conflicts: Keep conflicting corrections out of the training sets (they go to
             review instead).
         export_mode: `cumulative` (default: each export is a snapshot of the window) or
@@ -84,6 +85,7 @@ class TuningSettings:
     disliked_max_score: float = 2.0
     max_candidates_per_cluster: int = 200
     review_sample_per_cluster: int = 5
+    review_split_votes: int = 5
     exclude_conflicts: bool = True
     export_mode: str = "cumulative"
     license: str = DEFAULT_LICENSE

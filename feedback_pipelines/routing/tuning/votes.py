@@ -48,10 +48,12 @@ class VoteTally:
     pairs: int = 0  # pairs that passed the pair gates (before the export's duplicate gate)
     # answers (trace ids) that lost a valid comparison: no eval case takes them as reference
     beaten: set[str] = field(default_factory=set, repr=False)
+    # pairs split evenly, for people (`review`): the latest vote's two events, the votes cast
+    contested: list[tuple[Event, Event, int]] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, int]:
         """The counts (the data card's `sources.votes`)."""
-        return {k: v for k, v in asdict(self).items() if k != "beaten"}
+        return {k: v for k, v in asdict(self).items() if k not in ("beaten", "contested")}
 
 
 #: Reasons that make a vote no comparison at all: its loser is not beaten.
@@ -130,6 +132,10 @@ def vote_pairs(
         if cast is None:
             tally.split += 1
             log.drop("split_vote", "preference", casts[0][0].feedback_id)
+            _, one, other = casts[-1][0].vote
+            sides = (_event_of(casts[-1], one, by_trace), _event_of(casts[-1], other, by_trace))
+            if None not in sides:
+                tally.contested.append((*sides, len(casts)))
             continue
         _, chosen, rejected = cast[0].vote
         against = sum(c[0].vote[1] != chosen for c in casts)
