@@ -171,6 +171,7 @@ def _tuning_result(result: DayResult) -> dg.MaterializeResult:
             "files": dg.MetadataValue.json(counts),
             "filters": dg.MetadataValue.json(filters),
             "conflicting_corrections": len(sets.conflicts),
+            "votes": dg.MetadataValue.json(sets.votes),
             "regressed_clusters": dg.MetadataValue.json(sets.regressed),
             "regressed_themes": dg.MetadataValue.json(
                 {str(t.topic_id): t.label for t in sets.regressed_themes}
