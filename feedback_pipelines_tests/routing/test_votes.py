@@ -174,7 +174,11 @@ def test_a_prompt_tuning_case_gets_an_answer_no_vote_beat_as_its_fix(vectors):
 def test_a_tie_goes_to_people_on_the_day_of_its_latest_vote(vectors):
     from feedback_pipelines.routing.review import route_for_review
 
-    sets = build(window(), vectors)  # C and D: v4 one way, v5 the other
+    f, g = ("tF", Q, F), ("tG", Q, C.upper())
+    # C and D: v4 one way, v5 the other; F and G (the same text) too, which is no comparison.
+    sets = build(td.frame([*window().to_dict("records"), *vote("v9", f, g), *vote("v10", g, f)]),
+                 vectors)  # fmt: skip
+    assert sets.votes["split"] == 2
     queue = route_for_review(sets.events, td.DS, contested=sets.contested)
     ties = queue[queue["routing_reason"] == "split_vote"].set_index("feedback_id")
     assert set(ties.index) == {"v5-up", "v5-down"}

@@ -24,7 +24,7 @@ Votes are comparisons, so no other judgement of one answer contradicts a voted p
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from feedback_pipelines.routing.tuning import gates
 from feedback_pipelines.routing.tuning.events import Event
@@ -48,12 +48,14 @@ class VoteTally:
     pairs: int = 0  # pairs that passed the pair gates (before the export's duplicate gate)
     # answers (trace ids) that lost a valid comparison: no eval case takes them as reference
     beaten: set[str] = field(default_factory=set, repr=False)
-    # pairs split evenly, for people (`review`): the latest vote's two events, the votes cast
+    # pairs of answers to one prompt split evenly, for people (`review`): the latest vote's
+    # two events and the votes cast
     contested: list[tuple[Event, Event, int]] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, int]:
-        """The counts (the data card's `sources.votes`)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("beaten", "contested")}
+        """The counts (the data card's `sources.votes`); not `asdict`, which copies every event."""
+        kept = (f.name for f in fields(self) if f.name not in ("beaten", "contested"))
+        return {name: getattr(self, name) for name in kept}
 
 
 #: Reasons that make a vote no comparison at all: its loser is not beaten.
@@ -133,9 +135,9 @@ def vote_pairs(
             tally.split += 1
             log.drop("split_vote", "preference", casts[0][0].feedback_id)
             _, one, other = casts[-1][0].vote
-            sides = (_event_of(casts[-1], one, by_trace), _event_of(casts[-1], other, by_trace))
-            if None not in sides:
-                tally.contested.append((*sides, len(casts)))
+            a, b = _event_of(casts[-1], one, by_trace), _event_of(casts[-1], other, by_trace)
+            if _gate(a, b, settings) not in _NOT_COMPARED:  # a tie people can settle
+                tally.contested.append((a, b, len(casts)))
             continue
         _, chosen, rejected = cast[0].vote
         against = sum(c[0].vote[1] != chosen for c in casts)
