@@ -47,6 +47,7 @@ from feedback_pipelines.routing.tuning.similarity import (
     TextVectorCache,
     shared_search,
 )
+from feedback_pipelines.routing.tuning.votes import RANKING
 from feedback_pipelines.routing.tuning.writer import write_export
 from feedback_pipelines.schema import TEXT_VECTORS, TEXT_VECTORS_DDL, TUNING_COLUMNS
 from feedback_pipelines.tables import memory_limit, table_columns
@@ -107,6 +108,66 @@ def _events_query(
         f"{joins} WHERE e.ds BETWEEN ? AND ?"
     )
     return sql, params
+
+
+def read_rankings(
+    conn: duckdb.DuckDBPyConnection, start: str, ds: str, clusters_of: str | None = None
+) -> pd.DataFrame:
+    """The votes the window's rankings of answers imply, as `read_events` rows (see `votes`).
+
+    Traces sharing `metadata.sibling_group` answer one conversation and `metadata.rank` orders
+    them (0 the best; equal ranks compare nothing): each answer beats each one ranked below
+    it. A vote is two rows, a thumbs-up on the answer ranked higher and a thumbs-down on the
+    other, sharing the vote id (`votes.RANKING` + group + the two trace ids), on the later
+    answer's day and time. They are no feedback events: nothing in `feedback_events`, no
+    version's rates, only pairs. With `clusters_of`, a vote's `cluster_id` is that of the
+    feedback on its conversation's answers (siblings share the request), NULL without any.
+    """
+    columns = [c.strip() for c in EVENT_COLUMNS.split(",")]
+    own = {
+        "feedback_id": "v.vote || ':' || s.side",
+        "timestamp": "v.timestamp",
+        "ds": "v.ds",
+        "kind": "CASE s.side WHEN 'chosen' THEN 'thumbs_up' ELSE 'thumbs_down' END",
+        "trace_found": "true",
+        "is_negative": "s.side = 'rejected'",
+        **{c: "NULL" for c in ("reason", "score", "comment", "correction")},
+    }
+    select = ", ".join(f"{own.get(c, 'r.' + c)} AS {c}" for c in columns)
+    clusters, params = "", [start, ds]
+    if clusters_of:
+        select += ", c.cluster_id"
+        clusters = """
+            LEFT JOIN (
+                SELECT r.sibling_group, min(a.cluster_id) AS cluster_id
+                FROM ranked r JOIN feedback_events e ON e.trace_id = r.trace_id
+                JOIN cluster_assignments a ON a.feedback_id = e.feedback_id AND a.ds = ?
+                WHERE e.ds BETWEEN ? AND ? GROUP BY r.sibling_group
+            ) c ON c.sibling_group = r.sibling_group"""
+        params += [clusters_of, start, ds]
+    sql = f"""
+        WITH ranked AS (
+            SELECT *, json_extract_string(metadata, '$.sibling_group') AS sibling_group,
+                TRY_CAST(json_extract_string(metadata, '$.rank') AS DOUBLE) AS rank
+            FROM traces
+            WHERE ds BETWEEN ? AND ? AND contains(metadata, '"sibling_group"')
+            QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY ds DESC) = 1
+        ), v AS (
+            SELECT '{RANKING}' || a.sibling_group || ':' || a.trace_id || '>' || b.trace_id
+                    AS vote,
+                a.trace_id AS chosen, b.trace_id AS rejected,
+                greatest(a.timestamp, b.timestamp) AS timestamp,
+                CASE WHEN b.timestamp > a.timestamp THEN b.ds ELSE a.ds END AS ds
+            FROM ranked a JOIN ranked b ON a.sibling_group = b.sibling_group AND a.rank < b.rank
+        )
+        SELECT {select}, v.vote AS {VOTE_COLUMNS[0]}, v.chosen AS {VOTE_COLUMNS[1]},
+            v.rejected AS {VOTE_COLUMNS[2]}, r.response, r.messages
+        FROM v CROSS JOIN (VALUES ('chosen'), ('rejected')) s(side)
+        JOIN ranked r ON r.trace_id = CASE s.side WHEN 'chosen' THEN v.chosen ELSE v.rejected END
+        {clusters}
+        ORDER BY timestamp, feedback_id
+    """
+    return conn.execute(sql, params).df()
 
 
 #: Rows read at a time by `read_window_events` (as one Arrow record batch).
@@ -219,6 +280,7 @@ class Inputs:
     regressed_before: list[int] | None = None
     themes: pd.DataFrame | None = None  # feedback_topics: topic_id, label
     themes_regressed_before: list[int] | None = None
+    rankings: pd.DataFrame | None = None  # `read_rankings`
     cached: dict[str, np.ndarray] = field(default_factory=dict)  # from feedback_embeddings
     stored: dict[str, np.ndarray] = field(default_factory=dict)  # from text_vectors
     notes: list[str] = field(default_factory=list)
@@ -305,6 +367,8 @@ def _read_inputs(
             "candidates, no noise route"
         )
     inputs = Inputs(events=events, notes=notes)
+    if "metadata" in tables.get("traces", set()):
+        inputs.rankings = read_rankings(conn, start, ds, ds if clustered else None)
     cluster_columns = tables.get("feedback_clusters", set())
     if {"cluster_id", "label", "ds"} <= cluster_columns:
         theme = ", topic_id" if "topic_id" in cluster_columns else ""
@@ -350,6 +414,8 @@ def _read_inputs(
         notes.append("feedback_embeddings not found: every text embedded by this step")
     if model_id and TEXT_VECTORS in tables:
         texts = _texts(events, ("request", "correction", "response")) | {""}  # "": no text
+        if inputs.rankings is not None:
+            texts |= _texts(inputs.rankings, ("request", "response"))
         inputs.stored = _vectors_by_hash(conn, TEXT_VECTORS, texts - inputs.cached.keys(), model_id)
     return inputs
 
@@ -507,6 +573,7 @@ def run_day(
             themes=inputs.themes,
             notes=inputs.notes,
             log=log,
+            rankings=inputs.rankings,
         )
         freeze()
         if isinstance(search, SharedSearch):

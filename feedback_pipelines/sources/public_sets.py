@@ -22,14 +22,14 @@ an import is deterministic.
 
 OpenAssistant ranks are comparisons between siblings, not judgements of one answer, so they stay
 in `metadata` (`rank`, `rank_of`, `sibling_group`) rather than becoming thumbs that would skew
-each version's negative rate; `rank_preferences()` turns them into preference pairs.
+each version's negative rate; routing reads them as votes, each answer over each one ranked
+below it (`routing.day.read_rankings`), and makes preference pairs of them.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -180,35 +180,6 @@ def _walk_oasst(
     for i, reply in enumerate(replies):
         _walk_oasst(reply, [*history, turn], tree_id, depth + 1, start, days, origin, result,
                     traces, feedback, i, ranked)  # fmt: skip
-
-
-def rank_preferences(traces: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Preference pairs from OpenAssistant sibling ranks: each answer over the next-ranked one.
-
-    Siblings answer the same conversation, so `messages` is shared; the pair is
-    `{"messages", "chosen", "rejected", "chosen_trace_id", "rejected_trace_id"}`.
-    """
-    groups: dict[str, list[Mapping[str, Any]]] = {}
-    for trace in traces:
-        meta = trace.get("metadata") or {}
-        if meta.get("rank") is not None and meta.get("sibling_group"):
-            groups.setdefault(str(meta["sibling_group"]), []).append(trace)
-    pairs = []
-    for group in groups.values():
-        ordered = sorted(group, key=lambda t: t["metadata"]["rank"])
-        for better, worse in itertools.pairwise(ordered):
-            if better["metadata"]["rank"] == worse["metadata"]["rank"]:
-                continue
-            pairs.append(
-                {
-                    "messages": better["messages"],
-                    "chosen": better["response"],
-                    "rejected": worse["response"],
-                    "chosen_trace_id": better["trace_id"],
-                    "rejected_trace_id": worse["trace_id"],
-                }
-            )
-    return pairs
 
 
 # --- FeedbackQA ------------------------------------------------------------------------------

@@ -89,8 +89,8 @@ def test_votes_make_pairs_by_majority_and_say_what_they_came_to(vectors, tmp_pat
     # A over B 2-1 (its lineage the vote from which A has led: v3, after v2 tied v1), D over B.
     assert got == {(A, B, "v3-down", "v3-up"), (D, B, "v8-down", "v8-up")}
     assert sets.votes == {
-        "votes": 8, "compared": 5, "single": 3, "unanimous": 0, "split": 1, "outvoted": 1,
-        "pairs": 2,
+        "votes": 8, "ranked": 0, "compared": 5, "single": 3, "unanimous": 0, "split": 1,
+        "outvoted": 1, "pairs": 2,
     }  # fmt: skip
     removed = {r["filter"]: r["removed"] for r in sets.log.as_records()}
     for name in ("split_vote", "different_prompts", "identical_answers"):
@@ -297,3 +297,13 @@ def test_llmfao_votes_become_pairs_the_crowd_agrees_with(vectors, pipeline_env, 
     export = tmp_path / "export"
     write_export(sets, export)
     assert validate_export(export)[1] == []
+
+
+def test_a_vote_outweighs_a_liked_and_a_disliked_answer_judged_apart(vectors):
+    liked = td.event("liked", "thumbs_up", Q, B, trace="tB")
+    disliked = td.event("disliked", "thumbs_down", Q + " ", A, trace="tA")
+    alone = build(td.frame([liked, disliked]), vectors)
+    assert [(x.source, x.completion) for x in alone.of("preference")] == [("liked_vs_disliked", B)]
+    both = build(td.frame([liked, disliked, *vote("v", ("tA", Q, A), ("tB", Q, B))]), vectors)
+    assert [(x.source, x.completion) for x in both.of("preference")] == [("pairwise_vote", A)]
+    assert both.log.reason("preference", "disliked") == "contradicted_pair"

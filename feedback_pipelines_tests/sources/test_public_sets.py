@@ -20,7 +20,6 @@ from feedback_pipelines.sources.public_sets import (
     convert_oasst,
     import_public_set,
     lamp_reason,
-    rank_preferences,
 )
 from feedback_pipelines_tests.fixtures.pipeline import TEST_DATA
 
@@ -68,21 +67,6 @@ def test_oasst_counts_and_shapes():
         t = by_id[f["trace_id"]]
         assert day_of(f["timestamp"]) == day_of(t["timestamp"])
         assert f["session_id"] == t["session_id"]
-
-
-def test_oasst_ranks_become_preference_pairs():
-    traces, _, _ = convert_oasst(REAL / "oasst", END)
-    pairs = rank_preferences(traces)
-    by_id = {t["trace_id"]: t for t in traces}
-    groups = Counter(
-        t["metadata"]["sibling_group"] for t in traces if t["metadata"].get("rank") is not None
-    )
-    assert len(pairs) == sum(n - 1 for n in groups.values())
-    for p in pairs:
-        chosen, rejected = by_id[p["chosen_trace_id"]], by_id[p["rejected_trace_id"]]
-        assert chosen["messages"] == rejected["messages"] == p["messages"]
-        assert chosen["metadata"]["rank"] < rejected["metadata"]["rank"]
-        assert p["chosen"] != p["rejected"]
 
 
 def test_feedbackqa_counts_and_scores():

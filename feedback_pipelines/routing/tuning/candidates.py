@@ -26,7 +26,7 @@ import pandas as pd
 from feedback_pipelines import privacy
 from feedback_pipelines.routing.tuning import gates
 from feedback_pipelines.routing.tuning.events import Event
-from feedback_pipelines.routing.tuning.examples import Example
+from feedback_pipelines.routing.tuning.examples import VOTED, Example
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import event_gate
 
@@ -200,7 +200,7 @@ def build_candidates(
             by_feedback.setdefault(x.event.feedback_id, (x.completion, "liked_response"))
     # A voted answer's cases (every vote it lost, not only a pair's own) get an answer
     # preferred over it: one no vote beat, when there is one.
-    voted = [x for x in examples if x.source == "pairwise_vote" and x.split != "test"]
+    voted = [x for x in examples if x.source in VOTED and x.split != "test"]
     for x in sorted(voted, key=lambda x: x.paired is not None and x.paired.trace_id in beaten):
         if x.event.trace_id:
             by_trace.setdefault(x.event.trace_id, (x.completion, "preferred_response"))

@@ -91,7 +91,9 @@ def _version() -> str:
 
 
 def _count(values) -> dict:
-    return dict(sorted(Counter(v if v is not None else "(none)" for v in values).items()))
+    """Each value's count, in order ("(none)" for None, after the numbers when mixed)."""
+    counted = Counter(v if v is not None else "(none)" for v in values)
+    return dict(sorted(counted.items(), key=lambda kv: (isinstance(kv[0], str), kv[0])))
 
 
 def build_datacard(sets: TuningSets, export: Export, index: list[dict]) -> dict:
@@ -288,8 +290,15 @@ def _votes_words(votes: dict) -> list[str]:
         return f"{count} {word}" + ("" if count == 1 else "s")
 
     decided = votes["compared"] - votes["split"]
+    ranked = (
+        f" ({votes['ranked']} of them implied by rankings of answers: each answer over each "
+        "one ranked below it)"
+        if votes.get("ranked")
+        else ""
+    )
     return [
-        f"Side-by-side votes: {n(votes['votes'], 'vote')} on {n(votes['compared'], 'pair')} "
+        f"Side-by-side votes: {n(votes['votes'], 'vote')}{ranked} on "
+        f"{n(votes['compared'], 'pair')} "
         f"of answers; {decided} decided by majority ({votes['single']} by a single vote, "
         f"{votes['unanimous']} unanimous over several, {n(votes['outvoted'], 'vote')} "
         f"outvoted), {votes['split']} split evenly and left out; {votes['pairs']} passed the "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from feedback_pipelines.routing.tuning.examples import Example
+from feedback_pipelines.routing.tuning.examples import VOTED, Example
 
 
 def reference_source(x: Example, beaten: Collection[str] = ()) -> str | None:
@@ -27,7 +27,7 @@ def reference_source(x: Example, beaten: Collection[str] = ()) -> str | None:
         return "liked_response"
     if (
         x.dataset == "preference"
-        and x.source == "pairwise_vote"
+        and x.source in VOTED
         and x.paired is not None
         and x.paired.trace_id not in beaten
     ):

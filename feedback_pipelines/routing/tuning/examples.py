@@ -17,6 +17,11 @@ DATASETS = ("sft", "preference", "unpaired", "eval")
 SPLITS = ("train", "validation", "test")
 
 
+#: Sources of the pairs votes make (`votes`): one answer preferred over another by people who
+#: saw both.
+VOTED = frozenset({"pairwise_vote", "ranking"})
+
+
 @dataclass
 class Example:
     """An example of one dataset, built from one feedback event (or a liked/disliked pair).
@@ -24,7 +29,7 @@ class Example:
     Attributes:
         dataset: `sft`, `preference`, `unpaired` or `eval`.
         source: Where the target came from: `correction`, `liked_vs_disliked`,
-            `pairwise_vote`, `liked_response`, `preferred_response` (eval), or the plain
+            `pairwise_vote`, `ranking`, `liked_response`, `preferred_response` (eval), or the plain
             signal's kind (`thumbs_up`, `rating`, ...).
         event: The anchor event: the correction, the disliked or rejected event of a pair
             (its prompt is the pair's prompt), or the event of an unpaired example.

@@ -13,6 +13,7 @@ day's example is still found).
 from __future__ import annotations
 
 import gc
+import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,7 +45,7 @@ from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import Conflict, build_sft
 from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, shared_search
 from feedback_pipelines.routing.tuning.splits import SplitResult, assign_splits
-from feedback_pipelines.routing.tuning.votes import vote_pairs
+from feedback_pipelines.routing.tuning.votes import not_against_votes, vote_pairs
 
 _DATASET_SPLIT = attrgetter("dataset", "split")
 
@@ -284,6 +285,7 @@ def build_tuning_sets(
     themes: pd.DataFrame | None = None,
     notes: Sequence[str] = (),
     log: Callable[[str], None] | None = None,
+    rankings: pd.DataFrame | None = None,
 ) -> TuningSets:
     """Build SFT, preference, unpaired and eval examples and prompt-tuning candidates.
 
@@ -302,6 +304,8 @@ def build_tuning_sets(
         themes: `feedback_topics` rows of the partition (labels of flagged themes).
         notes: Remarks for the data card (e.g. an upstream table that was missing).
         log: Progress lines (counts, time, rate) of each long step; None: silent.
+        rankings: The votes the window's rankings of answers imply, as vote events
+            (`routing.day.read_rankings`): they make preference pairs only (`votes`).
     """
     with frozen_gc() as freeze:
         return _build_tuning_sets(
@@ -316,6 +320,7 @@ def build_tuning_sets(
             themes=themes,
             notes=notes,
             steps=Steps(log, after=freeze),
+            rankings=rankings,
         )
 
 
@@ -332,12 +337,14 @@ def _build_tuning_sets(
     themes: pd.DataFrame | None,
     notes: Sequence[str],
     steps: Steps,
+    rankings: pd.DataFrame | None = None,
 ) -> TuningSets:
     settings = settings or TuningSettings()
     neighbours = shared_search(neighbours, search_floor(settings))
     with steps.step("prepare", len(events), "events") as out:
         evs = prepare_events(events)
-        gates.screen(_gated_texts(evs))
+        ranked = prepare_events(rankings) if rankings is not None and len(rankings) else []
+        gates.screen(_gated_texts([*evs, *ranked]))
         flagged_themes = regressed_themes(regressions, clusters, themes)
         regressed = sorted(
             {*regressed_clusters(regressions), *(c for t in flagged_themes for c in t.clusters)}
@@ -354,12 +361,14 @@ def _build_tuning_sets(
         unvoted = [e for e in evs if e.vote is None]
         judged = Judgements.of(unvoted, settings)
         preference = correction_pairs(sft, settings, gate_log, judged)
-        voted, votes = vote_pairs(evs, settings, gate_log)
+        in_time = heapq.merge(evs, ranked, key=attrgetter("timestamp", "feedback_id"))
+        voted, votes = vote_pairs(list(in_time), settings, gate_log)
         preference += voted
         liked, disliked = plain_signals(unvoted, settings, gate_log)
-        preference += liked_disliked_pairs(
+        thumbs = liked_disliked_pairs(
             liked, disliked, vectors, neighbours, settings, gate_log, judged
         )
+        preference += not_against_votes(thumbs, voted, gate_log)
         unpaired = unpaired_examples(liked, disliked, gate_log)
         out["result"] = (
             f"{len(preference):,} pairs ({len(voted):,} from {votes.votes:,} votes), "

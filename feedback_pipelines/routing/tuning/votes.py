@@ -15,6 +15,12 @@ contradicts another pair (`preference.Judgements`); they make pairs of their own
 - the two answers must answer one prompt (same conversation and request, after folding),
   differ after folding, and pass the event and answer gates.
 
+A **ranking** of answers to one conversation (traces sharing `metadata.sibling_group`, ordered
+by `metadata.rank`, 0 the best: OpenAssistant's ranked siblings) is a vote for each answer over
+each one ranked below it (`routing.day.read_rankings` reads them as vote events, ids starting
+`RANKING`, on the later answer's day); they go through the same count and gates, and their
+pairs' source is `ranking` rather than `pairwise_vote`.
+
 A pair held out for eval gives a case whose reference is its chosen answer only when that
 answer lost no comparison of the window: an answer that beat a worse one is not yet a good one.
 Votes are comparisons, so no other judgement of one answer contradicts a voted pair (the
@@ -34,12 +40,16 @@ from feedback_pipelines.routing.tuning.preference import response_gate
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import event_gate
 
+#: Vote ids of the comparisons a ranking implies (`routing.day.read_rankings`).
+RANKING = "rank:"
+
 
 @dataclass
 class VoteTally:
     """What the window's votes came to (the data card's `sources.votes`)."""
 
     votes: int = 0  # votes with a chosen and a rejected answer
+    ranked: int = 0  # of them, the comparisons rankings imply (one per answer ranked below)
     compared: int = 0  # distinct pairs of answers they compared
     single: int = 0  # pairs one vote decided
     unanimous: int = 0  # pairs two or more votes decided, all the same way
@@ -127,7 +137,8 @@ def vote_pairs(
     for cast in votes.values():
         _, chosen, rejected = cast[0].vote
         compared.setdefault((min(chosen, rejected), max(chosen, rejected)), []).append(cast)
-    tally = VoteTally(votes=len(votes), compared=len(compared))
+    ranked = sum(v.startswith(RANKING) for v in votes)
+    tally = VoteTally(votes=len(votes), ranked=ranked, compared=len(compared))
     out = []
     for casts in compared.values():
         cast = _deciding(casts)
@@ -155,7 +166,7 @@ def vote_pairs(
         out.append(
             Example(
                 "preference",
-                "pairwise_vote",
+                "ranking" if cast[0].vote[0].startswith(RANKING) else "pairwise_vote",
                 worse,
                 worse.prompt,
                 better.response or "",
@@ -166,3 +177,21 @@ def vote_pairs(
     tally.pairs = len(out)
     out.sort(key=lambda x: (x.event.timestamp, x.event.feedback_id))
     return out, tally
+
+
+def not_against_votes(
+    pairs: Sequence[Example], voted: Sequence[Example], log: gates.GateLog
+) -> list[Example]:
+    """`pairs` (of liked and disliked answers) but those a voted pair puts the other way.
+
+    People who saw both answers side by side (or ranked them) outweigh two judgements made
+    apart: the pair is `contradicted_pair`, and the export never holds both directions.
+    """
+    won = {(x.paired.trace_id, x.event.trace_id) for x in voted if x.paired is not None}
+    out = []
+    for x in pairs:
+        if x.paired is not None and (x.event.trace_id, x.paired.trace_id) in won:
+            log.drop("contradicted_pair", "preference", x.event.feedback_id)
+        else:
+            out.append(x)
+    return out
