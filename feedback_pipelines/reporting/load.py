@@ -18,6 +18,7 @@ import pandas as pd
 
 from feedback_pipelines.ingest.records import quarantine_category_sql
 from feedback_pipelines.reporting.views import ReportInputs
+from feedback_pipelines.routing.tuning.votes import RANKING
 from feedback_pipelines.tables import table_columns
 
 
@@ -272,6 +273,7 @@ def _tuning(
     events: set[str] | None,
     start: date,
     end: date,
+    traces: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The export of `end` per (dataset, split): examples in it and those new in the period.
 
@@ -291,16 +293,28 @@ def _tuning(
         return frame, {}
     pair = "paired_feedback_id" if "paired_feedback_id" in cols else "NULL::VARCHAR"
     dated = events is not None and "feedback_id" in cols
+    # A ranking's vote is no feedback event (`routing.day.read_rankings`): its day is that of
+    # its later answer, and it is not one of the feedback events behind the export.
+    ranked = traces and {"trace_id", "paired_trace_id"} <= cols
+    answers = ", trace_id, paired_trace_id" if ranked else ""
     base = (
-        f"WITH t AS (SELECT dataset, split, feedback_id, {pair} AS paired_feedback_id "
+        f"WITH t AS (SELECT dataset, split, feedback_id, {pair} AS paired_feedback_id{answers} "
         "FROM tuning_candidates WHERE ds = ?)"
     )
     if dated:
         base += (
             ", d AS (SELECT feedback_id, max(ds) AS day FROM feedback_events WHERE feedback_id "
-            "IN (SELECT feedback_id FROM t UNION SELECT paired_feedback_id FROM t) GROUP BY 1), "
-            "x AS (SELECT t.*, greatest(coalesce(a.day, b.day), coalesce(b.day, a.day)) AS newest "
-            "FROM t LEFT JOIN d a ON a.feedback_id = t.feedback_id "
+            "IN (SELECT feedback_id FROM t UNION SELECT paired_feedback_id FROM t) GROUP BY 1"
+            + (
+                " UNION ALL SELECT t.feedback_id, greatest(max(a.ds), max(b.ds)) FROM t "
+                "JOIN traces a ON a.trace_id = t.trace_id "
+                "JOIN traces b ON b.trace_id = t.paired_trace_id "
+                f"WHERE t.feedback_id LIKE '{RANKING}%' GROUP BY 1"
+                if ranked
+                else ""
+            )
+            + "), x AS (SELECT t.*, greatest(coalesce(a.day, b.day), coalesce(b.day, a.day)) "
+            "AS newest FROM t LEFT JOIN d a ON a.feedback_id = t.feedback_id "
             "LEFT JOIN d b ON b.feedback_id = t.paired_feedback_id)"
         )
     else:
@@ -315,7 +329,7 @@ def _tuning(
         f"{base} SELECT count(DISTINCT id), count(DISTINCT id) FILTER (WHERE new) FROM ("
         "SELECT feedback_id AS id, newest BETWEEN ? AND ? AS new FROM x "
         "UNION ALL SELECT paired_feedback_id, newest BETWEEN ? AND ? FROM x) "
-        "WHERE id IS NOT NULL",
+        f"WHERE id IS NOT NULL AND id NOT LIKE '{RANKING}%'",
         [end, start, end, start, end],
     ).fetchone()
     if not dated:
@@ -438,7 +452,12 @@ def load_report_inputs(
         inputs.cluster_quotes = _cluster_quotes(conn, assignments, start, end, quotes_per_cluster)
     if "tuning_candidates" in tables:
         inputs.tuning, inputs.tuning_feedback = _tuning(
-            conn, tables["tuning_candidates"], tables.get("feedback_events"), start, end
+            conn,
+            tables["tuning_candidates"],
+            tables.get("feedback_events"),
+            start,
+            end,
+            "traces" in tables,
         )
     if "review_queue" in tables:
         cols = tables["review_queue"]

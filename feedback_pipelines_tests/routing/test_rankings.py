@@ -12,10 +12,12 @@ from collections import Counter
 from datetime import date
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from feedback_pipelines.defs.ingest import landing_ingest
 from feedback_pipelines.embedding.onnx import OnnxEmbedder
+from feedback_pipelines.reporting.load import _tuning
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.routing.day import read_events, read_rankings
@@ -23,6 +25,7 @@ from feedback_pipelines.routing.tuning import build_tuning_sets, write_export
 from feedback_pipelines.routing.tuning.similarity import TextVectorCache, exact_neighbours
 from feedback_pipelines.routing.tuning.validate import validate_export
 from feedback_pipelines.sources.public_sets import import_public_set
+from feedback_pipelines.tables import table_columns
 from feedback_pipelines_tests.fixtures.pipeline import TEST_DATA, PipelineEnv
 
 pytestmark = [pytest.mark.slow]
@@ -105,3 +108,26 @@ def test_oasst_rankings_become_pairs_each_answer_over_the_ones_ranked_below(
     assert card["label_balance"]["preference_by_source"]["train"]["ranking"] > 0
     md = (export / "datacard.md").read_text()
     assert f"{implied} of them implied by rankings of answers" in md
+
+    # The report counts the rankings' pairs as new on their later answer's day (they have no
+    # feedback event to date them by), and none of their ids as a feedback event behind them.
+    rows = pd.DataFrame(
+        {
+            "ds": END,
+            "dataset": "preference",
+            "split": [x.split for x in pairs],
+            "feedback_id": [x.event.feedback_id for x in pairs],
+            "trace_id": [x.event.trace_id for x in pairs],
+            "paired_feedback_id": [x.paired.feedback_id for x in pairs],
+            "paired_trace_id": [x.paired.trace_id for x in pairs],
+        }
+    )
+    with pipeline_env.connect(read_only=False) as conn:
+        conn.register("pairs", rows)
+        conn.execute("CREATE TABLE tuning_candidates AS SELECT * FROM pairs")
+        tables = table_columns(conn)
+        frame, behind = _tuning(
+            conn, tables["tuning_candidates"], tables["feedback_events"], END, END, True
+        )
+    assert frame["n"].sum() == frame["n_new"].sum() == len(pairs)
+    assert behind == {"feedback_export": 0, "feedback_new": 0}
