@@ -68,6 +68,7 @@ from feedback_pipelines.reporting.topics import (
     theme_labels,
     theme_of,
     users_counted,
+    votes_note,
 )
 from feedback_pipelines.reporting.views import (
     DATASET_LABELS,
@@ -1467,6 +1468,7 @@ def build_report(
         topic_rows=topics.rows,
         ranking_rule=topics.ranking_rule,
         people_note=people_note,
+        votes_note=votes_note(inputs.totals),
         complaints=complaints,
         coverage=coverage,
         comparison=comparison,

@@ -34,17 +34,21 @@ def _totals(
     `n_users` counts distinct user ids; `n_with_user` the events that carry one, so a source
     without user ids (FeedbackQA, most preference sets) reads as "no user ids", never as "0
     people". `n_conversations` counts distinct sessions, a trace without a session being its own
-    one-turn conversation: the stand-in for people when there are no user ids.
+    one-turn conversation: the stand-in for people when there are no user ids. `n_votes` counts
+    the events of side-by-side votes.
     """
     neg = "coalesce(is_negative, false)"
     unknown = (
         "count(*) FILTER (WHERE NOT coalesce(trace_found, true))" if "trace_found" in cols else "0"
     )
     late = "count(*) FILTER (WHERE trace_ds < ds)" if "trace_ds" in cols else "0"
+    # A side-by-side vote's events (`routing.tuning.votes`): its thumbs-down is a comparison lost.
+    vote = "contains(metadata, '\"rejected_trace_id\"')"
+    votes = f"count(*) FILTER (WHERE {vote})" if "metadata" in cols else "0"
     row = conn.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {neg}), count(DISTINCT user_id), {unknown}, "
         f"{late}, count(user_id), count(DISTINCT coalesce(session_id, 'trace:' || trace_id)), "
-        "count(DISTINCT ds) FROM feedback_events WHERE ds BETWEEN ? AND ?",
+        f"count(DISTINCT ds), {votes} FROM feedback_events WHERE ds BETWEEN ? AND ?",
         [start, end],
     ).fetchone()
     names = (
@@ -56,6 +60,7 @@ def _totals(
         "n_with_user",
         "n_conversations",
         "n_days_with_data",
+        "n_votes",
     )
     return dict(zip(names, (int(v or 0) for v in row), strict=True))
 

@@ -489,6 +489,19 @@ def _themes(
     return out
 
 
+def votes_note(totals: dict[str, int]) -> str:
+    """What "negative" means when some feedback is side-by-side votes ("" when none is)."""
+    votes, n = int(totals.get("n_votes", 0)), int(totals.get("n_feedback", 0))
+    if not votes:
+        return ""
+    share = "All" if votes == n else f"{votes:,} of the {n:,}"
+    return (
+        f"{share} feedback events are side-by-side votes (a thumbs-up on the answer chosen, "
+        "a thumbs-down on the other): for them, negative means a comparison lost, so a "
+        "version's negative share counts the comparisons it lost."
+    )
+
+
 def period_people(totals: dict[str, int], k: int) -> tuple[str, str]:
     """("412 people" or "58 conversations", the note on how people were counted)."""
     n = int(totals.get("n_feedback", 0))

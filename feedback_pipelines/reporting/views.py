@@ -397,6 +397,7 @@ class ReportView:
     topic_rows: list[TopicRow]
     ranking_rule: str
     people_note: str  # how people are counted when user ids are missing
+    votes_note: str  # what "negative" means for side-by-side votes ("" without any)
     complaints: list[tuple[str, int]]
     coverage: str  # "Covers 5 of 7 days (no feedback on Sat 14 Nov, Sun 15 Nov)."
     comparison: str  # vs the week before (weekly) / yesterday (daily)

@@ -473,6 +473,7 @@ def test_people_without_user_ids_are_counted_as_conversations_and_said_so():
     assert "from 0 people" not in html
     assert "no user ids" in view.people_note and "conversations" in view.people_note
     assert view.people_note in text_of(html)
+    assert view.votes_note == "" and "side-by-side" not in html  # no votes here
     by = {c.cluster_id: c for c in view.clusters}
     # The k gate runs on distinct conversations: 500 in the invoice topic, 4 in the small one.
     assert by[rd.INVOICE].people_text == "500 conversations (no user ids)"

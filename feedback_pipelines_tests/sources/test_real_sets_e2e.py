@@ -10,6 +10,7 @@ the export rules, and llmfao's models each get a loss rate from the votes.
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
 from collections import Counter
@@ -20,6 +21,9 @@ import pandas as pd
 import pytest
 
 from feedback_pipelines.defs.ingest import landing_ingest
+from feedback_pipelines.reporting.build import build_report
+from feedback_pipelines.reporting.load import load_report_inputs
+from feedback_pipelines.reporting.render import render_html
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.routing.day import read_events
@@ -197,3 +201,10 @@ def test_llmfao_versions_and_votes(pipeline_env: PipelineEnv):
     assert len(loss) == 59 and loss.between(0, 1).all() and loss.std() > 0.05
     # Voters are distinct pseudonymous users (the report's k-users rule can apply).
     assert events["user_id"].nunique() == 124
+    # The report says what "negative" means here: a comparison lost (ties are no vote).
+    with pipeline_env.connect() as con:
+        view = build_report(load_report_inputs(con, "daily", END, END))
+    assert view.votes_note.startswith(
+        f"{2 * (8931 - ties):,} of the {2 * 8931:,} feedback events are side-by-side votes"
+    )
+    assert view.votes_note in re.sub(r"\s+", " ", html.unescape(render_html(view)))

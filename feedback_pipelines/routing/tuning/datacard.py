@@ -241,7 +241,9 @@ def build_datacard(sets: TuningSets, export: Export, index: list[dict]) -> dict:
         "lineage": (
             "Every example has a row in the warehouse table tuning_candidates (ds, example_id, "
             "dataset, split, file, line, feedback_id, trace_id, session_id, paired ids, "
-            "cluster_id, versions); Parquet rows carry the same ids as columns"
+            "cluster_id, versions); Parquet rows carry the same ids as columns. A pair from a "
+            "ranking of answers has no feedback event: its feedback ids are "
+            "rank:<group>:<chosen trace>><rejected trace>:<side>, its trace ids the two answers"
         ),
         "privacy": (
             "Only redacted text is exported; any example still holding PII-looking text "
