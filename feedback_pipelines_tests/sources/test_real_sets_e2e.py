@@ -23,7 +23,7 @@ import pytest
 from feedback_pipelines.defs.ingest import landing_ingest
 from feedback_pipelines.reporting.build import build_report
 from feedback_pipelines.reporting.load import load_report_inputs
-from feedback_pipelines.reporting.render import render_html
+from feedback_pipelines.reporting.render import render_html, render_markdown
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 from feedback_pipelines.routing.day import read_events
@@ -208,3 +208,4 @@ def test_llmfao_versions_and_votes(pipeline_env: PipelineEnv):
         f"{2 * (8931 - ties):,} of the {2 * 8931:,} feedback events are side-by-side votes"
     )
     assert view.votes_note in re.sub(r"\s+", " ", html.unescape(render_html(view)))
+    assert view.votes_note in render_markdown(view)
