@@ -18,7 +18,7 @@ import pandas as pd
 
 from feedback_pipelines.ingest.records import quarantine_category_sql
 from feedback_pipelines.reporting.views import ReportInputs
-from feedback_pipelines.routing.tuning.votes import RANKING
+from feedback_pipelines.routing.tuning.events import RANKING
 from feedback_pipelines.tables import table_columns
 
 
@@ -308,13 +308,15 @@ def _tuning(
     )
     if dated:
         base += (
-            ", d AS (SELECT feedback_id, max(ds) AS day FROM feedback_events WHERE feedback_id "
-            "IN (SELECT feedback_id FROM t UNION SELECT paired_feedback_id FROM t) GROUP BY 1"
+            ", e AS (SELECT feedback_id, max(ds) AS day FROM feedback_events WHERE feedback_id "
+            "IN (SELECT feedback_id FROM t UNION SELECT paired_feedback_id FROM t) GROUP BY 1), "
+            "d AS (SELECT * FROM e"
             + (
                 " UNION ALL SELECT t.feedback_id, greatest(max(a.ds), max(b.ds)) FROM t "
-                "JOIN traces a ON a.trace_id = t.trace_id "
-                "JOIN traces b ON b.trace_id = t.paired_trace_id "
-                f"WHERE t.feedback_id LIKE '{RANKING}%' GROUP BY 1"
+                "LEFT JOIN traces a ON a.trace_id = t.trace_id "
+                "LEFT JOIN traces b ON b.trace_id = t.paired_trace_id "
+                f"WHERE t.feedback_id LIKE '{RANKING}%' "
+                "AND t.feedback_id NOT IN (SELECT feedback_id FROM e) GROUP BY 1"
                 if ranked
                 else ""
             )
@@ -334,7 +336,7 @@ def _tuning(
         f"{base} SELECT count(DISTINCT id), count(DISTINCT id) FILTER (WHERE new) FROM ("
         "SELECT feedback_id AS id, newest BETWEEN ? AND ? AS new FROM x "
         "UNION ALL SELECT paired_feedback_id, newest BETWEEN ? AND ? FROM x) "
-        f"WHERE id IS NOT NULL AND id NOT LIKE '{RANKING}%'",
+        + ("WHERE id IN (SELECT feedback_id FROM e)" if dated else "WHERE id IS NOT NULL"),
         [end, start, end, start, end],
     ).fetchone()
     if not dated:

@@ -30,7 +30,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feedback_pipelines.routing import review
-from feedback_pipelines.routing.tuning.events import PARSED_COLUMNS, VOTE_COLUMNS, Prompts
+from feedback_pipelines.routing.tuning.events import (
+    PARSED_COLUMNS,
+    RANKING,
+    VOTE_COLUMNS,
+    Prompts,
+)
 from feedback_pipelines.routing.tuning.exportfiles import Export
 from feedback_pipelines.routing.tuning.pipeline import (
     TuningSets,
@@ -47,7 +52,6 @@ from feedback_pipelines.routing.tuning.similarity import (
     TextVectorCache,
     shared_search,
 )
-from feedback_pipelines.routing.tuning.votes import RANKING
 from feedback_pipelines.routing.tuning.writer import write_export
 from feedback_pipelines.schema import TEXT_VECTORS, TEXT_VECTORS_DDL, TUNING_COLUMNS
 from feedback_pipelines.tables import memory_limit, table_columns
@@ -118,10 +122,11 @@ def read_rankings(
     Traces sharing `metadata.sibling_group` answer one conversation and `metadata.rank` orders
     them (0 the best; equal ranks compare nothing): each answer beats each one ranked below
     it. A vote is two rows, a thumbs-up on the answer ranked higher and a thumbs-down on the
-    other, sharing the vote id (`votes.RANKING` + group + the two trace ids), on the later
-    answer's day and time. They are no feedback events: nothing in `feedback_events`, no
-    version's rates, only pairs. With `clusters_of`, a vote's `cluster_id` is that of the
-    feedback on its conversation's answers (siblings share the request), NULL without any.
+    other, sharing the vote id (`events.RANKING` + group + the two trace ids; column `ranked`
+    true), on the later answer's day (its partition) and time. They are no feedback events:
+    nothing in `feedback_events`, no version's rates, only pairs. With `clusters_of`, a vote's
+    `cluster_id` is that of the feedback on its conversation's answers (siblings share the
+    request; a subtopic before noise), NULL without any.
     """
     columns = [c.strip() for c in EVENT_COLUMNS.split(",")]
     own = {
@@ -139,7 +144,9 @@ def read_rankings(
         select += ", c.cluster_id"
         clusters = """
             LEFT JOIN (
-                SELECT r.sibling_group, min(a.cluster_id) AS cluster_id
+                SELECT r.sibling_group, coalesce(
+                    min(a.cluster_id) FILTER (WHERE a.cluster_id >= 0), min(a.cluster_id)
+                ) AS cluster_id
                 FROM ranked r JOIN feedback_events e ON e.trace_id = r.trace_id
                 JOIN cluster_assignments a ON a.feedback_id = e.feedback_id AND a.ds = ?
                 WHERE e.ds BETWEEN ? AND ? GROUP BY r.sibling_group
@@ -152,16 +159,17 @@ def read_rankings(
             FROM traces
             WHERE ds BETWEEN ? AND ? AND contains(metadata, '"sibling_group"')
             QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY ds DESC) = 1
+                AND isfinite(rank)
         ), v AS (
             SELECT '{RANKING}' || a.sibling_group || ':' || a.trace_id || '>' || b.trace_id
                     AS vote,
                 a.trace_id AS chosen, b.trace_id AS rejected,
                 greatest(a.timestamp, b.timestamp) AS timestamp,
-                CASE WHEN b.timestamp > a.timestamp THEN b.ds ELSE a.ds END AS ds
+                greatest(a.ds, b.ds) AS ds
             FROM ranked a JOIN ranked b ON a.sibling_group = b.sibling_group AND a.rank < b.rank
         )
         SELECT {select}, v.vote AS {VOTE_COLUMNS[0]}, v.chosen AS {VOTE_COLUMNS[1]},
-            v.rejected AS {VOTE_COLUMNS[2]}, r.response, r.messages
+            v.rejected AS {VOTE_COLUMNS[2]}, true AS ranked, r.response, r.messages
         FROM v CROSS JOIN (VALUES ('chosen'), ('rejected')) s(side)
         JOIN ranked r ON r.trace_id = CASE s.side WHEN 'chosen' THEN v.chosen ELSE v.rejected END
         {clusters}

@@ -103,6 +103,7 @@ def route_for_review(
     """
     labels = labels or {}
     by_id = {e.feedback_id: e for e in events}
+    by_id.update((e.feedback_id, e) for t in contested for e in t[:2])  # a ranking's own
     items = _Items()
     for e in events:
         if e.ds != ds:

@@ -182,6 +182,7 @@ def build_datacard(sets: TuningSets, export: Export, index: list[dict]) -> dict:
         "sources": {
             "tables": [
                 "feedback_events",
+                "traces",
                 "cluster_assignments",
                 "feedback_clusters",
                 "version_regressions",

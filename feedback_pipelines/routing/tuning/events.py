@@ -127,6 +127,9 @@ PARSED_COLUMNS = ("messages", "prompt_request", "prompt_context")
 #: by the events of one vote, and the chosen and the rejected trace), as the routing read
 #: gives them.
 VOTE_COLUMNS = ("vote_id", "chosen_trace_id", "rejected_trace_id")
+#: Vote ids of the comparisons a ranking implies (`routing.day.read_rankings`, whose rows say
+#: `ranked`); a feedback's own vote id that starts so is read as `vote:` + it.
+RANKING = "rank:"
 
 
 def _interned(values: list[str]) -> list[str]:
@@ -224,6 +227,10 @@ def _votes(events: pd.DataFrame) -> list[tuple[str, str, str] | None]:
         return [None] * len(events)
     stamps = _iso_column(events, "timestamp")
     keys = [f"{c}>{r}@{t}" for c, r, t in zip(chosen, rejected, stamps, strict=True)]
+    ids = [
+        f"vote:{v}" if v and v.startswith(RANKING) and not ranked else v
+        for v, ranked in zip(ids, _column(events, "ranked"), strict=True)
+    ]
     return [
         (vote or key, c, r) if c and r else None
         for vote, c, r, key in zip(ids, chosen, rejected, keys, strict=True)

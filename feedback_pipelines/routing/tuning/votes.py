@@ -33,15 +33,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 from feedback_pipelines.routing.tuning import gates
-from feedback_pipelines.routing.tuning.events import Event
+from feedback_pipelines.routing.tuning.events import RANKING, Event
 from feedback_pipelines.routing.tuning.examples import Example
 from feedback_pipelines.routing.tuning.messages import normalize_text
 from feedback_pipelines.routing.tuning.preference import response_gate
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import event_gate
-
-#: Vote ids of the comparisons a ranking implies (`routing.day.read_rankings`).
-RANKING = "rank:"
 
 
 @dataclass
@@ -128,7 +125,8 @@ def vote_pairs(
     by_trace: dict[str, Event] = {}
     votes: dict[str, list[Event]] = {}  # vote id -> its events, in the order of the first
     for e in events:
-        if e.trace_id:
+        ranked = e.vote is not None and e.vote[0].startswith(RANKING)
+        if e.trace_id and not ranked:  # a ranking's events are its own vote's only
             by_trace.setdefault(e.trace_id, e)
         if e.vote is not None:
             votes.setdefault(e.vote[0], []).append(e)
