@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -36,10 +37,10 @@ RINGS = "Which planets have rings?"
 DS = END.isoformat()
 
 
-def file_rankings() -> dict[str, tuple[str, int]]:
+def file_rankings(path: Path) -> dict[str, tuple[str, int]]:
     """Each ranked answer's parent and rank, from the file: message id -> (parent, rank)."""
     out: dict[str, tuple[str, int]] = {}
-    for line in (TEST_DATA / "real" / "oasst" / "en_100_tree.jsonl").read_text().splitlines():
+    for line in path.read_text().splitlines():
         stack = [json.loads(line)["prompt"]]
         while stack:
             m = stack.pop()
@@ -52,7 +53,13 @@ def file_rankings() -> dict[str, tuple[str, int]]:
 def test_oasst_rankings_become_pairs_each_answer_over_the_ones_ranked_below(
     pipeline_env: PipelineEnv, tmp_path
 ):
-    import_public_set("oasst", TEST_DATA / "real" / "oasst", pipeline_env.landing, END)
+    # The first 40 of the 100 trees (every answer is embedded for the duplicate gate: all 100
+    # cost ~35 s here; on all 100 over 7 days, 754 votes and 718 pairs, README).
+    trees = tmp_path / "oasst" / "en_100_tree.jsonl"
+    trees.parent.mkdir()
+    source = TEST_DATA / "real" / "oasst" / "en_100_tree.jsonl"
+    trees.write_text("".join(source.read_text().splitlines(keepends=True)[:40]))
+    result = import_public_set("oasst", trees.parent, pipeline_env.landing, END)
     resources = {"settings": PipelineConfig(), "warehouse": WarehouseResource()}
     assert dg.materialize([landing_ingest], partition_key=DS, resources=resources).success
     with pipeline_env.connect() as conn:
@@ -65,13 +72,13 @@ def test_oasst_rankings_become_pairs_each_answer_over_the_ones_ranked_below(
         )
         feedback = conn.execute("SELECT count(*) FROM feedback_events").fetchone()[0]
     # Rankings make no feedback: the events are the emoji thumbs alone, as the importer wrote.
-    assert feedback == len(events) == 1232
-    ranks = file_rankings()
+    assert feedback == len(events) == result.feedback
+    ranks = file_rankings(trees)
     siblings: dict[str, list[int]] = {}
     for parent, rank in ranks.values():
         siblings.setdefault(parent, []).append(rank)
     implied = sum(a < b for r in siblings.values() for a in r for b in r)
-    assert implied == 754  # each answer over each one ranked below it (429 adjacent)
+    assert implied > 200  # each answer over each one ranked below it
     assert len(rankings) == 2 * implied and rankings["vote_id"].nunique() == implied
 
     sets = build_tuning_sets(
@@ -98,7 +105,7 @@ def test_oasst_rankings_become_pairs_each_answer_over_the_ones_ranked_below(
     )
     deduplicated = removed.pop("exact_duplicate", 0) + removed.pop("near_duplicate", 0)
     assert sets.votes["pairs"] == implied - removed.total()
-    assert len(pairs) == sets.votes["pairs"] - deduplicated > 600
+    assert len(pairs) == sets.votes["pairs"] - deduplicated > 0.8 * implied
     # No two answers are paired both ways: the emoji thumbs' pairs that the rankings put the
     # other way are dropped (on 7 days, 8 pairs of answers were exported both ways before).
     made = {(x.paired.trace_id, x.event.trace_id) for x in sets.of("preference") if x.paired}
