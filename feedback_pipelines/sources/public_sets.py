@@ -150,6 +150,8 @@ def _walk_oasst(
             result.passed_through["assistant messages without a prompt"] += 1
         traces.append(trace)
         result.read["assistant messages"] += 1
+        if message.get("rank") is not None:  # routing makes preference pairs of these
+            result.read["ranked answers"] += 1
         n = 0
         for emoji, kind, reason in (
             ("+1", "thumbs_up", None),

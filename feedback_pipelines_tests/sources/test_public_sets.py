@@ -49,6 +49,9 @@ def test_oasst_counts_and_shapes():
         for emoji in ("+1", "-1", "red_flag"):
             votes[emoji] += (m.get("emojis") or {}).get(emoji, 0)
     assert len(traces) == len(answers) == result.read["assistant messages"] == 687
+    ranked = [t for t in traces if t["metadata"].get("rank") is not None]
+    assert len(ranked) == sum(m.get("rank") is not None for m in answers)
+    assert result.read["ranked answers"] == len(ranked) == 641
     assert result.read["messages"] == len(messages) == 1167
     assert Counter(f["kind"] for f in feedback) == {
         "thumbs_up": votes["+1"],
