@@ -120,6 +120,7 @@ def test_oasst_rankings_become_pairs_each_answer_over_the_ones_ranked_below(
     assert card["label_balance"]["preference_by_source"]["train"]["ranking"] > 0
     md = (export / "datacard.md").read_text()
     assert f"{implied} of them implied by rankings of answers" in md
+    assert any(x.startswith("a ranking of k answers") for x in card["known_limitations"])
 
     # The report counts the rankings' pairs as new on their later answer's day (they have no
     # feedback event to date them by), and none of their ids as a feedback event behind them.

@@ -128,6 +128,7 @@ def test_without_votes_the_card_says_nothing_of_them(vectors, tmp_path):
     assert all(x.source != "pairwise_vote" for x in sets.examples)
     write_export(sets, tmp_path / "export")
     assert "Side-by-side votes" not in (tmp_path / "export" / "datacard.md").read_text()
+    assert "a ranking of k answers" not in (tmp_path / "export" / "datacard.md").read_text()
 
 
 def test_votes_without_an_id_are_one_vote_each(vectors):

@@ -73,6 +73,12 @@ LIMITATIONS = [
     "examples): names, addresses and free-form identifiers are not detected",
     "eval cases exist only for clusters that regressed in this window, or whose theme did",
 ]
+#: Said when rankings of answers made pairs (`votes`).
+RANKING_LIMITATION = (
+    "a ranking of k answers gives k(k-1)/2 pairs, each answer over each one ranked below it: a "
+    "conversation with many ranked answers weighs more, and its pairs share answers (they are "
+    "one split group)"
+)
 MODE_LIMITATIONS = {
     "cumulative": "each export repeats most of the day before's examples (same window, one "
     "day later): use one export, never several concatenated",
@@ -135,7 +141,12 @@ def build_datacard(sets: TuningSets, export: Export, index: list[dict]) -> dict:
         },
         "license": sets.settings.license,
         "intended_use": INTENDED_USE,
-        "known_limitations": [*LIMITATIONS, MODE_LIMITATIONS[mode], *sets.notes],
+        "known_limitations": [
+            *LIMITATIONS,
+            *([RANKING_LIMITATION] if sets.votes.get("ranked") else []),
+            MODE_LIMITATIONS[mode],
+            *sets.notes,
+        ],
         "counts": counts,
         "parquet_rows": parquet_rows,
         "splits": splits,
