@@ -106,11 +106,13 @@ def test_frozen_gc_restores_the_collector():
     gc.freeze()  # frozen by someone else: the block leaves that freeze and adds none
     try:
         outside = gc.get_freeze_count()
-        garbage = [object() for _ in range(1000)]
+        garbage = [[] for _ in range(1000)]  # tracked by the collector, as frozen objects are
         with frozen_gc() as freeze:
             freeze()
             assert gc.get_threshold() == before
-        assert gc.get_freeze_count() == outside
+        # None of the 1,000 new objects was frozen. (Not `==`: a frozen object is still freed
+        # by reference counting, e.g. by another thread, and a CI run saw 2 go.)
+        assert gc.get_freeze_count() < outside + len(garbage)
         del garbage
     finally:
         gc.unfreeze()
