@@ -83,9 +83,10 @@ def test_oasst_rankings_become_pairs_each_answer_over_the_ones_ranked_below(
 
     sets = build_tuning_sets(
         events, vectors=TextVectorCache(OnnxEmbedder().embed), neighbours=exact_neighbours,
-        ds=DS, window_start=DS, rankings=rankings,
+        ds=DS, window_start=DS, rankings=rankings, log=(logged := []).append,
     )  # fmt: skip
     assert sets.votes["votes"] == sets.votes["ranked"] == sets.votes["compared"] == implied
+    assert any(f"{implied:,} of them from rankings" in line for line in logged)
     assert sets.votes["split"] == sets.votes["outvoted"] == 0  # one ranking per conversation
 
     pairs = [x for x in sets.of("preference") if x.source == "ranking"]

@@ -371,7 +371,9 @@ def _build_tuning_sets(
         preference += not_against_votes(thumbs, voted, gate_log)
         unpaired = unpaired_examples(liked, disliked, gate_log)
         out["result"] = (
-            f"{len(preference):,} pairs ({len(voted):,} from {votes.votes:,} votes), "
+            f"{len(preference):,} pairs ({len(voted):,} from {votes.votes:,} votes"
+            + (f", {votes.ranked:,} of them from rankings" if votes.ranked else "")
+            + "), "
             f"{len(unpaired):,} unpaired"
         )
     found = [*sft, *preference, *unpaired]
