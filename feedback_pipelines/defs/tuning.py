@@ -93,7 +93,8 @@ _UPSTREAM = [
             blocking=True,
             description=(
                 "Reads the written files back: row counts equal the data card's, no feedback "
-                "id twice in a file, no PII-looking text, no group on both sides of a split."
+                "id twice in a file, no PII-looking text, no group on both sides of a split, "
+                "no two answers paired both ways."
             ),
         ),
     ],

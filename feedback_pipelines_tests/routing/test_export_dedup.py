@@ -109,7 +109,7 @@ def test_the_checker_flags_copies_in_every_file_and_across_splits(tmp_path):
         "sft.jsonl": [_chat(td.FIX_PDF), _chat(td.FIX_TWICE)],
         "sft_validation.jsonl": [_chat(td.FIX_PDF)],  # the same example in train and validation
         "preference.jsonl": [_pair(td.FIX_PDF, BAD)],
-        "preference_validation.jsonl": [_pair(td.FIX_PDF, BAD)],
+        "preference_validation.jsonl": [_pair(td.FIX_PDF, BAD), _pair(BAD, td.FIX_PDF)],
         "eval.jsonl": [  # an eval case that is a training example
             {"input": [{"role": "user", "content": td.R_PDF}], "ideal": td.FIX_TWICE},
             {"input": [{"role": "user", "content": td.R_COUNT}], "ideal": td.FIX_COUNT},
@@ -130,6 +130,11 @@ def test_the_checker_flags_copies_in_every_file_and_across_splits(tmp_path):
     text = "\n".join(problems)
     assert "sft_validation.jsonl:1: duplicate of sft.jsonl:1" in text
     assert "preference_validation.jsonl:1: duplicate of preference.jsonl:1" in text
+    # the same two answers the other way: one training set must not teach both
+    assert (
+        "preference_validation.jsonl:2: the same two answers the other way in preference.jsonl:1"
+        in text
+    )
     assert "eval.jsonl:3: duplicate example" in text
     assert "eval.jsonl:1: duplicate of sft.jsonl:2" in text
     assert "parquet/unpaired/train.parquet:2: duplicate example" in text

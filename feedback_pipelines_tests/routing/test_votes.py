@@ -289,7 +289,26 @@ def test_llmfao_votes_become_pairs_the_crowd_agrees_with(vectors, pipeline_env, 
     )
     removed = Counter({k[0]: n for k, n in sets.log.counts.items() if k[1] == "preference"})
     assert (removed["missing_response"], removed["identical_answers"]) == (empty, same)
-    assert sets.votes["pairs"] == len(majority) - empty - same
+
+    # Two models can give one text: pairs of the same two texts that went opposite ways keep
+    # the way with more votes over them all (neither on a tie), counted here from the file.
+    def texts(p: str, a: str, b: str) -> tuple[str, str, str]:
+        return p, normalize_text(text_of[(p, a)]), normalize_text(text_of[(p, b)])
+
+    made = [
+        k for k in majority
+        if text_of[(k[0], k[1])].strip() and text_of[(k[0], k[2])].strip()
+        and normalize_text(text_of[(k[0], k[1])]) != normalize_text(text_of[(k[0], k[2])])
+    ]  # fmt: skip
+    support: Counter = Counter()
+    for p, a, b in made:
+        support[texts(p, a, b)] += tally[(p, a, b)]
+        support[texts(p, b, a)] += tally[(p, b, a)]
+    present = {texts(*k) for k in made}
+    both_ways = [k for k in made if texts(k[0], k[2], k[1]) in present]
+    lost = [k for k in both_ways if support[texts(*k)] <= support[texts(k[0], k[2], k[1])]]
+    assert both_ways and len(made) == len(majority) - empty - same
+    assert sets.votes["pairs"] == len(made) - len(lost)  # 8 lost here
     deduplicated = removed["exact_duplicate"] + removed["near_duplicate"]
     assert len(pairs) == sets.votes["pairs"] - deduplicated
     # 335 of 616 here (short answers repeat: "Positive"); on all 13 prompts 1,161 pairs, where

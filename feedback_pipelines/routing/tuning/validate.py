@@ -138,6 +138,30 @@ def _duplicates(rows: dict[str, list[tuple[int, str]]], problems: list[str]) -> 
                 problems.append(f"{where}: duplicate of {first}")
 
 
+def _both_ways(rows: dict[str, list[tuple[int, dict]]]) -> list[str]:
+    """Preference pairs whose two answers to one prompt are also exported the other way.
+
+    One training set must not teach A over B and B over A (`votes.not_against_votes`).
+    """
+    seen: dict[tuple[str, str, str], str] = {}
+    problems = []
+    for name in sorted(rows):
+        for n, obj in rows[name]:
+            try:
+                key = (
+                    json.dumps(obj["input"]["messages"], sort_keys=True),
+                    obj["preferred_output"][0]["content"],
+                    obj["non_preferred_output"][0]["content"],
+                )
+            except (KeyError, IndexError, TypeError):
+                continue  # a malformed pair: `_preference_problems` says so
+            other = seen.get((key[0], key[2], key[1]))
+            if other is not None:
+                problems.append(f"{name}:{n}: the same two answers the other way in {other}")
+            seen.setdefault(key, f"{name}:{n}")
+    return problems
+
+
 def _parquet_problems(folder: Path) -> list[str]:
     """Copies among a Parquet dataset's rows, within a split file and across its splits."""
     from feedback_pipelines.routing.tuning.writer import SHAPES
@@ -175,17 +199,19 @@ def _row_keys(conn: duckdb.DuckDBPyConnection, path: Path, columns: list[str]) -
 def validate_export(folder: Path) -> tuple[dict[str, int], list[str]]:
     """Rows per JSONL file and every problem found, one line each (none: the export is good).
 
-    Checks each JSONL line's format by its dataset (chat for SFT, preference pairs), exact
-    duplicate examples within each file and across the files that must not share one (a
-    dataset's train and validation files, eval cases and SFT examples; the same for each
-    Parquet dataset's split files), PII in any string but ids (`gates.json_texts`), and the
-    data card: every file it lists exists with its row count, each of its `counts` is a JSONL
-    file at the root with that many lines, and each split it reports has a file.
+    Checks each JSONL line's format by its dataset (chat for SFT, preference pairs), a pair
+    also exported the other way, exact duplicate examples within each file and across the
+    files that must not share one (a dataset's train and validation files, eval cases and SFT
+    examples; the same for each Parquet dataset's split files), PII in any string but ids
+    (`gates.json_texts`), and the data card: every file it lists exists with its row count,
+    each of its `counts` is a JSONL file at the root with that many lines, and each split it
+    reports has a file.
     """
     folder = Path(folder)
     problems = [f"missing {name}" for name in REQUIRED if not (folder / name).exists()]
     counts: dict[str, int] = {}
     keyed: dict[str, list[tuple[int, str]]] = {}
+    jsonl_rows: dict[str, list[tuple[int, dict]]] = {}
     for path in sorted(folder.rglob("*.jsonl")):
         name = path.relative_to(folder).as_posix()
         rows = _read_jsonl(path, problems)
@@ -199,6 +225,10 @@ def validate_export(folder: Path) -> tuple[dict[str, int], list[str]]:
             problems += [f"{where}: PII found: {hit}" for hit in _pii(obj)]
         if name.startswith(("sft", "preference", "eval")):
             keyed[name] = [(n, _example_key(name, obj)) for n, obj in rows]
+            jsonl_rows[name] = rows
+    problems += _both_ways(
+        {n: rows for n, rows in jsonl_rows.items() if n.startswith("preference")}
+    )
     order = {name: i for i, name in enumerate(DEDUP_ORDER)}
     for group in (("sft", "eval"), ("preference",)):
         names = sorted(

@@ -13,7 +13,10 @@ contradicts another pair (`preference.Judgements`); they make pairs of their own
   rejected answer's event is the anchor (lineage `feedback_id`, `trace_id`), its chosen
   answer's the paired one, and the pair is new on that vote's day (incremental exports);
 - the two answers must answer one prompt (same conversation and request, after folding),
-  differ after folding, and pass the event and answer gates.
+  differ after folding, and pass the event and answer gates;
+- two models can give one text: pairs of the same two texts that went opposite ways keep the
+  way with more votes over them all, neither on a tie (`_one_way`), so an export never
+  teaches both.
 
 A **ranking** of answers to one conversation (traces sharing `metadata.sibling_group`, ordered
 by `metadata.rank`, 0 the best: OpenAssistant's ranked siblings) is a vote for each answer over
@@ -29,6 +32,8 @@ Votes are comparisons, so no other judgement of one answer contradicts a voted p
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
@@ -161,20 +166,52 @@ def vote_pairs(
         if reason:
             log.drop(reason, "preference", (worse or cast[0]).feedback_id)
             continue
-        out.append(
-            Example(
-                "preference",
-                "ranking" if cast[0].vote[0].startswith(RANKING) else "pairwise_vote",
-                worse,
-                worse.prompt,
-                better.response or "",
-                rejected=worse.response,
-                paired=better,
-            )
+        made = Example(
+            "preference",
+            "ranking" if cast[0].vote[0].startswith(RANKING) else "pairwise_vote",
+            worse,
+            worse.prompt,
+            better.response or "",
+            rejected=worse.response,
+            paired=better,
         )
+        out.append((made, len(casts) - against, against))
+    out = _one_way(out, log)
     tally.pairs = len(out)
     out.sort(key=lambda x: (x.event.timestamp, x.event.feedback_id))
     return out, tally
+
+
+def _texts(x: Example) -> tuple[str, str, str]:
+    """A pair as its texts: the prompt, the answer preferred, the other (folded)."""
+    prompt = json.dumps([(m["role"], normalize_text(m["content"])) for m in x.prompt])
+    return prompt, normalize_text(x.completion), normalize_text(x.rejected or "")
+
+
+def _one_way(made: list[tuple[Example, int, int]], log: gates.GateLog) -> list[Example]:
+    """The pairs, but never the same two answer texts both ways.
+
+    Votes are counted per pair of answers (traces); two models can give one text, and their
+    pairs can then go opposite ways. The votes for each way are added up over those pairs
+    (a pair's majority for it, its minority for the other way): the way with more keeps its
+    pairs (`contradicted_pair` for the others), as many each way keeps neither (`split_vote`).
+    """
+    keys = [_texts(x) for x, _, _ in made]
+    support: Counter[tuple[str, str, str]] = Counter()
+    for (prompt, better, worse), (_, won, lost) in zip(keys, made, strict=True):
+        support[(prompt, better, worse)] += won
+        support[(prompt, worse, better)] += lost
+    present = set(keys)
+    out = []
+    for key, (x, _, _) in zip(keys, made, strict=True):
+        other = (key[0], key[2], key[1])
+        if other in present and support[key] <= support[other]:
+            tie = support[key] == support[other]
+            log.drop("split_vote" if tie else "contradicted_pair", "preference",
+                     x.event.feedback_id)  # fmt: skip
+            continue
+        out.append(x)
+    return out
 
 
 def not_against_votes(
