@@ -327,3 +327,8 @@ def test_a_vote_outweighs_a_liked_and_a_disliked_answer_judged_apart(vectors):
     both = build(td.frame([liked, disliked, *vote("v", ("tA", Q, A), ("tB", Q, B))]), vectors)
     assert [(x.source, x.completion) for x in both.of("preference")] == [("pairwise_vote", A)]
     assert both.log.reason("preference", "disliked") == "contradicted_pair"
+    # The same texts on other traces (another model gave them): still the vote's way only.
+    elsewhere = build(td.frame([liked, disliked, *vote("v", ("tA2", Q, A), ("tB2", Q, B))]),
+                      vectors)  # fmt: skip
+    assert [(x.source, x.completion) for x in elsewhere.of("preference")] == [("pairwise_vote", A)]
+    assert elsewhere.log.reason("preference", "disliked") == "contradicted_pair"

@@ -31,9 +31,9 @@ FILTERS: dict[str, str] = {
     "conflicting_labels": "the same answer to the same prompt was both liked and disliked",
     "contradicted_pair": (
         "a preference pair whose preferred answer someone judged bad (thumbs down, low rating, "
-        "correction) or whose rejected answer someone judged good, or a pair of liked and "
-        "disliked answers that a side-by-side vote or a ranking put the other way (votes are "
-        "comparisons: no judgement of one answer contradicts them)"
+        "correction) or whose rejected answer someone judged good (votes are comparisons: no "
+        "judgement of one answer contradicts them), or a pair whose two answers are also "
+        "paired the other way (a voted pair stays; of two pairs judged apart, neither)"
     ),
     "split_vote": "two answers compared side by side as often one way as the other",
     "different_prompts": "a side-by-side vote between answers to different prompts",

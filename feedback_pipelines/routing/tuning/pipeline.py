@@ -45,7 +45,7 @@ from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import Conflict, build_sft
 from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, shared_search
 from feedback_pipelines.routing.tuning.splits import SplitResult, assign_splits
-from feedback_pipelines.routing.tuning.votes import not_against_votes, vote_pairs
+from feedback_pipelines.routing.tuning.votes import one_way, vote_pairs
 
 _DATASET_SPLIT = attrgetter("dataset", "split")
 
@@ -365,10 +365,10 @@ def _build_tuning_sets(
         voted, votes = vote_pairs(list(in_time), settings, gate_log)
         preference += voted
         liked, disliked = plain_signals(unvoted, settings, gate_log)
-        thumbs = liked_disliked_pairs(
+        preference += liked_disliked_pairs(
             liked, disliked, vectors, neighbours, settings, gate_log, judged
         )
-        preference += not_against_votes(thumbs, voted, gate_log)
+        preference = one_way(preference, gate_log)
         unpaired = unpaired_examples(liked, disliked, gate_log)
         out["result"] = (
             f"{len(preference):,} pairs ({len(voted):,} from {votes.votes:,} votes"

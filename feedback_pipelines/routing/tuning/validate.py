@@ -141,7 +141,7 @@ def _duplicates(rows: dict[str, list[tuple[int, str]]], problems: list[str]) -> 
 def _both_ways(rows: dict[str, list[tuple[int, dict]]]) -> list[str]:
     """Preference pairs whose two answers to one prompt are also exported the other way.
 
-    One training set must not teach A over B and B over A (`votes.not_against_votes`).
+    One training set must not teach A over B and B over A (`votes.one_way`).
     """
     seen: dict[tuple[str, str, str], str] = {}
     problems = []

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, fields
 
 from feedback_pipelines.routing.tuning import gates
 from feedback_pipelines.routing.tuning.events import RANKING, Event
-from feedback_pipelines.routing.tuning.examples import Example
+from feedback_pipelines.routing.tuning.examples import VOTED, Example
 from feedback_pipelines.routing.tuning.messages import normalize_text
 from feedback_pipelines.routing.tuning.preference import response_gate
 from feedback_pipelines.routing.tuning.settings import TuningSettings
@@ -214,18 +214,21 @@ def _one_way(made: list[tuple[Example, int, int]], log: gates.GateLog) -> list[E
     return out
 
 
-def not_against_votes(
-    pairs: Sequence[Example], voted: Sequence[Example], log: gates.GateLog
-) -> list[Example]:
-    """`pairs` (of liked and disliked answers) but those a voted pair puts the other way.
+def one_way(pairs: Sequence[Example], log: gates.GateLog) -> list[Example]:
+    """Every preference pair but those whose two answer texts are also paired the other way.
 
-    People who saw both answers side by side (or ranked them) outweigh two judgements made
-    apart: the pair is `contradicted_pair`, and the export never holds both directions.
+    One training set must not teach A over B and B over A. People who compared the two side
+    by side (or ranked them) outweigh judgements made apart: a voted pair stays and the other
+    way goes; two pairs from judgements made apart (thumbs, corrections) both go. Voted pairs
+    are already one way (`_one_way`). Each pair dropped is `contradicted_pair`.
     """
-    won = {(x.paired.trace_id, x.event.trace_id) for x in voted if x.paired is not None}
+    keys = [_texts(x) for x in pairs]
+    present = set(keys)
+    voted = {k for k, x in zip(keys, pairs, strict=True) if x.source in VOTED}
     out = []
-    for x in pairs:
-        if x.paired is not None and (x.event.trace_id, x.paired.trace_id) in won:
+    for key, x in zip(keys, pairs, strict=True):
+        other = (key[0], key[2], key[1])
+        if other in present and (x.source not in VOTED or other in voted):
             log.drop("contradicted_pair", "preference", x.event.feedback_id)
         else:
             out.append(x)
