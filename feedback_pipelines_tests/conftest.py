@@ -25,15 +25,64 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with slow tests first, so two workers end on short files, not on one long one.
+# The files on the generated week (the fixtures below): `make test` hands them to one worker as
+# one unit, so the week is built once and its texts embedded once (`fixtures/vectors.py`).
+WEEK_FIXTURES = {"generated_landing", "ingested_week"}
+WEEK_FILES = frozenset(
+    f"feedback_pipelines_tests/{name}.py"
+    for name in (
+        "clustering/test_clustering_assets",
+        "ingest/test_generated",
+        "recall/test_retention",
+        "recall/test_search",
+        "recall/test_semantic_assets",
+        "regressions/test_regressions_assets",
+        "reporting/test_report_runs",
+        "reporting/test_reporting",
+        "routing/test_block_neighbours",
+        "routing/test_lean_read",
+        "routing/test_routing_scale",
+        "routing/test_tuning_assets",
+    )
+)
 
-    `make test` hands whole files to its workers in this order (`--dist loadfile
-    --no-loadscope-reorder`); xdist's own order, most tests first, left single-test files of
-    90-100 s (fault injection, then two days at once) to run alone at the end.
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile`, with the files on the generated week as one unit of work."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "generated-week" if path in WEEK_FILES else path
+
+    return Scheduling(config, log)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
+    """Slow files first, each file's tests together; every file on the week in `WEEK_FILES`.
+
+    `make test` hands whole files (and the week's files as one unit) to its workers in this
+    order (`--dist loadfile --no-loadscope-reorder`); xdist's own order, most tests first, left
+    single-test files of 90-100 s (fault injection, then two days at once) to run alone at the
+    end. Sorted after pytest's own reordering, which pulls the tests of a session fixture
+    together across files: in a unit of several files that would tear a module's fixtures down
+    and build them again.
     """
+    yield
+    week = {
+        item.nodeid.split("::", 1)[0] for item in items if WEEK_FIXTURES & set(item.fixturenames)
+    }
+    if week - WEEK_FILES:
+        raise pytest.UsageError(f"add to conftest.WEEK_FILES: {sorted(week - WEEK_FILES)}")
     slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)  # stable: the order within a file stays
+    first: dict[Path, int] = {}
+    for i, item in enumerate(items):
+        first.setdefault(item.path, i)
+    items.sort(key=lambda item: (item.path not in slow, first[item.path]))  # stable
 
 
 @pytest.fixture

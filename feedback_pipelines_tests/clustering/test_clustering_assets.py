@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from feedback_pipelines_tests.fixtures.pipeline import WEEK_END, week_days
+from feedback_pipelines_tests.fixtures.vectors import reusing_vectors
 
 pytestmark = [pytest.mark.slow]
 
@@ -82,13 +83,16 @@ def week(ingested_week, tmp_path_factory) -> ClusteredWeek:
     data.mkdir(parents=True)
     shutil.copy(env.warehouse, data / "warehouse.duckdb")
     world = ClusteredWeek(data, data / "warehouse.duckdb", data / "qdrant", truth)
-    for day in week_days():
-        result = dg.materialize(
-            [feedback_embeddings, qdrant_feedback], partition_key=day, resources=world.resources()
-        )
-        assert result.success, day
-    for day in CLUSTER_DAYS:
-        world.runs[day] = cluster_day(world, day)
+    with reusing_vectors():
+        for day in week_days():
+            result = dg.materialize(
+                [feedback_embeddings, qdrant_feedback],
+                partition_key=day,
+                resources=world.resources(),
+            )
+            assert result.success, day
+        for day in CLUSTER_DAYS:
+            world.runs[day] = cluster_day(world, day)
     return world
 
 

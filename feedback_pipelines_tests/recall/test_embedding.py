@@ -227,3 +227,33 @@ def test_custom_onnx_file_gets_an_id_from_its_content(tmp_path):
     copy.write_bytes(source.read_bytes())
     e = OnnxEmbedder(copy)
     assert e.model_id.startswith("model@onnx:") and len(e.model_id.split(":")[-1]) == 12
+
+
+def test_the_suites_reused_vectors_are_the_models_own(minilm):
+    """`fixtures/vectors.reusing_vectors` (the suite's pipeline runs): a call seen before in the
+    process is answered from memory with the model's own bytes; outside the block every call
+    runs the model."""
+    import uuid
+    from unittest import mock
+
+    from feedback_pipelines_tests.fixtures.vectors import reusing_vectors
+
+    texts = [f"refund for flight {uuid.uuid4()}", f"reset my password {uuid.uuid4()}"]
+    plain = minilm.embed(texts)
+    calls = []
+    model_call = OnnxEmbedder._embed_batch
+
+    def counted(self, items):
+        calls.append(len(items))
+        return model_call(self, items)
+
+    with mock.patch.object(OnnxEmbedder, "_embed_batch", counted):
+        with reusing_vectors():
+            first = minilm.embed(texts)
+            again = minilm.embed([texts[1], texts[0], texts[1]])
+        in_block = len(calls)
+        after = minilm.embed(texts)
+    assert in_block == 2  # one call per distinct text (the int8 build embeds one at a time)
+    assert len(calls) == in_block + 2
+    assert np.array_equal(first, plain) and np.array_equal(after, plain)
+    assert np.array_equal(again, plain[[1, 0, 1]])

@@ -27,6 +27,7 @@ from feedback_pipelines.routing.tuning.messages import normalize_text
 from feedback_pipelines.routing.tuning.similarity import PairMemory
 from feedback_pipelines.routing.tuning.validate import validate_export
 from feedback_pipelines_tests.fixtures.pipeline import WEEK_END, make_env
+from feedback_pipelines_tests.fixtures.vectors import reusing_vectors
 
 pytestmark = [pytest.mark.slow]
 
@@ -136,17 +137,18 @@ def _regression(window_end: str, cluster: int, flagged: bool, delta: float) -> d
 
 
 def materialize(window_days: int = WINDOW_DAYS, selection=None) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [routing],
-        partition_key=DS,
-        resources={
-            "settings": PipelineConfig(window_days=window_days),
-            "warehouse": WarehouseResource(),
-            "embedder": EmbedderResource(),
-            "vector_store": VectorStoreResource(),
-        },
-        selection=selection,
-    )
+    with reusing_vectors():
+        return dg.materialize(
+            [routing],
+            partition_key=DS,
+            resources={
+                "settings": PipelineConfig(window_days=window_days),
+                "warehouse": WarehouseResource(),
+                "embedder": EmbedderResource(),
+                "vector_store": VectorStoreResource(),
+            },
+            selection=selection,
+        )
 
 
 # The files that name the Dagster run (the data card and its Markdown copies): a rerun is a
