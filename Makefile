@@ -12,7 +12,7 @@ DEMO_START := $(shell date -u -d "$(DEMO_END) - $$(( $(DEMO_DAYS) - 1 )) days" +
 LANDED_START = $(shell ls -d $(FEEDBACK_DATA_DIR)/landing/*/dt=* 2>/dev/null | sed 's/.*dt=//' | sort | head -1)
 DEV_PORT ?= 3000
 # make test runs the suite on this many worker processes (pytest-xdist), one test file each at a
-# time (the files on the generated week as one) so shared fixtures are built once.
+# time (the files on the generated week as one) so shared fixtures are built once: ~9 min on 2 cores.
 TEST_WORKERS ?= 2
 
 .PHONY: install system-deps demo dev test lint bench clean

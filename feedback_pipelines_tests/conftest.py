@@ -47,6 +47,7 @@ WEEK_FILES = frozenset(
 )
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: `-p no:xdist` still runs
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """`--dist loadfile`, with the files on the generated week as one unit of work."""
     if config.getvalue("dist") != "loadfile":
