@@ -142,7 +142,7 @@ def vote_pairs(
         compared.setdefault((min(chosen, rejected), max(chosen, rejected)), []).append(cast)
     ranked = sum(v.startswith(RANKING) for v in votes)
     tally = VoteTally(votes=len(votes), ranked=ranked, compared=len(compared))
-    out = []
+    made: list[tuple[Example, int, int]] = []  # each pair, the votes for it and against it
     for casts in compared.values():
         cast = _deciding(casts)
         if cast is None:
@@ -166,7 +166,7 @@ def vote_pairs(
         if reason:
             log.drop(reason, "preference", (worse or cast[0]).feedback_id)
             continue
-        made = Example(
+        pair = Example(
             "preference",
             "ranking" if cast[0].vote[0].startswith(RANKING) else "pairwise_vote",
             worse,
@@ -175,8 +175,8 @@ def vote_pairs(
             rejected=worse.response,
             paired=better,
         )
-        out.append((made, len(casts) - against, against))
-    out = _one_way(out, log)
+        made.append((pair, len(casts) - against, against))
+    out = _one_way(made, log)
     tally.pairs = len(out)
     out.sort(key=lambda x: (x.event.timestamp, x.event.feedback_id))
     return out, tally
