@@ -1,89 +1,155 @@
-"""A version's own store against a version filter over one store: the 9M version-alone lever.
+"""A store per model version against one store with a version filter, at the horizon's size.
 
-At the horizon's 9M points a model version alone (25% of the points) is answered in 30-32 ms
-(SCALE.md), 2.5x the ~12 ms it takes to read its codes; no filter costs 1.4x that floor. So a
-store per model version, searched without a filter, is the one layout left that could bring a
-version's search under 20 ms without a graph. This measures the ratio at a size this machine
-builds in minutes: DAYS days of 100k clustered Gaussian points (4 versions, equal shares),
-each day upserted then optimized as `qdrant_feedback` and `topic_clusters` do, into one store
-with the version as a tenant index and into a store holding only version v0's points.
+At 90 days of 100k points one store answered a model version alone (a quarter of the points)
+in 30-32 ms (SCALE.md), 2.5x the ~12 ms it takes to read its codes: Qdrant scores a filter's
+points one id at a time, ~4x the cost of a point of its sequential scan. The embedded store
+keeps one shard per model version (`vectorstore.versions`), so a version's search is that
+shard's unfiltered scan. This builds the same generated days into both layouts, each day
+upserted then optimized as `qdrant_feedback` and `topic_clusters` do (4 versions, equal shares;
+clustered Gaussian vectors; payloads with the fields the filters use), then times the filters
+recall asks (median and p95 of 50 queries after 10 warm-up ones, two passes) and compares
+the two layouts' top-10s.
 
-    python bench/version_store.py 24     # 2.4M points: ~8 min on 2 cores
+    python bench/version_store.py --layout one --days 90 --root /tmp/vs9m        # build, time
+    python bench/version_store.py --layout versions --days 90 --root /tmp/vs9m
+    python bench/version_store.py --compare --days 90 --root /tmp/vs9m           # both, built
 
-Stop 37, 24 days (2.4M points; load ~1): version filter over the one store 11.8 / 12.1 ms
-median (two passes of 60 queries), v0's own store unfiltered 7.3 / 7.2 ms (1.65x faster),
-the one store unfiltered 29.0 / 27.5 ms. Scaled to 9M, ~18-19 ms against 30-32 (not built:
-a store per version is a change of the store's layout, its retention and the server path's
-shard keys, not measured here).
+A layout already built under `--root` is reopened, not built again. `--days 24` builds in
+minutes (stop 37: the version filter 11.8-12.1 ms over one store, the version's own store
+7.2-7.3 ms).
 """
 
 from __future__ import annotations
 
-import shutil
+import argparse
 import statistics
-import sys
-import tempfile
 import time
 import uuid
+from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 
+from feedback_pipelines.vectorstore import VectorStore, open_store
 from feedback_pipelines.vectorstore.edge import EdgeStore
 
-PER_DAY, DIM, VERSIONS = 100_000, 384, 4
+PER_DAY, DIM, VERSIONS, SEED = 100_000, 384, 4, 0
+END = date(2026, 11, 20)
+KINDS = ["thumbs_up", "thumbs_down", "rating", "correction", "comment"]
 
 
-def main(days: int) -> None:
-    root = tempfile.mkdtemp(prefix="version-store-")
-    indexes = {"model_version": "tenant", "ds": "keyword"}
-    one = EdgeStore(root, "all", DIM, indexes=indexes)
-    own = EdgeStore(root, "v0", DIM, indexes=indexes)
-    rng = np.random.default_rng(0)
-    centres = rng.standard_normal((200, DIM)).astype(np.float32)
+def _centres() -> np.ndarray:
+    return np.random.default_rng(SEED).standard_normal((200, DIM)).astype(np.float32)
 
-    def vectors(n: int) -> np.ndarray:
-        x = centres[rng.integers(0, len(centres), n)]
-        x = x + 0.6 * rng.standard_normal((n, DIM)).astype(np.float32)
-        return x / np.linalg.norm(x, axis=1, keepdims=True)
 
-    started = time.time()
-    for d in range(days):
-        ds = f"2026-{1 + d // 28:02d}-{1 + d % 28:02d}"
-        vecs, version = vectors(PER_DAY), rng.integers(0, VERSIONS, PER_DAY)
-        points = [
-            (str(uuid.uuid5(uuid.NAMESPACE_URL, f"{d}-{i}")), vecs[i],
-             {"model_version": f"v{version[i]}", "ds": ds})
-            for i in range(PER_DAY)
-        ]  # fmt: skip
-        one.upsert(points)
-        one.optimize()
-        own.upsert([p for p, v in zip(points, version, strict=True) if v == 0])
-        own.optimize()
-        print(f"day {d + 1}/{days}: {time.time() - started:.0f}s", flush=True)
-    queries = vectors(60)
+def _vectors(rng: np.random.Generator, n: int) -> np.ndarray:
+    centres = _centres()
+    x = centres[rng.integers(0, len(centres), n)]
+    x = x + 0.6 * rng.standard_normal((n, DIM)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
-    def median_ms(store: EdgeStore, where: dict | None) -> float:
+
+def _day(days: int, d: int) -> str:
+    return (END - timedelta(days=days - 1 - d)).isoformat()
+
+
+def day_points(days: int, d: int) -> list:
+    """Day `d`'s points, the same in every process (seeded by the day)."""
+    rng = np.random.default_rng([SEED, d])
+    vecs = _vectors(rng, PER_DAY)
+    version = rng.integers(0, VERSIONS, PER_DAY)
+    negative = rng.random(PER_DAY) < 0.3
+    cluster = rng.integers(0, 200, PER_DAY)
+    kind = rng.integers(0, len(KINDS), PER_DAY)
+    ds = _day(days, d)
+    return [
+        (str(uuid.uuid5(uuid.NAMESPACE_URL, f"{d}-{i}")), vecs[i],
+         {"feedback_id": f"{d}-{i}", "model_version": f"v{version[i]}", "ds": ds,
+          "is_negative": bool(negative[i]), "cluster_id": int(cluster[i]),
+          "kind": KINDS[kind[i]]})
+        for i in range(PER_DAY)
+    ]  # fmt: skip
+
+
+def _open(root: Path, layout: str) -> VectorStore:
+    if layout == "one":
+        return EdgeStore(root / "one", "bench", DIM)
+    return open_store("bench", DIM, path=root / "versions", backend="edge")
+
+
+def build(root: Path, layout: str, days: int) -> VectorStore:
+    store = _open(root, layout)
+    have = store.count()
+    started = time.perf_counter()
+    for d in range(have // PER_DAY, days):
+        store.upsert(day_points(days, d))
+        store.optimize()
+        print(f"{layout}: day {d + 1}/{days} built, {time.perf_counter() - started:.0f}s",
+              flush=True)  # fmt: skip
+    return store
+
+
+def filters(days: int) -> dict[str, dict | None]:
+    last = _day(days, days - 1)
+    return {
+        "none": None,
+        "one model version": {"model_version": "v0"},
+        "last 14 days": {"ds": {"gte": _day(days, days - 14), "lte": last}},
+        "version + negative + 7 days": {
+            "model_version": "v0", "is_negative": True,
+            "ds": {"gte": _day(days, days - 7), "lte": last},
+        },
+        "one day": {"ds": last},
+    }  # fmt: skip
+
+
+def measure(store: VectorStore, days: int) -> dict[str, tuple[float, float, list]]:
+    """Per filter: median and p95 ms (the second of two passes) and each query's top-10 ids."""
+    queries = _vectors(np.random.default_rng(SEED + 1), 60)
+    out = {}
+    for name, where in filters(days).items():
         for q in queries[:10]:
             store.search(q, filter=where)
-        times = []
-        for q in queries:
-            t = time.perf_counter()
-            store.search(q, filter=where)
-            times.append((time.perf_counter() - t) * 1000)
-        return statistics.median(times)
+        for _ in range(2):
+            times, tops = [], []
+            for q in queries[10:]:
+                t = time.perf_counter()
+                hits = store.search(q, filter=where)
+                times.append((time.perf_counter() - t) * 1000)
+                tops.append([h.id for h in hits])
+        p95 = statistics.quantiles(times, n=20)[-1]
+        out[name] = (statistics.median(times), p95, tops)
+    return out
 
-    for _ in range(2):
-        filtered = median_ms(one, {"model_version": "v0"})
-        alone = median_ms(own, None)
-        unfiltered = median_ms(one, None)
-        print(
-            f"{days * PER_DAY:,} points: version filter {filtered:.1f} ms | the version's own "
-            f"store {alone:.1f} ms ({filtered / alone:.2f}x) | no filter {unfiltered:.1f} ms"
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--layout", choices=["one", "versions"], default="versions")
+    parser.add_argument("--days", type=int, default=24)
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--compare", action="store_true", help="time both built layouts")
+    args = parser.parse_args()
+    layouts = ["one", "versions"] if args.compare else [args.layout]
+    figures = {}
+    for layout in layouts:
+        started = time.perf_counter()
+        store = build(args.root, layout, args.days) if not args.compare else _open(
+            args.root, layout
         )
-    one.close()
-    own.close()
-    shutil.rmtree(root)
+        print(f"{layout}: {store.count():,} points, ready in {time.perf_counter() - started:.0f}s")
+        figures[layout] = measure(store, args.days)
+        store.close()
+    print("| filter | " + " | ".join(f"{x} median / p95 ms" for x in layouts) + " |")
+    print("|---|" + "---:|" * len(layouts))
+    for name in filters(args.days):
+        cells = [f"{figures[x][name][0]:.1f} / {figures[x][name][1]:.1f}" for x in layouts]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    if args.compare:
+        for name in filters(args.days):
+            one, own = figures["one"][name][2], figures["versions"][name][2]
+            same = np.mean([len(set(a) & set(b)) / max(len(a), 1) for a, b in zip(one, own)])
+            print(f"{name}: top-10 overlap between the layouts {same:.3f}")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 24)
+    main()
