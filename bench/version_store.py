@@ -133,8 +133,8 @@ def main() -> None:
     figures = {}
     for layout in layouts:
         started = time.perf_counter()
-        store = build(args.root, layout, args.days) if not args.compare else _open(
-            args.root, layout
+        store = (
+            build(args.root, layout, args.days) if not args.compare else _open(args.root, layout)
         )
         print(f"{layout}: {store.count():,} points, ready in {time.perf_counter() - started:.0f}s")
         figures[layout] = measure(store, args.days)
