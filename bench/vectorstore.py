@@ -350,13 +350,13 @@ def store_filters(payloads: list[dict]) -> dict:
 def bench_store(path: Path, queries, n_queries: int, optimize: bool) -> None:
     """A store the pipeline wrote (e.g. `bench/day.py --days 14`'s data/qdrant), as it is.
 
-    Changes the store (opening it applies `edge.py`'s configuration and moves a single-shard
-    store into version shards; `optimize` quantizes its segments): point it at a copy.
+    Changes the store (opening it applies `edge.py`'s configuration; `optimize` quantizes its
+    segments): point it at a copy.
     """
-    from feedback_pipelines.vectorstore.versions import VersionedStore
+    from feedback_pipelines.vectorstore.edge import EdgeStore
 
     (folder,) = [f for f in path.iterdir() if f.is_dir()]
-    store = VersionedStore(path, folder.name, queries.shape[1])
+    store = EdgeStore(path, folder.name, queries.shape[1])
     opt_s = 0.0
     if optimize:
         start = time.perf_counter()
@@ -388,14 +388,14 @@ def bench_rebuild(path: Path, queries, n_queries: int) -> None:
     what a store written by this code looks like at that size without rerunning the pipeline.
     Opening the source applies this code's configuration to it: point it at a copy.
     """
-    from feedback_pipelines.vectorstore.versions import VersionedStore
+    from feedback_pipelines.vectorstore.edge import EdgeStore
 
     (folder,) = [f for f in path.iterdir() if f.is_dir()]
-    source = VersionedStore(path, folder.name, queries.shape[1])
+    source = EdgeStore(path, folder.name, queries.shape[1])
     names = ["feedback_id", "ds", "model_version", "is_negative", "kind", "user_role"]
     days = sorted({f["ds"] for f in source.fields({}, ["ds"]).values()})
     target = Path(tempfile.mkdtemp(prefix="vs-rebuild-"))
-    store = VersionedStore(target, "rebuilt", queries.shape[1])
+    store = EdgeStore(target, "rebuilt", queries.shape[1])
     all_vectors, payloads = [], []
     try:
         for day in days:
@@ -417,7 +417,7 @@ def bench_rebuild(path: Path, queries, n_queries: int) -> None:
             all_vectors.append(vectors)
             payloads += [held[i] for i in ids]
         store.close()
-        store = VersionedStore(target, "rebuilt", queries.shape[1])  # as the next reader opens it
+        store = EdgeStore(target, "rebuilt", queries.shape[1])  # as the next reader opens it
         vectors = np.vstack(all_vectors)
         figures = measure_queries(
             store, vectors, payloads, queries, n_queries, store_filters(payloads)

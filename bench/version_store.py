@@ -2,21 +2,22 @@
 
 At 90 days of 100k points one store answered a model version alone (a quarter of the points)
 in 30-32 ms (SCALE.md), 2.5x the ~12 ms it takes to read its codes: Qdrant scores a filter's
-points one id at a time, ~4x the cost of a point of its sequential scan. The embedded store
-keeps one shard per model version (`vectorstore.versions`), so a version's search is that
-shard's unfiltered scan. This builds the same generated days into both layouts, each day
-upserted then optimized as `qdrant_feedback` and `topic_clusters` do (4 versions, equal shares;
-clustered Gaussian vectors; payloads with the fields the filters use), then times the filters
-recall asks (median and p95 of 50 queries after 10 warm-up ones, two passes) and compares
-the two layouts' top-10s.
+points one id at a time, ~4x the cost of a point of its sequential scan. With one Qdrant Edge
+shard per model version, a version's search is its shard's unfiltered scan; searches without a
+version ask every shard and merge by score. This builds the same generated days into both
+layouts, each day upserted then optimized as `qdrant_feedback` and `topic_clusters` do
+(4 versions, equal shares; clustered Gaussian vectors; payloads with the fields the filters
+use), then times the filters recall asks (median and p95 of 50 queries after 10 warm-up ones,
+the second of two passes) and compares the two layouts' top-10s.
 
     python bench/version_store.py --layout one --days 90 --root /tmp/vs9m        # build, time
     python bench/version_store.py --layout versions --days 90 --root /tmp/vs9m
     python bench/version_store.py --compare --days 90 --root /tmp/vs9m           # both, built
 
-A layout already built under `--root` is reopened, not built again. `--days 24` builds in
-minutes (stop 37: the version filter 11.8-12.1 ms over one store, the version's own store
-7.2-7.3 ms).
+A layout already built under `--root` is reopened, not built again. `--daily-segments` keeps
+each day's points of a version a segment of their own in the version shards (Qdrant merges
+them up to ~100k points otherwise). Stop 41's figures and the choice: SCALE.md, "A store per
+model version".
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from feedback_pipelines.vectorstore import VectorStore, open_store
+from feedback_pipelines.vectorstore import Hit
+from feedback_pipelines.vectorstore import edge as edge_module
 from feedback_pipelines.vectorstore.edge import EdgeStore
+from feedback_pipelines.vectorstore.layout import EF_CONSTRUCT, FULL_SCAN_KB, segment_kb
 
 PER_DAY, DIM, VERSIONS, SEED = 100_000, 384, 4, 0
 END = date(2026, 11, 20)
@@ -71,13 +74,66 @@ def day_points(days: int, d: int) -> list:
     ]  # fmt: skip
 
 
-def _open(root: Path, layout: str) -> VectorStore:
+class VersionShards:
+    """One Edge shard per model version: what the bench compares with one store (no more)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.shards = {f.name: EdgeStore(root, f.name, DIM) for f in sorted(root.iterdir())}
+
+    def upsert(self, points: list) -> None:
+        groups: dict[str, list] = {}
+        for point in points:
+            groups.setdefault(point[2]["model_version"], []).append(point)
+        for version, group in groups.items():
+            if version not in self.shards:
+                self.shards[version] = EdgeStore(self.root, version, DIM)
+            self.shards[version].upsert(group)
+
+    def search(self, vector, filter: dict | None = None, limit: int = 10) -> list[Hit]:
+        where = dict(filter or {})
+        version = where.pop("model_version", None)
+        shards = [self.shards[version]] if version else list(self.shards.values())
+        hits = [h for shard in shards for h in shard.search(vector, where, limit)]
+        return sorted(hits, key=lambda h: (-h.score, h.id))[:limit]
+
+    def count(self) -> int:
+        return sum(shard.count() for shard in self.shards.values())
+
+    def optimize(self) -> None:
+        for shard in self.shards.values():
+            shard.optimize()
+
+    def close(self) -> None:
+        for shard in self.shards.values():
+            shard.close()
+
+
+def _daily_segments(qe, dim: int):
+    """`edge._config` with merging off: each day's points of a version stay one segment."""
+    indexing_threshold, max_segment_size = segment_kb(dim)
+    return qe.EdgeConfig(
+        vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+        quantization_config=edge_module._codes(qe),
+        hnsw_config=qe.HnswIndexConfig(
+            m=0, ef_construct=EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_KB
+        ),
+        optimizers=qe.EdgeOptimizersConfig(
+            indexing_threshold=indexing_threshold,
+            max_segment_size=max_segment_size,
+            default_segment_number=10_000,
+        ),
+    )
+
+
+def _open(root: Path, layout: str):
     if layout == "one":
         return EdgeStore(root / "one", "bench", DIM)
-    return open_store("bench", DIM, path=root / "versions", backend="edge")
+    return VersionShards(root / layout)
 
 
-def build(root: Path, layout: str, days: int) -> VectorStore:
+def build(root: Path, layout: str, days: int):
     store = _open(root, layout)
     have = store.count()
     started = time.perf_counter()
@@ -103,7 +159,7 @@ def filters(days: int) -> dict[str, dict | None]:
     }  # fmt: skip
 
 
-def measure(store: VectorStore, days: int) -> dict[str, tuple[float, float, list]]:
+def measure(store, days: int) -> dict[str, tuple[float, float, list]]:
     """Per filter: median and p95 ms (the second of two passes) and each query's top-10 ids."""
     queries = _vectors(np.random.default_rng(SEED + 1), 60)
     out = {}
@@ -128,8 +184,18 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=24)
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--compare", action="store_true", help="time both built layouts")
+    parser.add_argument(
+        "--daily-segments", action="store_true", help="versions: no merging of segments"
+    )
     args = parser.parse_args()
-    layouts = ["one", "versions"] if args.compare else [args.layout]
+    versions = "versions-daily" if args.daily_segments else "versions"
+    if args.daily_segments:
+        edge_module._config = _daily_segments
+    layouts = (
+        ["one", versions]
+        if args.compare
+        else [versions if args.layout == "versions" else args.layout]
+    )
     figures = {}
     for layout in layouts:
         started = time.perf_counter()
@@ -146,7 +212,7 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(cells) + " |")
     if args.compare:
         for name in filters(args.days):
-            one, own = figures["one"][name][2], figures["versions"][name][2]
+            one, own = figures["one"][name][2], figures[versions][name][2]
             same = np.mean([len(set(a) & set(b)) / max(len(a), 1) for a, b in zip(one, own)])
             print(f"{name}: top-10 overlap between the layouts {same:.3f}")
 

@@ -19,8 +19,7 @@ indexes on `PAYLOAD_INDEXES`. Filters are plain dicts (see `base.py`). Embedded 
 process at a time: open, work, close.
 
 Backends (`backend=`): "edge" (Qdrant Edge, the embedded default: 40-80x the upserts/s and
-10-40x faster filtered queries than local mode at equal recall, see bench/vectorstore.py; one
-shard per model version, `versions.VersionedStore`),
+10-40x faster filtered queries than local mode at equal recall, see bench/vectorstore.py),
 "local" (qdrant-client local mode), "memory" (qdrant-client in memory, for tests), "server"
 (chosen automatically when a URL is given: qdrant-client to a Qdrant server or cluster).
 """
@@ -111,9 +110,9 @@ def open_store(
             hnsw_m = config.qdrant_hnsw_m()
         return QdrantClientStore(name, dim, url=url, api_key=api_key, hnsw_m=hnsw_m)
     if chosen == "edge":
-        from feedback_pipelines.vectorstore.versions import VersionedStore
+        from feedback_pipelines.vectorstore.edge import EdgeStore
 
-        return VersionedStore(root, name, dim)
+        return EdgeStore(root, name, dim)
     from feedback_pipelines.vectorstore.qdrant_client_store import QdrantClientStore
 
     if chosen == "memory":

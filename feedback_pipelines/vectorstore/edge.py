@@ -2,9 +2,8 @@
 
 Measured (bench/vectorstore.py, 2 busy cores): 3-6k upserts/s and exact filtered top-10
 queries in tens of milliseconds at 100k points, against ~70 upserts/s and 0.35-0.8 s per
-filtered query for qdrant-client's local mode at 10k. One shard per folder
-`<path>/<collection>/`; one process at a time (the write-ahead log is locked). The pipeline's
-store is one such shard per model version (`versions.VersionedStore`).
+filtered query for qdrant-client's local mode at 10k. One shard per collection under
+`<path>/<collection>/`; one process at a time (the write-ahead log is locked).
 
 Edge has no background optimizer: `optimize()`, which `topic_clusters` calls once it has
 written the day's cluster ids (a point whose payload is set leaves its quantized segment for
@@ -31,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,26 +105,6 @@ def _config(qe: Any, dim: int) -> Any:
             indexing_threshold=indexing_threshold, max_segment_size=max_segment_size
         ),
     )
-
-
-def read_mark(folder: Path) -> dict[str, Any] | None:
-    """The sync mark kept in `folder` (`VectorStore.sync_mark`), or None."""
-    try:
-        mark = json.loads((folder / SYNC_MARK).read_text())
-    except (OSError, ValueError):
-        return None
-    return mark if isinstance(mark, dict) else None
-
-
-def write_mark(folder: Path, mark: Mapping[str, Any] | None) -> None:
-    """Keep `mark` in `folder`, atomically (None: remove it)."""
-    path = folder / SYNC_MARK
-    if mark is None:
-        path.unlink(missing_ok=True)
-        return
-    partial = path.with_name(f".{SYNC_MARK}.tmp")
-    partial.write_text(json.dumps(dict(mark), sort_keys=True))
-    os.replace(partial, path)
 
 
 class EdgeStore(VectorStore):
@@ -338,37 +317,23 @@ class EdgeStore(VectorStore):
             return 0
         return sum(codes != wanted for codes in held)
 
-    def held(self, ids: Sequence[str]) -> list[str]:
-        """Which of `ids` are points here (Edge refuses payloads for points it lacks)."""
-        return [
-            str(record.id)
-            for chunk in batched(ids, 4096)
-            for record in self.shard.retrieve(list(chunk), False, False)
-        ]
-
-    def scroll_points(self, batch: int = 4096) -> Iterator[list[PointTuple]]:
-        """Every point with its vector and payload, a batch at a time."""
-        qe = self._qe
-        offset = None
-        while True:
-            records, offset = self.shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True)
-            )
-            if records:
-                yield [
-                    (str(r.id), np.asarray(r.vector, dtype=np.float32), self._decode(r.payload))
-                    for r in records
-                ]
-            if offset is None or not records:
-                return
-
     @override
     def sync_mark(self) -> dict[str, Any] | None:
-        return read_mark(self.path)
+        try:
+            mark = json.loads((self.path / SYNC_MARK).read_text())
+        except (OSError, ValueError):
+            return None
+        return mark if isinstance(mark, dict) else None
 
     @override
     def set_sync_mark(self, mark: Mapping[str, Any] | None) -> None:
-        write_mark(self.path, mark)
+        path = self.path / SYNC_MARK
+        if mark is None:
+            path.unlink(missing_ok=True)
+            return
+        partial = path.with_name(f".{SYNC_MARK}.tmp")
+        partial.write_text(json.dumps(dict(mark), sort_keys=True))
+        os.replace(partial, path)
 
     def info(self) -> dict[str, Any]:
         """Points, indexed vectors and segments (for logs and metadata)."""

@@ -8,8 +8,9 @@ were faster than int8 on every filter: 14 days 17.7 against 22.1 ms, a version's
 7 days 6.5 against 6.8, one day 2.7 against 3.0, a version 62.3 against 77.7, none 64.8
 against 104.8; recall@10 1.000 for both. So they were at 1M, 1.4M and 3M points. (Stop 28's
 9M run, which chose int8, named most of its days with dates that do not exist.) 4-bit codes
-also take half the RAM of int8 and open faster. (A version alone: 30-32 ms in one store
-with the model version a tenant index, `PAYLOAD_INDEXES`; hence a shard per version, `versions`.) A graph lost recall on queries unlike the
+also take half the RAM of int8 and open faster. (A version alone: 29-32 ms once the model
+version is a tenant index, `PAYLOAD_INDEXES`; a shard per version gave 17.9 ms but doubled the
+14-day window to 39.3: not taken, SCALE.md.) A graph lost recall on queries unlike the
 stored texts (0.73-0.84 at the default beam over 200k of the pipeline's own points) and costs
 25-45 s of building per day of 100k.
 """

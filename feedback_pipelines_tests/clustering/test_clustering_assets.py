@@ -353,17 +353,17 @@ def test_the_store_is_optimized_after_the_days_last_payload_write(week, monkeypa
     from feedback_pipelines.defs.semantic import qdrant_feedback
     from feedback_pipelines.embedding import DEFAULT_EMBEDDER, get_embedder
     from feedback_pipelines.vectorstore import open_store
-    from feedback_pipelines.vectorstore.versions import VersionedStore
+    from feedback_pipelines.vectorstore.edge import EdgeStore
 
     calls: list[str] = []
     for name in ("upsert", "set_payload", "set_payloads", "optimize"):
-        real = getattr(VersionedStore, name)
+        real = getattr(EdgeStore, name)
 
         def spy(self, *args, _real=real, _name=name, **kwargs):
             calls.append(_name)
             return _real(self, *args, **kwargs)
 
-        monkeypatch.setattr(VersionedStore, name, spy)
+        monkeypatch.setattr(EdgeStore, name, spy)
     day = CLUSTER_DAYS[-1]
     dg.materialize([qdrant_feedback], partition_key=day, resources=week.resources())
     assert "upsert" in calls and "optimize" not in calls

@@ -23,13 +23,12 @@ PER_DAY = 30
 HORIZON = 3
 
 
-def _day_points(ds: str, rng: np.random.Generator, version: str = "v1") -> list:
+def _day_points(ds: str, rng: np.random.Generator) -> list:
     vectors = rng.normal(size=(PER_DAY, 16)).astype(np.float32)
     return [
-        (point_id(f"{ds}-{i}"), vectors[i],
-         {"feedback_id": f"{ds}-{i}", "ds": ds, "kind": "x", "model_version": version})
+        (point_id(f"{ds}-{i}"), vectors[i], {"feedback_id": f"{ds}-{i}", "ds": ds, "kind": "x"})
         for i in range(PER_DAY)
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize("backend", ["edge", "memory"])
@@ -40,14 +39,11 @@ def test_store_stops_growing_past_the_horizon(tmp_path, backend):
     counts = []
     with open_store("retention", 16, path=tmp_path / "qdrant", backend=backend) as store:
         store.upsert([(point_id("no-day"), rng.normal(size=16), {"feedback_id": "no-day"})])
-        for k, ds in enumerate(days):  # a new model version every 3 days
-            sync_day(store, ds, _day_points(ds, rng, f"v{k // 3}"))
+        for ds in days:
+            sync_day(store, ds, _day_points(ds, rng))
             removed = store.delete_before(resource.retention_cutoff(ds))
             assert removed == (PER_DAY if len(counts) >= HORIZON else 0)
             counts.append(store.count({"ds": {"gte": "2000-01-01"}}))
-            if backend == "edge":  # a version with no day left loses its shard
-                live = {f"v{j // 3}" for j in range(max(0, k - HORIZON + 1), k + 1)}
-                assert len(store.shards) == len(live) + 1  # and the point without a version
         kept = {p["ds"] for p in store.retrieve_payloads(store.ids()).values() if "ds" in p}
         assert store.count() == HORIZON * PER_DAY + 1  # a point without a day is kept
     assert counts == [PER_DAY * min(k + 1, HORIZON) for k in range(len(days))]
