@@ -16,8 +16,9 @@ the second of two passes) and compares the two layouts' top-10s.
 
 A layout already built under `--root` is reopened, not built again. `--daily-segments` keeps
 each day's points of a version a segment of their own in the version shards (Qdrant merges
-them up to ~100k points otherwise). Stop 41's figures and the choice: SCALE.md, "A store per
-model version".
+them up to ~100k points otherwise; the setting reaches every Edge store the process opens, and
+the one store's days are a 100k-point segment each either way). Stop 41's figures and the
+choice: SCALE.md, "A store per model version".
 """
 
 from __future__ import annotations
