@@ -4,10 +4,12 @@
 
 Qdrant moves a point whose payload is set out of its quantized segment into the plain
 appendable one. Each simulated day upserts `--per-day` random 384-d points, then writes cluster
-ids into them and into 5% of the earlier points (as `topic_clusters` does), with `optimize()`
-either right after the upsert (`qdrant_feedback`, the old order) or after the writes (the
-pipeline's order now). Prints each day's optimize and write time and the filtered top-10
-latency left for the rest of the day, then the totals and their ratio.
+ids into them and into 5% of the earlier points (as `topic_clusters` did then), with
+`optimize()` either right after the upsert (`qdrant_feedback`, the old order) or after the
+writes (the order since; `qdrant_feedback` now writes the day's points with their ids and
+then the earlier points' changes, all before `optimize()`). Prints each day's optimize and
+write time and the filtered top-10 latency left for the rest of the day, then the totals and
+their ratio.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ in 30-32 ms (SCALE.md), 2.5x the ~12 ms it takes to read its codes: Qdrant score
 points one id at a time, ~4x the cost of a point of its sequential scan. With one Qdrant Edge
 shard per model version, a version's search is its shard's unfiltered scan; searches without a
 version ask every shard and merge by score. This builds the same generated days into both
-layouts, each day upserted then optimized as `qdrant_feedback` and `topic_clusters` do
+layouts, each day upserted then optimized as `qdrant_feedback` does
 (4 versions, equal shares; clustered Gaussian vectors; payloads with the fields the filters
 use), then times the filters recall asks (median and p95 of 50 queries after 10 warm-up ones,
 the second of two passes) and compares the two layouts' top-10s.

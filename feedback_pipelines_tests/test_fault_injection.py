@@ -38,8 +38,8 @@ pytestmark = pytest.mark.slow
 STEPS = (
     "landing_ingest",
     "feedback_embeddings.embed_shard[shard_0]",
-    "qdrant_feedback",
     "topic_clusters",
+    "qdrant_feedback",
     "version_regressions",
     "routing",
     "review_report",

@@ -11,6 +11,7 @@ to write).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import duckdb
@@ -153,6 +154,47 @@ def read_assignments(conn: duckdb.DuckDBPyConnection, ds: date | str) -> pd.Data
     return conn.execute(
         f"SELECT feedback_id, cluster_id, topic_id FROM {ASSIGNMENTS} WHERE ds = ?", [ds]
     ).df()
+
+
+@dataclass
+class PayloadIds:
+    """What the vector store's payloads must hold after a day: `read_payload_ids`."""
+
+    assignments: pd.DataFrame  # feedback_id, cluster_id, topic_id of the window's events
+    window: tuple[str, str] | None = None  # first and last day of those events
+    previous: tuple[str, pd.DataFrame] | None = None  # the last clustered day before, its rows
+
+
+def read_payload_ids(conn: duckdb.DuckDBPyConnection, ds: date | str, model_id: str) -> PayloadIds:
+    """The assignments of the window ending `ds`, for the cluster ids of the store's payloads.
+
+    Empty when `ds` is not clustered, or was clustered on another model's vectors (its ids
+    mean nothing in this model's collection). `previous` is what `read_previous` finds, for
+    the store's sync mark (`recall.sync.write_cluster_ids`).
+    """
+    empty = PayloadIds(pd.DataFrame(columns=["feedback_id", "cluster_id", "topic_id"]))
+    if not table_exists(conn, ASSIGNMENTS) or not table_exists(conn, REGISTRY):
+        return empty
+    end = pd.Timestamp(ds).date()
+    mine, other = conn.execute(
+        f"SELECT count(*) FILTER (WHERE model_id = ?), count(*) FILTER (WHERE model_id <> ?) "
+        f"FROM {REGISTRY} WHERE ds = ?",
+        [model_id, model_id, end],
+    ).fetchone()
+    assignments = read_assignments(conn, end)
+    if not len(assignments) or (other and not mine):
+        return empty
+    first = conn.execute(
+        f"SELECT min(e.ds) FROM {ASSIGNMENTS} a JOIN feedback_events e USING (feedback_id) "
+        "WHERE a.ds = ?",
+        [end],
+    ).fetchone()[0]
+    prev_ds = conn.execute(
+        f"SELECT max(ds) FROM {REGISTRY} WHERE ds < ? AND model_id = ?", [end, model_id]
+    ).fetchone()[0]
+    previous = None if prev_ds is None else (prev_ds.isoformat(), read_assignments(conn, prev_ds))
+    window = (min(first, end) if first else end).isoformat(), end.isoformat()
+    return PayloadIds(assignments, window, previous)
 
 
 def _listify(values: pd.Series, cast=float) -> list:

@@ -3,12 +3,11 @@
 Thin wiring: read the window's vectors and what earlier days left (the registry of frozen
 subtopic centroids, yesterday's tables), call `feedback_pipelines.clustering.cluster_window`,
 optionally title the subtopics, write every topic table for the partition (the window's last
-day), then write each event's subtopic and theme into its Qdrant payload so semantic search can
-filter by topic.
+day). `qdrant_feedback` runs next and writes each event's subtopic and theme into its Qdrant
+payload, so semantic search can filter by topic and the day's store is written in one step.
 """
 
 import os
-import time
 from datetime import date
 
 import dagster as dg
@@ -41,9 +40,8 @@ from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import WINDOW_MAPPING, daily_partitions
 from feedback_pipelines.embedding import CachedEmbed
 from feedback_pipelines.malloc import freed_memory_kept
-from feedback_pipelines.recall.sync import write_cluster_ids
 from feedback_pipelines.resources.clustering import ClusterLabellerResource
-from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
+from feedback_pipelines.resources.semantic import EmbedderResource
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
 
@@ -70,7 +68,6 @@ class ClusteringSettings(dg.Config):
     #: c-TF-IDF cosine from which two themes are one (`ThemeConfig.vocabulary`; above 1: never)
     theme_word_similarity: float = _DEFAULTS.themes.vocabulary
     rerank_labels: bool = True
-    write_payloads: bool = True
 
     def to_config(self) -> ClusteringConfig:
         """The pure-core configuration."""
@@ -95,11 +92,9 @@ def _spec(key: str, description: str) -> dg.AssetSpec:
         deps=[
             dg.AssetDep("feedback_embeddings", partition_mapping=WINDOW_MAPPING),
             dg.AssetDep("feedback_events", partition_mapping=WINDOW_MAPPING),
-            # ordering only: the day's points must exist before their cluster ids are set
-            dg.AssetDep("qdrant_feedback"),
         ],
         group_name=GROUP,
-        kinds={"duckdb", "qdrant"},
+        kinds={"duckdb"},
         owners=owners(GROUP),
         metadata=warehouse_table(key),
     )
@@ -168,10 +163,9 @@ def topic_clusters(
     settings: PipelineConfig,
     warehouse: WarehouseResource,
     embedder: EmbedderResource,
-    vector_store: VectorStoreResource,
     cluster_labeller: ClusterLabellerResource,
 ):
-    """Place the window on the registry, merge themes, label, write the tables and payloads."""
+    """Place the window on the registry, merge themes, label, write the tables."""
     in_date_order(context)
     ds = context.partition_key
     end = date.fromisoformat(ds)
@@ -218,10 +212,6 @@ def topic_clusters(
                 if embed is not None
                 else ")"
             )
-        )
-        last = None if prev_ds is None else (prev_ds.isoformat(), previous.assignments)
-        payload_stats = _write_payloads(
-            context, config, vector_store, model, result.assignments, (start, end), last
         )
     kept = _kept_share(result.assignments, previous.assignments)
     common = {"partition": ds, "window_start": start.isoformat(), "model_id": model.model_id}
@@ -280,7 +270,6 @@ def topic_clusters(
             "dagster/row_count": written["cluster_assignments"],
             "noise_share": stats.get("noise_share", 0.0),
             "seconds": stats.get("seconds", 0.0),
-            "qdrant_payloads": dg.MetadataValue.json(payload_stats),
         },
     )
     yield from _checks(result, len(events), kept)
@@ -305,76 +294,6 @@ def _preview(result, themes: int = 8, per_theme: int = 4) -> str:
         for _, c in subs.iterrows():
             lines.append(f"  - {c['label']} ({int(c['size'])}, {c['status']})")
     return "\n".join(lines)
-
-
-def _write_payloads(
-    context: dg.AssetExecutionContext,
-    config: ClusteringSettings,
-    vector_store: VectorStoreResource,
-    model,
-    assignments: pd.DataFrame,
-    window: tuple[date, date],
-    previous: tuple[str, pd.DataFrame] | None,
-) -> dict:
-    """Cluster ids (-1 = noise) into the window's payloads, then `optimize` (quantized segments).
-
-    Optimized here, after the day's last write, not in `qdrant_feedback`: Qdrant moves a point whose
-    payload is set out of its quantized segment, so optimizing before these writes quantized
-    the day's points twice and left them unquantized until the next day (replayed 8 days x
-    40k points: optimize 48.9 s in all against 15.0 s here, and searches after each day
-    29.6 against 17.4 ms on the last).
-    """
-    stats = {
-        "written": 0, "unchanged": 0, "missing": 0, "read": 0, "seconds": 0.0,
-        "optimize_seconds": 0.0,
-    }  # fmt: skip
-    write = config.write_payloads and len(assignments) > 0
-    if not write and not vector_store.optimize_above:
-        return stats
-    started = time.perf_counter()
-    with vector_store.open(model.model_id, model.dim) as store:
-        if write:
-            done = write_cluster_ids(
-                store, (window[0].isoformat(), window[1].isoformat()), assignments, previous
-            )
-            stats.update(
-                written=done.written, unchanged=done.unchanged, missing=done.missing, read=done.read
-            )
-            stats["seconds"] = round(time.perf_counter() - started, 2)
-            known = done.written + done.unchanged - done.read
-            how = (
-                f"; {done.read:,} read from the store, {known:,} known from the write of "
-                f"{previous[0]} (sync mark)"
-                if known and previous
-                else ""
-            )
-            context.log.info(
-                f"cluster ids written into {done.written:,} Qdrant payloads "
-                f"({done.unchanged:,} of the window already held theirs{how}) in "
-                f"{stats['seconds']:.1f}s"
-                + (
-                    f"; {done.missing:,} events have no point (qdrant_feedback not run?)"
-                    if done.missing
-                    else ""
-                )
-            )
-        points = store.count()
-        if vector_store.should_optimize(points):
-            earlier = store.earlier_segments()
-            context.log.info(
-                f"optimizing the store's {points:,} points"
-                + (
-                    f" (and re-encoding its {earlier:,} segments of an earlier release, once: "
-                    "~5-6 s per 100k points)"
-                    if earlier
-                    else ""
-                )
-            )
-            started = time.perf_counter()
-            store.optimize()
-            stats["optimize_seconds"] = round(time.perf_counter() - started, 2)
-            context.log.info(f"optimized (quantized segments) in {stats['optimize_seconds']:.1f}s")
-    return stats
 
 
 def _kept_share(assignments: pd.DataFrame, previous: pd.DataFrame | None) -> float | None:

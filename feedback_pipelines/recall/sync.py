@@ -1,14 +1,16 @@
 """Feedback events as vector store points: payloads, and the idempotent sync of one day.
 
 A payload holds only redacted text and metadata (no user id, no response, no raw messages):
-what search shows and filters on. `cluster_id` and `topic_id` are not part of it: the clustering
-stage sets them with `set_payloads`, and a rerun of the day keeps the ids already set.
+what search shows and filters on, with the event's `cluster_id` and `topic_id` once the day's
+window is clustered. The day's points are written with them; the window's earlier points get
+theirs with `set_payloads`, only where they changed. Written without them (no clustering yet),
+a point keeps the ids it held.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -18,12 +20,27 @@ import pandas as pd
 
 from feedback_pipelines.vectorstore.base import PointTuple, VectorStore, iso_date, point_id
 
-#: Payload fields written for every point (cluster_id is added later by clustering).
+#: Payload fields written for every point (and `CLUSTER_FIELDS` once the day is clustered).
 PAYLOAD_FIELDS = (
     "feedback_id", "trace_id", "session_id", "ds", "timestamp", "model_version",
     "prompt_version", "kind", "reason", "score", "is_negative", "user_role", "text",
     "embedding_model",
 )  # fmt: skip
+
+
+#: Payload fields of the event's subtopic and theme (-1: noise), from `cluster_assignments`.
+CLUSTER_FIELDS = ("cluster_id", "topic_id")
+
+
+def _cluster_ids(clusters: pd.DataFrame | None, feedback_ids: pd.Series) -> list:
+    """(cluster_id, topic_id) as ints for each feedback id, None for one not assigned."""
+    if clusters is None or not len(clusters):
+        return [None] * len(feedback_ids)
+    known = clusters.drop_duplicates("feedback_id").set_index("feedback_id")
+    known = known.reindex(feedback_ids.to_numpy())
+    assigned = known["cluster_id"].notna().to_numpy()
+    pairs = zip(*(known[f].fillna(0).astype("int64").tolist() for f in CLUSTER_FIELDS))
+    return [p if a else None for p, a in zip(pairs, assigned, strict=True)]
 
 
 def _value(value: Any) -> Any:
@@ -53,13 +70,20 @@ def _payload_column(values: pd.Series) -> list:
     return out
 
 
-def feedback_points(events: pd.DataFrame, rows: pd.DataFrame, ds: str) -> list[PointTuple]:
+def feedback_points(
+    events: pd.DataFrame,
+    rows: pd.DataFrame,
+    ds: str,
+    clusters: pd.DataFrame | None = None,
+) -> list[PointTuple]:
     """Points for a day: `rows` (feedback_embeddings) joined to `events` (feedback_events).
 
     Args:
         events: The day's feedback events (`read_day_events`).
         rows: The day's embeddings: feedback_id, model_id, text, vector.
         ds: The day.
+        clusters: Assignments (feedback_id, cluster_id, topic_id) of the window ending `ds`:
+            each point of an assigned event holds its ids.
     """
     if rows.empty:
         return []
@@ -72,25 +96,26 @@ def feedback_points(events: pd.DataFrame, rows: pd.DataFrame, ds: str) -> list[P
     meta = meta.reindex(columns=fields).reindex(rows["feedback_id"])
     found = rows["feedback_id"].isin(events["feedback_id"]).tolist()
     metadata = zip(*(_payload_column(meta[f]) for f in fields), strict=True)
+    ids = _cluster_ids(clusters, rows["feedback_id"])
     points: list[PointTuple] = []
-    for fid, model_id, text, vector, known, values in zip(
+    for fid, model_id, text, vector, known, values, cluster in zip(
         rows["feedback_id"],
         rows["model_id"],
         rows["text"],
         rows["vector"],
         found,
         metadata,
+        ids,
         strict=True,
     ):
         payload = {"feedback_id": fid, "ds": day, "text": text, "embedding_model": model_id}
         if known:
             payload.update(zip(fields, values))
+        if cluster is not None:
+            payload.update(zip(CLUSTER_FIELDS, cluster))
         points.append((point_id(fid), np.asarray(vector, dtype=np.float32), payload))
     return points
 
-
-#: Payload fields the clustering stage sets, which a rerun of the day keeps.
-CLUSTER_FIELDS = ("cluster_id", "topic_id")
 
 # The payload fields that hold user text; the rest are ids, versions, labels and dates.
 PAYLOAD_TEXT_FIELDS = ("text",)
@@ -109,6 +134,7 @@ class SyncResult:
     deleted: int  # points of the day whose event is gone (a corrected re-delivery)
     kept_cluster_ids: int
     count: int  # points of the day after the sync
+    held: pd.DataFrame | None = None  # what the day's points hold now, as `_held` reads it
 
 
 def sync_day(
@@ -138,7 +164,8 @@ def sync_day(
             kept += 1
         merged.append((pid, vector, payload))
     upserted = store.upsert(merged, batch_size=batch_size)
-    return SyncResult(upserted, len(stale), kept, store.count({"ds": day}))
+    held = _held_frame([pid for pid, _, _ in merged], [p for _, _, p in merged])
+    return SyncResult(upserted, len(stale), kept, store.count({"ds": day}), held)
 
 
 @dataclass
@@ -171,10 +198,14 @@ def assignments_digest(assignments: pd.DataFrame) -> str:
 def _held(store: VectorStore, filter: dict) -> pd.DataFrame:
     """point_id, feedback_id and the ids each point of `filter` holds (NA: none yet)."""
     found = store.fields(filter, ("feedback_id", *CLUSTER_FIELDS))
-    fields = list(found.values())
+    return _held_frame(list(found), list(found.values()))
+
+
+def _held_frame(point_ids: list[str], fields: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """`_held`'s frame from points' ids and payloads (or the fields read of them)."""
     return pd.DataFrame(
         {
-            "point_id": list(found),
+            "point_id": point_ids,
             "feedback_id": [f.get("feedback_id") for f in fields],
             **{
                 name: pd.array([f.get(name) for f in fields], dtype="Int64")
@@ -189,6 +220,7 @@ def write_cluster_ids(
     window: tuple[str, str],
     assignments: pd.DataFrame,
     previous: tuple[str, pd.DataFrame] | None = None,
+    today: pd.DataFrame | None = None,
 ) -> ClusterWrite:
     """Set `cluster_id` and `topic_id` of the window's points to `assignments`' (one per event).
 
@@ -199,15 +231,17 @@ def write_cluster_ids(
     What the store holds is read from it (every point of the window, found by the
     `feedback_id` it holds), unless the collection's sync mark says it holds `previous` (the
     last window's day and assignments) in full: then only the window's last day is read and
-    the rest is `previous` (1.4M points: ~45 s of reading). The mark goes before the first
-    write and comes back, for this window, after the last, when every event had a point: a
-    write cut short leaves none.
+    the rest is `previous` (1.4M points: ~45 s of reading). The window's last day is not read
+    either when `today` says what its points hold (`SyncResult.held`: the sync just wrote
+    them). The mark goes before the first write and comes back, for this window, after the
+    last, when every event had a point: a write cut short leaves none.
 
     Args:
         store: The collection.
         window: First and last day.
         assignments: Every event of the window: feedback_id, cluster_id, topic_id.
         previous: The last clustered day before this window's last and its assignments.
+        today: What the points of the window's last day hold, as `_held` reads it.
     """
     wanted = _id_frame(assignments)
     mark = store.sync_mark()
@@ -217,10 +251,13 @@ def write_cluster_ids(
         "ds": previous[0],
         "digest": assignments_digest(previous[1]),
     }:
-        held, read = _held_since(store, window[1], wanted, previous[1])
-    if held is None:  # no mark, or not this one: read what every point holds
-        held = _held(store, {"ds": {"gte": window[0], "lte": window[1]}})
+        held, read = _held_since(store, window[1], wanted, previous[1], today)
+    if held is None:  # no mark, or not this one: read what the window's points hold
+        last = "lte" if today is None else "lt"  # (the last day's: `today` says)
+        held = _held(store, {"ds": {"gte": window[0], last: window[1]}})
         read = len(held)
+        if today is not None:
+            held = pd.concat([held, today], ignore_index=True)
     both = wanted.merge(held, on="feedback_id", suffixes=("", "_held"))
     differs = np.zeros(len(both), dtype=bool)
     for name in CLUSTER_FIELDS:
@@ -243,14 +280,20 @@ def write_cluster_ids(
 
 
 def _held_since(
-    store: VectorStore, day: str, wanted: pd.DataFrame, previous: pd.DataFrame
+    store: VectorStore,
+    day: str,
+    wanted: pd.DataFrame,
+    previous: pd.DataFrame,
+    today: pd.DataFrame | None,
 ) -> tuple[pd.DataFrame | None, int]:
     """What the window's points hold, and how many points were read.
 
-    The day's points as read, the rest as `previous` left them; None when an event of the
-    window is in neither (then everything is read).
+    The day's points as read (or as `today` says), the rest as `previous` left them; None
+    when an event of the window is in neither (then everything is read).
     """
-    today = _held(store, {"ds": day})
+    read = today is None
+    if today is None:
+        today = _held(store, {"ds": day})
     before = _id_frame(previous)
     before = before[~before["feedback_id"].isin(today["feedback_id"])]
     before = before.astype({name: "Int64" for name in CLUSTER_FIELDS})
@@ -258,7 +301,7 @@ def _held_since(
     held = pd.concat([today, before], ignore_index=True)
     if not wanted["feedback_id"].isin(held["feedback_id"]).all():
         return None, 0
-    return held, len(today)
+    return held, len(today) if read else 0
 
 
 def _day_before(day: str) -> str:

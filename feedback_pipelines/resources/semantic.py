@@ -50,7 +50,7 @@ class VectorStoreResource(dg.ConfigurableResource):
     api_key: str = ""
     path: str = ""
     backend: str = ""
-    #: Run Qdrant Edge's `optimize()` each day, after `topic_clusters` writes the cluster ids,
+    #: Run Qdrant Edge's `optimize()` each day, after `qdrant_feedback`'s last write of the day,
     #: once the collection holds at least this many points; 0 = never. It quantizes the new
     #: segments (4-bit TurboQuant codes, no HNSW graph: see `vectorstore/layout.py`), ~3 CPU s
     #: per 100k new points, and rebuilds older segments that lost many points to payload

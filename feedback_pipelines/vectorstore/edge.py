@@ -5,9 +5,9 @@ queries in tens of milliseconds at 100k points, against ~70 upserts/s and 0.35-0
 filtered query for qdrant-client's local mode at 10k. One shard per collection under
 `<path>/<collection>/`; one process at a time (the write-ahead log is locked).
 
-Edge has no background optimizer: `optimize()`, which `topic_clusters` calls once it has
-written the day's cluster ids (a point whose payload is set leaves its quantized segment for
-the plain one, so optimizing earlier did the work twice), turns each full segment into 4-bit
+Edge has no background optimizer: `optimize()`, which `qdrant_feedback` calls after the
+day's last write (a point whose payload is set leaves its quantized segment for the plain
+one, so optimizing earlier did the work twice), turns each full segment into 4-bit
 TurboQuant codes kept in RAM (segments hold up to ~100k points, so a day's new points make a
 new segment and older ones are left alone) and builds no HNSW graph. A search scans the codes
 (on both cores) and rescores the best 4 x limit with the original vectors. A store written with

@@ -1,8 +1,9 @@
 """The clustering assets on the generated week: planted topics, stable ids, a new topic, Qdrant.
 
 The generated week (shared `ingested_week`, copied so it is never changed) is embedded with the
-real model and indexed in an embedded Qdrant store by the semantic assets, then the clustering
-asset runs through Dagster for the last four days. Everything is checked against the
+real model and indexed in an embedded Qdrant store by the semantic assets, with the clustering
+asset run through Dagster before the store's write on the last four days, as the daily job
+orders them. Everything is checked against the
 generator's truth: the topic of every feedback event and the day the new topic starts.
 """
 
@@ -63,10 +64,14 @@ class ClusteredWeek:
 
 
 def cluster_day(world: ClusteredWeek, day: str, **resources) -> dg.ExecuteInProcessResult:
+    """The day's clustering, then its store write (which sets the window's cluster ids)."""
     from feedback_pipelines.defs.clustering import topic_clusters
+    from feedback_pipelines.defs.semantic import qdrant_feedback
 
     result = dg.materialize(
-        [topic_clusters], partition_key=day, resources=world.resources(**resources)
+        [topic_clusters, qdrant_feedback],
+        partition_key=day,
+        resources=world.resources(**resources),
     )
     assert result.success, day
     return result
@@ -74,7 +79,7 @@ def cluster_day(world: ClusteredWeek, day: str, **resources) -> dg.ExecuteInProc
 
 @pytest.fixture(scope="module")
 def week(ingested_week, tmp_path_factory) -> ClusteredWeek:
-    """The generated week embedded, indexed, and clustered for its last four days."""
+    """The generated week embedded, clustered for its last four days, and indexed."""
     from feedback_pipelines.defs.semantic import feedback_embeddings, qdrant_feedback
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -86,13 +91,15 @@ def week(ingested_week, tmp_path_factory) -> ClusteredWeek:
     with reusing_vectors():
         for day in week_days():
             result = dg.materialize(
-                [feedback_embeddings, qdrant_feedback],
+                [feedback_embeddings]
+                if day in CLUSTER_DAYS
+                else [feedback_embeddings, qdrant_feedback],
                 partition_key=day,
                 resources=world.resources(),
             )
             assert result.success, day
-        for day in CLUSTER_DAYS:
-            world.runs[day] = cluster_day(world, day)
+            if day in CLUSTER_DAYS:
+                world.runs[day] = cluster_day(world, day)
     return world
 
 
@@ -274,7 +281,10 @@ def test_every_event_of_the_window_is_assigned_once(week):
     sizes = links[links["cluster_id"] >= 0]["cluster_id"].value_counts()
     assert (active.set_index("cluster_id")["size"] == sizes.reindex(active["cluster_id"])).all()
     checks = {e.check_name: e.passed for e in week.runs[day].get_asset_check_evaluations()}
-    assert checks == {"every_event_assigned": True, "noise_share": True, "ids_kept": True}
+    assert checks == {
+        "every_event_assigned": True, "noise_share": True, "ids_kept": True,
+        "point_count": True, "no_pii_in_payloads": True,  # the store's write after it
+    }  # fmt: skip
     # every theme's subtopics are live subtopics of the day, each in one theme
     topics = week.table("SELECT * FROM feedback_topics WHERE ds = ?", [day])
     held = [c for ids in topics.loc[topics["status"] != "faded", "cluster_ids"] for c in ids]
@@ -300,7 +310,7 @@ def test_a_rerun_replaces_its_partition_with_the_same_result(week):
     assert first["embedded"] > later["embedded"] and later["cached"] > later["embedded"]
     again = keyphrases(rerun)
     assert again["embedded"] == 0 and again["cached"] > 0
-    # the store already holds every id: nothing is rewritten
+    # the store already holds every id: nothing is rewritten (and no mark: the rerun reads)
     payloads = payload_stats(rerun)
     assert payloads["written"] == 0 and payloads["unchanged"] > len(links_before) // 2
     links_after = week.table(
@@ -330,33 +340,41 @@ def keyphrases(result: dg.ExecuteInProcessResult) -> dict:
 
 
 def payload_stats(result: dg.ExecuteInProcessResult) -> dict:
-    """What the run did to the Qdrant payloads (cluster_assignments' metadata)."""
-    return metadata(result, "cluster_assignments", "qdrant_payloads")
+    """What the run did to the window's cluster ids in the store (qdrant_feedback's metadata)."""
+    return metadata(result, "qdrant_feedback", "cluster_ids")
 
 
 def test_only_changed_payloads_are_written(week):
     first, *later = (payload_stats(week.runs[day]) for day in CLUSTER_DAYS)
-    assert first["written"] > 0 and first["missing"] == 0
-    assert first["read"] == first["written"] + first["unchanged"]  # no window before: read all
     days = week.table(
         "SELECT ds::VARCHAR AS ds, count(*) AS n FROM feedback_embeddings GROUP BY ds"
     ).set_index("ds")["n"]
-    for day, stats in zip(CLUSTER_DAYS[1:], later, strict=True):
+    # no window clustered before: the earlier days' points are read, none holds ids yet; the
+    # day's own points were written with theirs, so they are neither read nor rewritten
+    earlier = int(days[days.index < CLUSTER_DAYS[0]].sum())
+    assert first["read"] == first["written"] == earlier > 0 and first["missing"] == 0
+    assert first["unchanged"] == days[CLUSTER_DAYS[0]]
+    for stats in later:
         # a window mostly keeps yesterday's ids: most payloads are left alone; the store held
-        # yesterday's window in full (its sync mark), so only the new day's points are read
+        # yesterday's window in full (its sync mark) and the day's points were just written,
+        # so nothing is read
         assert stats["missing"] == 0 and 0 < stats["written"] < stats["unchanged"]
-        assert stats["read"] == days[day] < stats["written"] + stats["unchanged"]
+        assert stats["read"] == 0
 
 
 def test_the_store_is_optimized_after_the_days_last_payload_write(week, monkeypatch):
-    """Qdrant moves a point whose payload is set out of its int8 segment: optimize comes last."""
+    """Qdrant moves a point whose payload is set out of its quantized segment: optimize is last."""
     from feedback_pipelines.defs.semantic import qdrant_feedback
     from feedback_pipelines.embedding import DEFAULT_EMBEDDER, get_embedder
     from feedback_pipelines.vectorstore import open_store
     from feedback_pipelines.vectorstore.edge import EdgeStore
 
+    model = get_embedder(DEFAULT_EMBEDDER)
+    with open_store(model.model_id, model.dim, path=week.store, backend="edge") as store:
+        earlier = list(store.fields({"ds": CLUSTER_DAYS[0]}, ("cluster_id",)))[:50]
+        store.set_payload(earlier, {"cluster_id": -7})  # ids the rerun must rewrite
     calls: list[str] = []
-    for name in ("upsert", "set_payload", "set_payloads", "optimize"):
+    for name in ("upsert", "set_payload", "set_payloads", "delete_before", "optimize"):
         real = getattr(EdgeStore, name)
 
         def spy(self, *args, _real=real, _name=name, **kwargs):
@@ -364,16 +382,11 @@ def test_the_store_is_optimized_after_the_days_last_payload_write(week, monkeypa
             return _real(self, *args, **kwargs)
 
         monkeypatch.setattr(EdgeStore, name, spy)
-    day = CLUSTER_DAYS[-1]
-    dg.materialize([qdrant_feedback], partition_key=day, resources=week.resources())
-    assert "upsert" in calls and "optimize" not in calls
-    model = get_embedder(DEFAULT_EMBEDDER)
-    with open_store(model.model_id, model.dim, path=week.store, backend="edge") as store:
-        store.set_payload(store.ids()[:50], {"cluster_id": -7})  # ids the rerun must rewrite
-    calls.clear()
-    cluster_day(week, day)
-    writes = [k for k, name in enumerate(calls) if name.startswith("set_payload")]
-    assert writes and calls[-1] == "optimize" and calls.count("optimize") == 1, calls
+    result = dg.materialize(
+        [qdrant_feedback], partition_key=CLUSTER_DAYS[-1], resources=week.resources()
+    )
+    assert payload_stats(result)["written"] == len(earlier) == 50
+    assert calls == ["upsert", "delete_before", "set_payloads", "optimize"], calls
 
 
 def test_cluster_ids_are_in_the_qdrant_payloads(week):

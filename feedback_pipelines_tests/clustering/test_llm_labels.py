@@ -178,7 +178,7 @@ def test_the_asset_titles_clusters_when_a_labeller_is_configured(server, tmp_pat
     from feedback_pipelines.defs.clustering import topic_clusters
     from feedback_pipelines.embedding import get_embedder
     from feedback_pipelines.resources.clustering import ClusterLabellerResource
-    from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
+    from feedback_pipelines.resources.semantic import EmbedderResource
     from feedback_pipelines.resources.settings import PipelineConfig
     from feedback_pipelines.resources.warehouse import WarehouseResource
 
@@ -225,7 +225,6 @@ def test_the_asset_titles_clusters_when_a_labeller_is_configured(server, tmp_pat
         "settings": PipelineConfig(data_dir=str(tmp_path)),
         "warehouse": WarehouseResource(database=str(db)),
         "embedder": EmbedderResource(name="hash:384"),
-        "vector_store": VectorStoreResource(path=str(tmp_path / "qdrant")),
         "cluster_labeller": ClusterLabellerResource(url=server.url, api_key=KEY, model="m"),
     }
     server.default = (200, "A topic title")
@@ -233,7 +232,6 @@ def test_the_asset_titles_clusters_when_a_labeller_is_configured(server, tmp_pat
         [topic_clusters],
         partition_key=end.isoformat(),
         resources=resources,
-        run_config={"ops": {"topic_clusters": {"config": {"write_payloads": False}}}},
     )
     assert result.success
     with duckdb.connect(str(db), read_only=True) as conn:

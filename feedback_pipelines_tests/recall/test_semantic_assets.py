@@ -190,6 +190,15 @@ def test_feedback_points_hold_metadata_and_json_values():
         type(v) in (str, float, bool, type(None)) for p in points.values() for v in p.values()
     )
     assert "secret request" not in str(points)
+    assert "cluster_id" not in a  # not clustered yet: a rerun keeps what the points hold
+    # clustered: an assigned event's point holds its subtopic and theme as ints (-1: noise)
+    clusters = pd.DataFrame(
+        {"feedback_id": ["a", "x"], "cluster_id": np.array([-1, 4]), "topic_id": [-1, 2]}
+    )
+    points = {pid: p for pid, _, p in feedback_points(events, rows, "2026-11-20", clusters)}
+    a, b = points[point_id("a")], points[point_id("b")]
+    assert (a["cluster_id"], a["topic_id"]) == (-1, -1) and type(a["cluster_id"]) is int
+    assert "cluster_id" not in b and "topic_id" not in b
     resource = VectorStoreResource(optimize_above=1000)
     assert not resource.should_optimize(999) and resource.should_optimize(1000)
     assert VectorStoreResource().should_optimize(1)  # cheap: every day by default

@@ -199,6 +199,36 @@ def test_cluster_ids_are_written_only_where_they_change(store):
     assert all(by_event[f].get("cluster_id") is None for f in outside)
 
 
+def _by_day() -> dict[str, list]:
+    points, _ = _points()
+    return {d: [p for p in points if p[2]["ds"] == d] for d in DAYS}
+
+
+def _assign(by_day: dict[str, list], days: list[str], shift: int) -> pd.DataFrame:
+    """Assignments of the events of `days`: subtopics 0-2 (shifted), themes 0-1."""
+    fids = [p[2]["feedback_id"] for d in days for p in by_day[d]]
+    return pd.DataFrame(
+        {
+            "feedback_id": fids,
+            "cluster_id": [(k + shift) % 3 for k in range(len(fids))],
+            "topic_id": [k % 2 for k in range(len(fids))],
+        }
+    )
+
+
+def _reads(store, monkeypatch) -> list[dict]:
+    """The filters of every `fields` read of the store from now on."""
+    reads: list[dict] = []
+    fields = store.fields
+    monkeypatch.setattr(store, "fields", lambda f, names=(): reads.append(f) or fields(f, names))
+    return reads
+
+
+def _held(store) -> dict[str, tuple]:
+    found = store.fields({}, ("feedback_id", "cluster_id", "topic_id")).values()
+    return {f["feedback_id"]: (f.get("cluster_id"), f.get("topic_id")) for f in found}
+
+
 def test_the_day_after_a_full_write_reads_only_its_own_points(tmp_path, monkeypatch):
     """The sync mark: the store holds the last window's ids, so the next window reads one day.
 
@@ -207,26 +237,15 @@ def test_the_day_after_a_full_write_reads_only_its_own_points(tmp_path, monkeypa
     whole window is read again.
     """
     store = open_store("test-model", 16, path=tmp_path / "qdrant", backend="edge")
-    points, _ = _points()
-    by_day = {d: [p for p in points if p[2]["ds"] == d] for d in DAYS}
+    by_day = _by_day()
 
     def assign(days, shift):
-        fids = [p[2]["feedback_id"] for d in days for p in by_day[d]]
-        return pd.DataFrame(
-            {
-                "feedback_id": fids,
-                "cluster_id": [(k + shift) % 3 for k in range(len(fids))],
-                "topic_id": [k % 2 for k in range(len(fids))],
-            }
-        )
+        return _assign(by_day, days, shift)
 
-    reads: list[dict] = []
-    fields = store.fields
-    monkeypatch.setattr(store, "fields", lambda f, names=(): reads.append(f) or fields(f, names))
+    reads = _reads(store, monkeypatch)
 
     def held():
-        found = fields({}, ("feedback_id", "cluster_id", "topic_id")).values()
-        return {f["feedback_id"]: (f.get("cluster_id"), f.get("topic_id")) for f in found}
+        return _held(store)
 
     for day in DAYS[:2]:
         sync_day(store, day, by_day[day])
@@ -277,6 +296,45 @@ def test_the_day_after_a_full_write_reads_only_its_own_points(tmp_path, monkeypa
         other.set_sync_mark({"ds": DAYS[1]})
         assert other.sync_mark() is None
         other.close()
+
+
+def test_the_day_just_synced_with_its_ids_is_not_read_back(tmp_path, monkeypatch):
+    """`qdrant_feedback` writes the day's points with their ids, then the window's changes.
+
+    The sync says what the day's points hold, so with the mark nothing is read, and without it
+    (a rerun of the day) only the window's earlier days.
+    """
+    store = open_store("test-model", 16, path=tmp_path / "qdrant", backend="edge")
+    by_day = _by_day()
+    for day in DAYS[:2]:
+        sync_day(store, day, by_day[day])
+    first = _assign(by_day, DAYS[:2], 0)
+    write_cluster_ids(store, (DAYS[0], DAYS[1]), first)
+    second = _assign(by_day, DAYS[1:], 2)
+    ids = second.set_index("feedback_id")
+    day = [
+        (pid, vector, {**p, **ids.loc[p["feedback_id"]].astype(int).to_dict()})
+        for pid, vector, p in by_day[DAYS[2]]
+    ]
+    before = _held(store)
+    want = {**before, **dict(zip(second["feedback_id"], zip(second["cluster_id"],
+                                                            second["topic_id"])))}  # fmt: skip
+    changed = sum(before.get(f) != ids for f, ids in want.items() if f in before)
+    reads = _reads(store, monkeypatch)
+    for rerun in (False, True):
+        synced = sync_day(store, DAYS[2], day)
+        reads.clear()
+        done = write_cluster_ids(store, (DAYS[1], DAYS[2]), second, (DAYS[1], first), synced.held)
+        read = list(reads)
+        assert _held(store) == want and done.missing == 0
+        assert done.unchanged >= len(day)  # the day's points were written with their ids
+        if not rerun:  # the mark: the earlier days are as `first` left them
+            assert read == [] and done.read == 0 and done.written == changed > 0
+        else:  # no mark (the day's own): read the earlier days, find nothing to write
+            assert read == [{"ds": {"gte": DAYS[1], "lt": DAYS[2]}}]
+            assert done.read == len(by_day[DAYS[1]]) and done.written == 0
+        assert store.sync_mark() == {"ds": DAYS[2], "digest": assignments_digest(second)}
+    store.close()
 
 
 def _segment_codes(shard: Path) -> list[dict]:
