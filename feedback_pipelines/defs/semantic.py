@@ -14,7 +14,7 @@ import pandas as pd
 
 from feedback_pipelines import config
 from feedback_pipelines.cli.runs import IN_PROGRESS
-from feedback_pipelines.clustering.store import read_payload_ids
+from feedback_pipelines.clustering.store import PayloadIds, read_payload_ids
 from feedback_pipelines.defs.automation import EXECUTOR_ENV
 from feedback_pipelines.defs.metadata import (
     STORE_RETRY,
@@ -45,6 +45,7 @@ from feedback_pipelines.recall.sync import (
 )
 from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
 from feedback_pipelines.resources.warehouse import WarehouseResource
+from feedback_pipelines.vectorstore import VectorStore
 
 GROUP = "semantic"
 
@@ -331,10 +332,18 @@ def qdrant_feedback(
     )
 
 
-def _write_cluster_ids(context, store, clustered, today) -> dict:
+def _write_cluster_ids(
+    context: dg.AssetExecutionContext,
+    store: VectorStore,
+    clustered: PayloadIds,
+    today: pd.DataFrame | None,
+) -> dict:
     """The window's cluster ids into the payloads of its earlier days, where they changed."""
     if clustered.window is None:
-        context.log.info("no clustering of this day yet: points keep the cluster ids they hold")
+        context.log.info(
+            "the day is not clustered (on this model's vectors): points keep the cluster ids "
+            "they hold"
+        )
         return {}
     started = time.perf_counter()
     done = write_cluster_ids(
@@ -346,7 +355,12 @@ def _write_cluster_ids(context, store, clustered, today) -> dict:
         f"cluster ids of {len(clustered.assignments):,} events of {clustered.window[0]}.."
         f"{clustered.window[1]}: {done.written:,} payloads written, {done.unchanged:,} held "
         f"theirs ({done.read:,} read from the store, {known:,} known) in {seconds:.1f}s"
-        + (f"; {done.missing:,} events have no point" if done.missing else "")
+        + (
+            f"; {done.missing:,} events have no point (a day of the window not written to "
+            "the store, or past its retention horizon)"
+            if done.missing
+            else ""
+        )
     )
     return {
         "written": done.written,
@@ -357,7 +371,12 @@ def _write_cluster_ids(context, store, clustered, today) -> dict:
     }
 
 
-def _optimize(context, vector_store: VectorStoreResource, store, points: int) -> float:
+def _optimize(
+    context: dg.AssetExecutionContext,
+    vector_store: VectorStoreResource,
+    store: VectorStore,
+    points: int,
+) -> float:
     """Qdrant Edge's `optimize()` (quantized segments) once the day's writes are done."""
     if not vector_store.should_optimize(points):
         return 0.0

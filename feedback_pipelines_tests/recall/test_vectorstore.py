@@ -225,7 +225,8 @@ def _reads(store, monkeypatch) -> list[dict]:
 
 
 def _held(store) -> dict[str, tuple]:
-    found = store.fields({}, ("feedback_id", "cluster_id", "topic_id")).values()
+    """feedback_id -> (cluster_id, topic_id) of every point, read past `_reads`' spy."""
+    found = type(store).fields(store, {}, ("feedback_id", "cluster_id", "topic_id")).values()
     return {f["feedback_id"]: (f.get("cluster_id"), f.get("topic_id")) for f in found}
 
 
@@ -325,13 +326,12 @@ def test_the_day_just_synced_with_its_ids_is_not_read_back(tmp_path, monkeypatch
         synced = sync_day(store, DAYS[2], day)
         reads.clear()
         done = write_cluster_ids(store, (DAYS[1], DAYS[2]), second, (DAYS[1], first), synced.held)
-        read = list(reads)
         assert _held(store) == want and done.missing == 0
         assert done.unchanged >= len(day)  # the day's points were written with their ids
         if not rerun:  # the mark: the earlier days are as `first` left them
-            assert read == [] and done.read == 0 and done.written == changed > 0
+            assert reads == [] and done.read == 0 and done.written == changed > 0
         else:  # no mark (the day's own): read the earlier days, find nothing to write
-            assert read == [{"ds": {"gte": DAYS[1], "lt": DAYS[2]}}]
+            assert reads == [{"ds": {"gte": DAYS[1], "lt": DAYS[2]}}]
             assert done.read == len(by_day[DAYS[1]]) and done.written == 0
         assert store.sync_mark() == {"ds": DAYS[2], "digest": assignments_digest(second)}
     store.close()
