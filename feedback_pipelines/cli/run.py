@@ -372,7 +372,8 @@ def day_note(result) -> str:
     parts = []
     for asset, key, one, many in (
         ("feedback_events", "dagster/row_count", "feedback event", "feedback events"),
-        ("feedback_clusters", "clusters", "topic", "topics"),
+        ("feedback_clusters", "subtopics", "subtopic", "subtopics"),
+        ("feedback_topics", "themes", "theme", "themes"),
         ("version_regressions", "regressions", "regression", "regressions"),
         ("tuning_candidates", "dagster/row_count", "tuning example", "tuning examples"),
         ("review_queue", "dagster/row_count", "for review", "for review"),

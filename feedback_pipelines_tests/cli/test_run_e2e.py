@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -76,6 +77,9 @@ def test_a_range_runs_as_one_backfill_quietly_and_leaves_the_sensor_idle(backfil
     assert "WARN  2026-11-18 input_present: no input for 2026-11-18" in out
     assert "pass --allow-empty" in out
     assert "[3/3] 2026-11-20  ok" in out
+    # each day's line says what it found, topics included
+    day = re.search(r"^\[3/3\] 2026-11-20  ok in .*$", out, re.M).group(0)
+    assert re.search(r"[\d,]+ feedback events, [\d,]+ subtopics?, [\d,]+ themes?, ", day), day
     for noise in (" - DEBUG - ", " - INFO - ", "WARNING:root", "Please consider to run"):
         assert noise not in out + err, noise
     assert "Traceback" not in out + err
