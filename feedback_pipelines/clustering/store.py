@@ -39,6 +39,8 @@ from feedback_pipelines.schema import (
 from feedback_pipelines.tables import table_exists, transaction
 from feedback_pipelines.vector_tables import read_vectors, save_vectors
 
+#: What `read_assignments` reads of an assignment.
+ID_COLUMNS = ["feedback_id", "cluster_id", "topic_id"]
 WINDOW_COLUMNS = ["ds", "feedback_id", "text", "user_id", "session_id", "timestamp", "is_negative"]
 
 
@@ -119,9 +121,7 @@ def read_previous(
     next_tid = conn.execute(
         f"SELECT coalesce(max(topic_id), -1) + 1 FROM {TOPICS} WHERE ds < ?", [end]
     ).fetchall()[0][0]
-    prev_ds = conn.execute(
-        f"SELECT max(ds) FROM {REGISTRY} WHERE ds < ?{model}", [end, *params]
-    ).fetchall()[0][0]
+    prev_ds = _previous_day(conn, end, model_id)
     previous = PreviousDay(next_cluster_id=int(next_cid), next_topic_id=int(next_tid))
     if prev_ds is None:
         return previous, None
@@ -146,13 +146,22 @@ def read_previous(
     return previous, pd.Timestamp(prev_ds).date()
 
 
+def _previous_day(conn: duckdb.DuckDBPyConnection, end: date, model_id: str | None) -> date | None:
+    """The last day before `end` clustered (on `model_id`'s vectors, when given)."""
+    model = " AND model_id = ?" if model_id else ""
+    return conn.execute(
+        f"SELECT max(ds) FROM {REGISTRY} WHERE ds < ?{model}",
+        [end, *([model_id] if model_id else [])],
+    ).fetchall()[0][0]
+
+
 def read_assignments(conn: duckdb.DuckDBPyConnection, ds: date | str) -> pd.DataFrame:
     """One partition's assignments (feedback_id, cluster_id, topic_id), empty when none."""
     if not table_exists(conn, ASSIGNMENTS):
-        return pd.DataFrame(columns=["feedback_id", "cluster_id", "topic_id"])
+        return pd.DataFrame(columns=ID_COLUMNS)
     ensure_tables(conn)
     return conn.execute(
-        f"SELECT feedback_id, cluster_id, topic_id FROM {ASSIGNMENTS} WHERE ds = ?", [ds]
+        f"SELECT {', '.join(ID_COLUMNS)} FROM {ASSIGNMENTS} WHERE ds = ?", [ds]
     ).df()
 
 
@@ -172,7 +181,7 @@ def read_payload_ids(conn: duckdb.DuckDBPyConnection, ds: date | str, model_id: 
     mean nothing in this model's collection). `previous` is what `read_previous` finds, for
     the store's sync mark (`recall.sync.write_cluster_ids`).
     """
-    empty = PayloadIds(pd.DataFrame(columns=["feedback_id", "cluster_id", "topic_id"]))
+    empty = PayloadIds(pd.DataFrame(columns=ID_COLUMNS))
     if not table_exists(conn, ASSIGNMENTS) or not table_exists(conn, REGISTRY):
         return empty
     end = pd.Timestamp(ds).date()
@@ -180,7 +189,7 @@ def read_payload_ids(conn: duckdb.DuckDBPyConnection, ds: date | str, model_id: 
         f"SELECT count(*) FILTER (WHERE model_id = ?), count(*) FILTER (WHERE model_id <> ?) "
         f"FROM {REGISTRY} WHERE ds = ?",
         [model_id, model_id, end],
-    ).fetchone()
+    ).fetchall()[0]
     assignments = read_assignments(conn, end)
     if not len(assignments) or (other and not mine):
         return empty
@@ -188,10 +197,8 @@ def read_payload_ids(conn: duckdb.DuckDBPyConnection, ds: date | str, model_id: 
         f"SELECT min(e.ds) FROM {ASSIGNMENTS} a JOIN feedback_events e USING (feedback_id) "
         "WHERE a.ds = ?",
         [end],
-    ).fetchone()[0]
-    prev_ds = conn.execute(
-        f"SELECT max(ds) FROM {REGISTRY} WHERE ds < ? AND model_id = ?", [end, model_id]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
+    prev_ds = _previous_day(conn, end, model_id)
     previous = None if prev_ds is None else (prev_ds.isoformat(), read_assignments(conn, prev_ds))
     window = (min(first, end) if first else end).isoformat(), end.isoformat()
     return PayloadIds(assignments, window, previous)
