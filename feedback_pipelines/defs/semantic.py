@@ -26,6 +26,7 @@ from feedback_pipelines.defs.metadata import (
 from feedback_pipelines.defs.ordering import in_date_order
 from feedback_pipelines.defs.partitions import daily_partitions
 from feedback_pipelines.embedding import log_progress
+from feedback_pipelines.embedding.cpu import cpu_kernels
 from feedback_pipelines.privacy import find_pii
 from feedback_pipelines.recall import shards
 from feedback_pipelines.recall.embeddings import (
@@ -61,6 +62,14 @@ EMBEDDING_CHECKS = [
         asset="feedback_embeddings",
         blocking=True,
         description="No PII-looking string in the embedded (redacted) texts.",
+    ),
+    dg.AssetCheckSpec(
+        "one_cpu_family",
+        asset="feedback_embeddings",
+        description=(
+            "The day's new texts were embedded on one CPU family: vectors are bit-identical "
+            "only within one (`embedding.cpu`); several mean a rerun elsewhere may differ."
+        ),
     ),
 ]
 
@@ -114,8 +123,11 @@ def embed_shard(context: dg.OpExecutionContext, embedder: EmbedderResource, shar
     seconds = time.perf_counter() - start
     out = shards.write_vectors(path.with_name(path.stem + ".vectors.parquet"), hashes, vectors)
     rate = len(texts) / seconds if seconds > 0 else 0.0
-    context.log.info(f"{path.name}: embedded {len(texts):,} texts in {seconds:.1f}s ({rate:.1f}/s)")
-    return {"path": str(out), "texts": len(texts), "seconds": seconds}
+    cpu = cpu_kernels()
+    context.log.info(
+        f"{path.name}: embedded {len(texts):,} texts in {seconds:.1f}s ({rate:.1f}/s) on {cpu}"
+    )
+    return {"path": str(out), "texts": len(texts), "seconds": seconds, "cpu": cpu}
 
 
 @dg.op(
@@ -150,9 +162,17 @@ def commit_embeddings(
         vectors = lookup_vectors(conn, sorted(set(day.hashes) - set(fresh)))
     vectors.update(fresh)
     late = day.new_texts(vectors)  # the day changed since the plan, or shard files are gone
+    families = shards.families(shard_results)
     if late:
         context.log.warning(f"{ds}: {len(late):,} texts without a shard vector: embedded here")
         vectors.update(zip([h for h, _ in late], model.embed([t for _, t in late]), strict=True))
+        families = sorted({*families, cpu_kernels()})
+    if len(families) > 1:
+        context.log.warning(
+            f"{ds}: the new texts were embedded on {len(families)} CPU families "
+            f"({', '.join(families)}): their vectors are not bit-identical to one family's, so "
+            "a rerun on other nodes can differ slightly; pin the shard steps to one family"
+        )
     frame = compose_day(day, ds, model.model_id, vectors)
     with warehouse.get_connection() as conn:
         written = write_day(conn, ds, frame, model.dim)
@@ -176,6 +196,7 @@ def commit_embeddings(
             "reused_from_cache": len(distinct) - embedded,
             "events_without_text": day.skipped,
             "shards": len(shard_results),
+            "cpu_families": ", ".join(families),
             "texts_per_second": round(embedded / seconds, 1) if seconds > 0 else 0.0,
             "preview": markdown_table(frame[["feedback_id", "text_hash", "text"]].head(10)),
         },
@@ -194,6 +215,14 @@ def commit_embeddings(
         passed=not found,
         description=f"{len(found)} PII-looking strings" if found else "no PII found",
         metadata={"count": len(found)},
+    )
+    yield dg.AssetCheckResult(
+        check_name="one_cpu_family",
+        asset_key="feedback_embeddings",
+        passed=len(families) <= 1,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"embedded on {', '.join(families) or 'no CPU (nothing new)'}",
+        metadata={"families": ", ".join(families)},
     )
     for folder in {Path(r["path"]).parent for r in shard_results}:  # last: a retry re-reads them
         shards.remove(folder)

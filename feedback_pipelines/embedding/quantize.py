@@ -16,11 +16,14 @@ Measured on 2,000 real texts against fp32 compute (one text per call, two cores)
     none                     8-bit         235        0.9947        0.973
 
 Weights use 7-bit range (`reduce_range`) so CPUs without VNNI (AVX2 `vpmaddubsw`) cannot
-saturate and compute the same vectors. The 8-bit build was closer to the reference but not
-better downstream: on the generated week it kept all 22 negatives of a topic born in the
-window's last three days in one cluster (this recipe: 18), while on the FeedbackQA comments its
-clusters, with the default seed, merged the cleaning complaints into a catch-all cluster (this
-recipe, and both with two other seeds, keep them apart). Clustering small real sets moves with
+saturate: their int8 products are exact too. The vectors still differ between CPU families in
+the float parts of the model (`embedding/cpu.py`, measured).
+
+The 8-bit build was closer to the reference but not better downstream: on the generated
+week it kept all 22 negatives of a topic born in the window's last three days in one cluster
+(this recipe: 18), while on the FeedbackQA comments its clusters, with the default seed,
+merged the cleaning complaints into a catch-all cluster (this recipe, and both with two other
+seeds, keep them apart). Clustering small real sets moves with
 perturbations this small; a different recipe is a different vector space, so changing it later
 only means re-embedding.
 

@@ -9,14 +9,15 @@ the day is committed.
 
 Texts are dealt to shards round-robin in text-hash order, so the split depends only on the set
 of new texts. The default embedder runs one text per model call, so a text's vector does not
-depend on its shard: one shard or many give the same bytes.
+depend on its shard: one shard or many give the same bytes, on CPUs of one family
+(`embedding.cpu`: each shard reports its own, and the commit warns when they differ).
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,11 @@ def read_vectors(path: Path) -> dict[str, np.ndarray]:
     dim = column.type.list_size
     matrix = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
     return dict(zip(hashes, matrix, strict=True))
+
+
+def families(results: Sequence[Mapping]) -> list[str]:
+    """The CPU families (`embedding.cpu`) of the shard results that embedded any text."""
+    return sorted({r.get("cpu") or "unknown" for r in results if r.get("texts")})
 
 
 def remove_stale(root: Path, live: set[str], now: float | None = None) -> int:

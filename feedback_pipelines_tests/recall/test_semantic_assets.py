@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from feedback_pipelines.embedding import DEFAULT_EMBEDDER, get_embedder, interaction_text, text_hash
+from feedback_pipelines.embedding.cpu import cpu_kernels
 from feedback_pipelines.vectorstore import open_store
 from feedback_pipelines_tests.fixtures.semantic import DAYS, materialize_day, semantic_world
 
@@ -144,11 +145,13 @@ def test_checks_pass_and_metadata_reports_throughput(world):
     assert first["checks"] == {
         "every_event_embedded": True,
         "no_pii_in_embedded_text": True,
+        "one_cpu_family": True,
         "point_count": True,
         "no_pii_in_payloads": True,
     }
     meta = first["meta"]["feedback_embeddings"]
     assert meta["texts_per_second"] > 0 and meta["dim"] == 384
+    assert meta["cpu_families"] == cpu_kernels()
     assert first["meta"]["qdrant_feedback"]["collection"].startswith("feedback-")
 
 
@@ -255,3 +258,40 @@ def test_two_shards_give_the_same_rows_and_points_as_one(
             store.close()
 
     assert points(sharded.store) == points(world.store)
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["one_cpu_family"] is True
+
+
+def test_shards_on_two_cpu_families_are_flagged(ingested_week, tmp_path, monkeypatch):
+    """Vectors are bit-identical only within one CPU family (`embedding.cpu`): a day whose
+    shards ran on two (pods on mixed nodes; here the second family is a stand-in, as no other
+    CPU runs here) is committed, with a warning and a failed WARN check."""
+    import shutil
+
+    import dagster as dg
+
+    from feedback_pipelines.defs import semantic
+    from feedback_pipelines_tests.fixtures.semantic import SemanticWorld, resources
+
+    env, truth = ingested_week
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(env.warehouse, data / "warehouse.duckdb")
+    world = SemanticWorld(data, data / "warehouse.duckdb", data / "qdrant", truth)
+    monkeypatch.setenv("FEEDBACK_EMBED_SHARDS", "2")
+    families = iter(["x86-64-v3", "x86-64-v4+vnni"])
+    monkeypatch.setattr(semantic, "cpu_kernels", lambda: next(families))
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [semantic.feedback_embeddings],
+        partition_key=DAYS[0],
+        resources=resources(world),
+        instance=instance,
+    )
+    assert result.success  # the vectors are good: the day is written
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "one_cpu_family"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    (mat,) = result.asset_materializations_for_node("feedback_embeddings")
+    assert mat.metadata["cpu_families"].value == "x86-64-v3, x86-64-v4+vnni"
+    warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == 30]
+    assert any("2 CPU families (x86-64-v3, x86-64-v4+vnni)" in m for m in warnings)

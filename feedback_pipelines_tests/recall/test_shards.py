@@ -47,3 +47,29 @@ def test_only_old_folders_of_runs_not_in_progress_are_removed(tmp_path):
     shards.remove(live)
     shards.remove(fresh)
     assert not (tmp_path / "work").exists()
+
+
+def test_cpu_families_name_the_kernels_onnxruntime_picks():
+    from feedback_pipelines.embedding.cpu import cpu_kernels, kernel_family
+
+    v4 = dict.fromkeys(["AVX2", "FMA3", "AVX512F", "AVX512BW", "AVX512DQ", "AVX512VL",
+                        "AVX512CD"], True)  # fmt: skip
+    assert kernel_family({**v4, "AVX512VNNI": True}, "x86_64") == "x86-64-v4+vnni"
+    assert kernel_family(v4, "x86_64") == "x86-64-v4"
+    assert kernel_family({**v4, "AVX512BW": False}, "x86_64") == "x86-64-v3"  # no AVX-512 BW
+    assert kernel_family({"AVX2": True, "FMA3": True}, "AMD64") == "x86-64-v3"
+    assert kernel_family({"AVX2": True}, "x86_64") == "x86-64"  # AVX2 without FMA
+    assert kernel_family({"ASIMDDP": True}, "aarch64") == "aarch64+dotprod"
+    assert kernel_family({}, "arm64") == "aarch64"
+    assert kernel_family({}, "") == "unknown"
+    assert cpu_kernels() == cpu_kernels() != "unknown"
+    results = [
+        {"texts": 3, "cpu": "x86-64-v3"},
+        {"texts": 0, "cpu": "aarch64"},  # embedded nothing: says nothing of the vectors
+        {"texts": 2, "cpu": "x86-64-v4+vnni"},
+        {"texts": 1, "cpu": "x86-64-v3"},
+        {"texts": 1},  # a result of an earlier release
+    ]
+    assert shards.families(results) == ["unknown", "x86-64-v3", "x86-64-v4+vnni"]
+    assert shards.families(results[:2]) == ["x86-64-v3"]
+    assert shards.families([]) == []
