@@ -114,8 +114,15 @@ def routing(
     ds = context.partition_key
     model = embedder.get()
     selected = {k.to_user_string() for k in context.selected_asset_keys}
+    tuning = tuning_settings(settings)
     with warehouse.get_connection() as conn:
-        inputs = read_inputs(conn, ds, settings.window_days, model.model_id)
+        inputs = read_inputs(
+            conn,
+            ds,
+            settings.window_days,
+            model.model_id,
+            incremental=tuning.export_mode == "incremental",
+        )
     context.log.info(
         f"{ds}: {len(inputs.events):,} feedback events over {settings.window_days} days, "
         f"{len(inputs.cached):,} vectors reused from feedback_embeddings, "
@@ -131,7 +138,7 @@ def routing(
         model_id=model.model_id,
         neighbours=BlockNeighbours(log=context.log.info),
         window_days=settings.window_days,
-        settings=tuning_settings(settings),
+        settings=tuning,
         write_exports="tuning_candidates" in selected,
         write_queue="review_queue" in selected,
         run_id=context.run.run_id,

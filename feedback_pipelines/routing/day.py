@@ -36,6 +36,7 @@ from feedback_pipelines.routing.tuning.events import (
     VOTE_COLUMNS,
     Prompts,
 )
+from feedback_pipelines.routing.tuning.examples import VOTED
 from feedback_pipelines.routing.tuning.exportfiles import Export
 from feedback_pipelines.routing.tuning.pipeline import (
     TuningSets,
@@ -289,6 +290,8 @@ class Inputs:
     themes: pd.DataFrame | None = None  # feedback_topics: topic_id, label
     themes_regressed_before: list[int] | None = None
     rankings: pd.DataFrame | None = None  # `read_rankings`
+    # incremental mode: the voted pairs earlier days exported (`read_exported_votes`)
+    exported_votes: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     cached: dict[str, np.ndarray] = field(default_factory=dict)  # from feedback_embeddings
     stored: dict[str, np.ndarray] = field(default_factory=dict)  # from text_vectors
     notes: list[str] = field(default_factory=list)
@@ -323,7 +326,11 @@ READ_MEMORY_LIMIT = "1GB"
 
 
 def read_inputs(
-    conn: duckdb.DuckDBPyConnection, ds: str, window_days: int, model_id: str | None
+    conn: duckdb.DuckDBPyConnection,
+    ds: str,
+    window_days: int,
+    model_id: str | None,
+    incremental: bool = False,
 ) -> Inputs:
     """The window's events (with cluster ids when known), clusters, regressions, cached vectors.
 
@@ -335,10 +342,15 @@ def read_inputs(
         ds: The partition (window end).
         window_days: Length of the trailing window.
         model_id: The embedder's model id; cached vectors of another model are not used.
+        incremental: The export mode is `incremental`: also the voted pairs earlier days
+            exported, which are not exported again.
     """
     try:
         with memory_limit(conn, READ_MEMORY_LIMIT), frozen_gc() as freeze:
-            return _read_inputs(conn, ds, window_days, model_id, freeze)
+            inputs = _read_inputs(conn, ds, window_days, model_id, freeze)
+        if incremental:
+            inputs.exported_votes = read_exported_votes(conn, ds)
+        return inputs
     finally:
         # Arrow's allocator keeps what the read's batches and vector columns freed (~0.2 GB
         # on 3 days) for later Arrow work, of which this step has little: give it back.
@@ -426,6 +438,30 @@ def _read_inputs(
             texts |= _texts(inputs.rankings, ("request", "response"))
         inputs.stored = _vectors_by_hash(conn, TEXT_VECTORS, texts - inputs.cached.keys(), model_id)
     return inputs
+
+
+def read_exported_votes(
+    conn: duckdb.DuckDBPyConnection, ds: str
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """(chosen trace, rejected trace) -> (day, example id) of each voted pair exported before ds.
+
+    `tuning_candidates` records every exported example with its lineage: a pair's `trace_id`
+    is its rejected answer's, `paired_trace_id` its chosen one's. The first export of each
+    pair; none without the table.
+    """
+    needed = {"ds", "example_id", "dataset", "source", "trace_id", "paired_trace_id"}
+    if not needed <= table_columns(conn).get("tuning_candidates", set()):
+        return {}
+    sources = ", ".join(f"'{s}'" for s in sorted(VOTED))
+    rows = conn.execute(
+        "SELECT paired_trace_id, trace_id, ds::VARCHAR, example_id FROM tuning_candidates "
+        f"WHERE ds < ? AND dataset = 'preference' AND source IN ({sources}) "
+        "AND trace_id IS NOT NULL AND paired_trace_id IS NOT NULL "
+        "QUALIFY row_number() OVER (PARTITION BY paired_trace_id, trace_id "
+        "ORDER BY ds, example_id) = 1",
+        [ds],
+    ).fetchall()
+    return {(chosen, rejected): (day, example) for chosen, rejected, day, example in rows}
 
 
 def _texts(events: pd.DataFrame, columns: tuple[str, ...]) -> set[str]:
@@ -582,6 +618,7 @@ def run_day(
             notes=inputs.notes,
             log=log,
             rankings=inputs.rankings,
+            exported_votes=inputs.exported_votes,
         )
         freeze()
         if isinstance(search, SharedSearch):
@@ -625,6 +662,7 @@ def run_day(
             seed=settings.seed,
             contested=sets.contested,
             split_votes=settings.review_split_votes,
+            reversed_votes=sets.reversed_votes,
         )
         folder = data_dir / "review" / f"dt={ds}"
         files = review.write_review(queue, folder) if write_queue else {}

@@ -14,6 +14,10 @@ Five routes, by priority (1 = first):
 3. `split_vote` — two answers people compared side by side as often one way as the other,
    when the latest vote on them arrived on the day: both are queued, each naming the other,
    the most-voted ties first (at most `split_votes` pairs a day); no pair is trained on.
+3. `vote_reversed` — incremental exports: two answers whose votes changed side after an earlier
+   day's export held their pair the other way; both are queued, each naming the other, with
+   that export's example id: a person decides whether to retract it (the new way is not
+   exported).
 
 An event routed for several reasons is one item with every reason and the highest priority.
 Text fields are the warehouse's redacted text, redacted once more before leaving.
@@ -33,6 +37,7 @@ import pandas as pd
 from feedback_pipelines import privacy
 from feedback_pipelines.files import staging_folder, swap_folder
 from feedback_pipelines.routing.tuning.events import Event
+from feedback_pipelines.routing.tuning.examples import Example
 from feedback_pipelines.routing.tuning.pipeline import RegressedTheme
 from feedback_pipelines.routing.tuning.sft import Conflict
 from feedback_pipelines.routing.tuning.splits import unit_hash
@@ -46,6 +51,7 @@ PRIORITY = {
     "conflicting_corrections": 2,
     "unclustered_negative": 3,
     "split_vote": 3,
+    "vote_reversed": 3,
 }
 
 _TEXT = ("request", "response", "comment", "correction", "detail", "cluster_label")
@@ -81,6 +87,7 @@ def route_for_review(
     seed: int = 0,
     contested: Sequence[tuple[Event, Event, int]] = (),
     split_votes: int = 5,
+    reversed_votes: Sequence[tuple[Example, str, str]] = (),
 ) -> pd.DataFrame:
     """The day's review items, highest priority first.
 
@@ -97,6 +104,8 @@ def route_for_review(
         contested: Pairs of answers whose votes split evenly (`TuningSets.contested`): the
             latest vote's two events and the votes cast.
         split_votes: At most this many of them queued a day, the most-voted first.
+        reversed_votes: Voted pairs held back because an earlier export holds them the other
+            way (`TuningSets.reversed_votes`): the pair, that export's day and example id.
 
     Returns:
         A frame with `REVIEW_COLUMNS`, one row per feedback event.
@@ -104,6 +113,7 @@ def route_for_review(
     labels = labels or {}
     by_id = {e.feedback_id: e for e in events}
     by_id.update((e.feedback_id, e) for t in contested for e in t[:2])  # a ranking's own
+    by_id.update((e.feedback_id, e) for x, _, _ in reversed_votes for e in (x.event, x.paired))
     items = _Items()
     for e in events:
         if e.ds != ds:
@@ -138,6 +148,17 @@ def route_for_review(
                 "split_vote",
                 f"people preferred this answer and the one of {other.feedback_id} as often "
                 f"({n // 2} vote{'s' if n > 2 else ''} each): a person decides",
+                related=[other.feedback_id],
+            )
+    for x, day, example in reversed_votes:
+        better, worse = x.paired, x.event
+        for this, other, verdict in ((better, worse, "now beats"), (worse, better, "now loses to")):
+            items.add(
+                this.feedback_id,
+                "vote_reversed",
+                f"by the votes this answer {verdict} the one of {other.feedback_id}, the other "
+                f"way round from the pair exported on {day} (example {example}): not exported "
+                "again; a person decides whether to retract that one",
                 related=[other.feedback_id],
             )
     regressed = [(f"cluster {c}", labels.get(c, ""), {c}) for c in new_regressions]

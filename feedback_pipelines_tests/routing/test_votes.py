@@ -138,29 +138,79 @@ def test_votes_without_an_id_are_one_vote_each(vectors):
     assert [(x.completion, x.rejected) for x in sets.of("preference")] == [(A, B)]
 
 
-def test_incremental_exports_give_a_pair_on_the_day_its_majority_holds_from(vectors):
+def test_incremental_exports_give_a_pair_once_and_a_reversal_to_people(vectors, tmp_path):
+    """Each day exported as the pipeline does (files, then `tuning_candidates`), and the next
+    day reads what the earlier ones exported (`read_exported_votes`): whoever concatenates the
+    daily exports never gets a pair twice, nor both ways."""
+    import duckdb
+
+    from feedback_pipelines.routing.day import read_exported_votes, tuning_frame
+    from feedback_pipelines.routing.review import route_for_review
+    from feedback_pipelines.schema import TUNING_DDL
+    from feedback_pipelines.tables import write_partition
+
     a, b = ("tA", Q, A), ("tB", Q, B)
-    day1, day2, day3 = "2026-11-18", "2026-11-19", "2026-11-20"
+    day1, day2, day3, day4 = "2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20"
     rows = [
         *vote("v1", a, b, day1), *vote("v2", b, a, day1),  # tied on day 1
         *vote("v3", a, b, day2),  # A leads from day 2
         *vote("v4", b, a, day3), *vote("v5", b, a, day3),  # B from day 3
+        *vote("v6", a, b, day4), *vote("v7", a, b, day4),  # A again from day 4
     ]  # fmt: skip
     events = td.frame(rows)
     settings = TuningSettings(export_mode="incremental")
+    conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    days = {}
+    for ds in (day1, day2, day3, day4):
+        sets = build_tuning_sets(
+            events[events["ds"] <= ds], vectors=vectors, neighbours=exact_neighbours, ds=ds,
+            window_start=day1, settings=settings, exported_votes=read_exported_votes(conn, ds),
+        )  # fmt: skip
+        export = write_export(sets, tmp_path / f"dt={ds}")
+        write_partition(conn, "tuning_candidates", TUNING_DDL, tuning_frame(export), ds)
+        days[ds] = sets
 
     def exported(ds: str) -> list[tuple[str, str, str]]:
-        window = events[events["ds"] <= ds]
-        sets = build_tuning_sets(
-            window, vectors=vectors, neighbours=exact_neighbours, ds=ds, window_start=day1,
-            settings=settings,
-        )  # fmt: skip
-        return [(x.completion, x.rejected, x.event.feedback_id) for x in sets.of("preference")]
+        return [(x.completion, x.rejected, x.event.feedback_id) for x in days[ds].of("preference")]
 
     assert exported(day1) == []
     assert exported(day2) == [(A, B, "v3-down")]  # not lost for its first vote's day
-    # A later change of side is a new pair on its day (the data card's limitations say so).
-    assert exported(day3) == [(B, A, "v5-down")]
+    (first,) = days[day2].of("preference")
+    assert read_exported_votes(conn, day3) == {("tA", "tB"): (day2, first.example_id)}
+    assert read_exported_votes(conn, day2) == {}  # only earlier days count
+    # B now leads: the pair the other way is not exported, but queued for people.
+    assert exported(day3) == []
+    assert days[day3].log.reason("preference", "v5-down") == "reversed_after_export"
+    ((held, day, example),) = days[day3].reversed_votes
+    assert (held.completion, held.rejected, day, example) == (B, A, day2, first.example_id)
+    queue = route_for_review(days[day3].events, day3, reversed_votes=days[day3].reversed_votes)
+    items = queue[queue["routing_reason"] == "vote_reversed"].set_index("feedback_id")
+    assert set(items.index) == {"v5-up", "v5-down"} and set(items["priority"]) == {3}
+    assert list(items.loc["v5-up", "related_feedback_ids"]) == ["v5-down"]
+    assert first.example_id in items.loc["v5-up", "detail"] and day2 in items.loc["v5-up", "detail"]
+    # A leads again: the way day 2 exported, which is not exported twice.
+    assert exported(day4) == []
+    assert days[day4].log.reason("preference", "v7-down") == "exported_earlier"
+    assert days[day4].reversed_votes == []
+    card = json.loads((tmp_path / f"dt={day3}" / "datacard.json").read_text())
+    removed = {f["filter"]: f["total"] for f in card["filters"]}
+    assert removed["reversed_after_export"] == 1 and removed["exported_earlier"] == 0
+    lines = [
+        json.loads(line)
+        for ds in days
+        for line in (tmp_path / f"dt={ds}" / "preference.jsonl").read_text().splitlines()
+    ] + [
+        json.loads(line)
+        for ds in days
+        for line in (tmp_path / f"dt={ds}" / "preference_validation.jsonl").read_text().splitlines()
+    ]
+    assert len(lines) == 1  # concatenated, the days hold the pair once, one way
+    # The cumulative mode exports the window's majority every day, whatever came before.
+    snapshot = build_tuning_sets(
+        events, vectors=vectors, neighbours=exact_neighbours, ds=day4, window_start=day1,
+        settings=TuningSettings(), exported_votes=read_exported_votes(conn, day4),
+    )  # fmt: skip
+    assert [(x.completion, x.rejected) for x in snapshot.of("preference")] == [(A, B)]
 
 
 def test_a_prompt_tuning_case_gets_an_answer_no_vote_beat_as_its_fix(vectors):

@@ -84,8 +84,9 @@ MODE_LIMITATIONS = {
     "day later): use one export, never several concatenated",
     "incremental": "a group's split is decided within each day's window: near-identical "
     "requests exported on days further apart than the window may sit on both sides once the "
-    "days are concatenated; a voted pair whose majority later changes side is exported again "
-    "the other way",
+    "days are concatenated; a voted pair is exported once: when its majority changes side "
+    "after that, the new way is not exported but queued for review (`vote_reversed`), so "
+    "the earlier export keeps the old way until a person retracts it",
 }
 
 

@@ -38,6 +38,14 @@ FILTERS: dict[str, str] = {
     "split_vote": "two answers compared side by side as often one way as the other",
     "different_prompts": "a side-by-side vote between answers to different prompts",
     "identical_answers": "a side-by-side vote between two answers that are the same text",
+    "exported_earlier": (
+        "incremental exports: a voted pair an earlier day's export already holds (its majority "
+        "changed side and back): each pair is exported once"
+    ),
+    "reversed_after_export": (
+        "incremental exports: a voted pair whose majority changed side after an earlier day's "
+        "export held it the other way: routed to human review, never exported both ways"
+    ),
     "exact_duplicate": "the same example (after whitespace and case folding) seen before",
     "near_duplicate": "request and target both over the near-duplicate cosine of an earlier one",
 }

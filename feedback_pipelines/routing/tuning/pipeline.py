@@ -7,7 +7,8 @@ included, so nothing of an eval group leaks into a prompt-tuning file), eval cas
 same duplicate gate), candidates, and a last PII sweep over every text that would be published.
 In the `incremental` export mode, the examples and candidate cases of earlier days are then
 left out (everything above still sees the whole window, so a copy or a conflict with an earlier
-day's example is still found).
+day's example is still found), and so is a voted pair an earlier day's export already holds,
+either way (`held_back_votes`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import gc
 import heapq
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -33,7 +34,7 @@ from feedback_pipelines.routing.tuning.candidates import (
 from feedback_pipelines.routing.tuning.dedup import deduplicate
 from feedback_pipelines.routing.tuning.evalset import eval_cases
 from feedback_pipelines.routing.tuning.events import Event, prepare_events
-from feedback_pipelines.routing.tuning.examples import Example
+from feedback_pipelines.routing.tuning.examples import VOTED, Example
 from feedback_pipelines.routing.tuning.preference import (
     Judgements,
     correction_pairs,
@@ -75,6 +76,9 @@ class TuningSets:
     regressed_themes: list[RegressedTheme] = field(default_factory=list)
     votes: dict[str, int] = field(default_factory=dict)  # `votes.VoteTally`
     contested: list[tuple[Event, Event, int]] = field(default_factory=list)  # split votes
+    # incremental mode: voted pairs held back because an earlier export holds them the other
+    # way, with that export's day and example id (`held_back_votes`)
+    reversed_votes: list[tuple[Example, str, str]] = field(default_factory=list)
 
     def of(self, dataset: str, split: str | None = None) -> list[Example]:
         """The examples of one dataset (and split), in file order (by example id).
@@ -185,6 +189,46 @@ def newest_day(x: Example) -> str:
     return max(e.ds for e in (x.event, x.paired) if e is not None)
 
 
+def held_back_votes(
+    examples: list[Example],
+    exported: Mapping[tuple[str, str], tuple[str, str]],
+    log: gates.GateLog,
+) -> tuple[list[Example], list[tuple[Example, str, str]]]:
+    """The day's new examples without the voted pairs an earlier day's export already holds.
+
+    Votes keep coming on two answers, and a pair is new again on the day its majority changes
+    side (`votes._deciding`). Whoever concatenates incremental exports must not get it twice,
+    least of all both ways: a pair exported before the same way is left out
+    (`exported_earlier`), and one exported before the other way is left out and returned for
+    people to settle (`reversed_after_export`).
+
+    Args:
+        examples: The day's new examples (`_only_new`).
+        exported: (chosen trace, rejected trace) -> (day, example id) of the earlier days'
+            exported voted pairs (`routing.day.read_exported_votes`).
+        log: Where each pair left out is counted.
+
+    Returns:
+        The examples kept, and each reversed pair with the earlier export's day and example id.
+    """
+    if not exported:
+        return examples, []
+    kept, reversed_votes = [], []
+    for x in examples:
+        if x.dataset != "preference" or x.source not in VOTED or x.paired is None:
+            kept.append(x)
+            continue
+        chosen, rejected = x.paired.trace_id, x.event.trace_id
+        if (chosen, rejected) in exported:
+            log.drop("exported_earlier", x.dataset, x.event.feedback_id)
+        elif (rejected, chosen) in exported:
+            log.drop("reversed_after_export", x.dataset, x.event.feedback_id)
+            reversed_votes.append((x, *exported[(rejected, chosen)]))
+        else:
+            kept.append(x)
+    return kept, reversed_votes
+
+
 def _only_new(
     ds: str, examples: list[Example], candidates: list[dict], events: Sequence[Event]
 ) -> tuple[list[Example], list[dict], dict[str, int]]:
@@ -286,6 +330,7 @@ def build_tuning_sets(
     notes: Sequence[str] = (),
     log: Callable[[str], None] | None = None,
     rankings: pd.DataFrame | None = None,
+    exported_votes: Mapping[tuple[str, str], tuple[str, str]] | None = None,
 ) -> TuningSets:
     """Build SFT, preference, unpaired and eval examples and prompt-tuning candidates.
 
@@ -306,6 +351,8 @@ def build_tuning_sets(
         log: Progress lines (counts, time, rate) of each long step; None: silent.
         rankings: The votes the window's rankings of answers imply, as vote events
             (`routing.day.read_rankings`): they make preference pairs only (`votes`).
+        exported_votes: In the incremental mode, the voted pairs earlier days exported
+            (`routing.day.read_exported_votes`): none is exported again (`held_back_votes`).
     """
     with frozen_gc() as freeze:
         return _build_tuning_sets(
@@ -321,6 +368,7 @@ def build_tuning_sets(
             notes=notes,
             steps=Steps(log, after=freeze),
             rankings=rankings,
+            exported_votes=exported_votes,
         )
 
 
@@ -338,6 +386,7 @@ def _build_tuning_sets(
     notes: Sequence[str],
     steps: Steps,
     rankings: pd.DataFrame | None = None,
+    exported_votes: Mapping[tuple[str, str], tuple[str, str]] | None = None,
 ) -> TuningSets:
     settings = settings or TuningSettings()
     neighbours = shared_search(neighbours, search_floor(settings))
@@ -404,9 +453,10 @@ def _build_tuning_sets(
         )
         out["result"] = f"{len(candidates):,} candidate cases"
     held_out = sum(split.split_of.get(e.feedback_id) == "test" for e in failing)
-    exported, left = [*examples, *evals], {}
+    exported, left, reversed_votes = [*examples, *evals], {}, []
     if settings.export_mode == "incremental":
         exported, candidates, left = _only_new(ds, exported, candidates, evs)
+        exported, reversed_votes = held_back_votes(exported, exported_votes or {}, gate_log)
     return TuningSets(
         ds=ds,
         window_start=window_start,
@@ -427,4 +477,5 @@ def _build_tuning_sets(
         regressed_themes=flagged_themes,
         votes=votes.as_dict(),
         contested=votes.contested,
+        reversed_votes=reversed_votes,
     )
