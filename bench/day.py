@@ -169,12 +169,14 @@ def _table(rows: list[dict], events: int) -> str:
     """
     stage = [r for r in rows if r["step"].startswith(EMBEDDING)]
     embed = sum(r["seconds"] for r in stage) or None
+    embed_cpu = sum(r["cpu"] for r in stage)
     lines = ["| step | seconds | CPU s | of which system | peak RSS MB | x embedding |"]
     lines.append("|---|---:|---:|---:|---:|---:|")
-    others = elsewhere = 0.0
+    others = elsewhere = others_cpu = 0.0
     for r in rows:
         if not r["step"].startswith(EMBEDDING) and r["step"] != "(whole run)":
             others += r["seconds"]
+            others_cpu += r["cpu"]
             elsewhere += r["embed_s"]
         ratio = f"{r['seconds'] / embed:.2f}" if embed else ""
         flag = "" if r["ok"] else " FAILED"
@@ -184,15 +186,31 @@ def _table(rows: list[dict], events: int) -> str:
             f"| {ratio} |"
         )
     if embed:
-        lines.append(f"| embedding stage (plan + shards + commit) | {embed:.1f} | | | | 1.00 |")
-        lines.append(f"| every non-embedding step | {others:.1f} | | | | {others / embed:.2f} |")
+        lines.append(
+            f"| embedding stage (plan + shards + commit) | {embed:.1f} | {embed_cpu:.1f} "
+            "| | | 1.00 |"
+        )
+        lines.append(
+            f"| every non-embedding step | {others:.1f} | {others_cpu:.1f} | | | "
+            f"{others / embed:.2f} |"
+        )
         if elsewhere:
+            # CPU of the embedding inside other steps: its seconds at the stage's cores per
+            # second (an estimate; the steps time it, not its CPU)
+            inner = elsewhere * embed_cpu / embed
             work, rest = embed + elsewhere, others - elsewhere
             lines.append(
                 f"| all embedding (the stage + {elsewhere:.1f}s inside other steps) | {work:.1f} "
-                "| | | | 1.00 |"
+                f"| ~{embed_cpu + inner:.1f} | | | 1.00 |"
             )
-            lines.append(f"| all other work | {rest:.1f} | | | | {rest / work:.2f} |")
+            lines.append(
+                f"| all other work | {rest:.1f} | ~{others_cpu - inner:.1f} | | "
+                f"| {rest / work:.2f} |"
+            )
+            lines.append(
+                "| all other work, by CPU s | | | | "
+                f"| ~{(others_cpu - inner) / (embed_cpu + inner):.2f} |"
+            )
     return "\n".join(lines)
 
 
