@@ -17,6 +17,7 @@ so a rerun, or a later day that meets the same text, embeds only what it never s
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ from feedback_pipelines.routing.tuning.similarity import (
     TextVectorCache,
     shared_search,
 )
+from feedback_pipelines.routing.tuning.votes import pair_texts
 from feedback_pipelines.routing.tuning.writer import write_export
 from feedback_pipelines.schema import TEXT_VECTORS, TEXT_VECTORS_DDL, TUNING_COLUMNS
 from feedback_pipelines.tables import memory_limit, table_columns
@@ -291,7 +293,7 @@ class Inputs:
     themes_regressed_before: list[int] | None = None
     rankings: pd.DataFrame | None = None  # `read_rankings`
     # incremental mode: the voted pairs earlier days exported (`read_exported_votes`)
-    exported_votes: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    exported_votes: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
     cached: dict[str, np.ndarray] = field(default_factory=dict)  # from feedback_embeddings
     stored: dict[str, np.ndarray] = field(default_factory=dict)  # from text_vectors
     notes: list[str] = field(default_factory=list)
@@ -442,26 +444,27 @@ def _read_inputs(
 
 def read_exported_votes(
     conn: duckdb.DuckDBPyConnection, ds: str
-) -> dict[tuple[str, str], tuple[str, str]]:
-    """(chosen trace, rejected trace) -> (day, example id) of each voted pair exported before ds.
+) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """`votes.pair_texts` -> (day, example id) of each voted pair exported before ds.
 
-    `tuning_candidates` records every exported example with its lineage: a pair's `trace_id`
-    is its rejected answer's, `paired_trace_id` its chosen one's. The first export of each
-    pair; none without the table.
+    `tuning_candidates` records every exported example with its texts; the first export of
+    each pair of texts. None without the table.
     """
-    needed = {"ds", "example_id", "dataset", "source", "trace_id", "paired_trace_id"}
+    needed = {"ds", "example_id", "dataset", "source", "prompt", "completion", "rejected"}
     if not needed <= table_columns(conn).get("tuning_candidates", set()):
         return {}
     sources = ", ".join(f"'{s}'" for s in sorted(VOTED))
     rows = conn.execute(
-        "SELECT paired_trace_id, trace_id, ds::VARCHAR, example_id FROM tuning_candidates "
+        "SELECT prompt, completion, rejected, ds::VARCHAR, example_id FROM tuning_candidates "
         f"WHERE ds < ? AND dataset = 'preference' AND source IN ({sources}) "
-        "AND trace_id IS NOT NULL AND paired_trace_id IS NOT NULL "
-        "QUALIFY row_number() OVER (PARTITION BY paired_trace_id, trace_id "
-        "ORDER BY ds, example_id) = 1",
+        "ORDER BY ds, example_id",
         [ds],
     ).fetchall()
-    return {(chosen, rejected): (day, example) for chosen, rejected, day, example in rows}
+    out: dict[tuple[str, str, str], tuple[str, str]] = {}
+    for prompt, chosen, rejected, day, example in rows:
+        key = pair_texts(json.loads(prompt or "[]"), chosen, rejected)
+        out.setdefault(key, (day, example))
+    return out
 
 
 def _texts(events: pd.DataFrame, columns: tuple[str, ...]) -> set[str]:

@@ -357,34 +357,39 @@ def test_missing_upstream_tables_degrade_gracefully(ingested_week, tmp_path, mon
 
 def test_incremental_inputs_hold_the_voted_pairs_earlier_days_exported(ingested_week, tmp_path):
     from feedback_pipelines.routing.day import read_inputs
+    from feedback_pipelines.routing.tuning.votes import pair_texts
     from feedback_pipelines.schema import TUNING_COLUMNS, TUNING_DDL
     from feedback_pipelines.tables import write_partition
 
     source, _ = ingested_week
     shutil.copy(source.warehouse, tmp_path / "w.duckdb")
     before = (WEEK_END - timedelta(days=1)).isoformat()
+    prompt = [{"role": "user", "content": "Which planets have  rings?"}]
 
-    def row(ds, example, dataset, src, rejected, chosen):
+    def row(ds, example, dataset, src, chosen, rejected):
         values = dict.fromkeys(TUNING_COLUMNS)
         values.update(ds=date.fromisoformat(ds), example_id=example, dataset=dataset,
-                      source=src, trace_id=rejected, paired_trace_id=chosen, line=1)  # fmt: skip
+                      source=src, prompt=json.dumps(prompt), completion=chosen,
+                      rejected=rejected, line=1)  # fmt: skip
         return values
 
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
         for ds, rows in (
-            (before, [row(before, "x1", "preference", "pairwise_vote", "tB", "tA"),
-                      row(before, "x2", "preference", "ranking", "tD", "tC"),
-                      row(before, "x3", "preference", "liked_vs_disliked", "tF", "tE"),
-                      row(before, "x4", "eval", "preferred_response", "tH", "tG")]),
-            (DS, [row(DS, "x5", "preference", "pairwise_vote", "tJ", "tI")]),  # not earlier
+            (before, [row(before, "x1", "preference", "pairwise_vote", "Saturn.", "None."),
+                      row(before, "x0", "preference", "pairwise_vote", "saturn. ", "none."),
+                      row(before, "x2", "preference", "ranking", "Four.", "Two."),
+                      row(before, "x3", "preference", "liked_vs_disliked", "Six.", "Five."),
+                      row(before, "x4", "eval", "preferred_response", "Eight.", None)]),
+            (DS, [row(DS, "x5", "preference", "pairwise_vote", "Ten.", "Nine.")]),  # not earlier
         ):  # fmt: skip
             frame = pd.DataFrame(rows, columns=TUNING_COLUMNS).astype({"line": "int32"})
             write_partition(conn, "tuning_candidates", TUNING_DDL, frame, ds)
         incremental = read_inputs(conn, DS, 1, None, incremental=True)
         cumulative = read_inputs(conn, DS, 1, None)
+    asked = [{"role": "user", "content": "which planets have rings?"}]  # the same, folded
     assert incremental.exported_votes == {
-        ("tA", "tB"): (before, "x1"),
-        ("tC", "tD"): (before, "x2"),
+        pair_texts(asked, "Saturn.", "None."): (before, "x0"),  # the first of one pair's copies
+        pair_texts(asked, "Four.", "Two."): (before, "x2"),
     }
     assert cumulative.exported_votes == {}
     assert len(incremental.events) == len(cumulative.events) > 0

@@ -46,7 +46,7 @@ from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import Conflict, build_sft
 from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, shared_search
 from feedback_pipelines.routing.tuning.splits import SplitResult, assign_splits
-from feedback_pipelines.routing.tuning.votes import one_way, vote_pairs
+from feedback_pipelines.routing.tuning.votes import one_way, pair_texts, vote_pairs
 
 _DATASET_SPLIT = attrgetter("dataset", "split")
 
@@ -191,21 +191,21 @@ def newest_day(x: Example) -> str:
 
 def held_back_votes(
     examples: list[Example],
-    exported: Mapping[tuple[str, str], tuple[str, str]],
+    exported: Mapping[tuple[str, str, str], tuple[str, str]],
     log: gates.GateLog,
 ) -> tuple[list[Example], list[tuple[Example, str, str]]]:
     """The day's new examples without the voted pairs an earlier day's export already holds.
 
     Votes keep coming on two answers, and a pair is new again on the day its majority changes
     side (`votes._deciding`). Whoever concatenates incremental exports must not get it twice,
-    least of all both ways: a pair exported before the same way is left out
+    least of all both ways: a pair of the same texts exported before the same way is left out
     (`exported_earlier`), and one exported before the other way is left out and returned for
     people to settle (`reversed_after_export`).
 
     Args:
         examples: The day's new examples (`_only_new`).
-        exported: (chosen trace, rejected trace) -> (day, example id) of the earlier days'
-            exported voted pairs (`routing.day.read_exported_votes`).
+        exported: `votes.pair_texts` (prompt, chosen, rejected) -> (day, example id) of the
+            earlier days' exported voted pairs (`routing.day.read_exported_votes`).
         log: Where each pair left out is counted.
 
     Returns:
@@ -215,15 +215,15 @@ def held_back_votes(
         return examples, []
     kept, reversed_votes = [], []
     for x in examples:
-        if x.dataset != "preference" or x.source not in VOTED or x.paired is None:
+        if x.dataset != "preference" or x.source not in VOTED:
             kept.append(x)
             continue
-        chosen, rejected = x.paired.trace_id, x.event.trace_id
-        if (chosen, rejected) in exported:
+        prompt, chosen, rejected = pair_texts(x.prompt, x.completion, x.rejected)
+        if (prompt, chosen, rejected) in exported:
             log.drop("exported_earlier", x.dataset, x.event.feedback_id)
-        elif (rejected, chosen) in exported:
+        elif (prompt, rejected, chosen) in exported:
             log.drop("reversed_after_export", x.dataset, x.event.feedback_id)
-            reversed_votes.append((x, *exported[(rejected, chosen)]))
+            reversed_votes.append((x, *exported[(prompt, rejected, chosen)]))
         else:
             kept.append(x)
     return kept, reversed_votes
@@ -330,7 +330,7 @@ def build_tuning_sets(
     notes: Sequence[str] = (),
     log: Callable[[str], None] | None = None,
     rankings: pd.DataFrame | None = None,
-    exported_votes: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+    exported_votes: Mapping[tuple[str, str, str], tuple[str, str]] | None = None,
 ) -> TuningSets:
     """Build SFT, preference, unpaired and eval examples and prompt-tuning candidates.
 
@@ -386,7 +386,7 @@ def _build_tuning_sets(
     notes: Sequence[str],
     steps: Steps,
     rankings: pd.DataFrame | None = None,
-    exported_votes: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+    exported_votes: Mapping[tuple[str, str, str], tuple[str, str]] | None = None,
 ) -> TuningSets:
     settings = settings or TuningSettings()
     neighbours = shared_search(neighbours, search_floor(settings))

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 from feedback_pipelines.routing.tuning import gates
@@ -182,10 +182,19 @@ def vote_pairs(
     return out, tally
 
 
+def pair_texts(
+    prompt: Sequence[Mapping[str, str]], chosen: str | None, rejected: str | None
+) -> tuple[str, str, str]:
+    """A pair as its texts: the prompt, the answer preferred, the other (folded).
+
+    Two models can give one text, so "the same pair" is the same texts, whichever traces.
+    """
+    folded = json.dumps([(m["role"], normalize_text(m["content"])) for m in prompt])
+    return folded, normalize_text(chosen), normalize_text(rejected or "")
+
+
 def _texts(x: Example) -> tuple[str, str, str]:
-    """A pair as its texts: the prompt, the answer preferred, the other (folded)."""
-    prompt = json.dumps([(m["role"], normalize_text(m["content"])) for m in x.prompt])
-    return prompt, normalize_text(x.completion), normalize_text(x.rejected or "")
+    return pair_texts(x.prompt, x.completion, x.rejected)
 
 
 def _one_way(made: list[tuple[Example, int, int]], log: gates.GateLog) -> list[Example]:
