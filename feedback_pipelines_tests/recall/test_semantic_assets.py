@@ -208,22 +208,29 @@ def test_feedback_points_hold_metadata_and_json_values():
     assert not VectorStoreResource(optimize_above=0).should_optimize(10**9)
 
 
-def test_two_shards_give_the_same_rows_and_points_as_one(
-    world, ingested_week, tmp_path, monkeypatch
-):
-    """Issue 19: the day's new texts embedded as two shard steps, bytes for bytes as one."""
+def _fresh_world(ingested_week, tmp_path):
+    """The ingested week's warehouse copied into an empty data folder: nothing embedded yet."""
     import shutil
 
-    import dagster as dg
-
-    from feedback_pipelines.defs.semantic import feedback_embeddings, qdrant_feedback
-    from feedback_pipelines_tests.fixtures.semantic import SemanticWorld, resources
+    from feedback_pipelines_tests.fixtures.semantic import SemanticWorld
 
     env, truth = ingested_week
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(env.warehouse, data / "warehouse.duckdb")
-    sharded = SemanticWorld(data, data / "warehouse.duckdb", data / "qdrant", truth)
+    return SemanticWorld(data, data / "warehouse.duckdb", data / "qdrant", truth)
+
+
+def test_two_shards_give_the_same_rows_and_points_as_one(
+    world, ingested_week, tmp_path, monkeypatch
+):
+    """Issue 19: the day's new texts embedded as two shard steps, bytes for bytes as one."""
+    import dagster as dg
+
+    from feedback_pipelines.defs.semantic import feedback_embeddings, qdrant_feedback
+    from feedback_pipelines_tests.fixtures.semantic import resources
+
+    sharded = _fresh_world(ingested_week, tmp_path)
     monkeypatch.setenv("FEEDBACK_EMBED_SHARDS", "2")
     result = dg.materialize(
         [feedback_embeddings, qdrant_feedback], partition_key=DAYS[0], resources=resources(sharded)
@@ -232,7 +239,7 @@ def test_two_shards_give_the_same_rows_and_points_as_one(
     steps = {e.step_key for e in result.get_step_success_events()}
     assert {"feedback_embeddings.embed_shard[shard_0]",
             "feedback_embeddings.embed_shard[shard_1]"} <= steps  # fmt: skip
-    assert not (data / "work").exists()  # the shard files are gone once committed
+    assert not (sharded.data / "work").exists()  # the shard files are gone once committed
 
     def rows(path):
         with duckdb.connect(str(path), read_only=True) as conn:
@@ -266,18 +273,12 @@ def test_shards_on_two_cpu_families_are_flagged(ingested_week, tmp_path, monkeyp
     """Vectors are bit-identical only within one CPU family (`embedding.cpu`): a day whose
     shards ran on two (pods on mixed nodes; here the second family is a stand-in, as no other
     CPU runs here) is committed, with a warning and a failed WARN check."""
-    import shutil
-
     import dagster as dg
 
     from feedback_pipelines.defs import semantic
-    from feedback_pipelines_tests.fixtures.semantic import SemanticWorld, resources
+    from feedback_pipelines_tests.fixtures.semantic import resources
 
-    env, truth = ingested_week
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copy(env.warehouse, data / "warehouse.duckdb")
-    world = SemanticWorld(data, data / "warehouse.duckdb", data / "qdrant", truth)
+    world = _fresh_world(ingested_week, tmp_path)
     monkeypatch.setenv("FEEDBACK_EMBED_SHARDS", "2")
     families = iter(["x86-64-v3", "x86-64-v4+vnni"])
     monkeypatch.setattr(semantic, "cpu_kernels", lambda: next(families))
