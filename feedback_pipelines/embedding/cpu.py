@@ -10,7 +10,7 @@ embedder on this AVX-512 VNNI machine against the same code under QEMU as an AVX
 
 So on one machine, or on nodes of one family, shards and reruns give the same bytes; across
 families they do not. `embed_shard` reports its family and `commit_embeddings` warns when a
-day's shards ran on more than one (pin the shard pods to one node family; README, Kubernetes).
+day's shards ran on more than one (pin the pods to one node family: docs/deploy/README.md).
 """
 
 from __future__ import annotations

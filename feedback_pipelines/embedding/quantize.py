@@ -23,9 +23,8 @@ The 8-bit build was closer to the reference but not better downstream: on the ge
 week it kept all 22 negatives of a topic born in the window's last three days in one cluster
 (this recipe: 18), while on the FeedbackQA comments its clusters, with the default seed,
 merged the cleaning complaints into a catch-all cluster (this recipe, and both with two other
-seeds, keep them apart). Clustering small real sets moves with
-perturbations this small; a different recipe is a different vector space, so changing it later
-only means re-embedding.
+seeds, keep them apart). Clustering small real sets moves with perturbations this small; a
+different recipe is a different vector space, so changing it later only means re-embedding.
 
 The build needs the `onnx` package (`pip install onnx`); the result is cached by the source
 file's sha256 and the settings, so it is made once and every process reuses it.

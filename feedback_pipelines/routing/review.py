@@ -1,6 +1,6 @@
 """The review queue: feedback people should see rather than automation, each item saying why.
 
-Five routes, by priority (1 = first):
+Six routes, by priority (1 = first):
 
 1. `unsafe` — feedback with reason `unsafe` that arrived on the day. Never trained on.
 2. `new_regression_sample` — a deterministic sample of negative events from each cluster (or

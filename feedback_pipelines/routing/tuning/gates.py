@@ -39,8 +39,9 @@ FILTERS: dict[str, str] = {
     "different_prompts": "a side-by-side vote between answers to different prompts",
     "identical_answers": "a side-by-side vote between two answers that are the same text",
     "exported_earlier": (
-        "incremental exports: a voted pair an earlier day's export already holds (its majority "
-        "changed side and back): each pair is exported once"
+        "incremental exports: a voted pair of texts an earlier day's export already holds (its "
+        "majority changed side and back, or other answers of the same texts were voted so): "
+        "each pair is exported once"
     ),
     "reversed_after_export": (
         "incremental exports: a voted pair whose majority changed side after an earlier day's "
