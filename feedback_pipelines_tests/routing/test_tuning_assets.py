@@ -136,13 +136,15 @@ def _regression(window_end: str, cluster: int, flagged: bool, delta: float) -> d
     }
 
 
-def materialize(window_days: int = WINDOW_DAYS, selection=None) -> dg.ExecuteInProcessResult:
+def materialize(
+    window_days: int = WINDOW_DAYS, selection=None, export_mode: str = "cumulative"
+) -> dg.ExecuteInProcessResult:
     with reusing_vectors():
         return dg.materialize(
             [routing],
             partition_key=DS,
             resources={
-                "settings": PipelineConfig(window_days=window_days),
+                "settings": PipelineConfig(window_days=window_days, export_mode=export_mode),
                 "warehouse": WarehouseResource(),
                 "embedder": EmbedderResource(),
                 "vector_store": VectorStoreResource(),
@@ -355,14 +357,17 @@ def test_missing_upstream_tables_degrade_gracefully(ingested_week, tmp_path, mon
     assert date.fromisoformat(card["window"]["start"]) == WEEK_END
 
 
-def test_incremental_inputs_hold_the_voted_pairs_earlier_days_exported(ingested_week, tmp_path):
+def test_incremental_runs_read_the_voted_pairs_earlier_days_exported(
+    ingested_week, tmp_path, monkeypatch
+):
     from feedback_pipelines.routing.day import read_inputs
     from feedback_pipelines.routing.tuning.votes import pair_texts
     from feedback_pipelines.schema import TUNING_COLUMNS, TUNING_DDL
     from feedback_pipelines.tables import write_partition
 
     source, _ = ingested_week
-    shutil.copy(source.warehouse, tmp_path / "w.duckdb")
+    env = make_env(tmp_path, monkeypatch)
+    shutil.copy(source.warehouse, env.warehouse)
     before = (WEEK_END - timedelta(days=1)).isoformat()
     prompt = [{"role": "user", "content": "Which planets have  rings?"}]
 
@@ -373,7 +378,7 @@ def test_incremental_inputs_hold_the_voted_pairs_earlier_days_exported(ingested_
                       rejected=rejected, line=1)  # fmt: skip
         return values
 
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+    with env.connect(read_only=False) as conn:
         for ds, rows in (
             (before, [row(before, "x1", "preference", "pairwise_vote", "Saturn.", "None."),
                       row(before, "x0", "preference", "pairwise_vote", "saturn. ", "none."),
@@ -393,3 +398,12 @@ def test_incremental_inputs_hold_the_voted_pairs_earlier_days_exported(ingested_
     }
     assert cumulative.exported_votes == {}
     assert len(incremental.events) == len(cumulative.events) > 0
+    # The asset in the incremental mode: the day's new examples, the earlier rows kept.
+    assert materialize(window_days=1, export_mode="incremental").success
+    card = json.loads((env.data / "exports" / f"dt={DS}" / "datacard.json").read_text())
+    assert card["mode"]["export"] == "incremental" and card["counts"]["sft"] > 0
+    with env.connect() as conn:
+        kept = conn.execute(
+            "SELECT example_id FROM tuning_candidates WHERE ds < ? ORDER BY 1", [DS]
+        )
+        assert kept.fetchall() == [("x0",), ("x1",), ("x2",), ("x3",), ("x4",)]
