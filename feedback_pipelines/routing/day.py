@@ -54,7 +54,7 @@ from feedback_pipelines.routing.tuning.similarity import (
     TextVectorCache,
     shared_search,
 )
-from feedback_pipelines.routing.tuning.votes import pair_texts
+from feedback_pipelines.routing.tuning.votes import pair_key
 from feedback_pipelines.routing.tuning.writer import write_export
 from feedback_pipelines.schema import TEXT_VECTORS, TEXT_VECTORS_DDL, TUNING_COLUMNS
 from feedback_pipelines.tables import memory_limit, table_columns
@@ -293,7 +293,7 @@ class Inputs:
     themes_regressed_before: list[int] | None = None
     rankings: pd.DataFrame | None = None  # `read_rankings`
     # incremental mode: the voted pairs earlier days exported (`read_exported_votes`)
-    exported_votes: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+    exported_votes: dict[bytes, tuple[str, str]] = field(default_factory=dict)
     cached: dict[str, np.ndarray] = field(default_factory=dict)  # from feedback_embeddings
     stored: dict[str, np.ndarray] = field(default_factory=dict)  # from text_vectors
     notes: list[str] = field(default_factory=list)
@@ -350,8 +350,8 @@ def read_inputs(
     try:
         with memory_limit(conn, READ_MEMORY_LIMIT), frozen_gc() as freeze:
             inputs = _read_inputs(conn, ds, window_days, model_id, freeze)
-        if incremental:
-            inputs.exported_votes = read_exported_votes(conn, ds)
+            if incremental:
+                inputs.exported_votes = read_exported_votes(conn, ds)
         return inputs
     finally:
         # Arrow's allocator keeps what the read's batches and vector columns freed (~0.2 GB
@@ -442,10 +442,8 @@ def _read_inputs(
     return inputs
 
 
-def read_exported_votes(
-    conn: duckdb.DuckDBPyConnection, ds: str
-) -> dict[tuple[str, str, str], tuple[str, str]]:
-    """`votes.pair_texts` -> (day, example id) of each voted pair exported before ds.
+def read_exported_votes(conn: duckdb.DuckDBPyConnection, ds: str) -> dict[bytes, tuple[str, str]]:
+    """`votes.pair_key` -> (day, example id) of each voted pair exported before ds.
 
     `tuning_candidates` records every exported example with its texts; the first export of
     each pair of texts. None without the table.
@@ -454,17 +452,24 @@ def read_exported_votes(
     if not needed <= table_columns(conn).get("tuning_candidates", set()):
         return {}
     sources = ", ".join(f"'{s}'" for s in sorted(VOTED))
-    rows = conn.execute(
+    result = conn.execute(
         "SELECT prompt, completion, rejected, ds::VARCHAR, example_id FROM tuning_candidates "
-        f"WHERE ds < ? AND dataset = 'preference' AND source IN ({sources}) "
-        "ORDER BY ds, example_id",
+        f"WHERE ds < ? AND dataset = 'preference' AND source IN ({sources})",
         [ds],
-    ).fetchall()
-    out: dict[tuple[str, str, str], tuple[str, str]] = {}
-    for prompt, chosen, rejected, day, example in rows:
-        key = pair_texts(json.loads(prompt or "[]"), chosen, rejected)
-        out.setdefault(key, (day, example))
+    )
+    out: dict[bytes, tuple[str, str]] = {}
+    while rows := result.fetchmany(EXPORTED_ROWS):  # streamed: the texts never all held
+        for prompt, chosen, rejected, day, example in rows:
+            key = pair_key(json.loads(prompt or "[]"), chosen, rejected)
+            held = out.get(key)
+            if held is None or (day, example) < held:
+                out[key] = (day, example)
     return out
+
+
+#: Rows of earlier exported pairs read at a time by `read_exported_votes` (500k pairs read at
+#: once held ~3 GB of texts).
+EXPORTED_ROWS = 20_000
 
 
 def _texts(events: pd.DataFrame, columns: tuple[str, ...]) -> set[str]:

@@ -361,7 +361,7 @@ def test_incremental_runs_read_the_voted_pairs_earlier_days_exported(
     ingested_week, tmp_path, monkeypatch
 ):
     from feedback_pipelines.routing.day import read_inputs
-    from feedback_pipelines.routing.tuning.votes import pair_texts
+    from feedback_pipelines.routing.tuning.votes import pair_key
     from feedback_pipelines.schema import TUNING_COLUMNS, TUNING_DDL
     from feedback_pipelines.tables import write_partition
 
@@ -393,8 +393,8 @@ def test_incremental_runs_read_the_voted_pairs_earlier_days_exported(
         cumulative = read_inputs(conn, DS, 1, None)
     asked = [{"role": "user", "content": "which planets have rings?"}]  # the same, folded
     assert incremental.exported_votes == {
-        pair_texts(asked, "Saturn.", "None."): (before, "x0"),  # the first of one pair's copies
-        pair_texts(asked, "Four.", "Two."): (before, "x2"),
+        pair_key(asked, "Saturn.", "None."): (before, "x0"),  # the first of one pair's copies
+        pair_key(asked, "Four.", "Two."): (before, "x2"),
     }
     assert cumulative.exported_votes == {}
     assert len(incremental.events) == len(cumulative.events) > 0

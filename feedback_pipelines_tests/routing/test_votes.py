@@ -146,7 +146,7 @@ def test_incremental_exports_give_a_pair_once_and_a_reversal_to_people(vectors, 
 
     from feedback_pipelines.routing.day import read_exported_votes, tuning_frame
     from feedback_pipelines.routing.review import route_for_review
-    from feedback_pipelines.routing.tuning.votes import pair_texts
+    from feedback_pipelines.routing.tuning.votes import pair_key
     from feedback_pipelines.schema import TUNING_DDL
     from feedback_pipelines.tables import write_partition
 
@@ -178,7 +178,7 @@ def test_incremental_exports_give_a_pair_once_and_a_reversal_to_people(vectors, 
     assert exported(day2) == [(A, B, "v3-down")]  # not lost for its first vote's day
     (first,) = days[day2].of("preference")
     assert read_exported_votes(conn, day3) == {
-        pair_texts(first.prompt, A, B): (day2, first.example_id)
+        pair_key(first.prompt, A, B): (day2, first.example_id)
     }
     assert read_exported_votes(conn, day2) == {}  # only earlier days count
     # B now leads: the pair the other way is not exported, but queued for people.

@@ -100,13 +100,18 @@ def normalize_text(text: str | None) -> str:
     return _normalized(text or "")
 
 
+def fold_text(text: str | None) -> str:
+    """`normalize_text` without its memo: for texts read once (they would fill it)."""
+    return " ".join((text or "").split()).casefold()
+
+
 @lru_cache(maxsize=2**21)
 def _normalized(text: str) -> str:
     """`normalize_text`, memoized: a 100k-event window asks it ~3.5M times of ~100k texts.
 
     Sized for a 14-day window at 100k events a day (a smaller cache thrashes there).
     """
-    return " ".join(text.split()).casefold()
+    return fold_text(text)
 
 
 def context_key(messages: list[dict[str, str]]) -> str:

@@ -46,7 +46,7 @@ from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import Conflict, build_sft
 from feedback_pipelines.routing.tuning.similarity import Neighbours, TextVectors, shared_search
 from feedback_pipelines.routing.tuning.splits import SplitResult, assign_splits
-from feedback_pipelines.routing.tuning.votes import one_way, pair_texts, vote_pairs
+from feedback_pipelines.routing.tuning.votes import one_way, pair_key, vote_pairs
 
 _DATASET_SPLIT = attrgetter("dataset", "split")
 
@@ -191,7 +191,7 @@ def newest_day(x: Example) -> str:
 
 def held_back_votes(
     examples: list[Example],
-    exported: Mapping[tuple[str, str, str], tuple[str, str]],
+    exported: Mapping[bytes, tuple[str, str]],
     log: gates.GateLog,
 ) -> tuple[list[Example], list[tuple[Example, str, str]]]:
     """The day's new examples without the voted pairs an earlier day's export already holds.
@@ -204,7 +204,7 @@ def held_back_votes(
 
     Args:
         examples: The day's new examples (`_only_new`).
-        exported: `votes.pair_texts` (prompt, chosen, rejected) -> (day, example id) of the
+        exported: `votes.pair_key` (of prompt, chosen, rejected) -> (day, example id) of the
             earlier days' exported voted pairs (`routing.day.read_exported_votes`).
         log: Where each pair left out is counted.
 
@@ -218,12 +218,12 @@ def held_back_votes(
         if x.dataset != "preference" or x.source not in VOTED:
             kept.append(x)
             continue
-        prompt, chosen, rejected = pair_texts(x.prompt, x.completion, x.rejected)
-        if (prompt, chosen, rejected) in exported:
+        other_way = pair_key(x.prompt, x.rejected, x.completion)
+        if pair_key(x.prompt, x.completion, x.rejected) in exported:
             log.drop("exported_earlier", x.dataset, x.event.feedback_id)
-        elif (prompt, rejected, chosen) in exported:
+        elif other_way in exported:
             log.drop("reversed_after_export", x.dataset, x.event.feedback_id)
-            reversed_votes.append((x, *exported[(prompt, rejected, chosen)]))
+            reversed_votes.append((x, *exported[other_way]))
         else:
             kept.append(x)
     return kept, reversed_votes
@@ -330,7 +330,7 @@ def build_tuning_sets(
     notes: Sequence[str] = (),
     log: Callable[[str], None] | None = None,
     rankings: pd.DataFrame | None = None,
-    exported_votes: Mapping[tuple[str, str, str], tuple[str, str]] | None = None,
+    exported_votes: Mapping[bytes, tuple[str, str]] | None = None,
 ) -> TuningSets:
     """Build SFT, preference, unpaired and eval examples and prompt-tuning candidates.
 
@@ -386,7 +386,7 @@ def _build_tuning_sets(
     notes: Sequence[str],
     steps: Steps,
     rankings: pd.DataFrame | None = None,
-    exported_votes: Mapping[tuple[str, str, str], tuple[str, str]] | None = None,
+    exported_votes: Mapping[bytes, tuple[str, str]] | None = None,
 ) -> TuningSets:
     settings = settings or TuningSettings()
     neighbours = shared_search(neighbours, search_floor(settings))

@@ -32,6 +32,7 @@ Votes are comparisons, so no other judgement of one answer contradicts a voted p
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field, fields
 from feedback_pipelines.routing.tuning import gates
 from feedback_pipelines.routing.tuning.events import RANKING, Event
 from feedback_pipelines.routing.tuning.examples import VOTED, Example
-from feedback_pipelines.routing.tuning.messages import normalize_text
+from feedback_pipelines.routing.tuning.messages import fold_text, normalize_text
 from feedback_pipelines.routing.tuning.preference import response_gate
 from feedback_pipelines.routing.tuning.settings import TuningSettings
 from feedback_pipelines.routing.tuning.sft import event_gate
@@ -195,6 +196,19 @@ def pair_texts(
 
 def _texts(x: Example) -> tuple[str, str, str]:
     return pair_texts(x.prompt, x.completion, x.rejected)
+
+
+def pair_key(
+    prompt: Sequence[Mapping[str, str]], chosen: str | None, rejected: str | None
+) -> bytes:
+    """A pair's folded texts (as `pair_texts`) as a 16-byte digest.
+
+    For a year of earlier exports held as keys: folded without `normalize_text`'s memo, which
+    500k pairs read once would fill with ~2 GB of texts.
+    """
+    folded = [[m["role"], fold_text(m["content"])] for m in prompt]
+    text = json.dumps([folded, fold_text(chosen), fold_text(rejected)])
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _one_way(made: list[tuple[Example, int, int]], log: gates.GateLog) -> list[Example]:
