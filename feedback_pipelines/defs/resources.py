@@ -15,6 +15,7 @@ import dagster as dg
 from feedback_pipelines.resources.semantic import EmbedderResource, VectorStoreResource
 from feedback_pipelines.resources.settings import PipelineConfig
 from feedback_pipelines.resources.warehouse import WarehouseResource
+from feedback_pipelines.routing.tuning.settings import EXPORT_MODES
 
 
 def _secret(name: str) -> dg.EnvVar | str:
@@ -22,15 +23,30 @@ def _secret(name: str) -> dg.EnvVar | str:
     return dg.EnvVar(name) if os.environ.get(name) else ""
 
 
+def pipeline_settings() -> PipelineConfig:
+    """The `settings` resource as the environment sets it (README, "Configuration").
+
+    A bad export mode fails here, when the definitions load, rather than at the day's routing.
+    """
+    mode = os.environ.get("FEEDBACK_EXPORT_MODE", "").strip() or "cumulative"
+    if mode not in EXPORT_MODES:
+        raise ValueError(
+            f"FEEDBACK_EXPORT_MODE={mode!r}: expected one of {', '.join(sorted(EXPORT_MODES))}"
+        )
+    return PipelineConfig(
+        pseudonym_key=_secret("FEEDBACK_PSEUDONYM_KEY"),
+        baseline_version=os.environ.get("FEEDBACK_BASELINE_VERSION", ""),
+        regression_min_effect_test=os.environ.get(
+            "FEEDBACK_REGRESSION_MIN_EFFECT_TEST", "estimate"
+        ),
+        export_mode=mode,
+        export_license=os.environ.get("FEEDBACK_EXPORT_LICENSE", "").strip(),
+    )
+
+
 defs = dg.Definitions(
     resources={
-        "settings": PipelineConfig(
-            pseudonym_key=_secret("FEEDBACK_PSEUDONYM_KEY"),
-            baseline_version=os.environ.get("FEEDBACK_BASELINE_VERSION", ""),
-            regression_min_effect_test=os.environ.get(
-                "FEEDBACK_REGRESSION_MIN_EFFECT_TEST", "estimate"
-            ),
-        ),
+        "settings": pipeline_settings(),
         "warehouse": WarehouseResource(),
         "embedder": EmbedderResource(),
         "vector_store": VectorStoreResource(

@@ -123,6 +123,22 @@ def test_the_setting_reaches_the_pipeline_and_bad_values_fail():
         TuningSettings(export_mode="daily")
 
 
+def test_the_environment_sets_the_mode_and_a_bad_one_fails_at_load(monkeypatch):
+    from feedback_pipelines.defs.resources import pipeline_settings
+
+    monkeypatch.delenv("FEEDBACK_EXPORT_MODE", raising=False)
+    monkeypatch.delenv("FEEDBACK_EXPORT_LICENSE", raising=False)
+    assert tuning_settings(pipeline_settings()) == TuningSettings()
+    monkeypatch.setenv("FEEDBACK_EXPORT_MODE", " incremental ")
+    monkeypatch.setenv("FEEDBACK_EXPORT_LICENSE", "CC-BY-4.0")
+    assert tuning_settings(pipeline_settings()) == TuningSettings(
+        export_mode="incremental", license="CC-BY-4.0"
+    )
+    monkeypatch.setenv("FEEDBACK_EXPORT_MODE", "daily")
+    with pytest.raises(ValueError, match="FEEDBACK_EXPORT_MODE='daily': expected one of cumul"):
+        pipeline_settings()
+
+
 def digest(folder) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()

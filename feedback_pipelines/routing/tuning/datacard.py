@@ -130,8 +130,8 @@ def build_datacard(sets: TuningSets, export: Export, index: list[dict]) -> dict:
             "export": mode,
             "meaning": EXPORT_MODES[mode],
             "other_mode": (
-                "set TuningSettings.export_mode (PipelineConfig.export_mode in the pipeline) to "
-                + next(m for m in EXPORT_MODES if m != mode)
+                "set FEEDBACK_EXPORT_MODE (PipelineConfig.export_mode, TuningSettings.export_mode) "
+                "to " + next(m for m in EXPORT_MODES if m != mode)
             ),
             "earlier_examples_left_out": sets.earlier_left_out,
         },
