@@ -40,6 +40,7 @@ from feedback_pipelines.routing.tuning.events import (
 from feedback_pipelines.routing.tuning.examples import VOTED
 from feedback_pipelines.routing.tuning.exportfiles import Export
 from feedback_pipelines.routing.tuning.pipeline import (
+    ExportedPair,
     TuningSets,
     build_tuning_sets,
     frozen_gc,
@@ -293,7 +294,7 @@ class Inputs:
     themes_regressed_before: list[int] | None = None
     rankings: pd.DataFrame | None = None  # `read_rankings`
     # incremental mode: the voted pairs earlier days exported (`read_exported_votes`)
-    exported_votes: dict[bytes, tuple[str, str]] = field(default_factory=dict)
+    exported_votes: dict[bytes, ExportedPair] = field(default_factory=dict)
     cached: dict[str, np.ndarray] = field(default_factory=dict)  # from feedback_embeddings
     stored: dict[str, np.ndarray] = field(default_factory=dict)  # from text_vectors
     notes: list[str] = field(default_factory=list)
@@ -442,28 +443,30 @@ def _read_inputs(
     return inputs
 
 
-def read_exported_votes(conn: duckdb.DuckDBPyConnection, ds: str) -> dict[bytes, tuple[str, str]]:
-    """`votes.pair_key` -> (day, example id) of each voted pair exported before ds.
+def read_exported_votes(conn: duckdb.DuckDBPyConnection, ds: str) -> dict[bytes, ExportedPair]:
+    """`votes.pair_key` -> where each voted pair exported before ds was (its first export).
 
-    `tuning_candidates` records every exported example with its texts; the first export of
-    each pair of texts. None without the table.
+    `tuning_candidates` records every exported example with its texts, file and line. None
+    without the table.
     """
     needed = {"ds", "example_id", "dataset", "source", "prompt", "completion", "rejected"}
     if not needed <= table_columns(conn).get("tuning_candidates", set()):
         return {}
     sources = ", ".join(f"'{s}'" for s in sorted(VOTED))
     result = conn.execute(
-        "SELECT prompt, completion, rejected, ds::VARCHAR, example_id FROM tuning_candidates "
+        "SELECT prompt, completion, rejected, ds::VARCHAR, example_id, file, line "
+        "FROM tuning_candidates "
         f"WHERE ds < ? AND dataset = 'preference' AND source IN ({sources})",
         [ds],
     )
-    out: dict[bytes, tuple[str, str]] = {}
+    out: dict[bytes, ExportedPair] = {}
     while rows := result.fetchmany(EXPORTED_ROWS):  # streamed: the texts never all held
-        for prompt, chosen, rejected, day, example in rows:
+        for prompt, chosen, rejected, *where in rows:
             key = pair_key(json.loads(prompt or "[]"), chosen, rejected)
+            found = ExportedPair(*where)
             held = out.get(key)
-            if held is None or (day, example) < held:
-                out[key] = (day, example)
+            if held is None or found < held:
+                out[key] = found
     return out
 
 

@@ -38,7 +38,7 @@ from feedback_pipelines import privacy
 from feedback_pipelines.files import staging_folder, swap_folder
 from feedback_pipelines.routing.tuning.events import Event
 from feedback_pipelines.routing.tuning.examples import Example
-from feedback_pipelines.routing.tuning.pipeline import RegressedTheme
+from feedback_pipelines.routing.tuning.pipeline import ExportedPair, RegressedTheme
 from feedback_pipelines.routing.tuning.sft import Conflict
 from feedback_pipelines.routing.tuning.splits import unit_hash
 from feedback_pipelines.schema import REVIEW_COLUMNS
@@ -87,7 +87,7 @@ def route_for_review(
     seed: int = 0,
     contested: Sequence[tuple[Event, Event, int]] = (),
     split_votes: int = 5,
-    reversed_votes: Sequence[tuple[Example, str, str]] = (),
+    reversed_votes: Sequence[tuple[Example, ExportedPair]] = (),
 ) -> pd.DataFrame:
     """The day's review items, highest priority first.
 
@@ -105,7 +105,7 @@ def route_for_review(
             latest vote's two events and the votes cast.
         split_votes: At most this many of them queued a day, the most-voted first.
         reversed_votes: Voted pairs held back because an earlier export holds them the other
-            way (`TuningSets.reversed_votes`): the pair, that export's day and example id.
+            way (`TuningSets.reversed_votes`): the pair, and where it was exported.
 
     Returns:
         A frame with `REVIEW_COLUMNS`, one row per feedback event.
@@ -113,7 +113,7 @@ def route_for_review(
     labels = labels or {}
     by_id = {e.feedback_id: e for e in events}
     by_id.update((e.feedback_id, e) for t in contested for e in t[:2])  # a ranking's own
-    by_id.update((e.feedback_id, e) for x, _, _ in reversed_votes for e in (x.event, x.paired))
+    by_id.update((e.feedback_id, e) for x, _ in reversed_votes for e in (x.event, x.paired))
     items = _Items()
     for e in events:
         if e.ds != ds:
@@ -150,15 +150,16 @@ def route_for_review(
                 f"({n // 2} vote{'s' if n > 2 else ''} each): a person decides",
                 related=[other.feedback_id],
             )
-    for x, day, example in reversed_votes:
+    for x, where in reversed_votes:
         better, worse = x.paired, x.event
         for this, other, verdict in ((better, worse, "now beats"), (worse, better, "now loses to")):
             items.add(
                 this.feedback_id,
                 "vote_reversed",
                 f"by the votes this answer {verdict} the one of {other.feedback_id}, the other "
-                f"way round from the pair exported on {day} (example {example}): not exported "
-                "again; a person decides whether to retract that one",
+                f"way round from the pair exported on {where.day} (example {where.example_id}, "
+                f"exports/dt={where.day}/{where.file} line {where.line}): not exported again; a "
+                "person decides whether to retract that one",
                 related=[other.feedback_id],
             )
     regressed = [(f"cluster {c}", labels.get(c, ""), {c}) for c in new_regressions]

@@ -361,6 +361,7 @@ def test_incremental_runs_read_the_voted_pairs_earlier_days_exported(
     ingested_week, tmp_path, monkeypatch
 ):
     from feedback_pipelines.routing.day import read_inputs
+    from feedback_pipelines.routing.tuning.pipeline import ExportedPair
     from feedback_pipelines.routing.tuning.votes import pair_key
     from feedback_pipelines.schema import TUNING_COLUMNS, TUNING_DDL
     from feedback_pipelines.tables import write_partition
@@ -375,7 +376,8 @@ def test_incremental_runs_read_the_voted_pairs_earlier_days_exported(
         values = dict.fromkeys(TUNING_COLUMNS)
         values.update(ds=date.fromisoformat(ds), example_id=example, dataset=dataset,
                       source=src, prompt=json.dumps(prompt), completion=chosen,
-                      rejected=rejected, line=1)  # fmt: skip
+                      rejected=rejected, file=f"{dataset}.jsonl",
+                      line=int(example[1:]) + 1)  # fmt: skip
         return values
 
     with env.connect(read_only=False) as conn:
@@ -393,8 +395,9 @@ def test_incremental_runs_read_the_voted_pairs_earlier_days_exported(
         cumulative = read_inputs(conn, DS, 1, None)
     asked = [{"role": "user", "content": "which planets have rings?"}]  # the same, folded
     assert incremental.exported_votes == {
-        pair_key(asked, "Saturn.", "None."): (before, "x0"),  # the first of one pair's copies
-        pair_key(asked, "Four.", "Two."): (before, "x2"),
+        # the first of one pair's copies
+        pair_key(asked, "Saturn.", "None."): ExportedPair(before, "x0", "preference.jsonl", 1),
+        pair_key(asked, "Four.", "Two."): ExportedPair(before, "x2", "preference.jsonl", 3),
     }
     assert cumulative.exported_votes == {}
     assert len(incremental.events) == len(cumulative.events) > 0

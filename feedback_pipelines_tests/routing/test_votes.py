@@ -177,20 +177,23 @@ def test_incremental_exports_give_a_pair_once_and_a_reversal_to_people(vectors, 
     assert exported(day1) == []
     assert exported(day2) == [(A, B, "v3-down")]  # not lost for its first vote's day
     (first,) = days[day2].of("preference")
-    assert read_exported_votes(conn, day3) == {
-        pair_key(first.prompt, A, B): (day2, first.example_id)
-    }
+    (where,) = read_exported_votes(conn, day3).values()
+    assert read_exported_votes(conn, day3) == {pair_key(first.prompt, A, B): where}
+    assert (where.day, where.example_id) == (day2, first.example_id)
+    lines = (tmp_path / f"dt={day2}" / where.file).read_text().splitlines()
+    assert json.loads(lines[where.line - 1])["preferred_output"][0]["content"] == A
     assert read_exported_votes(conn, day2) == {}  # only earlier days count
     # B now leads: the pair the other way is not exported, but queued for people.
     assert exported(day3) == []
     assert days[day3].log.reason("preference", "v5-down") == "reversed_after_export"
-    ((held, day, example),) = days[day3].reversed_votes
-    assert (held.completion, held.rejected, day, example) == (B, A, day2, first.example_id)
+    ((held, held_where),) = days[day3].reversed_votes
+    assert (held.completion, held.rejected, held_where) == (B, A, where)
     queue = route_for_review(days[day3].events, day3, reversed_votes=days[day3].reversed_votes)
     items = queue[queue["routing_reason"] == "vote_reversed"].set_index("feedback_id")
     assert set(items.index) == {"v5-up", "v5-down"} and set(items["priority"]) == {3}
     assert list(items.loc["v5-up", "related_feedback_ids"]) == ["v5-down"]
-    assert first.example_id in items.loc["v5-up", "detail"] and day2 in items.loc["v5-up", "detail"]
+    detail = items.loc["v5-up", "detail"]
+    assert first.example_id in detail and f"exports/dt={day2}/{where.file} line" in detail
     # A leads again: the way day 2 exported, which is not exported twice.
     assert exported(day4) == []
     assert days[day4].log.reason("preference", "v7-down") == "exported_earlier"

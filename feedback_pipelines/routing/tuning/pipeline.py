@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -77,8 +78,8 @@ class TuningSets:
     votes: dict[str, int] = field(default_factory=dict)  # `votes.VoteTally`
     contested: list[tuple[Event, Event, int]] = field(default_factory=list)  # split votes
     # incremental mode: voted pairs held back because an earlier export holds them the other
-    # way, with that export's day and example id (`held_back_votes`)
-    reversed_votes: list[tuple[Example, str, str]] = field(default_factory=list)
+    # way, with where (`held_back_votes`)
+    reversed_votes: list[tuple[Example, ExportedPair]] = field(default_factory=list)
 
     def of(self, dataset: str, split: str | None = None) -> list[Example]:
         """The examples of one dataset (and split), in file order (by example id).
@@ -189,11 +190,20 @@ def newest_day(x: Example) -> str:
     return max(e.ds for e in (x.event, x.paired) if e is not None)
 
 
+class ExportedPair(NamedTuple):
+    """Where an earlier day exported a voted pair (`routing.day.read_exported_votes`)."""
+
+    day: str
+    example_id: str
+    file: str  # in that day's export folder
+    line: int
+
+
 def held_back_votes(
     examples: list[Example],
-    exported: Mapping[bytes, tuple[str, str]],
+    exported: Mapping[bytes, ExportedPair],
     log: gates.GateLog,
-) -> tuple[list[Example], list[tuple[Example, str, str]]]:
+) -> tuple[list[Example], list[tuple[Example, ExportedPair]]]:
     """The day's new examples without the voted pairs an earlier day's export already holds.
 
     Votes keep coming on two answers, and a pair is new again on the day its majority changes
@@ -204,12 +214,12 @@ def held_back_votes(
 
     Args:
         examples: The day's new examples (`_only_new`).
-        exported: `votes.pair_key` (of prompt, chosen, rejected) -> (day, example id) of the
-            earlier days' exported voted pairs (`routing.day.read_exported_votes`).
+        exported: `votes.pair_key` (of prompt, chosen, rejected) -> where the earlier days
+            exported each voted pair (`routing.day.read_exported_votes`).
         log: Where each pair left out is counted.
 
     Returns:
-        The examples kept, and each reversed pair with the earlier export's day and example id.
+        The examples kept, and each reversed pair with where it was exported the other way.
     """
     if not exported:
         return examples, []
@@ -223,7 +233,7 @@ def held_back_votes(
             log.drop("exported_earlier", x.dataset, x.event.feedback_id)
         elif other_way in exported:
             log.drop("reversed_after_export", x.dataset, x.event.feedback_id)
-            reversed_votes.append((x, *exported[other_way]))
+            reversed_votes.append((x, exported[other_way]))
         else:
             kept.append(x)
     return kept, reversed_votes
@@ -330,7 +340,7 @@ def build_tuning_sets(
     notes: Sequence[str] = (),
     log: Callable[[str], None] | None = None,
     rankings: pd.DataFrame | None = None,
-    exported_votes: Mapping[bytes, tuple[str, str]] | None = None,
+    exported_votes: Mapping[bytes, ExportedPair] | None = None,
 ) -> TuningSets:
     """Build SFT, preference, unpaired and eval examples and prompt-tuning candidates.
 
@@ -386,7 +396,7 @@ def _build_tuning_sets(
     notes: Sequence[str],
     steps: Steps,
     rankings: pd.DataFrame | None = None,
-    exported_votes: Mapping[bytes, tuple[str, str]] | None = None,
+    exported_votes: Mapping[bytes, ExportedPair] | None = None,
 ) -> TuningSets:
     settings = settings or TuningSettings()
     neighbours = shared_search(neighbours, search_floor(settings))
