@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 from feedback_pipelines.routing.tuning import gates
@@ -184,14 +184,17 @@ def vote_pairs(
 
 
 def pair_texts(
-    prompt: Sequence[Mapping[str, str]], chosen: str | None, rejected: str | None
+    prompt: Sequence[Mapping[str, str]],
+    chosen: str | None,
+    rejected: str | None,
+    fold: Callable[[str | None], str] = normalize_text,
 ) -> tuple[str, str, str]:
     """A pair as its texts: the prompt, the answer preferred, the other (folded).
 
     Two models can give one text, so "the same pair" is the same texts, whichever traces.
     """
-    folded = json.dumps([(m["role"], normalize_text(m["content"])) for m in prompt])
-    return folded, normalize_text(chosen), normalize_text(rejected or "")
+    folded = json.dumps([(m["role"], fold(m["content"])) for m in prompt])
+    return folded, fold(chosen), fold(rejected or "")
 
 
 def _texts(x: Example) -> tuple[str, str, str]:
@@ -201,13 +204,12 @@ def _texts(x: Example) -> tuple[str, str, str]:
 def pair_key(
     prompt: Sequence[Mapping[str, str]], chosen: str | None, rejected: str | None
 ) -> bytes:
-    """A pair's folded texts (as `pair_texts`) as a 16-byte digest.
+    """`pair_texts` as a 16-byte digest, for a year of earlier exports held as keys.
 
-    For a year of earlier exports held as keys: folded without `normalize_text`'s memo, which
-    500k pairs read once would fill with ~2 GB of texts.
+    Folded without `normalize_text`'s memo, which 500k pairs read once would fill with ~2 GB
+    of texts.
     """
-    folded = [[m["role"], fold_text(m["content"])] for m in prompt]
-    text = json.dumps([folded, fold_text(chosen), fold_text(rejected)])
+    text = json.dumps(pair_texts(prompt, chosen, rejected, fold_text))
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
